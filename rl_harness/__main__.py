@@ -1,0 +1,40 @@
+"""`python -m rl_harness algo=ppo env=cartpole ...` — train, evaluate, save and record one run."""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from rl_harness.errors import HarnessError
+
+
+def fail(error: HarnessError) -> None:
+    print(f"rl_harness: error: {error}", file=sys.stderr)
+    sys.exit(2)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    from rl_harness import train
+
+    try:
+        return train.run(cfg)["mean_reward"]
+    except HarnessError as e:
+        fail(e)
+    return float("nan")
+
+
+def entry() -> None:
+    from rl_harness.cli import preflight
+
+    try:
+        sys.argv[1:] = preflight(sys.argv[1:])
+    except HarnessError as e:
+        fail(e)
+    main()
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,223 @@
+"""Environment and model construction from the composed config.
+
+Pure functions: config in, objects out. YAML stays plain data; the few values SB3 wants as Python
+objects (schedules, activation classes, action noise, tuples) are converted here from named forms,
+never by eval'ing strings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.vec_env import (
+    DummyVecEnv,
+    SubprocVecEnv,
+    VecEnv,
+    VecMonitor,
+    VecNormalize,
+)
+
+from rl_harness import algos
+from rl_harness.errors import ConfigError
+
+ACTIVATIONS: dict[str, type[torch.nn.Module]] = {
+    "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "elu": torch.nn.ELU, "selu": torch.nn.SELU,
+    "gelu": torch.nn.GELU, "silu": torch.nn.SiLU, "leaky_relu": torch.nn.LeakyReLU,
+    "sigmoid": torch.nn.Sigmoid, "identity": torch.nn.Identity,
+}
+OPTIMIZERS = ("Adam", "AdamW", "RMSprop", "SGD")
+VEC_ENVS: dict[str, type[VecEnv]] = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
+NOISES = {"normal": NormalActionNoise, "ornstein_uhlenbeck": OrnsteinUhlenbeckActionNoise}
+# Seed offset for evaluation envs, so evaluation episodes never replay training episodes.
+EVAL_SEED_OFFSET = 10_000
+
+
+def to_plain(cfg: Any) -> Any:
+    """DictConfig → dict/list: SB3 checks isinstance(net_arch, dict), which a DictConfig fails."""
+    return OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else cfg
+
+
+# ---------------------------------------------------------------- environments
+
+
+def check_env_id(env_id: str) -> None:
+    """Fail early, with the registry's own suggestion, on an id Gymnasium cannot make."""
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as e:
+        raise ConfigError(f"env.id '{env_id}' is not a registered Gymnasium id: {e}") from None
+    except ModuleNotFoundError as e:
+        raise ConfigError(f"env.id '{env_id}': {e}".splitlines()[0]) from None
+
+
+def _wrapper_chain(wrappers: list[dict]) -> Callable[[gym.Env], gym.Env] | None:
+    """Each entry is a Hydra `_target_` node; the env is passed as the first argument."""
+    if not wrappers:
+        return None
+    for w in wrappers:
+        if not isinstance(w, dict) or "_target_" not in w:
+            raise ConfigError(
+                f"env.wrappers entries need a _target_ (a wrapper class path), got {w}")
+
+    def wrap(env: gym.Env) -> gym.Env:
+        for w in wrappers:
+            env = instantiate(w, env)
+        return env
+
+    return wrap
+
+
+def make_env(cfg: DictConfig, *, evaluation: bool = False, n_envs: int | None = None) -> VecEnv:
+    """The vectorized training (or evaluation) env, monitored and optionally normalized."""
+    env_cfg = cfg.env
+    kwargs = to_plain(env_cfg.get("kwargs")) or {}
+    seed = cfg.seed + EVAL_SEED_OFFSET if evaluation else cfg.seed
+    n = n_envs or (cfg.eval.n_envs if evaluation else cfg.n_envs)
+    if env_cfg.get("vectorized"):
+        vec_cls = algos.import_path(env_cfg.vectorized)
+        venv: VecEnv = VecMonitor(_construct(vec_cls, env_cfg.id, num_envs=n, seed=seed, **kwargs))
+    else:
+        if cfg.vec_env not in VEC_ENVS:
+            raise ConfigError(f"vec_env='{cfg.vec_env}' is not one of: {', '.join(VEC_ENVS)}")
+        venv = _construct(
+            make_vec_env, env_cfg.id, env_cfg.id, n_envs=n, seed=seed, env_kwargs=kwargs,
+            wrapper_class=_wrapper_chain(to_plain(env_cfg.get("wrappers")) or []),
+            vec_env_cls=VEC_ENVS[cfg.vec_env])
+    normalize = to_plain(env_cfg.get("normalize"))
+    if normalize:
+        norm_kwargs = normalize if isinstance(normalize, dict) else {}
+        if evaluation:  # statistics come from the training env (synced by the eval callback)
+            norm_kwargs = {**norm_kwargs, "training": False, "norm_reward": False}
+        venv = _construct(VecNormalize, "env.normalize", venv, **norm_kwargs)
+    return venv
+
+
+def _construct(factory: Callable, what: str, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return factory(*args, **kwargs)
+    except (TypeError, ValueError, AssertionError, gym.error.Error) as e:
+        raise ConfigError(f"cannot build {what}: {_one_line(e)}") from e
+
+
+# ---------------------------------------------------------------- model
+
+
+def algo_kwargs(name: str, cls: type, algo_cfg: DictConfig | dict) -> dict[str, Any]:
+    """Validated constructor kwargs from the `algo` node (every key but `name`)."""
+    raw = {k: v for k, v in to_plain(algo_cfg).items() if k != "name"}
+    algos.check_keys(name, cls, list(raw))
+    params = algos.accepted_keys(cls)
+    return {k: _convert(k, v, params[k].default) for k, v in raw.items()}
+
+
+def _convert(key: str, value: Any, default: Any) -> Any:
+    if isinstance(value, dict) and "schedule" in value:
+        return _schedule(key, value)
+    if key == "policy_kwargs" and value is not None:
+        return _policy_kwargs(value)
+    if key == "train_freq" and isinstance(value, list):
+        return tuple(value)
+    if key == "action_noise" and value is not None:
+        return value  # needs the action dimension: built in make_model
+    return _check_type(key, value, default)
+
+
+def _check_type(key: str, value: Any, default: Any) -> Any:
+    """Compare against the type of the class default (signature-derived, no second schema)."""
+    if value is None or default is None or default is Ellipsis:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"algo.{key} must be true or false, got {value!r}")
+    elif isinstance(default, int):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(f"algo.{key} must be an integer, got {value!r}")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(
+                f"algo.{key} must be a number or a schedule "
+                f"{{schedule: linear, start: .., end: ..}}, got {value!r}")
+        return float(value)
+    return value
+
+
+def _schedule(key: str, spec: dict) -> Callable[[float], float]:
+    kind = spec.get("schedule")
+    allowed = {"schedule", "start", "end", "end_fraction"}
+    if kind != "linear":
+        raise ConfigError(f"algo.{key}: unknown schedule '{kind}'; supported: linear "
+                          "(keys start, end, end_fraction)")
+    unknown = set(spec) - allowed
+    if unknown or "start" not in spec:
+        raise ConfigError(f"algo.{key}: a linear schedule takes start (required), end, "
+                          f"end_fraction; got keys {sorted(spec)}")
+    try:
+        start, end = float(spec["start"]), float(spec.get("end", 0.0))
+        frac = float(spec.get("end_fraction", 1.0))
+    except (TypeError, ValueError):
+        raise ConfigError(f"algo.{key}: schedule values must be numbers, got {spec}") from None
+    if not 0.0 < frac <= 1.0:
+        raise ConfigError(f"algo.{key}: end_fraction must be in (0, 1], got {frac}")
+    return LinearSchedule(start, end, frac)
+
+
+def _policy_kwargs(value: dict) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"algo.policy_kwargs must be a mapping, got {value!r}")
+    out = dict(value)
+    act = out.get("activation_fn")
+    if act is not None:
+        if act not in ACTIVATIONS:
+            raise ConfigError(f"algo.policy_kwargs.activation_fn '{act}' is unknown; "
+                              f"choose one of: {', '.join(ACTIVATIONS)}")
+        out["activation_fn"] = ACTIVATIONS[act]
+    opt = out.get("optimizer_class")
+    if opt is not None:
+        if opt not in OPTIMIZERS:
+            raise ConfigError(f"algo.policy_kwargs.optimizer_class '{opt}' is unknown; "
+                              f"choose one of: {', '.join(OPTIMIZERS)}")
+        out["optimizer_class"] = getattr(torch.optim, opt)
+    return out
+
+
+def _action_noise(spec: dict, env: VecEnv) -> Any:
+    kind = spec.get("type")
+    if kind not in NOISES:
+        raise ConfigError(f"algo.action_noise.type '{kind}' is unknown; "
+                          f"choose one of: {', '.join(NOISES)}")
+    if not isinstance(env.action_space, gym.spaces.Box):
+        raise ConfigError("algo.action_noise needs a continuous (Box) action space")
+    dim = env.action_space.shape[-1]
+    sigma = float(spec.get("sigma", 0.1))
+    return NOISES[kind](mean=np.zeros(dim), sigma=sigma * np.ones(dim))
+
+
+def make_model(cfg: DictConfig, env: VecEnv, kwargs: dict[str, Any]) -> Any:
+    """Construct the algorithm on `env`; SB3's own space checks become config errors."""
+    name = cfg.algo.name
+    cls = algos.get_class(name)
+    if isinstance(kwargs.get("action_noise"), dict):
+        kwargs = {**kwargs, "action_noise": _action_noise(kwargs["action_noise"], env)}
+    extra = {"seed": cfg.seed, "verbose": cfg.verbose, "device": cfg.device}
+    try:
+        return cls(env=env, **kwargs, **extra)
+    except (AssertionError, ValueError, TypeError) as e:
+        raise ConfigError(f"algo={name} cannot train on env {cfg.env.id} "
+                          f"(action space {env.action_space}): {_one_line(e)}") from e
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return re.sub(r"<class '[\w.]*\.(\w+)'>", r"\1", text)

@@ -1,0 +1,189 @@
+"""MLflow in one place: the run lifecycle, an SB3 logger output that writes to MLflow, artifacts.
+
+Nothing else in the harness imports mlflow (model flavours aside). A run always ends in a final
+state: FINISHED, FAILED (exception; the error is tagged and attached) or KILLED (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from stable_baselines3.common.logger import KVWriter
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+MAX_PARAM_LEN = 6000
+BATCH_LIMIT = 1000  # MLflow's per-request cap on metrics
+
+
+def tracking_uri() -> str:
+    """`MLFLOW_TRACKING_URI` if set, else a SQLite store in the working directory."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mapping → dotted keys, the way params appear in the MLflow UI."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v:
+            out.update(flatten(v, f"{key}."))
+        else:
+            out[key] = v
+    return out
+
+
+class MlflowWriter(KVWriter):
+    """SB3 logger output: numeric records become MLflow metrics stepped by timesteps.
+
+    Records are buffered and sent in one batch at most every `flush_secs`, so logging costs a
+    few database writes per minute however often the algorithm dumps.
+    """
+
+    def __init__(self, client: MlflowClient, run_id: str, flush_secs: float = 5.0) -> None:
+        self.client, self.run_id, self.flush_secs = client, run_id, flush_secs
+        self._buffer: list[Metric] = []
+        self._last_flush = time.monotonic()
+
+    def write(self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]],
+              step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        for key, value in key_values.items():
+            excluded = key_excluded.get(key) or ()
+            if "mlflow" in excluded or isinstance(value, bool):
+                continue
+            if hasattr(value, "item") and getattr(value, "size", 1) == 1:
+                value = value.item()
+            if isinstance(value, int | float):
+                self._buffer.append(Metric(key, float(value), now, int(step)))
+        if time.monotonic() - self._last_flush >= self.flush_secs:
+            self.flush()
+
+    def flush(self) -> None:
+        for i in range(0, len(self._buffer), BATCH_LIMIT):
+            self.client.log_batch(self.run_id, metrics=self._buffer[i:i + BATCH_LIMIT])
+        self._buffer.clear()
+        self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        self.flush()
+
+
+class Recorder:
+    """What the training path records into one MLflow run."""
+
+    def __init__(self, client: MlflowClient, run_id: str) -> None:
+        self.client, self.run_id = client, run_id
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        items = [Param(k, str(v)[:MAX_PARAM_LEN]) for k, v in flatten(params).items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[i:i + 100])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[
+            Metric(k, float(v), now, int(step)) for k, v in metrics.items()])
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        if Path(path).exists():
+            self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def writer(self) -> MlflowWriter:
+        return MlflowWriter(self.client, self.run_id)
+
+
+def get_or_create_experiment(client: MlflowClient, name: str) -> str:
+    """Experiment id by name; safe when several processes create it at once."""
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return client.create_experiment(name)
+    except MlflowException:
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def git_commit() -> str | None:
+    """The commit of the harness code itself (not of the directory the user runs in)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, check=True, cwd=Path(__file__).parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+@contextmanager
+def mlflow_run(experiment: str, run_name: str | None = None,
+               tags: Mapping[str, Any] | None = None,
+               parent_run_id: str | None = None) -> Iterator[Recorder]:
+    """Open a run and guarantee it ends FINISHED, FAILED or KILLED — never left RUNNING."""
+    client = MlflowClient(tracking_uri())
+    exp_id = get_or_create_experiment(client, experiment)
+    all_tags = {"command": " ".join(sys.argv)}
+    if commit := git_commit():
+        all_tags["mlflow.source.git.commit"] = commit
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    all_tags.update({k: str(v) for k, v in (tags or {}).items()})
+    run = client.create_run(exp_id, run_name=run_name, tags=all_tags)
+    recorder = Recorder(client, run.info.run_id)
+    try:
+        yield recorder
+    except KeyboardInterrupt:
+        client.set_terminated(run.info.run_id, "KILLED")
+        raise
+    except BaseException as e:
+        _record_failure(recorder, e)
+        client.set_terminated(run.info.run_id, "FAILED")
+        raise
+    client.set_terminated(run.info.run_id, "FINISHED")
+
+
+def _record_failure(recorder: Recorder, error: BaseException) -> None:
+    """Best effort: the run must still be marked FAILED if this itself fails."""
+    try:
+        recorder.set_tags({"error": f"{type(error).__name__}: {error}"[:5000]})
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "error.txt"
+            path.write_text("".join(traceback.format_exception(error)))
+            recorder.log_artifact(path)
+    except Exception:  # noqa: BLE001 - the original error is what matters
+        pass
+
+
+class NullRecorder(Recorder):
+    """Stands in when tracking is off (`mlflow.enabled=false`), e.g. to measure its overhead."""
+
+    def __init__(self) -> None:
+        self.client, self.run_id = None, None  # type: ignore[assignment]
+
+    def log_params(self, params: Mapping[str, Any]) -> None: ...
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None: ...
+    def set_tags(self, tags: Mapping[str, Any]) -> None: ...
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None: ...
+    def writer(self) -> None:  # type: ignore[override]
+        return None
+
+
+@contextmanager
+def null_run() -> Iterator[Recorder]:
+    yield NullRecorder()

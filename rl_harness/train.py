@@ -1,0 +1,163 @@
+"""The one path: config → build (env + model) → run (learn + evaluate) → record (MLflow, files).
+
+Everything that trains — a single run, a sweep trial — goes through `run`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.logger import Logger, make_output_format
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
+
+from rl_harness import algos, build, tracking
+from rl_harness.callbacks import make_callbacks
+from rl_harness.errors import ConfigError
+from rl_harness.plots import plot_learning_curve
+
+
+def validate(cfg: DictConfig) -> tuple[type, dict[str, Any]]:
+    """Every check that needs no env or model: fail in milliseconds, not after training."""
+    for key in ("n_timesteps", "n_envs", "torch_threads"):
+        value = cfg.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+    if cfg.eval.episodes <= 0 and cfg.eval.freq > 0:
+        raise ConfigError(f"eval.episodes must be positive, got {cfg.eval.episodes}")
+    for key in ("eval.freq", "checkpoint.freq"):
+        value = OmegaConf.select(cfg, key)
+        if not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{key} must be an integer ≥ 0 (0 turns it off), got {value!r}")
+    if cfg.vec_env not in build.VEC_ENVS:
+        raise ConfigError(f"vec_env='{cfg.vec_env}' is not one of: {', '.join(build.VEC_ENVS)}")
+    cls = algos.get_class(cfg.algo.name)
+    kwargs = build.algo_kwargs(cfg.algo.name, cls, cfg.algo)
+    build.check_env_id(cfg.env.id)
+    return cls, kwargs
+
+
+@lru_cache(maxsize=8)
+def _optimum(path: str, kwargs_items: tuple) -> float:
+    return float(algos.import_path(path)(**dict(kwargs_items)))
+
+
+def optimum(cfg: DictConfig) -> float | None:
+    """The task's best possible expected return, where the env config names how to compute it."""
+    path = cfg.env.get("optimum")
+    if not path:
+        return None
+    kwargs = build.to_plain(cfg.env.get("kwargs")) or {}
+    return _optimum(path, tuple(sorted((k, _hashable(v)) for k, v in kwargs.items())))
+
+
+def _hashable(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
+
+
+def output_dir() -> Path:
+    """Hydra's run directory when run through Hydra, else the working directory."""
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path.cwd()
+
+
+def base_tags(cfg: DictConfig) -> dict[str, str]:
+    """Tags that group runs in the UI and in `compare`: algo, env and the overrides typed."""
+    tags = {"algo": cfg.algo.name, "env": cfg.env.id}
+    if HydraConfig.initialized():
+        tags["hydra.overrides"] = " ".join(HydraConfig.get().overrides.task)
+    return tags
+
+
+def _sb3_logger(out_dir: Path, recorder: tracking.Recorder, verbose: int) -> Logger:
+    formats = ["csv"] + (["stdout"] if verbose else [])
+    outputs = [make_output_format(f, str(out_dir)) for f in formats]
+    if (writer := recorder.writer()) is not None:
+        outputs.append(writer)
+    return Logger(folder=str(out_dir), output_formats=outputs)
+
+
+def evaluate(model: Any, env: VecEnv, cfg: DictConfig) -> tuple[float, float, list[float]]:
+    """Final evaluation on freshly seeded episodes, so it depends on the final model alone."""
+    env.seed(cfg.seed + build.EVAL_SEED_OFFSET)
+    returns, _ = evaluate_policy(model, env, n_eval_episodes=cfg.eval.episodes,
+                                 deterministic=cfg.eval.deterministic, return_episode_rewards=True)
+    mean = float(sum(returns) / len(returns))
+    std = float((sum((r - mean) ** 2 for r in returns) / len(returns)) ** 0.5)
+    return mean, std, [float(r) for r in returns]
+
+
+def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
+        after_eval: list | None = None) -> dict[str, Any]:
+    """Train, evaluate, save and record one configuration; returns the final evaluation."""
+    _, kwargs = validate(cfg)
+    torch.set_num_threads(cfg.torch_threads)
+    out_dir = output_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    best = optimum(cfg)
+
+    env = build.make_env(cfg)
+    eval_env = build.make_env(cfg, evaluation=True)
+    model = build.make_model(cfg, env, kwargs)
+
+    experiment = cfg.mlflow.experiment or cfg.env.id
+    opened = (tracking.mlflow_run(experiment, cfg.mlflow.run_name,
+                                  tags={**base_tags(cfg), **(cfg.mlflow.tags or {}),
+                                        **(run_tags or {})})
+              if cfg.mlflow.enabled else tracking.null_run())
+    with contextlib.ExitStack() as stack:
+        stack.callback(eval_env.close)
+        stack.callback(env.close)
+        recorder = stack.enter_context(opened)
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        recorder.log_params(resolved)
+        if best is not None:
+            recorder.log_metrics({"optimum": best}, step=0)
+        config_path = out_dir / "resolved_config.yaml"
+        OmegaConf.save(cfg, config_path, resolve=True)
+        recorder.log_artifact(config_path)
+
+        model.set_logger(_sb3_logger(out_dir, recorder, cfg.verbose))
+        callbacks = make_callbacks(cfg, eval_env, out_dir, best, after_eval)
+        learn_kwargs = {"log_interval": cfg.log_interval} if cfg.log_interval else {}
+        try:
+            model.learn(cfg.n_timesteps, callback=callbacks, progress_bar=cfg.progress_bar,
+                        **learn_kwargs)
+        finally:
+            model.logger.close()  # flushes buffered metrics, also when training fails
+
+        model_path = out_dir / "model.zip"
+        model.save(model_path)
+        vecnorm = model.get_vec_normalize_env()
+        stats_path = out_dir / "vecnormalize.pkl"
+        if isinstance(vecnorm, VecNormalize):
+            vecnorm.save(str(stats_path))
+            sync_envs_normalization(env, eval_env)
+
+        mean, std, returns = evaluate(model, eval_env, cfg)
+        final = {"eval/mean_reward": mean, "eval/std_reward": std}
+        if best is not None:
+            final["eval/optimality"] = mean / best
+        recorder.log_metrics({f"final/{k.split('/')[1]}": v for k, v in final.items()},
+                             step=model.num_timesteps)
+        for path in (model_path, stats_path, out_dir / "best_model.zip",
+                     out_dir / "evaluations.npz", out_dir / "progress.csv"):
+            recorder.log_artifact(path, "model" if path.suffix in (".zip", ".pkl") else None)
+        curve = plot_learning_curve(out_dir, out_dir / "learning_curve.png", title=experiment)
+        if curve is not None:
+            recorder.log_artifact(curve)
+
+    result = {"run_id": recorder.run_id, "mean_reward": mean, "std_reward": std,
+              "returns": returns, "model_path": str(model_path), "optimum": best,
+              "timesteps": model.num_timesteps}
+    print(f"run {recorder.run_id or '(tracking off)'} | eval {mean:.2f} ± {std:.2f} over "
+          f"{len(returns)} episodes" + (f" ({100 * mean / best:.1f}% of optimum)" if best else "")
+          + f" | model {model_path}")
+    return result

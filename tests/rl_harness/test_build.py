@@ -1,0 +1,113 @@
+"""Every shipped algorithm × environment composes and builds (or is refused, clearly)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+import torch
+from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.vec_env import SubprocVecEnv, VecNormalize
+
+from rl_harness import algos, build, train
+from rl_harness.cli import group_options
+from rl_harness.errors import ConfigError
+from tests.conftest import compose_config
+
+DISCRETE_ONLY = {"dqn", "qrdqn", "maskable_ppo", "qlearning"}
+BOX_ONLY = {"sac", "td3", "ddpg", "tqc", "crossq"}
+ALGOS = group_options("algo")
+ENVS = group_options("env")
+
+
+def test_every_registered_algorithm_has_a_config_and_back() -> None:
+    assert set(ALGOS) == set(algos.REGISTRY)
+    for name in ALGOS:
+        assert compose_config([f"algo={name}"]).algo.name == name
+
+
+@pytest.mark.parametrize("env_name", ENVS)
+@pytest.mark.parametrize("algo_name", ALGOS)
+def test_build_every_pair(algo_name: str, env_name: str) -> None:
+    cfg = compose_config([f"algo={algo_name}", f"env={env_name}", "n_envs=1"])
+    _, kwargs = train.validate(cfg)
+    env = build.make_env(cfg)
+    try:
+        discrete = isinstance(env.action_space, gym.spaces.Discrete)
+        refused = (algo_name in DISCRETE_ONLY and not discrete) or (
+            algo_name in BOX_ONLY and discrete)
+        if refused:
+            with pytest.raises(ConfigError, match=f"algo={algo_name} cannot train on env"):
+                build.make_model(cfg, env, kwargs)
+        else:
+            model = build.make_model(cfg, env, kwargs)
+            action, _ = model.predict(env.reset(), deterministic=True)
+            assert env.action_space.contains(action[0] if discrete else action[0].astype("float32"))
+    finally:
+        env.close()
+
+
+def test_hparams_are_picked_for_the_pair_only() -> None:
+    tuned = compose_config(["algo=ppo", "env=cartpole"])
+    plain = compose_config(["algo=ppo", "env=acrobot"])
+    assert tuned.algo.n_steps == 32 and tuned.n_envs == 8
+    assert plain.algo.n_steps == 2048 and plain.n_envs == 1
+
+
+def test_command_line_overrides_beat_hparams() -> None:
+    cfg = compose_config(["algo=ppo", "env=cartpole", "algo.n_steps=64", "n_envs=2"])
+    assert cfg.algo.n_steps == 64 and cfg.n_envs == 2
+
+
+def test_schedules_and_policy_kwargs_become_objects() -> None:
+    cfg = compose_config(["algo=ppo", "env=cartpole",
+                          "++algo.policy_kwargs={net_arch: {pi: [8], vf: [16]}, "
+                          "activation_fn: relu, optimizer_class: RMSprop}"])
+    cls, kwargs = train.validate(cfg)
+    lr = kwargs["learning_rate"]
+    assert lr(1.0) == pytest.approx(1e-3) and lr(0.0) == pytest.approx(0.0)
+    assert lr(0.5) == pytest.approx(5e-4)
+    pk = kwargs["policy_kwargs"]
+    assert pk["activation_fn"] is torch.nn.ReLU and pk["optimizer_class"] is torch.optim.RMSprop
+    assert type(pk["net_arch"]) is dict  # a plain dict, not a DictConfig
+    env = build.make_env(cfg)
+    model = build.make_model(cfg, env, kwargs)
+    assert model.policy.mlp_extractor.policy_net[0].out_features == 8
+    env.close()
+
+
+def test_action_noise_built_for_the_action_dimension() -> None:
+    cfg = compose_config(["algo=td3", "env=pendulum"])
+    _, kwargs = train.validate(cfg)
+    env = build.make_env(cfg)
+    model = build.make_model(cfg, env, kwargs)
+    assert isinstance(model.action_noise, NormalActionNoise)
+    assert model.action_noise._sigma.shape == (1,)
+    env.close()
+
+
+def test_train_freq_list_becomes_tuple() -> None:
+    cfg = compose_config(["algo=dqn", "++algo.train_freq=[1, episode]"])
+    _, kwargs = train.validate(cfg)
+    assert kwargs["train_freq"] == (1, "episode")
+
+
+def test_vec_env_kinds_and_normalize() -> None:
+    cfg = compose_config(["env=pendulum", "n_envs=2", "vec_env=subproc", "env.normalize=true"])
+    env = build.make_env(cfg)
+    eval_env = build.make_env(cfg, evaluation=True)
+    try:
+        assert isinstance(env, VecNormalize) and isinstance(env.venv, SubprocVecEnv)
+        assert env.num_envs == 2 and env.training
+        assert isinstance(eval_env, VecNormalize) and not eval_env.training
+        assert not eval_env.norm_reward
+    finally:
+        env.close()
+        eval_env.close()
+
+
+def test_wrappers_from_config() -> None:
+    cfg = compose_config(["env=pendulum",
+                          "env.wrappers=[{_target_: gymnasium.wrappers.TimeAwareObservation}]"])
+    env = build.make_env(cfg)
+    assert env.observation_space.shape == (4,)  # 3 + the time feature
+    env.close()

@@ -1,0 +1,153 @@
+"""The whole path on tiny budgets: every algorithm runs, MLflow holds the run, results repeat."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import stable_baselines3
+import torch
+from mlflow import MlflowClient
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.utils import LinearSchedule
+
+from rl_harness import algos, tracking, train
+from tests.conftest import compose_config
+
+TINY = ["n_timesteps=512", "eval.freq=256", "eval.episodes=2", "checkpoint.freq=256"]
+# The cheapest env each algorithm can train on, and a few kwargs that keep it tiny.
+SMOKE = {
+    "ppo": ("cartpole", ["algo.n_steps=64", "algo.batch_size=64"]),
+    "a2c": ("cartpole", []),
+    "dqn": ("cartpole", ["algo.learning_starts=64"]),
+    "qrdqn": ("cartpole", ["algo.learning_starts=64"]),
+    "trpo": ("cartpole", ["algo.n_steps=128", "algo.batch_size=64"]),
+    "ars": ("cartpole", ["algo.n_delta=2"]),
+    "recurrent_ppo": ("cartpole", ["algo.n_steps=64", "algo.batch_size=64"]),
+    "sac": ("pendulum", ["algo.learning_starts=64", "algo.batch_size=32"]),
+    "td3": ("pendulum", ["algo.learning_starts=64", "algo.batch_size=32"]),
+    "ddpg": ("pendulum", ["algo.learning_starts=64", "algo.batch_size=32"]),
+    "tqc": ("pendulum", ["algo.learning_starts=64", "algo.batch_size=32"]),
+    "crossq": ("pendulum", ["algo.learning_starts=64", "algo.batch_size=32",
+                            "++algo.policy_kwargs={net_arch: [32, 32]}"]),
+}
+
+
+def client() -> MlflowClient:
+    return MlflowClient(tracking.tracking_uri())
+
+
+def only_run(experiment: str):
+    exp = client().get_experiment_by_name(experiment)
+    runs = client().search_runs([exp.experiment_id])
+    assert len(runs) == 1
+    return runs[0]
+
+
+def test_every_algorithm_has_a_smoke_test() -> None:
+    assert set(SMOKE) | {"maskable_ppo", "qlearning"} >= set(algos.REGISTRY)
+
+
+@pytest.mark.parametrize("algo", sorted(SMOKE))
+def test_smoke_each_algorithm(algo: str, tmp_path: Path) -> None:
+    env, extra = SMOKE[algo]
+    cfg = compose_config([f"algo={algo}", f"env={env}", "n_envs=1", *TINY, *extra])
+    result = train.run(cfg)
+    assert np.isfinite(result["mean_reward"]) and result["timesteps"] >= 512
+    run = only_run(cfg.env.id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["algo"] == algo
+    cls = algos.get_class(algo)
+    reloaded = cls.load(result["model_path"], device="cpu")
+    assert reloaded.num_timesteps == result["timesteps"]
+    assert (tmp_path / "checkpoints").is_dir()
+
+
+def test_mlflow_holds_params_metrics_artifacts_tags() -> None:
+    cfg = compose_config(["algo=ppo", "env=pendulum", "env.normalize=true", "n_envs=2",
+                          "algo.n_steps=128", "n_timesteps=1024", "eval.freq=512",
+                          "eval.episodes=2", "checkpoint.freq=512", "++mlflow.tags.team=rl"])
+    result = train.run(cfg)
+    run = client().get_run(result["run_id"])
+    params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+    assert params["algo.name"] == "ppo" and params["env.id"] == "Pendulum-v1"
+    assert params["algo.n_steps"] == "128" and params["seed"] == "0"
+    assert params["env.normalize"] == "True"
+    for key in ("rollout/ep_rew_mean", "train/loss", "time/fps", "eval/mean_reward",
+                "eval/std_reward", "eval/mean_ep_length", "final/mean_reward"):
+        assert key in metrics, key
+    steps = [m.step for m in client().get_metric_history(run.info.run_id, "eval/mean_reward")]
+    assert steps == [512, 1024]
+    std_steps = [m.step for m in client().get_metric_history(run.info.run_id, "eval/std_reward")]
+    assert std_steps == steps
+    assert metrics["final/mean_reward"] == pytest.approx(result["mean_reward"])
+    names = {a.path for a in client().list_artifacts(run.info.run_id)}
+    assert {"resolved_config.yaml", "learning_curve.png", "model", "progress.csv"} <= names
+    model_files = {a.path for a in client().list_artifacts(run.info.run_id, "model")}
+    assert {"model/model.zip", "model/best_model.zip", "model/vecnormalize.pkl"} <= model_files
+    assert tags["team"] == "rl" and tags["env"] == "Pendulum-v1"
+    assert len(tags["mlflow.source.git.commit"]) == 40
+    assert run.info.status == "FINISHED"
+
+
+def test_tracking_off_records_nothing(tmp_path: Path) -> None:
+    cfg = compose_config(["n_timesteps=256", "eval.freq=0", "checkpoint.freq=0",
+                          "mlflow.enabled=false"])
+    result = train.run(cfg)
+    assert result["run_id"] is None
+    assert client().search_experiments(filter_string="name = 'CartPole-v1'") == []
+
+
+@pytest.mark.parametrize(("error", "status"), [(RuntimeError("boom"), "FAILED"),
+                                               (KeyboardInterrupt(), "KILLED")])
+def test_interrupted_runs_end_failed_or_killed(error: BaseException, status: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(self, *args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(stable_baselines3.PPO, "learn", explode)
+    cfg = compose_config(["n_timesteps=256"])
+    with pytest.raises(type(error)):
+        train.run(cfg)
+    run = only_run("CartPole-v1")
+    assert run.info.status == status
+    if status == "FAILED":
+        assert run.data.tags["error"] == "RuntimeError: boom"
+        assert "error.txt" in {a.path for a in client().list_artifacts(run.info.run_id)}
+
+
+def test_same_config_and_seed_give_identical_results() -> None:
+    cfg = compose_config(["algo=dqn", "n_timesteps=2000", "algo.learning_starts=200",
+                          "eval.freq=1000", "eval.episodes=3"])
+    first = train.run(cfg)
+    second = train.run(cfg)
+    assert first["returns"] == second["returns"]
+    m1 = algos.get_class("dqn").load(first["model_path"])
+    m2 = algos.get_class("dqn").load(second["model_path"])
+    for p1, p2 in zip(m1.policy.parameters(), m2.policy.parameters(), strict=True):
+        assert torch.equal(p1, p2)
+
+
+def test_harness_adds_nothing_to_learning() -> None:
+    """Same hyperparameters and seed as a plain SB3 script → the same weights and returns."""
+    cfg = compose_config(["algo=ppo", "env=cartpole", "n_timesteps=4096", "eval.freq=1024",
+                          "eval.episodes=5", "checkpoint.freq=2048"])
+    result = train.run(cfg)
+    harness = PPO.load(result["model_path"], device="cpu")
+
+    torch.set_num_threads(1)
+    env = make_vec_env("CartPole-v1", n_envs=8, seed=0)
+    plain = PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98,
+                n_epochs=20, ent_coef=0.0, learning_rate=LinearSchedule(1e-3, 0.0, 1.0),
+                clip_range=LinearSchedule(0.2, 0.0, 1.0), seed=0, device="cpu")
+    plain.learn(4096)
+    for p1, p2 in zip(harness.policy.parameters(), plain.policy.parameters(), strict=True):
+        assert torch.equal(p1, p2)
+    eval_env = make_vec_env("CartPole-v1", n_envs=1, seed=10_000)
+    eval_env.seed(10_000)
+    returns, _ = evaluate_policy(plain, eval_env, n_eval_episodes=5, deterministic=True,
+                                 return_episode_rewards=True)
+    assert [float(r) for r in returns] == result["returns"]
