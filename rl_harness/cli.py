@@ -31,7 +31,7 @@ def _groups() -> list[str]:
 def preflight(argv: list[str]) -> list[str]:
     """Check and normalise the override arguments; flags pass through unchanged."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import OverrideParseException
+    from hydra.errors import HydraException
 
     base = OmegaConf.load(CONF_DIR / "config.yaml")
     groups = _groups()
@@ -48,7 +48,7 @@ def preflight(argv: list[str]) -> list[str]:
             continue
         try:
             override = parser.parse_override(arg)
-        except OverrideParseException as e:
+        except HydraException as e:
             raise ConfigError(f"cannot parse override '{arg}': "
                               f"{str(e).splitlines()[0]}") from None
         key = override.key_or_group
