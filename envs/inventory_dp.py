@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from envs.inventory_heuristics import HeuristicResult, best_base_stock, best_s_S
-from envs.inventory_model import MAX_STATE_STEPS, InventoryModel, model_for
+from envs.inventory_model import MAX_STATE_STEPS, InventoryModel, expect_next, model_for
 from envs.inventory_params import InventoryParams
 
 __all__ = [
@@ -64,7 +64,7 @@ def optimal_value(max_state_steps: int = MAX_STATE_STEPS, **env_kwargs: Any) -> 
     rows = np.arange(m.n_states)
     for t in reversed(range(horizon)):
         d = t % 7
-        q = m.base[d] + (m.trans[d] @ v).ravel()[m.next_flat]
+        q = m.base[d] + expect_next(m.trans[d], v).ravel()[m.next_flat]
         a = q.argmax(axis=1)
         policy[t] = a
         v = q[rows, a].reshape(m.n_onhand, m.n_pipe)
@@ -98,7 +98,7 @@ def evaluate_policy_exact(
     rows = np.arange(m.n_states)
     for t in reversed(range(horizon)):
         d, a = t % 7, table[t]
-        g = (m.trans[d] @ v).ravel()
+        g = expect_next(m.trans[d], v).ravel()
         v = (m.base[d][rows, a] + g[m.next_flat[rows, a]]).reshape(m.n_onhand, m.n_pipe)
     return _result(m, v, table)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.inventory_model import MAX_STATE_STEPS, InventoryModel, model_for
+from envs.inventory_model import MAX_STATE_STEPS, InventoryModel, expect_next, model_for
 
 # candidates x states x horizon above which the search refuses (about 1 s per 1e8).
 MAX_SEARCH_WORK = 2_000_000_000
@@ -81,9 +81,10 @@ def _evaluate_chunk(m: InventoryModel, tables: np.ndarray) -> np.ndarray:
     rewards = np.stack([to_layout(r) for r in rewards])
     flat = to_layout(flat)
     v = np.zeros((m.n_onhand, k * m.n_pipe))
+    g = np.empty_like(v)
     for t in reversed(range(m.params.horizon)):
         d = t % 7
-        v = rewards[d] + (m.trans[d] @ v).ravel()[flat]
+        v = rewards[d] + expect_next(m.trans[d], v, out=g).ravel()[flat]
     start = m.params.initial_inventory
     return v[start].reshape(k, m.n_pipe)[:, 0]
 

@@ -13,6 +13,7 @@ from stable_baselines3.common.vec_env import VecMonitor
 from envs.inventory import InventoryEnv
 from envs.inventory_dp import (
     DPPolicy,
+    HeuristicResult,
     best_base_stock,
     best_s_S,
     evaluate_policy_exact,
@@ -169,3 +170,11 @@ def test_cli_prints_table(capsys):
         assert word in out
     with pytest.raises(SystemExit, match="capacity"):
         main(["--capacity", "-3"])
+
+
+def test_heuristic_order_rule_by_hand():
+    rule = HeuristicResult("(s,S)", s=3, S=6, value=0.0, max_order=4)
+    assert rule.order(np.arange(8)).tolist() == [4, 4, 4, 3, 0, 0, 0, 0]
+    assert rule.act(np.array([1, 1, 5])) == 4  # position = on-hand + pipeline, weekday ignored
+    base = HeuristicResult("base-stock", s=5, S=6, value=0.0, max_order=4)
+    assert base.order(np.arange(8)).tolist() == [4, 4, 4, 3, 2, 1, 0, 0]

@@ -20,7 +20,12 @@ ACCOUNTING = (
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"lead_time": 0}, {"lead_time": 1}, {"lead_time": 3, "capacity": 12}, {"continuous_actions": True}],
+    [
+        {"lead_time": 0},
+        {"lead_time": 1},
+        {"lead_time": 3, "capacity": 12},
+        {"continuous_actions": True},
+    ],
 )
 def test_matches_scalar_step_by_step_given_same_demand(kwargs):
     """Same demands and actions -> identical obs, rewards, accounting, ends and resets."""
