@@ -172,17 +172,21 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     """Print optimum, best base-stock and best (s,S) with their share of the optimum."""
     kwargs = vars(_parser().parse_args(argv))
-    try:
-        InventoryParams(**kwargs)
-    except ValueError as err:
-        raise SystemExit(f"error: {err}") from None
     rows = []
     start = time.perf_counter()
-    opt = optimal_value(**kwargs)
+    try:
+        opt = optimal_value(**kwargs)
+    except ValueError as err:
+        raise SystemExit(f"error: {err}") from None
     rows.append(("optimal (DP)", "-", opt.value, time.perf_counter() - start))
+    skipped = []
     for name, fn in (("base-stock", best_base_stock), ("(s,S)", best_s_S)):
         start = time.perf_counter()
-        h = fn(**kwargs)
+        try:
+            h = fn(**kwargs)
+        except ValueError as err:  # search too large for this lead time
+            skipped.append(f"{name} skipped: {err}")
+            continue
         label = f"S={h.S}" if name == "base-stock" else f"s={h.s}, S={h.S}"
         rows.append((name, label, h.value, time.perf_counter() - start))
     print(", ".join(f"{k}={v}" for k, v in kwargs.items()))
@@ -190,6 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, label, value, secs in rows:
         share = f"{100 * value / opt.value:.2f}%" if opt.value > 0 else "n/a"
         print(f"{name:<14}{label:<14}{value:>16.2f}{share:>14}{secs:>8.2f}s")
+    for line in skipped:
+        print(line)
 
 
 if __name__ == "__main__":
