@@ -7,6 +7,7 @@ never by eval'ing strings.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -51,9 +52,15 @@ def to_plain(cfg: Any) -> Any:
 
 
 def check_env_id(env_id: str) -> None:
-    """Fail early, with the registry's own suggestion, on an id Gymnasium cannot make."""
+    """Fail early, with the registry's own suggestion, on an id Gymnasium cannot make.
+
+    `module:EnvId` imports the module first (it registers the id), as `gymnasium.make` does.
+    """
+    module, _, name = env_id.rpartition(":")
     try:
-        gym.spec(env_id)
+        if module:
+            importlib.import_module(module)
+        gym.spec(name)
     except gym.error.Error as e:
         raise ConfigError(f"env.id '{env_id}' is not a registered Gymnasium id: {e}") from None
     except ModuleNotFoundError as e:
@@ -84,6 +91,9 @@ def make_env(cfg: DictConfig, *, evaluation: bool = False, n_envs: int | None = 
     seed = cfg.seed + EVAL_SEED_OFFSET if evaluation else cfg.seed
     n = n_envs or (cfg.eval.n_envs if evaluation else cfg.n_envs)
     if env_cfg.get("vectorized"):
+        if env_cfg.get("wrappers"):
+            raise ConfigError("env.wrappers apply to single envs; with env.vectorized set, "
+                              "wrap the vectorized env class itself or set env.vectorized=null")
         vec_cls = algos.import_path(env_cfg.vectorized)
         venv: VecEnv = VecMonitor(_construct(vec_cls, env_cfg.id, num_envs=n, seed=seed, **kwargs))
     else:

@@ -6,6 +6,7 @@ Everything that trains — a single run, a sweep trial — goes through `run`.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,12 @@ def validate(cfg: DictConfig) -> tuple[type, dict[str, Any]]:
 
 
 @lru_cache(maxsize=8)
-def _optimum(path: str, kwargs_items: tuple) -> float:
-    return float(algos.import_path(path)(**dict(kwargs_items)))
+def _optimum(path: str, kwargs_items: tuple) -> float | None:
+    try:
+        return float(algos.import_path(path)(**dict(kwargs_items)))
+    except ValueError as e:  # e.g. a state space too large for exact DP: train without it
+        warnings.warn(f"no optimum for this env: {e}", stacklevel=2)
+        return None
 
 
 def optimum(cfg: DictConfig) -> float | None:
@@ -101,13 +106,13 @@ def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
     torch.set_num_threads(cfg.torch_threads)
     out_dir = output_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
-    best = optimum(cfg)
 
     env = build.make_env(cfg)
     eval_env = build.make_env(cfg, evaluation=True)
+    best = optimum(cfg)
     model = build.make_model(cfg, env, kwargs)
 
-    experiment = cfg.mlflow.experiment or cfg.env.id
+    experiment = cfg.mlflow.experiment or cfg.env.id.split(":")[-1]
     opened = (tracking.mlflow_run(experiment, cfg.mlflow.run_name,
                                   tags={**base_tags(cfg), **(cfg.mlflow.tags or {}),
                                         **(run_tags or {})})

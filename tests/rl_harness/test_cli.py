@@ -9,7 +9,7 @@ import time
 import pytest
 from mlflow import MlflowClient
 
-from rl_harness import train, tracking
+from rl_harness import tracking, train
 from rl_harness.cli import preflight
 from rl_harness.errors import ConfigError
 from tests.conftest import compose_config
