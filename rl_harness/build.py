@@ -23,13 +23,14 @@ from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import (
     DummyVecEnv,
     SubprocVecEnv,
+    VecCheckNan,
     VecEnv,
     VecMonitor,
     VecNormalize,
 )
 
 from rl_harness import algos
-from rl_harness.errors import ConfigError
+from rl_harness.errors import ConfigError, NumericalError
 
 ACTIVATIONS: dict[str, type[torch.nn.Module]] = {
     "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "elu": torch.nn.ELU, "selu": torch.nn.SELU,
@@ -103,6 +104,7 @@ def make_env(cfg: DictConfig, *, evaluation: bool = False, n_envs: int | None = 
             make_vec_env, env_cfg.id, env_cfg.id, n_envs=n, seed=seed, env_kwargs=kwargs,
             wrapper_class=_wrapper_chain(to_plain(env_cfg.get("wrappers")) or []),
             vec_env_cls=VEC_ENVS[cfg.vec_env])
+    venv = FiniteCheck(venv)
     normalize = to_plain(env_cfg.get("normalize"))
     if normalize:
         norm_kwargs = normalize if isinstance(normalize, dict) else {}
@@ -110,6 +112,19 @@ def make_env(cfg: DictConfig, *, evaluation: bool = False, n_envs: int | None = 
             norm_kwargs = {**norm_kwargs, "training": False, "norm_reward": False}
         venv = _construct(VecNormalize, "env.normalize", venv, **norm_kwargs)
     return venv
+
+
+class FiniteCheck(VecCheckNan):
+    """SB3's VecCheckNan (observations, rewards, actions), failing as a NumericalError."""
+
+    def __init__(self, venv: VecEnv) -> None:
+        super().__init__(venv, raise_exception=True)
+
+    def _check_val(self, event: str, **kwargs: Any) -> None:
+        try:
+            super()._check_val(event, **kwargs)
+        except ValueError as e:
+            raise NumericalError(f"training stopped: {_one_line(e)}") from None
 
 
 def _construct(factory: Callable, what: str, *args: Any, **kwargs: Any) -> Any:
