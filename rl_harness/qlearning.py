@@ -20,7 +20,7 @@ Update rule, once per vectorized step over the N envs, all in numpy::
   ``exploration_final_eps`` over the first ``exploration_fraction`` of training, like SB3 DQN;
   ``alpha`` is a float or an SB3 schedule ``progress_remaining -> float``.
 
-Observations map to one table row (``tabular_encoding.ObsEncoder``): Discrete directly,
+Observations map to one table row (``tabular_utils.ObsEncoder``): Discrete directly,
 MultiDiscrete/MultiBinary ravelled, Box clipped to ``[obs_low, obs_high]`` and cut into
 ``obs_bins`` equal-width bins per dimension, then ravelled.
 """
@@ -45,7 +45,6 @@ from stable_baselines3.common.callbacks import (
     ProgressBarCallback,
 )
 from stable_baselines3.common.logger import Logger
-from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.type_aliases import MaybeCallback, Schedule
 from stable_baselines3.common.utils import (
     FloatSchedule,
@@ -55,17 +54,10 @@ from stable_baselines3.common.utils import (
     is_vectorized_observation,
     safe_mean,
 )
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize, unwrap_vec_normalize
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize, unwrap_vec_normalize
 
-from rl_harness.tabular_encoding import (
-    SUPPORTED_OBS,
-    ObsEncoder,
-    schedule_from_json,
-    schedule_to_json,
-    space_from_json,
-    space_to_json,
-    to_json,
-)
+from rl_harness import tabular_utils as tab
+from rl_harness.tabular_utils import SUPPORTED_OBS, ObsEncoder
 
 SelfQLearning = TypeVar("SelfQLearning", bound="QLearning")
 _HPARAMS = (
@@ -111,7 +103,7 @@ class QLearning:
         self.env: VecEnv | None = None
         self._vec_normalize_env: VecNormalize | None = None
         if env is not None:
-            env = _as_vec_env(env)
+            env = tab.as_vec_env(env)
             _spaces = (env.observation_space, env.action_space)
         if _spaces is None:
             raise ValueError("QLearning needs an env (or use QLearning.load(path)).")
@@ -159,12 +151,13 @@ class QLearning:
         One uniform draw u per env does both jobs: explore iff u < eps, and then u / eps is
         uniform on [0, 1), which picks the random action (one RNG call per step, not two).
         """
-        actions = self.q_table[rows].argmax(axis=1)
+        actions = self.q_table.take(rows, axis=0).argmax(axis=1)
         if eps > 0.0:
             u = self._rng.random(len(rows))
-            explore = u < eps
-            random_actions = (u[explore] * (self._n_actions / eps)).astype(np.intp)
-            actions[explore] = np.minimum(random_actions, self._n_actions - 1)
+            explore = (u < eps).nonzero()[0]
+            if len(explore):
+                picks = (u[explore] * (self._n_actions / eps)).astype(np.intp)
+                actions[explore] = np.minimum(picks, self._n_actions - 1)
         return actions
 
     def _update(
@@ -178,15 +171,18 @@ class QLearning:
     ) -> None:
         """One synchronous Q-learning step on a batch of transitions (module docstring)."""
         q_flat = self.q_table.reshape(-1)
-        future = self.q_table[next_rows].max(axis=1)
+        future = self.q_table.take(next_rows, axis=0).max(axis=1)
         if not_terminal is not None:
             future *= not_terminal
         pairs = rows * self._n_actions + actions
         td = rewards + self.gamma * future - q_flat[pairs]
-        # Multiplicity of each pair in the batch: a dense count is cheapest for small tables,
-        # a sort for big ones. Duplicates then add alpha * td / k each, i.e. alpha * mean(td).
+        # Small table: count pairs densely. Big table: a set finds the (usual) no-repeat case
+        # fastest; otherwise count by sorting. A pair seen k times gets alpha * td / k from each.
         if q_flat.size <= 64 * len(pairs):
             multiplicity = np.bincount(pairs, minlength=q_flat.size)[pairs]
+        elif len(set(pairs.tolist())) == len(pairs):
+            q_flat[pairs] += alpha * td
+            return
         else:
             ordered = np.sort(pairs)
             multiplicity = ordered.searchsorted(pairs, "right") - ordered.searchsorted(pairs)
@@ -330,7 +326,7 @@ class QLearning:
 
     def set_env(self, env: VecEnv | gym.Env, force_reset: bool = True) -> None:
         """Use ``env`` from now on (spaces must match); resets it on the next ``learn``."""
-        env = _as_vec_env(env)
+        env = tab.as_vec_env(env)
         check_for_correct_spaces(env, self.observation_space, self.action_space)
         self.env, self._vec_normalize_env = env, unwrap_vec_normalize(env)
         if force_reset:
@@ -351,8 +347,8 @@ class QLearning:
     def get_hyperparameters(self) -> dict[str, Any]:
         """Constructor kwargs as JSON-able values (schedules become a small dict)."""
         hparams = {name: getattr(self, name) for name in _HPARAMS}
-        hparams["learning_rate"] = schedule_to_json(self.learning_rate)
-        return json.loads(json.dumps(hparams, default=to_json))
+        hparams["learning_rate"] = tab.schedule_to_json(self.learning_rate)
+        return json.loads(json.dumps(hparams, default=tab.to_json))
 
     def save(self, path: str | os.PathLike | io.BufferedIOBase) -> None:
         """Write an ``.npz`` archive (a zip; ``.zip`` is added when the path has no suffix, as
@@ -360,19 +356,11 @@ class QLearning:
         meta = {
             "format": "rl_harness.QLearning/1",
             "hyperparameters": self.get_hyperparameters(),
-            "observation_space": space_to_json(self.observation_space),
-            "action_space": space_to_json(self.action_space),
+            "observation_space": tab.space_to_json(self.observation_space),
+            "action_space": tab.space_to_json(self.action_space),
             "num_timesteps": self.num_timesteps,
         }
-        arrays = {"q_table": self.q_table, "metadata": np.array(json.dumps(meta, default=to_json))}
-        if isinstance(path, (str, os.PathLike)):
-            path = os.fspath(path)
-            path = path if os.path.splitext(path)[1] else path + ".zip"
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            with open(path, "wb") as f:
-                np.savez(f, **arrays)
-        else:
-            np.savez(path, **arrays)
+        tab.write_archive(path, self.q_table, meta)
 
     @classmethod
     def load(
@@ -382,19 +370,15 @@ class QLearning:
         **kwargs: Any,
     ) -> SelfQLearning:
         """Rebuild a saved model; ``kwargs`` override saved hyperparameters."""
-        if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
-            path = os.fspath(path) + ".zip"
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["metadata"]))
-            q_table = data["q_table"]
+        q_table, meta = tab.read_archive(path)
         hparams = meta["hyperparameters"]
         unknown = set(kwargs) - set(_HPARAMS)
         if unknown:
             raise ValueError(f"Unknown QLearning.load kwargs {sorted(unknown)}; use {_HPARAMS}.")
         hparams.update(kwargs)
-        hparams["learning_rate"] = schedule_from_json(hparams["learning_rate"])
-        obs_space = space_from_json(meta["observation_space"])
-        act_space = space_from_json(meta["action_space"])
+        hparams["learning_rate"] = tab.schedule_from_json(hparams["learning_rate"])
+        obs_space = tab.space_from_json(meta["observation_space"])
+        act_space = tab.space_from_json(meta["action_space"])
         model = cls(None, **hparams, _spaces=(obs_space, act_space))
         if model.q_table.shape != q_table.shape:
             raise ValueError(f"Saved table {q_table.shape} != rebuilt {model.q_table.shape}.")
@@ -403,12 +387,3 @@ class QLearning:
         if env is not None:
             model.set_env(env)
         return model
-
-
-def _as_vec_env(env: VecEnv | gym.Env) -> VecEnv:
-    """SB3's wrapping of a plain env: Monitor then DummyVecEnv."""
-    if isinstance(env, VecEnv):
-        return env
-    if not isinstance(env, Monitor):
-        env = Monitor(env)
-    return DummyVecEnv([lambda: env])

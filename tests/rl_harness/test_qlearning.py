@@ -18,8 +18,8 @@ from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecNormalize
 
 from rl_harness.qlearning import QLearning
-from rl_harness.tabular_encoding import ObsEncoder
 from rl_harness.tabular_optimum import optimum_summary, policy_return
+from rl_harness.tabular_utils import ObsEncoder
 from tests.rl_harness.vec_doubles import RandomMDPVecEnv
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "hparams"
@@ -113,8 +113,9 @@ def test_stochastic_mdp_with_decaying_learning_rate() -> None:
     np.testing.assert_allclose(model.q_table, env.q_star(0.8), atol=0.05)
 
 
-def test_batched_update_equals_sequential_and_averages_duplicates() -> None:
-    env = RandomMDPVecEnv(num_envs=8, n_states=50, n_actions=4)
+@pytest.mark.parametrize("n_states", [50, 5000])  # dense-count path; set/sort path
+def test_batched_update_equals_sequential_and_averages_duplicates(n_states: int) -> None:
+    env = RandomMDPVecEnv(num_envs=8, n_states=n_states, n_actions=4)
     rng = np.random.default_rng(0)
     batched = QLearning(env, gamma=0.95, seed=0)
     batched.q_table[:] = rng.normal(size=batched.q_table.shape)
@@ -136,6 +137,7 @@ def test_batched_update_equals_sequential_and_averages_duplicates() -> None:
                     np.array([30, 31, 32]), np.zeros(3), 0.3)  # fmt: skip
     assert batched.q_table[3, 1] == pytest.approx(q0[3, 1] + 0.3 * (3.0 - q0[3, 1]))
     assert np.array_equal(np.delete(batched.q_table.ravel(), 13), np.delete(q0.ravel(), 13))
+    assert np.array_equal(batched.q_table[20:], sequential.q_table[20:])
 
 
 def test_duplicates_on_big_table_use_the_sorted_path() -> None:

@@ -1,17 +1,25 @@
-"""Helpers for tabular agents: observation -> table row, and JSON (no pickle) for spaces/schedules.
+"""Helpers for tabular agents: observation -> table row, env wrapping, and a no-pickle archive
+(``.npz``: arrays plus JSON metadata for spaces and schedules).
 
 Kept apart from ``qlearning.py`` so that file reads as the algorithm alone.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import os
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.type_aliases import Schedule
 from stable_baselines3.common.utils import ConstantSchedule, FloatSchedule, LinearSchedule
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 SUPPORTED_OBS = "Discrete, MultiDiscrete, MultiBinary or Box (with obs_bins)"
 
@@ -91,11 +99,13 @@ def _per_dim(value: Any, dims: int, name: str, default: np.ndarray | None = None
 
 
 def to_json(obj: Any) -> Any:
-    """``json.dumps(default=...)`` hook for numpy values."""
+    """``json.dumps(default=...)`` hook for numpy values and other sequences."""
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     if isinstance(obj, np.generic):
         return obj.item()
+    if isinstance(obj, Sequence):  # e.g. an OmegaConf ListConfig from a Hydra config
+        return list(obj)
     raise TypeError(f"Cannot save {type(obj).__name__} as JSON.")
 
 
@@ -139,3 +149,36 @@ def space_from_json(d: dict[str, Any]) -> spaces.Space:
     return getattr(spaces, kind)(
         **{k: np.asarray(v) if isinstance(v, list) else v for k, v in args.items()}
     )
+
+
+def as_vec_env(env: VecEnv | gym.Env) -> VecEnv:
+    """SB3's wrapping of a plain env: Monitor, then DummyVecEnv."""
+    if isinstance(env, VecEnv):
+        return env
+    if not isinstance(env, Monitor):
+        env = Monitor(env)
+    return DummyVecEnv([lambda: env])
+
+
+def write_archive(
+    path: str | os.PathLike | io.BufferedIOBase, table: np.ndarray, meta: dict[str, Any]
+) -> None:
+    """``np.savez`` of the table and JSON metadata. A zip either way; like SB3, a path without a
+    suffix gets ``.zip`` (np.savez would otherwise append ``.npz``)."""
+    arrays = {"q_table": table, "metadata": np.array(json.dumps(meta, default=to_json))}
+    if isinstance(path, (str, os.PathLike)):
+        path = os.fspath(path)
+        path = path if os.path.splitext(path)[1] else path + ".zip"
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "wb") as f:
+            np.savez(f, **arrays)
+    else:
+        np.savez(path, **arrays)
+
+
+def read_archive(path: str | os.PathLike | io.BufferedIOBase) -> tuple[np.ndarray, dict[str, Any]]:
+    """Inverse of ``write_archive`` (``allow_pickle=False``); tries ``path + ".zip"`` like SB3."""
+    if isinstance(path, (str, os.PathLike)) and not os.path.exists(path):
+        path = os.fspath(path) + ".zip"
+    with np.load(path, allow_pickle=False) as data:
+        return data["q_table"], json.loads(str(data["metadata"]))
