@@ -8,7 +8,7 @@ Rows: a fast numpy VecEnv (N copies of a random MDP stepped at once) and scalar 
 SB3's DummyVecEnv (``make_vec_env``, Monitor-wrapped, as the harness builds them). Columns: the raw
 rate (numpy VecEnv: ``step`` with pre-drawn random actions; Gymnasium: ``gymnasium.make(id)``
 stepped in a plain loop), the same VecEnv stepped with random actions (its own overhead), and
-``QLearning.learn`` steps per second. Each figure is the best of ``--repeats`` runs.
+``QLearning.learn`` steps per second. Each figure is the best of ``--repeats`` interleaved runs.
 """
 
 from __future__ import annotations
@@ -29,17 +29,14 @@ CARTPOLE_BINS = {"obs_bins": [6, 6, 12, 12], "obs_low": [-2.4, -3.0, -0.21, -3.5
 CARTPOLE_BINS["obs_high"] = [-x for x in CARTPOLE_BINS["obs_low"]]
 
 
-def best_rate(run: Callable[[], int], repeats: int) -> float:
-    """Best steps/s of ``repeats`` calls of ``run`` (which returns the steps it took)."""
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        steps = run()
-        rates.append(steps / (time.perf_counter() - start))
-    return max(rates)
+def rate(run: Callable[[], int]) -> float:
+    """Steps/s of one call of ``run`` (which returns the steps it took)."""
+    start = time.perf_counter()
+    steps = run()
+    return steps / (time.perf_counter() - start)
 
 
-def raw_gym_rate(env_id: str, steps: int, repeats: int) -> float:
+def raw_gym_runner(env_id: str, steps: int) -> Callable[[], int]:
     env = gym.make(env_id)
     env.reset(seed=0)
     actions = np.random.default_rng(0).integers(env.action_space.n, size=steps).tolist()
@@ -51,10 +48,10 @@ def raw_gym_rate(env_id: str, steps: int, repeats: int) -> float:
                 env.reset()
         return steps
 
-    return best_rate(run, repeats)
+    return run
 
 
-def vec_random_rate(venv: VecEnv, steps: int, repeats: int) -> float:
+def vec_random_runner(venv: VecEnv, steps: int) -> Callable[[], int]:
     n = venv.num_envs
     actions = np.random.default_rng(0).integers(venv.action_space.n, size=(steps // n, n))
     venv.reset()
@@ -64,13 +61,22 @@ def vec_random_rate(venv: VecEnv, steps: int, repeats: int) -> float:
             venv.step(a)
         return len(actions) * n
 
-    return best_rate(run, repeats)
+    return run
 
 
-def learn_rate(venv: VecEnv, steps: int, repeats: int, **kwargs: object) -> float:
+def learn_runner(venv: VecEnv, steps: int, **kwargs: object) -> Callable[[], int]:
     model = QLearning(venv, seed=0, **kwargs)
     model.learn(min(steps, 10_000))  # warm-up
-    return best_rate(lambda: model.learn(steps).num_timesteps, repeats)
+    return lambda: model.learn(steps).num_timesteps
+
+
+def measure(runners: list[Callable[[], int]], repeats: int) -> list[float]:
+    """Best rate of each runner over ``repeats`` interleaved rounds: on a shared machine, load
+    changes over time, and interleaving exposes all runners to the same conditions."""
+    best = [0.0] * len(runners)
+    for _ in range(repeats):
+        best = [max(b, rate(run)) for b, run in zip(best, runners, strict=True)]
+    return best
 
 
 def main() -> None:
@@ -83,20 +89,22 @@ def main() -> None:
     rows = []
     for n_envs in (64, 256, 1024, 4096):
         venv = RandomMDPVecEnv(num_envs=n_envs, n_states=100, n_actions=4, horizon=100)
-        steps = 4_000_000
-        raw = vec_random_rate(venv, steps, args.repeats)
-        rows.append(("numpy RandomMDPVecEnv", n_envs, raw, raw, learn_rate(venv, steps, 3)))
-    for env_id, n_envs, kwargs in (
-        ("FrozenLake-v1", 8, {}),
-        ("Taxi-v4", 8, {}),
-        ("CartPole-v1", 8, CARTPOLE_BINS),
+        steps = 2_000_000
+        raw, ql = measure([vec_random_runner(venv, steps), learn_runner(venv, steps)], args.repeats)
+        rows.append(("numpy RandomMDPVecEnv", n_envs, raw, raw, ql))
+    for env_id, kwargs in (
+        ("FrozenLake-v1", {}),
+        ("Taxi-v4", {}),
+        ("CartPole-v1", CARTPOLE_BINS),
     ):
-        raw = raw_gym_rate(env_id, args.steps, args.repeats)
-        venv = make_vec_env(env_id, n_envs=n_envs, seed=0)
-        vec = vec_random_rate(venv, args.steps, args.repeats)
-        rows.append(
-            (env_id, n_envs, raw, vec, learn_rate(venv, args.steps, args.repeats, **kwargs))
-        )
+        for n_envs in (8, 32):
+            venv = make_vec_env(env_id, n_envs=n_envs, seed=0)
+            runners = [
+                raw_gym_runner(env_id, args.steps),
+                vec_random_runner(venv, args.steps),
+                learn_runner(venv, args.steps, **kwargs),
+            ]
+            rows.append((env_id, n_envs, *measure(runners, args.repeats)))
     for name, n_envs, raw, vec, ql in rows:
         print(
             f"{name:<28}{n_envs:>7}{raw:>13,.0f}{vec:>13,.0f}{ql:>13,.0f}"
