@@ -7,6 +7,7 @@ state: FINISHED, FAILED (exception; the error is tagged and attached) or KILLED 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -142,7 +143,9 @@ def check_store() -> None:
     try:
         MlflowClient(uri).search_experiments(max_results=1)
     except Exception as e:  # noqa: BLE001 - any failure here means the store is unusable
-        reason = " ".join(str(e).split())[:300]
+        text = " ".join(str(e).split())
+        errno = re.search(r"\[Errno -?\d+\][^'\")]*", text)
+        reason = errno.group(0).strip() if errno else text[:200]
         raise ConfigError(f"MLflow tracking store {uri} is unreachable ({reason}); "
                           "set MLFLOW_TRACKING_URI to a reachable server or "
                           "sqlite:///path/to/mlflow.db") from None

@@ -34,7 +34,8 @@ def test_build_every_pair(algo_name: str, env_name: str) -> None:
     try:
         discrete = isinstance(env.action_space, gym.spaces.Discrete)
         refused = (algo_name in DISCRETE_ONLY and not discrete) or (
-            algo_name in BOX_ONLY and discrete)
+            algo_name in BOX_ONLY and discrete) or (
+            algo_name == "qlearning" and env_name == "lunarlander")  # table over max_table_mb
         if refused:
             with pytest.raises(ConfigError, match=f"algo={algo_name} cannot train on env"):
                 build.make_model(cfg, env, kwargs)
