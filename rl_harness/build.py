@@ -38,7 +38,32 @@ ACTIVATIONS: dict[str, type[torch.nn.Module]] = {
     "sigmoid": torch.nn.Sigmoid, "identity": torch.nn.Identity,
 }
 OPTIMIZERS = ("Adam", "AdamW", "RMSprop", "SGD")
-VEC_ENVS: dict[str, type[VecEnv]] = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
+
+
+class ShallowDummyVecEnv(DummyVecEnv):
+    """SB3's DummyVecEnv without its per-step deepcopy of the infos.
+
+    Gymnasium envs return a fresh info dict every step, so a copy of the list is enough; the
+    deepcopy costs as much as a cheap env's own step (tabular envs, CartPole). Everything else,
+    seeding and autoreset included, is DummyVecEnv's, so learning is unchanged.
+    """
+
+    def step_wait(self) -> Any:
+        for i, env in enumerate(self.envs):
+            obs, self.buf_rews[i], terminated, truncated, info = env.step(self.actions[i])
+            self.buf_dones[i] = terminated or truncated
+            info["TimeLimit.truncated"] = truncated and not terminated
+            if self.buf_dones[i]:
+                info["terminal_observation"] = obs
+                obs, self.reset_infos[i] = env.reset()
+            self.buf_infos[i] = info
+            self._save_obs(i, obs)
+        return (self._obs_from_buf(), np.copy(self.buf_rews), np.copy(self.buf_dones),
+                list(self.buf_infos))
+
+
+VEC_ENVS: dict[str, type[VecEnv]] = {
+    "dummy": ShallowDummyVecEnv, "sb3_dummy": DummyVecEnv, "subproc": SubprocVecEnv}
 NOISES = {"normal": NormalActionNoise, "ornstein_uhlenbeck": OrnsteinUhlenbeckActionNoise}
 # Seed offset for evaluation envs, so evaluation episodes never replay training episodes.
 EVAL_SEED_OFFSET = 10_000

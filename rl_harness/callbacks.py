@@ -89,12 +89,23 @@ class Checkpoint(BaseCallback):
 
 
 class FiniteGuard(BaseCallback):
-    """Stops training as soon as the parameters hold NaN or inf (checked after each rollout)."""
+    """Stops training once the parameters hold NaN or inf.
+
+    Checked after a rollout, at most every `every` steps, so algorithms whose rollouts are a
+    single step (tabular Q-learning) do not pay for a scan of their table on every step.
+    """
+
+    def __init__(self, every: int = 2048) -> None:
+        super().__init__()
+        self.every, self._last = every, -every
 
     def _on_step(self) -> bool:
         return True
 
     def _on_rollout_end(self) -> None:
+        if self.model.num_timesteps - self._last < self.every:
+            return
+        self._last = self.model.num_timesteps
         if (bad := nonfinite_parameter(self.model)) is not None:
             raise NumericalError(f"parameter '{bad}' became NaN/inf by step "
                                  f"{self.model.num_timesteps}; training stopped")

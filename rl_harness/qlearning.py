@@ -197,8 +197,9 @@ class QLearning:
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> SelfQLearning:
-        """Train for ``total_timesteps`` env steps; ``callback.on_step()`` once per VecEnv step,
-        logs dumped every ``log_interval`` episodes (at most once per VecEnv step)."""
+        """Train for ``total_timesteps`` env steps; ``callback.on_step()`` once per VecEnv step
+        (between ``on_rollout_start`` and ``on_rollout_end``), logs dumped every
+        ``log_interval`` episodes (at most once per VecEnv step)."""
         total_timesteps, callback = self._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
@@ -206,6 +207,9 @@ class QLearning:
         env, n_envs = self.env, self.env.num_envs
         rows = self._encode(self._last_obs)
         while self.num_timesteps < total_timesteps:
+            # Each VecEnv step is one "rollout" (as for DQN with train_freq=1), so callbacks
+            # that act between updates (checkpoints, divergence checks) work unchanged.
+            callback.on_rollout_start()
             self.exploration_rate = self.exploration_schedule(self._current_progress_remaining)
             actions = self._act(rows, self.exploration_rate)
             new_obs, rewards, dones, infos = env.step(actions + self._action_start)
@@ -222,6 +226,7 @@ class QLearning:
             alpha = self.lr_schedule(self._current_progress_remaining)
             self._update(rows, actions, rewards, bootstrap_rows, not_terminal, alpha)
             self._current_progress_remaining = 1.0 - self.num_timesteps / total_timesteps
+            callback.on_rollout_end()
             rows = next_rows
             if len(done_idx):
                 before, self._episode_num = self._episode_num, self._episode_num + len(done_idx)
