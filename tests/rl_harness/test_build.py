@@ -36,7 +36,10 @@ def test_build_every_pair(algo_name: str, env_name: str) -> None:
         discrete = isinstance(env.action_space, gym.spaces.Discrete)
         refused = (algo_name in DISCRETE_ONLY and not discrete) or (
             algo_name in BOX_ONLY and discrete) or (
-            algo_name == "qlearning" and env_name == "lunarlander")  # table over max_table_mb
+            algo_name == "qlearning" and env_name == "lunarlander") or (  # table > max_table_mb
+            # sb3-contrib's LSTM rejects the numpy-int feature size SB3 computes for
+            # MultiDiscrete observations (input_size should be of type int, got: int64)
+            algo_name == "recurrent_ppo" and env_name.startswith("custom"))
         if refused:
             with pytest.raises(ConfigError, match=f"algo={algo_name} cannot train on env"):
                 build.make_model(cfg, env, kwargs)
