@@ -138,7 +138,9 @@ def log_policy_model(run_id: str, model_path: Path, vecnormalize_path: Path | No
             if normalizer is not None:
                 normalizer.save(Path(tmp) / "obs_normalization.npz")
                 artifacts["obs_normalization"] = str(Path(tmp) / "obs_normalization.npz")
-        # Model.log rather than pyfunc.log_model: it takes the run id (no active fluent run here)
+        # Model.log rather than pyfunc.log_model: it takes the run id (no active fluent run here).
+        # No input example: the signature says it all, and validating one would load the model.
+        warnings.filterwarnings("ignore", message=".*input example was not provided.*")
         info = Model.log(
             artifact_path=None, name=MODEL_NAME, flavor=mlflow.pyfunc, run_id=run_id,
             python_model=str(Path(__file__).with_name("policy_model.py")), artifacts=artifacts,

@@ -255,3 +255,7 @@ def log_series(recorder: Recorder, key: str, values: list[float]) -> None:
     metrics = [Metric(key, float(v), now, i) for i, v in enumerate(values)]
     for i in range(0, len(metrics), BATCH_LIMIT):
         recorder.client.log_batch(recorder.run_id, metrics=metrics[i:i + BATCH_LIMIT])
+
+
+# Artifact downloads (evaluate, model logging) would print tqdm bars into training output.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
