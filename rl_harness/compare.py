@@ -1,4 +1,4 @@
-"""`python -m rl_harness.compare [experiment=...] [env=...]` — compare algorithms across seeds.
+"""`python -m rl_harness.compare [experiment=...] [env_id=...]` — compare algorithms across seeds.
 
 Finished training runs are grouped by (algo, env, the user's `group` tag): the seeds of one
 configuration (`python -m rl_harness -m seed=0,1,2,3,4 mlflow.tags.group=baseline`). Per group:
@@ -79,8 +79,8 @@ def collect(cfg: DictConfig) -> list[Group]:
     if isinstance(experiments, str):
         experiments = [experiments]
     filters = []
-    if cfg.env:
-        filters.append(f"tags.env = '{cfg.env}'")
+    if cfg.env_id:
+        filters.append(f"tags.env = '{cfg.env_id}'")
     if cfg.group:
         filters.append(f"tags.`{cfg.group_tag}` = '{cfg.group}'")
     runs = tracking.search_runs(list(experiments) if experiments else None, " and ".join(filters))
@@ -172,7 +172,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if not groups:
         raise ConfigError("no finished training runs match (experiment="
                           f"{OmegaConf.to_container(cfg.experiment) if OmegaConf.is_config(cfg.experiment) else cfg.experiment}, "  # noqa: E501
-                          f"env={cfg.env}, algos={cfg.algos}, group={cfg.group}) in "
+                          f"env_id={cfg.env_id}, algos={cfg.algos}, group={cfg.group}) in "
                           f"{tracking.tracking_uri()}")
     rows = [summarize(g, cfg.bootstrap) for g in groups]
     text = table(rows, cfg.bootstrap.confidence)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,12 @@ def export(model: Any, path: Path, normalizer: agents.ObsNormalizer | None = Non
     policy = policy.to("cpu").eval()
     module = OnnxablePolicy(policy, normalizer).eval()
     dummy = torch.as_tensor(np.stack([policy.observation_space.sample()] * 2), dtype=torch.float32)
-    with torch.no_grad():
+    # The TorchScript exporter (dynamo=False), as SB3's docs use it: the torch.export-based one
+    # fails on the data-dependent argument checks of torch.distributions.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx.*")
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
         torch.onnx.export(module, (dummy,), str(path), input_names=[INPUT],
                           output_names=[OUTPUT], opset_version=OPSET, dynamo=False,
                           dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})

@@ -15,7 +15,8 @@ request names a file or model: the server only ever loads the model it was start
 
 Command line (`key=value`):
     python -m rl_harness.serving register run_id=<id> name=<name> [alias=champion]
-    python -m rl_harness.serving serve [model=models:/<name>@<alias>] [port=5001] [host=...]
+    python -m rl_harness.serving serve [model=models:/<name>@<alias> | name=<name>] [port=5001]
+        [host=127.0.0.1] [workers=1] [max_batch=10000]
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ DEFAULT_PORT = 5001
 
 class PolicyModel(mlflow.pyfunc.PythonModel):
     """Observations (float64 batch, n × obs shape) → deterministic actions, one per row."""
+
+    # The tensor signature logged with the model is the schema. Without this flag MLflow wraps
+    # predict for type-hint validation and warns, on every import of the training path, that
+    # predict has no type hints (inside its own catch_warnings, so no filter can silence it).
+    _skip_type_hint_validation = True
 
     def load_context(self, context: Any) -> None:
         import torch
@@ -194,7 +200,7 @@ def serve_command(model_uri: str, port: int = DEFAULT_PORT, host: str = "127.0.0
 COMMANDS: dict[str, dict[str, Any]] = {
     "register": {"run_id": None, "name": None, "alias": DEFAULT_ALIAS},
     "serve": {"model": None, "name": None, "port": DEFAULT_PORT, "host": "127.0.0.1",
-              "workers": 1},
+              "workers": 1, "max_batch": None},
 }
 
 
@@ -224,6 +230,8 @@ def main(argv: list[str]) -> None:
         return
     uri = cfg.model or latest_registered(cfg.name)
     cmd = serve_command(uri, cfg.port, cfg.host, cfg.workers)
+    if cfg.max_batch:  # MLflow's own channel for model_config at serving time
+        os.environ["SERVING_MODEL_CONFIG"] = json.dumps({"max_batch": int(cfg.max_batch)})
     print(f"serving {uri} on http://{cfg.host}:{cfg.port}/invocations", flush=True)
     os.execv(cmd[0], cmd)
 
