@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install train test test-full lint ui
+.PHONY: install train test test-full lint ui serve
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +28,9 @@ lint:
 
 ui:
 	$(VENV)/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}
+
+# The newest registered model version (MODEL=<name> for that name's newest, or
+# MODEL_URI=models:/<name>@<alias>) on http://127.0.0.1:$(PORT)/invocations.
+PORT ?= 5001
+serve:
+	$(PY) -m rl_harness.serving serve port=$(PORT) $(if $(MODEL),name=$(MODEL)) $(if $(MODEL_URI),model=$(MODEL_URI))

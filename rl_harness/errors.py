@@ -3,8 +3,10 @@
     HarnessError            anything the CLI reports as one line and exit code 2
     ├── ConfigError         bad configuration: unknown name or key, wrong type, bad value
     │   (also a ValueError, so library callers can catch it as such)
-    └── NumericalError      training diverged: NaN/inf in observations, rewards, actions or
-                            parameters (also an ArithmeticError)
+    ├── NumericalError      training diverged: NaN/inf in observations, rewards, actions or
+    │                       parameters (also an ArithmeticError)
+    └── ObservationError    observations that do not fit a policy's observation space
+        (also a ValueError; the serving model turns it into an HTTP 400)
 
 Anything else that escapes is a bug and keeps its traceback.
 """
@@ -22,3 +24,7 @@ class ConfigError(HarnessError, ValueError):
 
 class NumericalError(HarnessError, ArithmeticError):
     """Training produced NaN or inf; the last good checkpoint is kept."""
+
+
+class ObservationError(HarnessError, ValueError):
+    """Observations sent to a trained policy do not fit its observation space."""

@@ -1,9 +1,11 @@
-"""Learning-curve figure from the files a run leaves in its output directory."""
+"""Learning-curve figure from the files a run leaves in its output directory, and the figures
+of `compare` (learning curves with confidence bands across seeds, final performance)."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +52,79 @@ def plot_learning_curve(out_dir: Path, path: Path, title: str = "") -> Path | No
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _by_env(keys: list[tuple[str, str]]) -> list[str]:
+    return sorted({env for env, _ in keys})
+
+
+def _subplots(n: int, height: float = 4.0) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, n, figsize=(6.5 * n, height), dpi=100, squeeze=False)
+    return fig, axes[0]
+
+
+def plot_learning_curves(curves: dict[tuple[str, str], tuple | None], path: Path, metric: str,
+                         subtitle: str) -> Path:
+    """Per env: one line per algorithm (steps, IQM) with a band (CI low, CI high)."""
+    import matplotlib.pyplot as plt
+
+    envs = _by_env(list(curves))
+    fig, axes = _subplots(len(envs))
+    for ax, env in zip(axes, envs, strict=True):
+        for (e, label), c in sorted(curves.items()):
+            if e != env or c is None:
+                continue
+            steps, mid, low, high = c
+            line, = ax.plot(steps, mid, marker="o", markersize=3, label=label)
+            if np.isfinite(low).any():
+                ax.fill_between(steps, low, high, alpha=0.2, color=line.get_color())
+        ax.set_title(f"{env.split(':')[-1]}\n{subtitle}", fontsize=10)
+        ax.set_xlabel("timesteps")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_final_performance(finals: dict[tuple[str, str], tuple[dict, list[float]]], path: Path,
+                           metric: str, subtitle: str) -> Path:
+    """Per env: per algorithm the IQM with its CI as an interval, the seeds as dots, and the
+    optimum (when known) as a dashed line."""
+    import matplotlib.pyplot as plt
+
+    envs = _by_env(list(finals))
+    rows = max(sum(1 for e, _ in finals if e == env) for env in envs)
+    fig, axes = _subplots(len(envs), height=1.5 + 0.6 * rows)
+    for ax, env in zip(axes, envs, strict=True):
+        items = sorted((label, v) for (e, label), v in finals.items() if e == env)
+        optimum = None
+        for y, (_, (row, scores)) in enumerate(items):
+            lo, hi = row["iqm_ci_low"], row["iqm_ci_high"]
+            if np.isfinite(lo):
+                ax.plot([lo, hi], [y, y], linewidth=6, alpha=0.35, solid_capstyle="butt")
+            ax.plot([row["iqm"]], [y], "k|", markersize=16)
+            ax.scatter(scores, [y] * len(scores), s=12, color="k", alpha=0.6, zorder=3)
+            optimum = row.get("optimum") or optimum
+        if optimum:
+            ax.axvline(optimum, linestyle="--", color="tab:green", label="optimum")
+            ax.legend(loc="best", fontsize=8)
+        ax.set_yticks(range(len(items)), [label for label, _ in items])
+        ax.set_ylim(-0.7, len(items) - 0.3)
+        ax.set_title(f"{env.split(':')[-1]}\n{subtitle}", fontsize=10)
+        ax.set_xlabel(metric)
+        ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -262,3 +262,75 @@ class NullRecorder(Recorder):
 @contextmanager
 def null_run() -> Iterator[Recorder]:
     yield NullRecorder()
+
+
+# ---------------------------------------------------------------- reading runs back
+
+
+def client() -> MlflowClient:
+    return MlflowClient(tracking_uri())
+
+
+def get_run(run_id: str) -> Any:
+    """The run, or a ConfigError naming the store that lacks it."""
+    from rl_harness.errors import ConfigError
+
+    try:
+        return client().get_run(run_id)
+    except MlflowException as e:
+        raise ConfigError(f"no MLflow run '{run_id}' in {tracking_uri()}: "
+                          f"{str(e).splitlines()[0]}") from None
+
+
+def experiment_name(experiment_id: str) -> str:
+    return client().get_experiment(experiment_id).name
+
+
+def download(run_id: str, artifact: str, dst: Path) -> Path | None:
+    """One artifact of a run into `dst`; None when the run has no such artifact."""
+    parent, _, name = artifact.rpartition("/")
+    c = client()
+    if name not in {Path(f.path).name for f in c.list_artifacts(run_id, parent or None)}:
+        return None
+    return Path(c.download_artifacts(run_id, artifact, str(dst)))
+
+
+def search_runs(experiments: list[str] | None = None, filter_string: str = "") -> list[Any]:
+    """Finished runs of the named experiments (all experiments when None), newest first."""
+    c = client()
+    if experiments:
+        exps = [c.get_experiment_by_name(name) for name in experiments]
+        ids = [e.experiment_id for e in exps if e is not None]
+    else:
+        ids = [e.experiment_id for e in c.search_experiments()]
+    if not ids:
+        return []
+    status = "attributes.status = 'FINISHED'"
+    query = f"{status} and {filter_string}" if filter_string else status
+    runs, token = [], None
+    while True:
+        page = c.search_runs(ids, query, max_results=1000, page_token=token,
+                             order_by=["attributes.start_time DESC"])
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def metric_history(run_id: str, key: str) -> list[tuple[int, float]]:
+    """(step, value) pairs of one metric, in step order."""
+    return sorted((m.step, m.value) for m in client().get_metric_history(run_id, key))
+
+
+def log_series(recorder: Recorder, key: str, values: list[float]) -> None:
+    """One metric stepped 0, 1, 2, ... (e.g. per-episode returns), in batches."""
+    if recorder.run_id is None:
+        return
+    now = int(time.time() * 1000)
+    metrics = [Metric(key, float(v), now, i) for i, v in enumerate(values)]
+    for i in range(0, len(metrics), BATCH_LIMIT):
+        recorder.client.log_batch(recorder.run_id, metrics=metrics[i:i + BATCH_LIMIT])
+
+
+# Artifact downloads (evaluate, model logging) would print tqdm bars into training output.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

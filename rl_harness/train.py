@@ -22,7 +22,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 
-from rl_harness import algos, build, checkpoints, resume, tracking
+from rl_harness import algos, build, checkpoints, resume, serving, tracking
 from rl_harness.callbacks import Checkpoint, make_callbacks
 from rl_harness.errors import ConfigError
 from rl_harness.plots import plot_learning_curve
@@ -163,6 +163,9 @@ def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
         if isinstance(vecnorm, VecNormalize):
             vecnorm.save(str(stats_path))
             sync_envs_normalization(env, eval_env)
+        if recorder.run_id is not None:
+            serving.log_policy_model(recorder.run_id, model_path,
+                                     stats_path if stats_path.exists() else None, cfg)
 
         mean, std, returns = evaluate(model, eval_env, cfg)
         final = {"eval/mean_reward": mean, "eval/std_reward": std}

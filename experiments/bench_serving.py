@@ -1,0 +1,164 @@
+"""Serving latency and throughput of a registered policy over loopback REST.
+
+Trains a small PPO CartPole agent (with VecNormalize) in a temporary MLflow store, registers
+it, starts `mlflow models serve --env-manager local` on 127.0.0.1 and measures, with keep-alive
+HTTP/1.1 connections from this process:
+  - one observation per request, sequential: p50 / p99 latency, requests/s;
+  - a batch of 1000 observations per request, sequential: p50 / p99, requests/s, obs/s;
+  - one observation per request from --clients concurrent connections: requests/s, p99.
+Targets: p99 ≤ 10 ms for one observation, ≤ 50 ms for a batch of 1000.
+
+    python experiments/bench_serving.py                       # 2000 single, 200 batch requests
+    python experiments/bench_serving.py --single 5000 --workers 2 --clients 8
+    python experiments/bench_serving.py --model-uri models:/cartpole-ppo@champion  # yours
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {"single": 10.0, "batch": 50.0}  # p99 ms
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def train_and_register(tmp: Path) -> str:
+    from rl_harness import serving, train
+    from tests.conftest import compose_config
+
+    cfg = compose_config(["algo=ppo", "env=cartpole", "env.normalize=true", "n_timesteps=4096",
+                          "eval.freq=0", "checkpoint.freq=0", "eval.episodes=2"])
+    result = train.run(cfg)
+    serving.register(result["run_id"], "bench-cartpole-ppo", "champion")
+    return "models:/bench-cartpole-ppo@champion"
+
+
+def post(conn: http.client.HTTPConnection, body: bytes) -> float:
+    start = time.perf_counter()
+    conn.request("POST", "/invocations", body=body, headers={"Content-Type": "application/json"})
+    response = conn.getresponse()
+    data = response.read()
+    elapsed = time.perf_counter() - start
+    if response.status != 200:
+        raise RuntimeError(f"HTTP {response.status}: {data[:300]!r}")
+    return elapsed
+
+
+def sequential(port: int, body: bytes, n: int, warmup: int = 20) -> np.ndarray:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    for _ in range(warmup):
+        post(conn, body)
+    lat = np.array([post(conn, body) for _ in range(n)])
+    conn.close()
+    return lat
+
+
+def concurrent(port: int, body: bytes, n: int, clients: int) -> tuple[np.ndarray, float]:
+    per = n // clients
+    results: list[list[float]] = [[] for _ in range(clients)]
+    barrier = threading.Barrier(clients + 1)
+
+    def client(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        post(conn, body)
+        barrier.wait()
+        results[i] = [post(conn, body) for _ in range(per)]
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    return np.concatenate([np.array(r) for r in results]), per * clients / wall
+
+
+def row(name: str, lat: np.ndarray, rps: float, target: float | None, extra: str = "") -> str:
+    ms = lat * 1000
+    p50, p99 = np.percentile(ms, 50), np.percentile(ms, 99)
+    verdict = "—" if target is None else ("met" if p99 <= target else "MISSED")
+    return (f"| {name} | {len(ms)} | {p50:.2f} | {p99:.2f} | {ms.max():.1f} | {rps:,.0f}{extra} "
+            f"| {'—' if target is None else f'≤ {target:g} ms'} | {verdict} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--single", type=int, default=2000, help="single-observation requests")
+    ap.add_argument("--batch", type=int, default=200, help="batch-of-1000 requests")
+    ap.add_argument("--clients", type=int, default=4, help="concurrent connections")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn workers of the server")
+    ap.add_argument("--model-uri", default=None, help="serve this model instead of training one")
+    args = ap.parse_args()
+
+    from rl_harness import serving
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)
+        if args.model_uri is None:
+            os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
+        uri = args.model_uri or train_and_register(Path(tmp))
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        log = open(Path(tmp) / "server.log", "w")  # noqa: SIM115
+        proc = subprocess.Popen(serving.serve_command(uri, port, workers=args.workers), env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            started = time.perf_counter()
+            while True:
+                if proc.poll() is not None:
+                    sys.exit(f"server exited:\n{(Path(tmp) / 'server.log').read_text()}")
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                    conn.request("GET", "/ping")
+                    if conn.getresponse().status == 200:
+                        break
+                except OSError:
+                    time.sleep(0.2)
+            startup = time.perf_counter() - started
+            rng = np.random.default_rng(0)
+            one = json.dumps({"inputs": rng.uniform(-0.2, 0.2, (1, 4)).tolist()}).encode()
+            batch = json.dumps({"inputs": rng.uniform(-0.2, 0.2, (1000, 4)).tolist()}).encode()
+
+            lat1 = sequential(port, one, args.single)
+            latb = sequential(port, batch, args.batch, warmup=5)
+            latc, rpsc = concurrent(port, one, args.single, args.clients)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+            log.close()
+
+    print(f"\nServing {uri} with `mlflow models serve --env-manager local --workers "
+          f"{args.workers}` on 127.0.0.1 (server ready {startup:.1f} s after start); "
+          f"{os.cpu_count()} CPUs\n")
+    print("| request | n | p50 ms | p99 ms | max ms | requests/s | target (p99) | |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(row("1 observation, sequential", lat1, len(lat1) / lat1.sum(), TARGETS["single"]))
+    rps = len(latb) / latb.sum()
+    print(row("batch of 1000, sequential", latb, rps, TARGETS["batch"],
+              f" ({rps * 1000:,.0f} obs/s)"))
+    print(row(f"1 observation, {args.clients} concurrent clients", latc, rpsc, None))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Comparison across seeds: grouping, IQM and bootstrap intervals, the table, the figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from rl_harness import compare, tracking
+from rl_harness.errors import ConfigError
+
+
+def compare_config(*overrides: str):
+    from hydra import compose, initialize_config_dir
+
+    from rl_harness.cli import CONF_DIR
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("compare", overrides=list(overrides))
+
+
+def fake_training_run(experiment: str, algo: str, env: str, seed: int, final: float,
+                      curve: list[tuple[int, float]], optimum: float | None = None,
+                      group: str | None = None, **tags: str) -> str:
+    """What train.run records that compare reads: tags, seed, final/ and eval/ metrics."""
+    all_tags = {"algo": algo, "env": env, **({"group": group} if group else {}), **tags}
+    with tracking.mlflow_run(experiment, tags=all_tags) as rec:
+        rec.log_params({"seed": seed})
+        for step, value in curve:
+            rec.log_metrics({"eval/mean_reward": value}, step=step)
+        rec.log_metrics({"final/mean_reward": final}, step=curve[-1][0])
+        if optimum is not None:
+            rec.log_metrics({"optimum": optimum}, step=0)
+        return rec.run_id
+
+
+def test_iqm_is_the_mean_of_the_middle_half() -> None:
+    assert compare.iqm(np.array([0.0, 1.0, 2.0, 3.0, 100.0])) == pytest.approx(2.0)
+    assert compare.iqm(np.array([1.0, 2.0, 3.0, 4.0])) == pytest.approx(2.5)
+    assert compare.iqm(np.array([[1.0, 5.0], [2.0, 6.0], [3.0, 7.0], [400.0, 8.0]]),
+                       axis=0) == pytest.approx([2.5, 6.5])
+
+
+def test_bootstrap_interval_brackets_the_iqm_and_repeats() -> None:
+    x = np.array([10.0, 12.0, 13.0, 15.0, 30.0])
+    lo, hi = compare.bootstrap_ci(x, compare.iqm, 2000, 0.95, seed=0)
+    assert lo <= compare.iqm(x) <= hi and lo < hi
+    assert (lo, hi) == compare.bootstrap_ci(x, compare.iqm, 2000, 0.95, seed=0)
+    wider = compare.bootstrap_ci(x, compare.iqm, 2000, 0.99, seed=0)
+    assert wider[0] <= lo and hi <= wider[1]
+    # the same percentile bootstrap as scipy's own, with the trimmed mean as statistic
+    ref = stats.bootstrap((x,), lambda s, axis: stats.trim_mean(s, 0.25, axis=axis),
+                          n_resamples=2000, method="percentile", rng=0).confidence_interval
+    assert (lo, hi) == pytest.approx((ref.low, ref.high))
+    assert all(np.isnan(compare.bootstrap_ci(np.array([1.0]), compare.iqm, 100, 0.95, 0)))
+    assert compare.bootstrap_ci(np.array([2.0, 2.0, 2.0]), compare.iqm, 100, 0.95, 0) == (2, 2)
+
+
+@pytest.fixture
+def runs() -> dict[str, list[str]]:
+    """PPO and DQN (3 seeds each) on one env, PPO again under a group tag, noise to skip."""
+    ids: dict[str, list[str]] = {"ppo": [], "dqn": [], "ppo-big": []}
+    for seed, (p, d, g) in enumerate([(100, 40, 300), (120, 60, 310), (200, 50, 320)]):
+        ids["ppo"].append(fake_training_run("exp", "ppo", "Inv", seed, p, [(100, p / 2),
+                                            (200, p)], optimum=400.0))
+        ids["dqn"].append(fake_training_run("exp", "dqn", "Inv", seed, d, [(100, d / 4),
+                                            (200, d)], optimum=400.0))
+        ids["ppo-big"].append(fake_training_run("exp", "ppo", "Inv", seed, g, [(100, g),
+                                                (200, g)], optimum=400.0, group="big"))
+    # neither an evaluation run nor a run of another experiment is a seed
+    fake_training_run("exp", "ppo", "Inv", 9, 999, [(200, 999)], run_type="evaluation")
+    fake_training_run("other", "ppo", "Inv", 9, 999, [(200, 999)])
+    return ids
+
+
+def test_compare_groups_seeds_and_reports_iqm_ci_optimum(runs, capsys) -> None:
+    result = compare.run(compare_config("experiment=exp", "bootstrap.samples=500"))
+    rows = {(r["algo"], r["group"]): r for r in result["rows"]}
+    assert set(rows) == {("ppo", ""), ("dqn", ""), ("ppo", "big")}
+    ppo = rows[("ppo", "")]
+    assert sorted(ppo["run_ids"]) == sorted(runs["ppo"]) and ppo["seeds"] == 3
+    assert ppo["mean"] == pytest.approx(140.0)
+    assert ppo["iqm"] == pytest.approx(stats.trim_mean([100, 120, 200], 0.25))
+    assert ppo["iqm_ci_low"] <= ppo["iqm"] <= ppo["iqm_ci_high"]
+    assert ppo["iqm_pct_optimum"] == pytest.approx(100 * ppo["iqm"] / 400)
+    assert ppo["timesteps"] == 200 and ppo["wall_s"] >= 0
+    assert rows[("dqn", "")]["mean"] == pytest.approx(50.0)
+    assert rows[("ppo", "big")]["iqm"] == pytest.approx(310.0)
+
+    printed = capsys.readouterr().out
+    assert "IQM [95% CI]" in printed and "% optimum" in printed and "big" in printed
+    run = tracking.get_run(result["run_id"])
+    assert run.data.tags["run_type"] == "comparison"
+    assert run.data.metrics["Inv/ppo/big/iqm"] == pytest.approx(310.0)
+    for name in ("compare.md", "compare.csv", "runs.json", "learning_curves.png",
+                 "final_performance.png"):
+        path = tracking.download(result["run_id"], name, Path("dl"))
+        assert path is not None and path.stat().st_size > 100, name
+
+
+def test_learning_curve_band_uses_the_steps_all_seeds_share() -> None:
+    group = compare.Group("ppo", "Inv", "")
+    for seed, shift in enumerate([0, 10, 20]):
+        group.runs.append(compare.SeedRun(str(seed), str(seed), 0.0, None, 300, 1.0,
+                                          [(100 + shift, 1.0 + seed), (300 + shift, 3.0 + seed)]))
+    boot = compare_config().bootstrap
+    steps, mid, low, high = compare.curve(group, boot)
+    assert steps.tolist() == [300]  # seed 0's steps within [120, 300]
+    assert mid[0] == pytest.approx(np.mean([3.0, 3.9, 4.8]))  # interpolated at step 300
+    assert low[0] <= mid[0] <= high[0]
+
+
+def test_filters_and_no_match(runs) -> None:
+    result = compare.run(compare_config("experiment=exp", "algos=[dqn]", "mlflow.enabled=false"))
+    assert [r["algo"] for r in result["rows"]] == ["dqn"] and result["run_id"] is None
+    result = compare.run(compare_config("group=big", "mlflow.enabled=false"))
+    assert [(r["algo"], r["group"]) for r in result["rows"]] == [("ppo", "big")]
+    with pytest.raises(ConfigError, match="no finished training runs match"):
+        compare.run(compare_config("env_id=Nope-v0"))
+
+
+@pytest.mark.slow
+def test_real_seeds_of_a_multirun_compare(tmp_path: Path) -> None:
+    from rl_harness import train
+    from tests.conftest import compose_config
+
+    for seed in range(3):
+        train.run(compose_config(["algo=a2c", "env=cartpole", f"seed={seed}", "n_timesteps=2000",
+                                  "eval.freq=500", "eval.episodes=3", "checkpoint.freq=0"]))
+    result = compare.run(compare_config("experiment=CartPole-v1"))
+    (row,) = result["rows"]
+    assert row["seeds"] == 3 and row["timesteps"] == 2000 and row["iqm_pct_optimum"] is None
