@@ -199,7 +199,8 @@ def git_commit() -> str | None:
 @contextmanager
 def mlflow_run(experiment: str, run_name: str | None = None,
                tags: Mapping[str, Any] | None = None,
-               run_id: str | None = None) -> Iterator[Recorder]:
+               run_id: str | None = None,
+               parent_run_id: str | None = None) -> Iterator[Recorder]:
     """Open (or, with `run_id`, reopen) a run; it always ends FINISHED, FAILED or KILLED.
 
     The process id and host are tagged, so a run whose process dies without a word is found
@@ -212,6 +213,8 @@ def mlflow_run(experiment: str, run_name: str | None = None,
                 HOST_TAG: socket.gethostname()}
     if commit := git_commit():
         all_tags["mlflow.source.git.commit"] = commit
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
     all_tags.update(tags or {})
     if run_id is None:
         run = client.create_run(exp_id, run_name=run_name,
