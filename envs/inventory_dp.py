@@ -108,6 +108,27 @@ def evaluate_policy_exact(
     return _result(m, v, table)
 
 
+def agent_return(agent: Any, **env_kwargs: Any) -> float:
+    """Exact expected return of a trained agent's deterministic policy (no sampling noise).
+
+    `agent` is anything with SB3's `predict(obs, deterministic=True)` (SB3 models, QLearning):
+    it is asked once per weekday for every (on-hand, pipeline) state.
+    """
+    m = model_for(env_kwargs, MAX_STATE_STEPS)
+    cache: dict[int, np.ndarray] = {}
+
+    def policy(on_hand: np.ndarray, pipeline: np.ndarray, t: int) -> np.ndarray:
+        day = t % 7
+        if day not in cache:
+            obs = np.column_stack([on_hand, pipeline, np.full(len(on_hand), day)])
+            actions, _ = agent.predict(obs.astype(np.int64), deterministic=True)
+            actions = np.clip(np.rint(np.asarray(actions, dtype=float)), 0, m.params.max_order)
+            cache[day] = actions.reshape(-1).astype(m.action_dtype)
+        return cache[day]
+
+    return evaluate_policy_exact(policy, **env_kwargs).value
+
+
 def _table_at(table: np.ndarray, m: InventoryModel, t: int) -> np.ndarray:
     stationary = (m.n_onhand,) + (m.params.max_order + 1,) * m.params.lead_time
     if table.shape == stationary:

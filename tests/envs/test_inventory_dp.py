@@ -178,3 +178,22 @@ def test_heuristic_order_rule_by_hand():
     assert rule.act(np.array([1, 1, 5])) == 4  # position = on-hand + pipeline, weekday ignored
     base = HeuristicResult("base-stock", s=5, S=6, value=0.0, max_order=4)
     assert base.order(np.arange(8)).tolist() == [4, 4, 4, 3, 2, 1, 0, 0]
+
+
+class _HeuristicAgent:
+    """An (s, S) rule behind SB3's predict surface, as a trained agent would present it."""
+
+    def __init__(self, rule) -> None:
+        self.rule = rule
+
+    def predict(self, obs, deterministic=True):
+        return self.rule.order(np.asarray(obs)[:, :-1].sum(axis=1)), None
+
+
+def test_agent_return_scores_a_predict_policy_exactly() -> None:
+    from envs.inventory_dp import agent_return, best_s_S
+
+    for lead_time in (0, 1):
+        rule = best_s_S(lead_time=lead_time)
+        assert agent_return(_HeuristicAgent(rule), lead_time=lead_time) == pytest.approx(
+            rule.value, rel=1e-9)
