@@ -20,8 +20,10 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
+from envs.inventory_vec import InventoryVecEnv
+from rl_harness import build
 from rl_harness.qlearning import QLearning
 from tests.rl_harness.vec_doubles import RandomMDPVecEnv
 
@@ -92,13 +94,23 @@ def main() -> None:
         steps = 2_000_000
         raw, ql = measure([vec_random_runner(venv, steps), learn_runner(venv, steps)], args.repeats)
         rows.append(("numpy RandomMDPVecEnv", n_envs, raw, raw, ql))
+    for n_envs in (256, 1024, 4096):
+        # the custom task as the harness builds it for training (env=custom): the numpy
+        # InventoryVecEnv inside VecMonitor and the NaN check
+        venv = build.FiniteCheck(VecMonitor(InventoryVecEnv(num_envs=n_envs, seed=0)))
+        raw_env = InventoryVecEnv(num_envs=n_envs, seed=0)
+        steps = 4_000_000
+        raw, vec, ql = measure([vec_random_runner(raw_env, steps), vec_random_runner(venv, steps),
+                                learn_runner(venv, steps)], args.repeats)
+        rows.append(("inventory (env=custom)", n_envs, raw, vec, ql))
     for env_id, kwargs in (
         ("FrozenLake-v1", {}),
         ("Taxi-v4", {}),
         ("CartPole-v1", CARTPOLE_BINS),
     ):
         for n_envs in (8, 32):
-            venv = make_vec_env(env_id, n_envs=n_envs, seed=0)
+            venv = make_vec_env(env_id, n_envs=n_envs, seed=0,
+                                vec_env_cls=build.ShallowDummyVecEnv)  # the harness's default
             runners = [
                 raw_gym_runner(env_id, args.steps),
                 vec_random_runner(venv, args.steps),
