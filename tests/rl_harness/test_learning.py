@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from rl_harness import train
+from envs.inventory_dp import agent_return
+from rl_harness import algos, train
 from tests.conftest import compose_config
 
 NO_CHECKPOINTS = ["checkpoint.freq=0"]
@@ -19,6 +20,34 @@ def test_ppo_solves_cartpole_within_100k_steps() -> None:
     assert cfg.n_timesteps <= 100_000
     result = train.run(cfg)
     assert result["mean_reward"] >= 475
+
+
+def exact_optimality(result: dict, algo: str) -> float:
+    """Exact expected return of the final deterministic policy, as a fraction of the optimum."""
+    agent = algos.get_class(algo).load(result["model_path"], device="cpu")
+    return agent_return(agent) / result["optimum"]
+
+
+@pytest.mark.parametrize(("algo", "overrides", "threshold"), [
+    # a short budget: must already beat the best (s, S) heuristic (94.8% of the optimum)
+    ("qlearning", ["n_timesteps=5000000", "eval.freq=0"], 0.948),
+])
+def test_custom_task_quick_threshold(algo: str, overrides: list[str], threshold: float) -> None:
+    cfg = compose_config([f"algo={algo}", "env=custom", "seed=0", *NO_CHECKPOINTS, *overrides])
+    assert exact_optimality(train.run(cfg), algo) >= threshold
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("algo", "threshold"), [
+    ("qlearning", 0.98),
+    ("ppo", 0.95),
+    ("dqn", 0.95),
+])
+def test_custom_task_shipped_hparams(algo: str, threshold: float) -> None:
+    cfg = compose_config([f"algo={algo}", "env=custom", "seed=0", *NO_CHECKPOINTS])
+    result = train.run(cfg)
+    assert result["mean_reward"] / result["optimum"] >= threshold
+    assert exact_optimality(result, algo) >= threshold
 
 
 @pytest.mark.slow
