@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+RATIO_TARGET = 1.05  # harness (MLflow on) / plain SB3 script
+MLFLOW_TARGET = 2.0  # % of wall time, MLflow on vs off
 
 
 def variants(steps: int, tmp: str) -> dict[str, list[str]]:
@@ -76,7 +78,15 @@ def main() -> None:
         print(f"| {name} | {med:.1f} | {med / ref:.3f} | {', '.join(sorted(evals[name]))} |")
     on = statistics.median(times["harness (MLflow on)"])
     off = statistics.median(times["harness (MLflow off)"])
-    print(f"\nMLflow tracking overhead: {100 * (on - off) / off:+.1f}% of wall time")
+    ratio = on / base
+    groups = ([n for n in names if "no eval" not in n], [n for n in names if "no eval" in n])
+    same = all(len(set().union(*(evals[n] for n in g))) == 1 for g in groups)
+    print(f"\nHarness / plain SB3 wall time: {ratio:.3f} (target ≤ {RATIO_TARGET}: "
+          f"{'met' if ratio <= RATIO_TARGET else 'NOT met'}); final evaluations "
+          f"{'identical' if same else 'DIFFER'} (plain vs harness, every round)")
+    overhead = 100 * (on - off) / off
+    print(f"MLflow tracking overhead: {overhead:+.1f}% of wall time (target ≤ {MLFLOW_TARGET}%: "
+          f"{'met' if overhead <= MLFLOW_TARGET else 'NOT met'})")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,63 @@
+"""What the benchmark scripts share: composing a harness config as the CLI does, and the
+provenance line every result file starts with."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from rl_harness.cli import CONF_DIR, preflight
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "experiments" / "results"
+
+
+def compose_cfg(overrides: list[str]) -> DictConfig:
+    """The config `python -m rl_harness <overrides>` would train with (same pre-flight checks,
+    so `algo.<kwarg>=` may name any constructor argument)."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=preflight(list(overrides)))
+
+
+def hparams_file(algo: str, env: str) -> str | None:
+    """The tuned-hyperparameter file the defaults list picks for this pair, if one ships."""
+    path = CONF_DIR / "hparams" / f"{algo}_{env}.yaml"
+    return path.name if path.exists() else None
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, cwd=ROOT, timeout=5, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, cwd=ROOT, timeout=5).stdout
+        return out.stdout.strip() + ("+dirty" if dirty.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ""
+    if hasattr(os, "getloadavg"):
+        load = f", load average at start {os.getloadavg()[0]:.1f}"
+    return f"{os.cpu_count()} CPUs ({cpu}){load}"
+
+
+def provenance(command: str) -> str:
+    """One line: when, which commit, on what, by which command."""
+    return (f"_Generated {datetime.now():%Y-%m-%d %H:%M} by `{command}` at commit "
+            f"{git_commit()} on {machine()}._")

@@ -1,0 +1,248 @@
+"""Benchmark matrix: each (algo, env) pair with its shipped hyperparameters over several seeds,
+trained through the harness itself (`train.run` on the composed config), into one MLflow
+experiment; the markdown table is then built from what the MLflow store holds.
+
+    python -m experiments.bench_matrix --quick            # `make bench`: 2 seeds, reduced budgets
+    python -m experiments.bench_matrix                    # `make bench-full`: shipped budgets
+    python -m experiments.bench_matrix --quick --readme   # also refresh README's bench block
+    python -m experiments.bench_matrix --from-mlflow ID   # rebuild a table from the store alone
+    python -m experiments.bench_matrix --quick --rows ppo/cartpole --max-steps 2048   # smoke
+
+Per row: final evaluation return (the harness's closing evaluation, `final/mean_reward`) as mean
+± std (ddof=1) and IQM (`scipy.stats.trim_mean(x, 0.25)`, which trims nothing below 4 seeds)
+across seeds; timesteps; wall time of `train.run` per seed (build, training, periodic and final
+evaluation, saving, MLflow logging); steps/s = timesteps / wall time; % of the exact optimum
+where the env has one; the reference figure and whether we reached it. A row reaches its
+reference when the mean across seeds is at least the reference's threshold, with a budget no
+larger than the reference's; a row whose budget was cut for quick mode claims nothing.
+All runs carry the tags `bench` (quick|full), `bench.id` and `bench.row`: in the MLflow UI,
+experiment `bench`, filter `tags."bench.id" = '<id>'` shows the same runs and numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import tempfile
+import time
+import traceback
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from omegaconf import DictConfig
+
+from experiments.bench_common import RESULTS, ROOT, compose_cfg, hparams_file
+from experiments.bench_table import (
+    EXPERIMENT,
+    Cell,
+    Plan,
+    Reference,
+    Row,
+    RowStats,
+    report,
+    resolve_references,
+    update_readme,
+)
+from rl_harness import build, tracking, train
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+
+def _best_s_s(cfg: DictConfig) -> float:
+    from envs.inventory_heuristics import best_s_S
+
+    return best_s_S(**build.to_plain(cfg.env.kwargs)).value
+
+
+def _tabular_optimum(cfg: DictConfig) -> float:
+    import gymnasium as gym
+
+    from rl_harness.tabular_optimum import optimum_summary
+
+    env = gym.make(cfg.env.id, **(build.to_plain(cfg.env.kwargs) or {}))
+    return optimum_summary(env, env.spec.max_episode_steps)["finite_horizon"]
+
+
+# rl-baselines3-zoo benchmark.md (commit 0088472): one trained agent per pair, deterministic
+# evaluation over ~150k steps (300 CartPole / 750 Pendulum episodes); mean ± std over episodes.
+ZOO = "RL Zoo"
+CARTPOLE_SOLVED = 25.0  # 500 - 25 = 475, Gymnasium's reward_threshold for CartPole-v1
+SS = Reference("best (s,S) policy", compute=_best_s_s)  # envs/inventory_heuristics.py, exact
+
+
+MATRIX: list[Row] = [
+    Row("ppo", "cartpole", Reference(f"{ZOO}: 500 ± 0", 500.0, 100_000, CARTPOLE_SOLVED),
+        quick_budget=30_000),
+    Row("a2c", "cartpole", Reference(f"{ZOO}: 500 ± 0", 500.0, 500_000, CARTPOLE_SOLVED),
+        quick_budget=60_000),
+    Row("dqn", "cartpole", Reference(f"{ZOO}: 500 ± 0", 500.0, 50_000, CARTPOLE_SOLVED),
+        quick_budget=15_000),
+    # Pendulum: reached within half the zoo's per-episode std of its mean.
+    Row("sac", "pendulum", Reference(f"{ZOO}: -157.0 ± 88.7", -156.995, 20_000, 88.714 / 2),
+        quick_budget=2_000, overrides=("eval.episodes=20",)),
+    Row("td3", "pendulum", Reference(f"{ZOO}: -151.9 ± 90.2", -151.855, 20_000, 90.227 / 2),
+        quick_budget=11_000, overrides=("eval.episodes=20",)),
+    Row("ppo", "custom", SS, quick_budget=12_000),
+    Row("dqn", "custom", SS, quick_budget=12_000),
+    Row("qlearning", "custom", SS),
+    Row("sac", "custom_continuous", SS, quick_budget=1_000, full_budget=20_000, full_seeds=3),
+    Row("tqc", "custom_continuous", SS, full_budget=20_000, full_seeds=3, in_quick=False),
+    # Tabular: the finite-horizon optimum (rl_harness/tabular_optimum.py), tolerances as in
+    # experiments/qlearning_vs_optimum.py; 1000 evaluation episodes keep sampling noise small.
+    Row("qlearning", "frozenlake",
+        Reference("optimum within 100 steps", margin=0.03, compute=_tabular_optimum),
+        overrides=("eval.episodes=1000",)),
+    Row("qlearning", "taxi",
+        Reference("optimum", margin=0.5, compute=_tabular_optimum),
+        overrides=("eval.episodes=1000",)),
+]
+QUICK_SEEDS = 2
+
+
+def plan(row: Row, quick: bool, seeds: list[int] | None, max_steps: int | None) -> Plan:
+    base = [f"algo={row.algo}", f"env={row.env}", *row.overrides]
+    shipped = compose_cfg(base).n_timesteps
+    if row.full_budget is not None:
+        shipped = row.full_budget  # no tuned budget ships for this pair: ours is the "shipped"
+    budget = min(shipped, row.quick_budget or shipped) if quick else shipped
+    if max_steps is not None:
+        budget = min(budget, max_steps)
+    if seeds is None:
+        seeds = list(range(QUICK_SEEDS if quick else row.full_seeds))
+    return Plan(row, seeds, budget, shipped, hparams_file(row.algo, row.env),
+                [*base, f"n_timesteps={budget}", "progress_bar=false",
+                 f"mlflow.experiment={EXPERIMENT}"])
+
+
+def run_cell(p: Plan, seed: int, tags: dict[str, str], out_root: Path) -> None:
+    """Train one seed through the harness in this process; its MLflow run records the result
+    (a run that fails is marked FAILED by the harness, with the error)."""
+    cfg = compose_cfg([*p.overrides, f"seed={seed}"])
+    out_dir = out_root / f"{p.row.algo}_{p.row.env}_s{seed}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    overrides = " ".join([*p.overrides, f"seed={seed}"])
+    with contextlib.chdir(out_dir):  # train.run writes to the working directory outside Hydra
+        start, cpu = time.perf_counter(), time.process_time()
+        result = train.run(cfg, run_tags={**tags, "bench.row": p.row.key,
+                                          "bench.overrides": overrides})
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    steps = result["timesteps"]
+    client = _client()
+    for key, value in {"bench/wall_s": wall, "bench/cpu_s": cpu, "bench/timesteps": steps,
+                       "bench/steps_per_s": steps / wall}.items():
+        client.log_metric(result["run_id"], key, float(value), step=steps)
+
+
+def _client() -> MlflowClient:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking.tracking_uri())
+
+
+def collect(bench_id: str) -> list[Cell]:
+    """The cells of one bench invocation, read back from the MLflow store."""
+    client = _client()
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    if exp is None:
+        return []
+    runs = client.search_runs([exp.experiment_id], f"tags.`bench.id` = '{bench_id}'",
+                              max_results=5000)
+    cells = []
+    for r in runs:
+        m, tags = r.data.metrics, r.data.tags
+        steps = m.get("bench/timesteps")
+        cells.append(Cell(tags.get("bench.row", "?"), int(r.data.params.get("seed", -1)),
+                          r.info.status, m.get("final/mean_reward"),
+                          int(steps) if steps is not None else None, m.get("bench/wall_s"),
+                          m.get("optimum"), tags.get("error"),
+                          int(r.data.params.get("n_timesteps", 0)) or None))
+    return sorted(cells, key=lambda c: (c.row, c.seed))
+
+
+def selected(rows: list[str] | None, quick: bool) -> list[Row]:
+    chosen = [r for r in MATRIX if (r.in_quick or not quick) and (not rows or r.key in rows)]
+    unknown = set(rows or []) - {r.key for r in MATRIX}
+    if unknown:
+        raise SystemExit(f"unknown rows {sorted(unknown)}; choose from "
+                         f"{', '.join(r.key for r in MATRIX)}")
+    return chosen
+
+
+def run_matrix(plans: list[Plan], mode: str, bench_id: str, out_root: Path) -> None:
+    tags = {"bench": mode, "bench.id": bench_id}
+    warm = compose_cfg(["n_timesteps=256", "mlflow.enabled=false", "progress_bar=false"])
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+        train.run(warm)  # untimed: lazy imports and first-call costs stay out of the first cell
+    for p in plans:
+        for seed in p.seeds:
+            print(f"[bench] {p.row.key} seed {seed}: {p.budget:,} steps", flush=True)
+            try:
+                run_cell(p, seed, tags, out_root)
+            except Exception as e:  # noqa: BLE001 - one failed cell must not end the bench
+                traceback.print_exc()
+                print(f"[bench] {p.row.key} seed {seed} FAILED: {e}", flush=True)
+
+
+def gather(plans: list[Plan], cells: list[Cell], rebuilt: bool = False) -> list[RowStats]:
+    """Cells by row; a planned seed without a run (e.g. a config error) counts as failed.
+    Rebuilding from the store, the seeds are those the store holds."""
+    stats = []
+    for p in plans:
+        mine = [c for c in cells if c.row == p.row.key]
+        if rebuilt:
+            if not mine:
+                continue
+            p.seeds = sorted({c.seed for c in mine})
+            p.budget = max(c.budget or 0 for c in mine) or p.budget
+        seen = {c.seed for c in mine}
+        mine += [Cell(p.row.key, k, "NO RUN") for k in p.seeds if k not in seen]
+        stats.append(RowStats(p, mine))
+    return stats
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="2 seeds, reduced budgets (make bench)")
+    ap.add_argument("--rows", nargs="+", help="only these rows, e.g. ppo/cartpole")
+    ap.add_argument("--seeds", type=int, nargs="+", help="override the seeds of every row")
+    ap.add_argument("--max-steps", type=int, help="cap every budget (smoke tests)")
+    ap.add_argument("--from-mlflow", metavar="BENCH_ID", help="rebuild the table, train nothing")
+    ap.add_argument("--readme", action="store_true", help="refresh README's bench block")
+    ap.add_argument("--out", type=Path, help="table file (default experiments/results/...)")
+    ap.add_argument("--outputs", type=Path, default=ROOT / "outputs" / "bench",
+                    help="run directories go under OUTPUTS/<bench id>/")
+    args = ap.parse_args(argv)
+    quick = args.quick or (args.from_mlflow or "").startswith("quick")
+    mode = "quick" if quick else "full"
+    plans = [plan(r, quick, args.seeds, args.max_steps) for r in selected(args.rows, quick)]
+    uri = tracking.tracking_uri()
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        # cells run in their own directories: a relative store must not follow them
+        path = Path(uri.removeprefix("sqlite:///")).resolve()
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{path}"
+    tracking.get_or_create_experiment(_client(), EXPERIMENT)  # artifacts under this cwd
+    total = None
+    bench_id = args.from_mlflow or f"{mode}-{datetime.now():%Y%m%d-%H%M%S}"
+    if not args.from_mlflow:
+        start = time.perf_counter()
+        run_matrix(plans, mode, bench_id, args.outputs / bench_id)
+        total = time.perf_counter() - start
+    stats = gather(plans, collect(bench_id), rebuilt=bool(args.from_mlflow))
+    resolve_references(stats)
+    command = "python -m experiments.bench_matrix" + (
+        f" --from-mlflow {bench_id}" if args.from_mlflow else " --quick" if quick else "")
+    text = report(stats, mode, bench_id, command, total)
+    out = args.out or RESULTS / f"bench_{mode}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(text)
+    print(f"written to {out}")
+    if args.readme:
+        update_readme(mode)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""The benchmark table: what a matrix row is, how its seeds are summarised, and the markdown.
+
+Pure functions of the cells (one per seed, as read back from MLflow), so the table can be
+rebuilt from the store alone and tested on made-up numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig
+from scipy.stats import trim_mean
+
+from experiments.bench_common import RESULTS, ROOT, compose_cfg, provenance
+
+EXPERIMENT = "bench"  # the MLflow experiment every bench run goes to
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A figure to reach: published (`value`) or computed from the env config (`compute`)."""
+
+    source: str
+    value: float | None = None
+    budget: int | None = None  # timesteps the figure was obtained with; None: any budget
+    margin: float = 0.0  # reached when our mean across seeds >= value - margin
+    compute: Callable[[DictConfig], float] | None = None
+
+    def figure(self, cfg: DictConfig) -> float:
+        return self.value if self.compute is None else self.compute(cfg)
+
+
+@dataclass(frozen=True)
+class Row:
+    algo: str
+    env: str
+    reference: Reference | None
+    quick_budget: int | None = None  # n_timesteps in --quick; None: the shipped budget
+    full_budget: int | None = None  # n_timesteps in full mode, for pairs without tuned hparams
+    overrides: tuple[str, ...] = ()  # same in both modes (e.g. more evaluation episodes)
+    full_seeds: int = 5
+    in_quick: bool = True
+
+    @property
+    def key(self) -> str:
+        return f"{self.algo}/{self.env}"
+
+
+@dataclass
+class Cell:
+    """One (row, seed) run as recorded in MLflow."""
+
+    row: str
+    seed: int
+    status: str  # FINISHED | FAILED | ...
+    mean_reward: float | None = None
+    timesteps: int | None = None
+    wall_s: float | None = None
+    optimum: float | None = None
+    error: str | None = None
+    budget: int | None = None  # n_timesteps asked for (a rollout may overshoot it)
+
+
+@dataclass
+class Plan:
+    """What a row runs in this mode."""
+
+    row: Row
+    seeds: list[int]
+    budget: int  # n_timesteps
+    shipped: int  # n_timesteps of the shipped config
+    hparams: str | None
+    overrides: list[str] = field(default_factory=list)
+
+    @property
+    def reduced(self) -> bool:
+        return self.budget < self.shipped
+
+
+@dataclass
+class RowStats:
+    plan: Plan
+    cells: list[Cell]
+    reference: float | None = None  # the figure, resolved for this env config
+    threshold: float | None = None
+
+    @property
+    def done(self) -> list[Cell]:
+        return [c for c in self.cells if c.status == "FINISHED" and c.mean_reward is not None]
+
+    @property
+    def returns(self) -> np.ndarray:
+        return np.array([c.mean_reward for c in self.done], dtype=float)
+
+    @property
+    def mean(self) -> float:
+        return float(self.returns.mean()) if len(self.returns) else math.nan
+
+    @property
+    def std(self) -> float:
+        return float(self.returns.std(ddof=1)) if len(self.returns) > 1 else math.nan
+
+    @property
+    def iqm(self) -> float:
+        return float(trim_mean(self.returns, 0.25)) if len(self.returns) else math.nan
+
+    @property
+    def wall_s(self) -> float:
+        walls = [c.wall_s for c in self.done if c.wall_s is not None]
+        return float(np.mean(walls)) if walls else math.nan
+
+    @property
+    def steps_per_s(self) -> float:
+        pairs = [(c.timesteps, c.wall_s) for c in self.done if c.timesteps and c.wall_s]
+        return sum(t for t, _ in pairs) / sum(w for _, w in pairs) if pairs else math.nan
+
+    @property
+    def optimum(self) -> float | None:
+        return next((c.optimum for c in self.cells if c.optimum), None)
+
+    @property
+    def pct_optimum(self) -> float | None:
+        return 100 * self.mean / self.optimum if self.optimum and self.done else None
+
+    def verdict(self) -> str:
+        ref = self.plan.row.reference
+        if ref is None or self.threshold is None:
+            return "—"
+        if not self.done:
+            return "no (no finished run)"
+        met = self.mean >= self.threshold
+        if self.plan.reduced:
+            return (f"no claim: reduced budget "
+                    f"({'met' if met else 'not met'}: ≥ {_num(self.threshold)})")
+        if ref.budget is not None and self.plan.budget > ref.budget:
+            return f"no claim: budget {self.plan.budget:,} > reference budget"
+        if len(self.done) < len(self.cells):
+            return "no (a seed failed)"
+        return f"{'yes' if met else 'no'} (≥ {_num(self.threshold)})"
+
+
+def resolve_references(stats: list[RowStats]) -> None:
+    for s in stats:
+        ref = s.plan.row.reference
+        if ref is not None:
+            s.reference = ref.figure(compose_cfg(s.plan.overrides))
+            s.threshold = s.reference - ref.margin
+
+
+def _num(x: float | None, fmt: str | None = None) -> str:
+    """Returns to a precision that suits their size: 500.0, -157.0, 7.93, 0.744."""
+    if x is None or math.isnan(x):
+        return "—"
+    if fmt is None:
+        fmt = ".1f" if abs(x) >= 100 else ".2f" if abs(x) >= 1 else ".3f"
+    return format(x, fmt)
+
+
+COLUMNS = ["algo", "env", "hparams", "seeds", "timesteps", "final eval mean ± std", "IQM",
+           "per seed", "% of optimum", "wall s / seed", "steps/s", "reference (budget)",
+           "reached?"]
+
+
+def table(stats: list[RowStats]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for s in stats:
+        p, ref = s.plan, s.plan.row.reference
+        steps = f"{p.budget:,}" + (f" (cut from {p.shipped:,})" if p.reduced else "")
+        failed = [c for c in s.cells if c not in s.done]
+        seeds = f"{len(s.done)}/{len(p.seeds)}" + (" ✗" if failed else "")
+        ref_text = "—"
+        if ref is not None and s.reference is not None:
+            ref_text = ref.source if ref.compute is None else f"{_num(s.reference)}, {ref.source}"
+            if s.optimum:
+                ref_text += f" ({100 * s.reference / s.optimum:.1f}% of optimum)"
+            ref_text += f"; budget {ref.budget // 1000}k" if ref.budget else ""
+        pct = s.pct_optimum
+        lines.append("| " + " | ".join([
+            p.row.algo, p.row.env, p.hparams or "defaults", seeds, steps,
+            f"{_num(s.mean)} ± {_num(s.std)}", _num(s.iqm),
+            ", ".join(_num(c.mean_reward) for c in s.done) or "—",
+            f"{pct:.1f}" if pct is not None else "—", _num(s.wall_s, ".1f"),
+            _num(s.steps_per_s, ",.0f"), ref_text, s.verdict()]) + " |")
+    return "\n".join(lines)
+
+
+def errors(stats: list[RowStats]) -> list[str]:
+    return [f"- {s.plan.row.key} seed {c.seed}: {c.status} {c.error or ''}".rstrip()
+            for s in stats for c in s.cells if c not in s.done]
+
+
+def report(stats: list[RowStats], mode: str, bench_id: str, command: str,
+           total_s: float | None) -> str:
+    took = f" in {total_s / 60:.1f} min" if total_s is not None else ""
+    out = [f"### Matrix ({mode}{took})", "", provenance(command), "",
+           f"MLflow: experiment `{EXPERIMENT}`, filter `tags.\"bench.id\" = '{bench_id}'`.", "",
+           table(stats), "",
+           "Final eval = the harness's closing evaluation of the final model "
+           "(`final/mean_reward`); mean ± std (ddof=1) and IQM (`trim_mean(x, 0.25)`, no "
+           "trimming below 4 seeds) across seeds. Reached = mean across seeds ≥ threshold "
+           "(CartPole: 475; Pendulum: zoo mean − ½ its episode std; custom task: the best "
+           "(s,S) policy; FrozenLake/Taxi: optimum − 0.03 / 0.5), within the reference budget. "
+           "Zoo figures: one agent, ~150k evaluation steps (DLR-RM/rl-baselines3-zoo "
+           "benchmark.md)."]
+    if errs := errors(stats):
+        out += ["", "Failed runs:", *errs]
+    return "\n".join(out) + "\n"
+
+
+def update_readme(mode: str, readme: Path = ROOT / "README.md") -> None:
+    """Replace the block between the bench markers with this mode's result files."""
+    parts = [RESULTS / f"{name}_{mode}.md" for name in ("bench", "scaling", "overhead")]
+    body = "\n".join(p.read_text().strip() + "\n" for p in parts if p.exists())
+    text = readme.read_text()
+    pattern = re.compile(r"(<!-- bench:start -->\n).*?(<!-- bench:end -->)", re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{readme} has no <!-- bench:start --> … <!-- bench:end --> block")
+    readme.write_text(pattern.sub(lambda m: m.group(1) + body + m.group(2), text))

@@ -1,0 +1,131 @@
+"""The benchmark table: aggregation math and verdicts on made-up cells; one real 256-step cell
+through the harness and MLflow, and the same table rebuilt from the store."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from experiments import bench_matrix as bm
+from experiments import bench_table as bt
+from rl_harness import tracking
+
+
+def row(key: str) -> bm.Row:
+    return next(r for r in bm.MATRIX if r.key == key)
+
+
+def make_plan(key: str, budget: int, shipped: int, seeds: int) -> bt.Plan:
+    return bt.Plan(row(key), list(range(seeds)), budget, shipped, "x.yaml", [])
+
+
+def cells(key: str, returns: list[float], steps: int = 1000, wall: float = 2.0,
+          optimum: float | None = None) -> list[bt.Cell]:
+    return [bt.Cell(key, i, "FINISHED", r, steps, wall * (i + 1), optimum)
+            for i, r in enumerate(returns)]
+
+
+def stats(key: str, returns: list[float], budget: int = 1000, shipped: int = 1000,
+          threshold: float | None = 475.0, **kw) -> bt.RowStats:
+    s = bt.RowStats(make_plan(key, budget, shipped, len(returns)), cells(key, returns, **kw))
+    s.reference, s.threshold = (None, None) if threshold is None else (500.0, threshold)
+    return s
+
+
+def test_mean_std_iqm_across_seeds() -> None:
+    s = stats("ppo/cartpole", [1.0, 2.0, 3.0, 100.0])
+    assert s.mean == pytest.approx(26.5)
+    assert s.std == pytest.approx(np.std([1, 2, 3, 100], ddof=1))
+    assert s.iqm == pytest.approx(2.5)  # the middle half: (2 + 3) / 2
+    # walls 2, 4, 6, 8 s for 1000 steps each
+    assert s.wall_s == pytest.approx(5.0)
+    assert s.steps_per_s == pytest.approx(4000 / 20)
+
+
+def test_iqm_trims_a_quarter_from_each_end() -> None:
+    s = stats("ppo/cartpole", [10.0, 0.0, 4.0, 6.0, 8.0, 2.0, 1000.0, -1000.0])
+    assert s.iqm == pytest.approx(np.mean([2.0, 4.0, 6.0, 8.0]))
+
+
+def test_one_seed_has_no_std() -> None:
+    s = stats("ppo/cartpole", [500.0])
+    assert s.mean == 500.0 and s.iqm == 500.0 and math.isnan(s.std)
+
+
+@pytest.mark.parametrize(("returns", "budget", "shipped", "expected"), [
+    ([500.0, 480.0], 100_000, 100_000, "yes (≥ 475.0)"),
+    ([500.0, 420.0], 100_000, 100_000, "no (≥ 475.0)"),
+    ([500.0, 500.0], 30_000, 100_000, "no claim: reduced budget (met: ≥ 475.0)"),
+    ([500.0, 500.0], 200_000, 200_000, "no claim: budget 200,000 > reference budget"),
+])
+def test_verdict(returns: list[float], budget: int, shipped: int, expected: str) -> None:
+    assert stats("ppo/cartpole", returns, budget, shipped).verdict() == expected
+
+
+def test_a_failed_seed_is_shown_and_blocks_the_claim() -> None:
+    s = stats("ppo/cartpole", [500.0, 500.0], 100_000, 100_000)
+    s.plan.seeds.append(2)
+    s.cells.append(bt.Cell("ppo/cartpole", 2, "FAILED", error="ValueError: boom"))
+    assert s.verdict() == "no (a seed failed)"
+    line = bt.table([s]).splitlines()[2]
+    assert "| 2/3 ✗ |" in line
+    assert bt.errors([s]) == ["- ppo/cartpole seed 2: FAILED ValueError: boom"]
+
+
+def test_table_columns_and_cells() -> None:
+    cart = stats("ppo/cartpole", [500.0, 490.0], 30_000, 100_000)
+    custom = stats("qlearning/custom", [1900.0, 1800.0], optimum=2000.0, threshold=None)
+    lines = bt.table([cart, custom]).splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header == bt.COLUMNS
+    assert lines[1] == "|" + "---|" * len(bt.COLUMNS)
+    first = dict(zip(header, (c.strip() for c in lines[2].strip("|").split("|")), strict=True))
+    assert first["algo"] == "ppo" and first["env"] == "cartpole"
+    assert first["timesteps"] == "30,000 (cut from 100,000)"
+    assert first["final eval mean ± std"] == f"495.0 ± {np.std([500, 490], ddof=1):.2f}"
+    assert first["IQM"] == "495.0" and first["per seed"] == "500.0, 490.0"
+    assert first["% of optimum"] == "—"
+    assert first["reference (budget)"] == "RL Zoo: 500 ± 0; budget 100k"
+    assert first["reached?"].startswith("no claim: reduced budget")
+    second = dict(zip(header, (c.strip() for c in lines[3].strip("|").split("|")), strict=True))
+    assert second["% of optimum"] == "92.5"  # 1850 / 2000
+    assert second["reached?"] == "—"
+
+
+def test_readme_block_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bt, "RESULTS", tmp_path)
+    (tmp_path / "bench_quick.md").write_text("TABLE\n")
+    (tmp_path / "overhead_quick.md").write_text("OVERHEAD\n")
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- bench:start -->\nold\n<!-- bench:end -->\nafter\n")
+    bt.update_readme("quick", readme)
+    assert readme.read_text() == ("intro\n<!-- bench:start -->\nTABLE\n\nOVERHEAD\n"
+                                  "<!-- bench:end -->\nafter\n")
+    readme.write_text("no markers\n")
+    with pytest.raises(SystemExit):
+        bt.update_readme("quick", readme)
+
+
+def test_one_real_cell_through_harness_and_mlflow(tmp_path: Path) -> None:
+    out = tmp_path / "bench.md"
+    bm.main(["--quick", "--rows", "ppo/cartpole", "--seeds", "0", "--max-steps", "256",
+             "--out", str(out), "--outputs", str(tmp_path / "runs")])
+    client = MlflowClient(tracking.tracking_uri())
+    exp = client.get_experiment_by_name(bt.EXPERIMENT)
+    (run,) = client.search_runs([exp.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["bench"] == "quick" and run.data.tags["bench.row"] == "ppo/cartpole"
+    assert run.data.metrics["bench/timesteps"] >= 256
+    text = out.read_text()
+    line = next(x for x in text.splitlines() if x.startswith("| ppo | cartpole"))
+    mean = run.data.metrics["final/mean_reward"]
+    assert f"| {bt._num(mean)} ± — |" in line
+    assert "no claim: reduced budget" in line
+    # the same table, rebuilt from the store alone
+    rebuilt = tmp_path / "rebuilt.md"
+    bm.main(["--from-mlflow", run.data.tags["bench.id"], "--out", str(rebuilt)])
+    assert line in rebuilt.read_text().splitlines()
