@@ -134,8 +134,12 @@ def git_commit() -> str | None:
 @contextmanager
 def mlflow_run(experiment: str, run_name: str | None = None,
                tags: Mapping[str, Any] | None = None,
-               parent_run_id: str | None = None) -> Iterator[Recorder]:
-    """Open a run and guarantee it ends FINISHED, FAILED or KILLED — never left RUNNING."""
+               parent_run_id: str | None = None,
+               resume_run_id: str | None = None) -> Iterator[Recorder]:
+    """Open a run and guarantee it ends FINISHED, FAILED or KILLED — never left RUNNING.
+
+    `resume_run_id` reopens that run (a resumed sweep's parent) when it still exists.
+    """
     client = MlflowClient(tracking_uri())
     exp_id = get_or_create_experiment(client, experiment)
     all_tags = {"command": " ".join(sys.argv)}
@@ -144,7 +148,8 @@ def mlflow_run(experiment: str, run_name: str | None = None,
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
     all_tags.update({k: str(v) for k, v in (tags or {}).items()})
-    run = client.create_run(exp_id, run_name=run_name, tags=all_tags)
+    run = _reopen(client, resume_run_id, all_tags) if resume_run_id else None
+    run = run or client.create_run(exp_id, run_name=run_name, tags=all_tags)
     recorder = Recorder(client, run.info.run_id)
     try:
         yield recorder
@@ -156,6 +161,36 @@ def mlflow_run(experiment: str, run_name: str | None = None,
         client.set_terminated(run.info.run_id, "FAILED")
         raise
     client.set_terminated(run.info.run_id, "FINISHED")
+
+
+def _reopen(client: MlflowClient, run_id: str, tags: Mapping[str, str]) -> Any:
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        return None
+    if run.info.lifecycle_stage != "active":
+        return None
+    client.update_run(run_id, status="RUNNING")
+    Recorder(client, run_id).set_tags(tags)
+    return run
+
+
+def update_runs(experiment: str, match: Mapping[str, str], tags: Mapping[str, Any],
+                end_running: str | None = None) -> list[str]:
+    """Tag the runs of `experiment` whose tags equal `match` (a sweep tags its trials' runs once
+    they end); with `end_running` ("KILLED"), also end those left RUNNING by a dead process."""
+    client = MlflowClient(tracking_uri())
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    where = " and ".join(f"tags.`{k}` = '{v}'" for k, v in match.items())
+    ids = []
+    for run in client.search_runs([exp.experiment_id], where, max_results=1000):
+        Recorder(client, run.info.run_id).set_tags(tags)
+        if end_running and run.info.status == "RUNNING":
+            client.set_terminated(run.info.run_id, end_running)
+        ids.append(run.info.run_id)
+    return ids
 
 
 def _record_failure(recorder: Recorder, error: BaseException) -> None:
