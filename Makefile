@@ -21,8 +21,8 @@ train:
 sweep:
 	$(PY) -m rl_harness -m sweep=ppo env=cartpole n_timesteps=20000 eval.freq=2000 \
 		eval.episodes=5 hydra.sweeper.study_name=demo-ppo-cartpole hydra.sweeper.n_trials=12 \
-		hydra.sweeper.n_workers=2 hydra.sweeper.pruner.n_startup_trials=3 \
-		hydra.sweeper.pruner.n_warmup_steps=4000 hydra.sweeper.sampler.n_startup_trials=4
+		hydra.sweeper.n_workers=2 hydra.sweeper.pruner.median.n_startup_trials=3 \
+		hydra.sweeper.pruner.median.n_warmup_steps=4000 hydra.sweeper.sampler.tpe.n_startup_trials=4
 
 test:
 	$(PY) -m pytest -m "not slow" -q

@@ -200,19 +200,33 @@ def hydra_value(v: Any) -> str:
 # ---------------------------------------------------------------- samplers, pruners, storage
 
 
-def _build(kind: str, table: dict[str, str], module: Any, spec: Any, **defaults: Any) -> Any:
-    spec = dict(OmegaConf.to_container(spec, resolve=True) if OmegaConf.is_config(spec)
+def _plain(spec: Any) -> dict[str, Any]:
+    return dict(OmegaConf.to_container(spec, resolve=True) if OmegaConf.is_config(spec)
                 else (spec or {}))
-    name = spec.pop("name", None)
+
+
+def _build(kind: str, table: dict[str, str], module: Any, spec: dict[str, Any],
+           **common: Any) -> Any:
+    """`{name: median, median: {n_warmup_steps: ...}, hyperband: {...}}` → MedianPruner(...).
+
+    Arguments are kept per class, so switching `name` never carries another class's arguments.
+    """
+    name = spec.get("name")
     if name not in table:
         raise ConfigError(f"hydra.sweeper.{kind}.name={name!r} is not one of: "
                           f"{', '.join(table)}")
+    if unknown := sorted(set(spec) - {"name", *common, *table}):
+        raise ConfigError(f"hydra.sweeper.{kind}: unknown key(s) {', '.join(unknown)}; give a "
+                          f"class's arguments under its name, e.g. {kind}.{name}.<argument>")
+    kwargs = spec.get(name) or {}
+    if not isinstance(kwargs, dict):
+        raise ConfigError(f"hydra.sweeper.{kind}.{name} must be a mapping of arguments")
     cls = getattr(module, table[name])
     accepted = set(inspect.signature(cls).parameters)
-    if unknown := sorted(set(spec) - accepted):
-        raise ConfigError(f"hydra.sweeper.{kind}: {name} does not accept {', '.join(unknown)}; "
-                          f"accepted: {', '.join(sorted(accepted))}")
-    kwargs = {k: v for k, v in defaults.items() if k in accepted} | spec
+    if bad := sorted(set(kwargs) - accepted):
+        raise ConfigError(f"hydra.sweeper.{kind}.{name}: {table[name]} does not accept "
+                          f"{', '.join(bad)}; accepted: {', '.join(sorted(accepted))}")
+    kwargs = {k: v for k, v in common.items() if k in accepted} | kwargs
     try:
         return cls(**kwargs)
     except (TypeError, ValueError, ImportError) as e:
@@ -222,21 +236,21 @@ def _build(kind: str, table: dict[str, str], module: Any, spec: Any, **defaults:
 
 def make_sampler(spec: Any, seed_offset: int = 0,
                  parallel: bool = False) -> optuna.samplers.BaseSampler:
-    """TPE (default), random, CMA-ES, GP or QMC; other keys are the Optuna class's arguments.
+    """tpe (default), random, cmaes, gp or qmc, with `seed` and the class's own arguments.
 
     `seed_offset` keeps parallel workers and resumed sessions from replaying the same draws.
     """
-    spec = dict(OmegaConf.to_container(spec, resolve=True) if OmegaConf.is_config(spec)
-                else (spec or {"name": "tpe"}))
-    if spec.get("seed") is not None:
-        spec["seed"] = int(spec["seed"]) + seed_offset
-    defaults = {"constant_liar": True} if parallel and spec.get("name") == "tpe" else {}
-    return _build("sampler", SAMPLERS, optuna.samplers, spec, **defaults)
+    spec = _plain(spec) or {"name": "tpe"}
+    seed = spec.get("seed")
+    common: dict[str, Any] = {"seed": None if seed is None else int(seed) + seed_offset}
+    if parallel:  # TPE: pending trials count as bad, so workers do not pick the same point
+        common["constant_liar"] = True
+    return _build("sampler", SAMPLERS, optuna.samplers, spec, **common)
 
 
 def make_pruner(spec: Any) -> optuna.pruners.BasePruner:
     """median, percentile, successive_halving, hyperband, threshold or none."""
-    return _build("pruner", PRUNERS, optuna.pruners, spec or {"name": "none"})
+    return _build("pruner", PRUNERS, optuna.pruners, _plain(spec) or {"name": "none"})
 
 
 def storage_url(url: str) -> str:

@@ -45,7 +45,7 @@ class OptunaRLSweeperConf:
     n_workers: int = 1  # processes on this machine
     sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
     pruner: dict[str, Any] = field(default_factory=lambda: {"name": "median"})
-    space: dict[str, Any] = field(default_factory=dict)
+    space: Any = None  # see conf/sweep/ppo.yaml; `space=null` before `space={...}` replaces it
     retry_interrupted: bool = True  # run again a trial whose process died or was stopped
     heartbeat: int = 30  # seconds, RDB storages: trials of a lost machine fail after 4 beats
     worker: int = 0  # set for the extra workers; 0 is the one that sets up and reports
