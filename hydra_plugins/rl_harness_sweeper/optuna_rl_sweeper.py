@@ -5,10 +5,11 @@
 One sweep loop per worker process, all on one Optuna storage: ask (under a lock, so n_trials is
 the study's total), launch the job with the trial's overrides plus `+optuna.study/storage/trial`,
 tell COMPLETE / PRUNED / FAIL from what the job returned and recorded on the trial. The first
-worker also fails the trials of dead processes (they are run again), opens the study's MLflow
-parent run, starts the other `n_workers - 1` workers (the same command with
-`hydra.sweeper.worker=<k>`, as on other machines), and at the end writes the best
-hyperparameters and prints the summary. The search-space and Optuna logic is in rl_harness.sweep.
+worker (the lead, `worker=0`) also fails the trials of dead processes (they are run again) and
+opens the study's MLflow parent run; at the end it writes the best hyperparameters and prints the
+summary. Each machine's first process starts `n_workers - 1` more: the same command with
+`hydra.sweeper.worker=<k> hydra.sweeper.spawned=true`. The search-space and Optuna logic is in
+rl_harness.sweep.
 """
 
 # No `from __future__ import annotations`: Hydra loads plugins outside sys.modules, where
@@ -48,19 +49,21 @@ class OptunaRLSweeperConf:
     space: Any = None  # see conf/sweep/ppo.yaml; `space=null` before `space={...}` replaces it
     retry_interrupted: bool = True  # run again a trial whose process died or was stopped
     heartbeat: int = 30  # seconds, RDB storages: trials of a lost machine fail after 4 beats
-    worker: int = 0  # set for the extra workers; 0 is the one that sets up and reports
+    worker: int = 0  # 0: the lead, which sets up and reports; other machines use 10, 20, ...
+    spawned: bool = False  # internal: started by another worker of this machine
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="optuna_rl", node=OptunaRLSweeperConf,
                              provider="rl_harness")
-OWN_KEYS = ("hydra.sweeper.worker=", "hydra.sweeper.storage=", "hydra.sweep.dir=", "hydra.mode=")
+OWN_KEYS = ("hydra.sweeper.worker=", "hydra.sweeper.spawned=", "hydra.sweeper.storage=",
+            "hydra.sweep.dir=", "hydra.mode=")
 
 
 class OptunaRLSweeper(Sweeper):
     def __init__(self, **options: Any) -> None:
         self.options = options
         self.n_trials, self.n_workers = int(options["n_trials"]), int(options["n_workers"])
-        self.worker = int(options["worker"])
+        self.worker, self.spawned = int(options["worker"]), bool(options["spawned"])
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
@@ -115,8 +118,12 @@ class OptunaRLSweeper(Sweeper):
         self.study = study
         self.experiment = cfg.mlflow.experiment or cfg.env.id.split(":")[-1]
         self.tracking = bool(cfg.mlflow.enabled)
-        if self.worker:
-            self._loop(arguments)
+        if self.worker:  # not the lead: no setup, no report
+            workers = [] if self.spawned else self._start_workers(arguments)
+            try:
+                self._loop(arguments)
+            finally:
+                self._stop_workers(workers)
             return None
 
         with self._locked():
@@ -241,6 +248,11 @@ class OptunaRLSweeper(Sweeper):
         if error:
             tags["optuna.error"] = error[:500]
         self._tag_run(trial.number, tags)
+        print(f"trial {trial.number}: {state.name}"
+              + (f" at step {frozen.user_attrs['pruned_at']}" if "pruned_at" in frozen.user_attrs
+                 else "")
+              + (f", value {frozen.value:.4g}" if frozen.value is not None else "")
+              + (f": {error}" if error else ""), flush=True)
 
     def _outcome(self, ret: JobReturn, trial: Any) -> tuple[Any, float | None, str | None]:
         from rl_harness.sweep import TrialState
@@ -274,13 +286,14 @@ class OptunaRLSweeper(Sweeper):
         hydra_args = [a for a in self.config.hydra.overrides.hydra if not a.startswith(OWN_KEYS)]
         workers = []
         for k in range(1, self.n_workers):
-            log = self.sweep_dir / f"worker-{k}.log"
+            log = self.sweep_dir / f"worker-{self.worker + k}.log"
             cmd = [sys.executable, "-m", "rl_harness", "-m", *arguments, *hydra_args,
-                   f"hydra.sweeper.worker={k}", f"hydra.sweeper.storage={hydra_value(self.url)}",
+                   f"hydra.sweeper.worker={self.worker + k}", "hydra.sweeper.spawned=true",
+                   f"hydra.sweeper.storage={hydra_value(self.url)}",
                    f"hydra.sweep.dir={hydra_value(str(self.sweep_dir))}"]
             with open(log, "a") as out:
                 workers.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT))
-            print(f"worker {k}: pid {workers[-1].pid}, log {log}")
+            print(f"worker {self.worker + k}: pid {workers[-1].pid}, log {log}")
         return workers
 
     def _stop_workers(self, workers: list[subprocess.Popen]) -> None:
@@ -288,7 +301,7 @@ class OptunaRLSweeper(Sweeper):
         for w in workers:
             if stopping and w.poll() is None:
                 w.send_signal(signal.SIGINT)
-        for k, w in enumerate(workers, 1):
+        for k, w in enumerate(workers, self.worker + 1):
             try:
                 rc = w.wait(timeout=120 if stopping else None)
             except subprocess.TimeoutExpired:
