@@ -201,8 +201,7 @@ def hydra_value(v: Any) -> str:
 
 
 def _plain(spec: Any) -> dict[str, Any]:
-    return dict(OmegaConf.to_container(spec, resolve=True) if OmegaConf.is_config(spec)
-                else (spec or {}))
+    return OmegaConf.to_container(OmegaConf.create(spec or {}), resolve=True)  # type: ignore
 
 
 def _build(kind: str, table: dict[str, str], module: Any, spec: dict[str, Any],
@@ -302,9 +301,10 @@ def _start_time(pid: int) -> str:
 
 
 def owner_alive(tag: str | None) -> bool | None:
-    """Whether the process that owns a trial still runs; None when it is on another host."""
+    """Whether the process that owns a trial still runs; None when that cannot be told here
+    (another host, or a trial asked a moment ago whose owner is not recorded yet)."""
     if not tag:
-        return False
+        return None
     host, _, rest = tag.partition(":")
     if host != socket.gethostname():
         return None

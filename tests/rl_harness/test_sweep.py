@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+from hydra import compose, initialize_config_dir
 from hydra.core.utils import JobReturn, JobStatus
 from mlflow import MlflowClient
 from omegaconf import OmegaConf, open_dict
 from optuna.trial import TrialState
 
-from rl_harness import sweep, tracking, train
+from rl_harness import algos, sweep, tracking, train
+from rl_harness.cli import CONF_DIR
 from rl_harness.errors import ConfigError
 from tests.conftest import compose_config
 
@@ -347,3 +349,18 @@ def test_two_workers_on_postgresql_record_every_trial(pg_url: str) -> None:
                      f"hydra.sweeper.storage='{pg_url}'")
     assert ":***@" in proc.stdout or "@" not in pg_url  # the password is not printed
     check_parallel(load(name, pg_url), 4)
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONF_DIR / "sweep").glob("*.yaml")))
+def test_every_shipped_search_space_is_valid(name: str) -> None:
+    if name not in algos.REGISTRY:
+        pytest.skip(f"algo={name} is not in this build's registry")
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[f"sweep={name}", f"algo={name}"],
+                      return_hydra_config=True)
+    assert cfg.hydra.sweeper._target_.endswith("OptunaRLSweeper")
+    params = sweep.parse_space(cfg.hydra.sweeper.space, cfg)
+    assert params
+    sweep.make_sampler(cfg.hydra.sweeper.sampler)
+    for pruner in ("median", "successive_halving", "hyperband"):
+        sweep.make_pruner({**cfg.hydra.sweeper.pruner, "name": pruner})
