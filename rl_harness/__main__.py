@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import hydra
@@ -31,9 +32,15 @@ def main(cfg: DictConfig) -> float:
     return float("nan")
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def entry() -> None:
     from rl_harness.cli import preflight
 
+    # `kill` (SIGTERM) stops a run like Ctrl-C: final checkpoint, MLflow status KILLED.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         sys.argv[1:] = preflight(sys.argv[1:])
     except HarnessError as e:

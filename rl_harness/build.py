@@ -23,13 +23,14 @@ from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import (
     DummyVecEnv,
     SubprocVecEnv,
+    VecCheckNan,
     VecEnv,
     VecMonitor,
     VecNormalize,
 )
 
 from rl_harness import algos
-from rl_harness.errors import ConfigError
+from rl_harness.errors import ConfigError, NumericalError
 
 ACTIVATIONS: dict[str, type[torch.nn.Module]] = {
     "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "elu": torch.nn.ELU, "selu": torch.nn.SELU,
@@ -37,7 +38,32 @@ ACTIVATIONS: dict[str, type[torch.nn.Module]] = {
     "sigmoid": torch.nn.Sigmoid, "identity": torch.nn.Identity,
 }
 OPTIMIZERS = ("Adam", "AdamW", "RMSprop", "SGD")
-VEC_ENVS: dict[str, type[VecEnv]] = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
+
+
+class ShallowDummyVecEnv(DummyVecEnv):
+    """SB3's DummyVecEnv without its per-step deepcopy of the infos.
+
+    Gymnasium envs return a fresh info dict every step, so a copy of the list is enough; the
+    deepcopy costs as much as a cheap env's own step (tabular envs, CartPole). Everything else,
+    seeding and autoreset included, is DummyVecEnv's, so learning is unchanged.
+    """
+
+    def step_wait(self) -> Any:
+        for i, env in enumerate(self.envs):
+            obs, self.buf_rews[i], terminated, truncated, info = env.step(self.actions[i])
+            self.buf_dones[i] = terminated or truncated
+            info["TimeLimit.truncated"] = truncated and not terminated
+            if self.buf_dones[i]:
+                info["terminal_observation"] = obs
+                obs, self.reset_infos[i] = env.reset()
+            self.buf_infos[i] = info
+            self._save_obs(i, obs)
+        return (self._obs_from_buf(), np.copy(self.buf_rews), np.copy(self.buf_dones),
+                list(self.buf_infos))
+
+
+VEC_ENVS: dict[str, type[VecEnv]] = {
+    "dummy": ShallowDummyVecEnv, "sb3_dummy": DummyVecEnv, "subproc": SubprocVecEnv}
 NOISES = {"normal": NormalActionNoise, "ornstein_uhlenbeck": OrnsteinUhlenbeckActionNoise}
 # Seed offset for evaluation envs, so evaluation episodes never replay training episodes.
 EVAL_SEED_OFFSET = 10_000
@@ -103,6 +129,7 @@ def make_env(cfg: DictConfig, *, evaluation: bool = False, n_envs: int | None = 
             make_vec_env, env_cfg.id, env_cfg.id, n_envs=n, seed=seed, env_kwargs=kwargs,
             wrapper_class=_wrapper_chain(to_plain(env_cfg.get("wrappers")) or []),
             vec_env_cls=VEC_ENVS[cfg.vec_env])
+    venv = FiniteCheck(venv)
     normalize = to_plain(env_cfg.get("normalize"))
     if normalize:
         norm_kwargs = normalize if isinstance(normalize, dict) else {}
@@ -110,6 +137,19 @@ def make_env(cfg: DictConfig, *, evaluation: bool = False, n_envs: int | None = 
             norm_kwargs = {**norm_kwargs, "training": False, "norm_reward": False}
         venv = _construct(VecNormalize, "env.normalize", venv, **norm_kwargs)
     return venv
+
+
+class FiniteCheck(VecCheckNan):
+    """SB3's VecCheckNan (observations, rewards, actions), failing as a NumericalError."""
+
+    def __init__(self, venv: VecEnv) -> None:
+        super().__init__(venv, raise_exception=True)
+
+    def _check_val(self, event: str, **kwargs: Any) -> None:
+        try:
+            super()._check_val(event, **kwargs)
+        except ValueError as e:
+            raise NumericalError(f"training stopped: {_one_line(e)}") from None
 
 
 def _construct(factory: Callable, what: str, *args: Any, **kwargs: Any) -> Any:

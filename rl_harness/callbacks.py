@@ -1,18 +1,17 @@
-"""Callbacks on SB3's callback API: evaluation extras and checkpoints."""
+"""Callbacks on SB3's callback API: evaluation extras, atomic checkpoints, a divergence guard."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig
-from stable_baselines3.common.callbacks import (
-    BaseCallback,
-    CallbackList,
-    CheckpointCallback,
-    EvalCallback,
-)
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
+
+from rl_harness import checkpoints
+from rl_harness.errors import NumericalError
 
 
 class EvalExtras(BaseCallback):
@@ -37,11 +36,86 @@ class EvalExtras(BaseCallback):
         return True
 
 
-def make_callbacks(cfg: DictConfig, eval_env: VecEnv | None, out_dir: Path,
+def _arrays(model: Any) -> Iterator[tuple[str, Any]]:
+    policy = getattr(model, "policy", None)
+    if policy is not None and hasattr(policy, "named_parameters"):
+        yield from policy.named_parameters()
+    for name, value in vars(model).items():  # e.g. a Q-table
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            yield name, value
+
+
+def nonfinite_parameter(model: Any) -> str | None:
+    """Name of the first parameter array holding NaN or inf, if any."""
+    for name, value in _arrays(model):
+        finite = value.isfinite().all() if hasattr(value, "isfinite") else np.isfinite(value).all()
+        if not bool(finite):
+            return name
+    return None
+
+
+class Checkpoint(BaseCallback):
+    """Every `freq` timesteps an atomic checkpoint (see checkpoints.py), only of a sound model.
+
+    Written at the start of a rollout, once `freq` steps have passed: the update for the last
+    rollout is done and nothing is half-collected, so a resumed run follows the same rollout
+    schedule as one never interrupted. Parameters are checked first: a model whose weights went
+    NaN raises NumericalError and is never written, so the newest checkpoint on disk is always
+    the last good one.
+    """
+
+    def __init__(self, root: Path, freq: int, keep: int, replay_buffer: bool) -> None:
+        super().__init__()
+        self.root, self.freq, self.keep, self.replay_buffer = root, freq, keep, replay_buffer
+        self._next = freq
+
+    def _on_training_start(self) -> None:
+        self._next = (self.model.num_timesteps // self.freq + 1) * self.freq
+
+    def _on_rollout_start(self) -> None:
+        if self.model.num_timesteps >= self._next:
+            self.save()
+            self._next = (self.model.num_timesteps // self.freq + 1) * self.freq
+
+    def _on_step(self) -> bool:
+        return True
+
+    def save(self) -> Path:
+        if (bad := nonfinite_parameter(self.model)) is not None:
+            raise NumericalError(
+                f"parameter '{bad}' became NaN/inf by step {self.model.num_timesteps}; "
+                f"last good checkpoint: {checkpoints.latest(self.root) or 'none'}")
+        return checkpoints.save(self.model, self.root, self.keep, self.replay_buffer)
+
+
+class FiniteGuard(BaseCallback):
+    """Stops training once the parameters hold NaN or inf.
+
+    Checked after a rollout, at most every `every` steps, so algorithms whose rollouts are a
+    single step (tabular Q-learning) do not pay for a scan of their table on every step.
+    """
+
+    def __init__(self, every: int = 2048) -> None:
+        super().__init__()
+        self.every, self._last = every, -every
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self.model.num_timesteps - self._last < self.every:
+            return
+        self._last = self.model.num_timesteps
+        if (bad := nonfinite_parameter(self.model)) is not None:
+            raise NumericalError(f"parameter '{bad}' became NaN/inf by step "
+                                 f"{self.model.num_timesteps}; training stopped")
+
+
+def make_callbacks(cfg: DictConfig, eval_env: Any, out_dir: Path,
                    optimum: float | None = None,
                    after_eval: list[BaseCallback] | None = None) -> list[BaseCallback]:
-    """Evaluation (best model kept) and checkpoints, with frequencies in timesteps."""
-    callbacks: list[BaseCallback] = []
+    """Divergence guard, evaluation (best model kept) and checkpoints; frequencies in steps."""
+    callbacks: list[BaseCallback] = [FiniteGuard()]
     per_env = max(cfg.n_envs, 1)
     if eval_env is not None and cfg.eval.freq > 0:
         extras: list[BaseCallback] = [EvalExtras(optimum), *(after_eval or [])]
@@ -56,11 +130,6 @@ def make_callbacks(cfg: DictConfig, eval_env: VecEnv | None, out_dir: Path,
             verbose=0,
         ))
     if cfg.checkpoint.freq > 0:
-        callbacks.append(CheckpointCallback(
-            save_freq=max(cfg.checkpoint.freq // per_env, 1),
-            save_path=str(out_dir / "checkpoints"),
-            name_prefix="model",
-            save_replay_buffer=cfg.checkpoint.replay_buffer,
-            save_vecnormalize=True,
-        ))
+        callbacks.append(Checkpoint(out_dir / "checkpoints", cfg.checkpoint.freq,
+                                    cfg.checkpoint.keep, cfg.checkpoint.replay_buffer))
     return callbacks

@@ -52,6 +52,8 @@ def preflight(argv: list[str]) -> list[str]:
             raise ConfigError(f"cannot parse override '{arg}': "
                               f"{str(e).splitlines()[0]}") from None
         key = override.key_or_group
+        if key in ("hydra.run.dir", "hydra.sweep.dir"):
+            _check_output_dir(override.get_value_element_as_str())
         if override.package is not None or key.startswith("hydra"):
             out.append(arg)
             continue
@@ -71,6 +73,17 @@ def preflight(argv: list[str]) -> list[str]:
             _check_path(base, key, groups)
         out.append(arg)
     return out
+
+
+def _check_output_dir(path: str) -> None:
+    """Hydra creates it before our code runs and fails with a traceback; say it in one line."""
+    if "${" in path:
+        return
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"output directory {path} cannot be created: {e.strerror}; "
+                          "choose a writable hydra.run.dir") from None
 
 
 def _check_path(base: object, key: str, groups: list[str]) -> None:

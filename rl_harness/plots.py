@@ -27,7 +27,12 @@ def plot_learning_curve(out_dir: Path, path: Path, title: str = "") -> Path | No
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    train_x, train_y = _progress_curve(out_dir / "progress.csv", "rollout/ep_rew_mean")
+    train_x, train_y = [], []
+    # a resumed run leaves progress_until_step_*.csv beside the current progress.csv
+    for part in [*sorted(out_dir.glob("progress_until_*.csv")), out_dir / "progress.csv"]:
+        xs, ys = _progress_curve(part, "rollout/ep_rew_mean")
+        train_x += xs
+        train_y += ys
     evals = out_dir / "evaluations.npz"
     if not train_x and not evals.exists():
         return None

@@ -7,6 +7,8 @@ state: FINISHED, FAILED (exception; the error is tagged and attached) or KILLED 
 from __future__ import annotations
 
 import os
+import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,7 +24,12 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from stable_baselines3.common.logger import KVWriter
 
+from rl_harness.errors import ConfigError
+
 DEFAULT_URI = "sqlite:///mlflow.db"
+OUT_DIR_TAG = "rl_harness.output_dir"
+PID_TAG = "rl_harness.pid"
+HOST_TAG = "rl_harness.host"
 MAX_PARAM_LEN = 6000
 BATCH_LIMIT = 1000  # MLflow's per-request cap on metrics
 
@@ -121,6 +128,64 @@ def get_or_create_experiment(client: MlflowClient, name: str) -> str:
         return exp.experiment_id
 
 
+def check_store() -> None:
+    """Reach the tracking store now, fast, rather than fail after training."""
+    from mlflow.environment_variables import (
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES,
+        MLFLOW_HTTP_REQUEST_TIMEOUT,
+    )
+
+    uri = tracking_uri()
+    saved = {v.name: os.environ.get(v.name) for v in (MLFLOW_HTTP_REQUEST_MAX_RETRIES,
+                                                      MLFLOW_HTTP_REQUEST_TIMEOUT)}
+    os.environ.update({MLFLOW_HTTP_REQUEST_MAX_RETRIES.name: "0",
+                       MLFLOW_HTTP_REQUEST_TIMEOUT.name: "3"})
+    try:
+        MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as e:  # noqa: BLE001 - any failure here means the store is unusable
+        text = " ".join(str(e).split())
+        errno = re.search(r"\[Errno -?\d+\][^'\")]*", text)
+        reason = errno.group(0).strip() if errno else text[:200]
+        raise ConfigError(f"MLflow tracking store {uri} is unreachable ({reason}); "
+                          "set MLFLOW_TRACKING_URI to a reachable server or "
+                          "sqlite:///path/to/mlflow.db") from None
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mark_if_dead(client: MlflowClient, run: Any) -> bool:
+    """A RUNNING run whose process on this host is gone died without a word: mark it FAILED."""
+    tags = run.data.tags
+    if run.info.status != "RUNNING" or tags.get(HOST_TAG) != socket.gethostname():
+        return False
+    pid = int(tags.get(PID_TAG, os.getpid()))
+    if pid == os.getpid() or _process_alive(pid):
+        return False
+    client.set_tag(run.info.run_id, "error", f"process {pid} died without ending the run")
+    client.set_terminated(run.info.run_id, "FAILED")
+    return True
+
+
+def mark_dead_runs(client: MlflowClient, experiment_id: str) -> int:
+    """Sweep an experiment for runs left RUNNING by dead processes (called at every start)."""
+    runs = client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=200)
+    return sum(mark_if_dead(client, r) for r in runs)
+
+
 def git_commit() -> str | None:
     """The commit of the harness code itself (not of the directory the user runs in)."""
     try:
@@ -134,22 +199,27 @@ def git_commit() -> str | None:
 @contextmanager
 def mlflow_run(experiment: str, run_name: str | None = None,
                tags: Mapping[str, Any] | None = None,
-               parent_run_id: str | None = None,
-               resume_run_id: str | None = None) -> Iterator[Recorder]:
-    """Open a run and guarantee it ends FINISHED, FAILED or KILLED — never left RUNNING.
+               run_id: str | None = None) -> Iterator[Recorder]:
+    """Open (or, with `run_id`, reopen) a run; it always ends FINISHED, FAILED or KILLED.
 
-    `resume_run_id` reopens that run (a resumed sweep's parent) when it still exists.
+    The process id and host are tagged, so a run whose process dies without a word is found
+    RUNNING-but-dead by the next start in the same experiment and marked FAILED.
     """
     client = MlflowClient(tracking_uri())
     exp_id = get_or_create_experiment(client, experiment)
-    all_tags = {"command": " ".join(sys.argv)}
+    mark_dead_runs(client, exp_id)
+    all_tags = {"command": " ".join(sys.argv), PID_TAG: os.getpid(),
+                HOST_TAG: socket.gethostname()}
     if commit := git_commit():
         all_tags["mlflow.source.git.commit"] = commit
-    if parent_run_id:
-        all_tags["mlflow.parentRunId"] = parent_run_id
-    all_tags.update({k: str(v) for k, v in (tags or {}).items()})
-    run = _reopen(client, resume_run_id, all_tags) if resume_run_id else None
-    run = run or client.create_run(exp_id, run_name=run_name, tags=all_tags)
+    all_tags.update(tags or {})
+    if run_id is None:
+        run = client.create_run(exp_id, run_name=run_name,
+                                tags={k: str(v) for k, v in all_tags.items()})
+    else:
+        run = client.get_run(run_id)
+        client.update_run(run_id, status="RUNNING")
+        client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in all_tags.items()])
     recorder = Recorder(client, run.info.run_id)
     try:
         yield recorder
@@ -163,16 +233,12 @@ def mlflow_run(experiment: str, run_name: str | None = None,
     client.set_terminated(run.info.run_id, "FINISHED")
 
 
-def _reopen(client: MlflowClient, run_id: str, tags: Mapping[str, str]) -> Any:
+def run_exists(run_id: str) -> bool:
+    """Whether a run can be reopened (it exists and is not deleted), e.g. a sweep's parent."""
     try:
-        run = client.get_run(run_id)
+        return MlflowClient(tracking_uri()).get_run(run_id).info.lifecycle_stage == "active"
     except MlflowException:
-        return None
-    if run.info.lifecycle_stage != "active":
-        return None
-    client.update_run(run_id, status="RUNNING")
-    Recorder(client, run_id).set_tags(tags)
-    return run
+        return False
 
 
 def update_runs(experiment: str, match: Mapping[str, str], tags: Mapping[str, Any],

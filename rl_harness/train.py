@@ -6,20 +6,24 @@ Everything that trains — a single run, a sweep trial — goes through `run`.
 from __future__ import annotations
 
 import contextlib
+import sys
+import tempfile
 import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
+from stable_baselines3.common.callbacks import EvalCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 
-from rl_harness import algos, build, tracking
-from rl_harness.callbacks import make_callbacks
+from rl_harness import algos, build, checkpoints, resume, tracking
+from rl_harness.callbacks import Checkpoint, make_callbacks
 from rl_harness.errors import ConfigError
 from rl_harness.plots import plot_learning_curve
 
@@ -101,42 +105,56 @@ def evaluate(model: Any, env: VecEnv, cfg: DictConfig) -> tuple[float, float, li
 
 def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
         after_eval: list | None = None) -> dict[str, Any]:
-    """Train, evaluate, save and record one configuration; returns the final evaluation."""
-    _, kwargs = validate(cfg)
+    """Train, evaluate, save and record one configuration; returns the final evaluation.
+
+    With `resume=<run id>` the configuration, output directory and MLflow run are those of the
+    interrupted run, and training continues from its latest checkpoint to the original total.
+    """
+    point = resume.find(cfg.resume) if cfg.get("resume") else None
+    if point is not None:
+        cfg = point.cfg
+        progress = point.out_dir / "progress.csv"  # SB3's CSV writer would truncate it
+        if progress.exists():
+            progress.rename(point.out_dir / f"progress_until_{point.checkpoint.name}.csv")
+    cls, kwargs = validate(cfg)
+    if cfg.mlflow.enabled:
+        tracking.check_store()
     torch.set_num_threads(cfg.torch_threads)
-    out_dir = output_dir()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = point.out_dir if point else output_dir()
+    writable_dir(out_dir)
 
     env = build.make_env(cfg)
     eval_env = build.make_env(cfg, evaluation=True)
     best = optimum(cfg)
-    model = build.make_model(cfg, env, kwargs)
+    if point is not None:
+        model, env = checkpoints.load(point.checkpoint, cls, env, cfg.device)
+    else:
+        model = build.make_model(cfg, env, kwargs)
 
     experiment = cfg.mlflow.experiment or cfg.env.id.split(":")[-1]
     opened = (tracking.mlflow_run(experiment, cfg.mlflow.run_name,
                                   tags={**base_tags(cfg), **(cfg.mlflow.tags or {}),
-                                        **(run_tags or {})})
+                                        **(run_tags or {}), tracking.OUT_DIR_TAG: out_dir},
+                                  run_id=point.run_id if point else None)
               if cfg.mlflow.enabled else tracking.null_run())
     with contextlib.ExitStack() as stack:
         stack.callback(eval_env.close)
         stack.callback(env.close)
         recorder = stack.enter_context(opened)
-        resolved = OmegaConf.to_container(cfg, resolve=True)
-        recorder.log_params(resolved)
-        if best is not None:
-            recorder.log_metrics({"optimum": best}, step=0)
-        config_path = out_dir / "resolved_config.yaml"
-        OmegaConf.save(cfg, config_path, resolve=True)
-        recorder.log_artifact(config_path)
+        if point is None:
+            recorder.log_params(OmegaConf.to_container(cfg, resolve=True))
+            if best is not None:
+                recorder.log_metrics({"optimum": best}, step=0)
+            config_path = out_dir / "resolved_config.yaml"
+            OmegaConf.save(cfg, config_path, resolve=True)
+            recorder.log_artifact(config_path)
 
         model.set_logger(_sb3_logger(out_dir, recorder, cfg.verbose))
         callbacks = make_callbacks(cfg, eval_env, out_dir, best, after_eval)
-        learn_kwargs = {"log_interval": cfg.log_interval} if cfg.log_interval else {}
-        try:
-            model.learn(cfg.n_timesteps, callback=callbacks, progress_bar=cfg.progress_bar,
-                        **learn_kwargs)
-        finally:
-            model.logger.close()  # flushes buffered metrics, also when training fails
+        if point is not None:
+            restore_evaluations(callbacks, out_dir, until=model.num_timesteps)
+            recorder.log_metrics({"resume/from_step": model.num_timesteps}, model.num_timesteps)
+        learn(model, cfg, callbacks, out_dir, resumed=point is not None)
 
         model_path = out_dir / "model.zip"
         model.save(model_path)
@@ -166,3 +184,45 @@ def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
           f"{len(returns)} episodes" + (f" ({100 * mean / best:.1f}% of optimum)" if best else "")
           + f" | model {model_path}")
     return result
+
+
+def learn(model: Any, cfg: DictConfig, callbacks: list, out_dir: Path, resumed: bool) -> None:
+    """Train up to cfg.n_timesteps in total; Ctrl-C writes a final checkpoint before stopping."""
+    remaining = cfg.n_timesteps - model.num_timesteps
+    learn_kwargs = {"log_interval": cfg.log_interval} if cfg.log_interval else {}
+    try:
+        if remaining > 0:
+            model.learn(remaining, callback=callbacks, progress_bar=cfg.progress_bar,
+                        reset_num_timesteps=not resumed, **learn_kwargs)
+    except KeyboardInterrupt:
+        saver = next((c for c in callbacks if isinstance(c, Checkpoint)), None)
+        if saver is not None:
+            with contextlib.suppress(Exception):
+                print(f"interrupted: checkpoint {saver.save()}", file=sys.stderr)
+        raise
+    finally:
+        model.logger.close()  # flushes buffered metrics, also when training fails
+
+
+def restore_evaluations(callbacks: list, out_dir: Path, until: int) -> None:
+    """A resumed run keeps its evaluation history up to the checkpoint, and its best-so-far."""
+    path = out_dir / "evaluations.npz"
+    evals = next((c for c in callbacks if isinstance(c, EvalCallback)), None)
+    if evals is None or not path.exists():
+        return
+    data = np.load(path)
+    keep = data["timesteps"] <= until
+    evals.evaluations_timesteps = list(data["timesteps"][keep])
+    evals.evaluations_results = [list(r) for r in data["results"][keep]]
+    evals.evaluations_length = [list(r) for r in data["ep_lengths"][keep]]
+    if keep.any():
+        evals.best_mean_reward = float(np.max(np.mean(data["results"][keep], axis=1)))
+
+
+def writable_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise ConfigError(f"output directory {path} is not writable: {e.strerror}") from None

@@ -136,10 +136,10 @@ class OptunaRLSweeper(Sweeper):
         done = sweep.counted(study.trials)
         print(f"study '{study.study_name}' in {sweep.redact(self.url)}: {done} of "
               f"{self.n_trials} trials done; {self.n_workers} worker(s)")
+        parent_id = study.user_attrs.get("mlflow_parent_run_id") if self.tracking else None
         opened = (tracking.mlflow_run(
-            self.experiment, run_name=f"sweep {study.study_name}",
-            tags=self._parent_tags(),
-            resume_run_id=study.user_attrs.get("mlflow_parent_run_id"))
+            self.experiment, run_name=f"sweep {study.study_name}", tags=self._parent_tags(),
+            run_id=parent_id if parent_id and tracking.run_exists(parent_id) else None)
             if self.tracking else tracking.null_run())
         with opened as parent:
             if parent.run_id:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 from stable_baselines3.common.noise import NormalActionNoise
@@ -34,7 +35,11 @@ def test_build_every_pair(algo_name: str, env_name: str) -> None:
     try:
         discrete = isinstance(env.action_space, gym.spaces.Discrete)
         refused = (algo_name in DISCRETE_ONLY and not discrete) or (
-            algo_name in BOX_ONLY and discrete)
+            algo_name in BOX_ONLY and discrete) or (
+            algo_name == "qlearning" and env_name == "lunarlander") or (  # table > max_table_mb
+            # sb3-contrib's LSTM rejects the numpy-int feature size SB3 computes for
+            # MultiDiscrete observations (input_size should be of type int, got: int64)
+            algo_name == "recurrent_ppo" and env_name.startswith("custom"))
         if refused:
             with pytest.raises(ConfigError, match=f"algo={algo_name} cannot train on env"):
                 build.make_model(cfg, env, kwargs)
@@ -96,7 +101,7 @@ def test_vec_env_kinds_and_normalize() -> None:
     env = build.make_env(cfg)
     eval_env = build.make_env(cfg, evaluation=True)
     try:
-        assert isinstance(env, VecNormalize) and isinstance(env.venv, SubprocVecEnv)
+        assert isinstance(env, VecNormalize) and isinstance(env.venv.venv, SubprocVecEnv)
         assert env.num_envs == 2 and env.training
         assert isinstance(eval_env, VecNormalize) and not eval_env.training
         assert not eval_env.norm_reward
@@ -111,3 +116,22 @@ def test_wrappers_from_config() -> None:
     env = build.make_env(cfg)
     assert env.observation_space.shape == (4,)  # 3 + the time feature
     env.close()
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "FrozenLake-v1"])
+def test_shallow_dummy_vec_env_steps_like_sb3s(env_id: str) -> None:
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    ours = make_vec_env(env_id, n_envs=3, seed=5, vec_env_cls=build.ShallowDummyVecEnv)
+    sb3 = make_vec_env(env_id, n_envs=3, seed=5, vec_env_cls=DummyVecEnv)
+    assert (ours.reset() == sb3.reset()).all()
+    actions = np.random.default_rng(0).integers(ours.action_space.n, size=(300, 3))
+    for a in actions:
+        o1, r1, d1, i1 = ours.step(a)
+        o2, r2, d2, i2 = sb3.step(a)
+        assert (o1 == o2).all() and (r1 == r2).all() and (d1 == d2).all()
+        for x, y in zip(i1, i2, strict=True):
+            assert x.keys() == y.keys()
+            if "terminal_observation" in x:
+                assert np.array_equal(x["terminal_observation"], y["terminal_observation"])

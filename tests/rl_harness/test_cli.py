@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
@@ -29,6 +30,7 @@ PREFLIGHT = [
     (["n_timestep=5"], ["unknown config key 'n_timestep'", "n_timesteps"]),
     (["eval.frek=3"], ["unknown config key 'eval.frek'", "freq"]),
     (["algo.learning_rate=[1,"], ["cannot parse override"]),
+    (["hydra.run.dir=/proc/no/such/dir"], ["output directory /proc/no/such/dir cannot be created"]),
 ]
 
 # Rejected after composition by train.validate / build, before any env or model exists.
@@ -40,7 +42,7 @@ VALIDATE = [
     (["n_envs=0"], ["n_envs must be a positive integer"]),
     (["torch_threads=0"], ["torch_threads must be a positive integer"]),
     (["eval.freq=-1"], ["eval.freq must be an integer"]),
-    (["vec_env=threads"], ["vec_env='threads'", "dummy, subproc"]),
+    (["vec_env=threads"], ["vec_env='threads'", "dummy", "subproc"]),
     (["env.id=Nope-v0"], ["env.id 'Nope-v0' is not a registered Gymnasium id"]),
     (["env.id=nomodule:Nope-v0"], ["env.id 'nomodule:Nope-v0'", "nomodule"]),
     (["algo.learning_rate=fast"], ["algo.learning_rate must be a number or a schedule"]),
@@ -84,6 +86,21 @@ def test_bad_config_rejected_before_training(args: list[str], words: list[str]) 
     assert MlflowClient(tracking.tracking_uri()).search_runs(
         [e.experiment_id for e in MlflowClient(tracking.tracking_uri()).search_experiments()]
     ) == []  # nothing was recorded, so nothing can be left RUNNING
+
+
+def test_unreachable_tracking_store_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens there
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match="MLflow tracking store http://127.0.0.1:9 is "
+                                          "unreachable"):
+        train.run(compose_config(["n_timesteps=256"]))
+    assert time.perf_counter() - start < 5
+
+
+def test_unwritable_output_dir_fails_before_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(train, "output_dir", lambda: Path("/proc/no/such/dir"))
+    with pytest.raises(ConfigError, match="output directory /proc/no/such/dir is not writable"):
+        train.run(compose_config(["n_timesteps=256"]))
 
 
 def test_preflight_lets_any_constructor_argument_through() -> None:

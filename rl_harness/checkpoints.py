@@ -1,0 +1,82 @@
+"""Crash-safe checkpoints: one directory per checkpoint, written aside and renamed into place.
+
+    <out_dir>/checkpoints/step_000012000/model.zip          model + optimizer state (SB3 zip)
+                                         replay_buffer.pkl  off-policy algorithms, if enabled
+                                         vecnormalize.pkl   when the env is normalized
+
+A kill during a write leaves only a `.tmp-*` directory, never a corrupt latest checkpoint.
+SB3 files are pickles: load checkpoints only from a run's own output directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
+from rl_harness.errors import ConfigError
+
+PREFIX = "step_"
+
+
+def save(model: Any, root: Path, keep: int, replay_buffer: bool = True) -> Path:
+    """Write a checkpoint for `model.num_timesteps` atomically; keep the newest `keep`."""
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"{PREFIX}{model.num_timesteps:012d}"
+    tmp = root / f".tmp-{final.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    model.save(tmp / "model.zip")
+    if replay_buffer and getattr(model, "replay_buffer", None) is not None:
+        model.save_replay_buffer(tmp / "replay_buffer.pkl")
+    vecnorm = model.get_vec_normalize_env()
+    if vecnorm is not None:
+        vecnorm.save(str(tmp / "vecnormalize.pkl"))
+    for f in tmp.iterdir():  # data on disk before the rename makes it visible
+        with f.open("rb") as fh:
+            os.fsync(fh.fileno())
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    for old in all_checkpoints(root)[:-keep] if keep > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def all_checkpoints(root: Path) -> list[Path]:
+    """Complete checkpoints, oldest first."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(PREFIX))
+
+
+def latest(root: Path) -> Path | None:
+    found = all_checkpoints(root)
+    return found[-1] if found else None
+
+
+def load(checkpoint: Path, cls: type, env: VecEnv, device: str) -> tuple[Any, VecEnv]:
+    """Model (with optimizer state, timestep counter, replay buffer) and env statistics."""
+    model_file = checkpoint / "model.zip"
+    if not zipfile.is_zipfile(model_file):
+        raise ConfigError(f"checkpoint {model_file} is missing or corrupt (not a zip file); "
+                          f"delete {checkpoint} to resume from the one before it")
+    stats = checkpoint / "vecnormalize.pkl"
+    if isinstance(env, VecNormalize):
+        if not stats.exists():
+            raise ConfigError(f"checkpoint {checkpoint} has no vecnormalize.pkl for a "
+                              "normalized env")
+        env = VecNormalize.load(str(stats), env.venv)
+    try:
+        model = cls.load(model_file, env=env, device=device)
+        buffer = checkpoint / "replay_buffer.pkl"
+        if buffer.exists() and hasattr(model, "load_replay_buffer"):
+            model.load_replay_buffer(buffer)
+    except (zipfile.BadZipFile, EOFError, ValueError, KeyError, RuntimeError) as e:
+        raise ConfigError(f"checkpoint {checkpoint} cannot be loaded: "
+                          f"{' '.join(str(e).split())}") from e
+    return model, env

@@ -1,0 +1,189 @@
+"""Crash safety: kill and resume, Ctrl-C, dead processes, divergence, atomic checkpoints."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mlflow import MlflowClient
+
+from rl_harness import checkpoints, tracking, train
+from rl_harness.errors import ConfigError, NumericalError
+from tests.conftest import compose_config
+from tests.rl_harness.faults import PoisonWeights
+
+ROOT = Path(__file__).resolve().parents[2]
+SLOW_PPO = ["algo=ppo", "env=cartpole", "n_envs=1", "algo.n_steps=128", "algo.batch_size=64",
+            "algo.n_epochs=4", "eval.freq=1000", "eval.episodes=2", "progress_bar=false"]
+
+
+def client() -> MlflowClient:
+    return MlflowClient(tracking.tracking_uri())
+
+
+def runs(status: str | None = None) -> list:
+    found = client().search_runs([e.experiment_id for e in client().search_experiments()])
+    return [r for r in found if status is None or r.info.status == status]
+
+
+def start_training(tmp_path: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "rl_harness", *SLOW_PPO, f"hydra.run.dir={tmp_path}/run", *args],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def wait_for_checkpoint(proc: subprocess.Popen, root: Path, step: int, timeout: float = 120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        latest = checkpoints.latest(root)
+        if latest is not None and int(latest.name.split("_")[1]) >= step:
+            return latest
+        if proc.poll() is not None:
+            pytest.fail(f"training ended early: {proc.stderr.read()}")
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail("no checkpoint in time")
+
+
+def max_logged_step(out_dir: Path) -> int:
+    steps = []
+    for part in out_dir.glob("progress*.csv"):
+        with part.open() as f:
+            steps += [int(float(r["time/total_timesteps"])) for r in csv.DictReader(f)
+                      if r.get("time/total_timesteps")]
+    return max(steps)
+
+
+def test_sigkill_then_resume_finishes_the_same_run(tmp_path: Path) -> None:
+    freq, total = 1000, 6000
+    proc = start_training(tmp_path, f"n_timesteps={total}", f"checkpoint.freq={freq}")
+    wait_for_checkpoint(proc, tmp_path / "run/checkpoints", 3000)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    out_dir = tmp_path / "run"
+    killed_at = max_logged_step(out_dir)
+    (left,) = runs("RUNNING")  # died without a word
+    run_id = left.info.run_id
+
+    start = time.perf_counter()
+    result = train.run(compose_config([f"resume={run_id}"]))
+    resumed_in = time.perf_counter() - start
+
+    run = client().get_run(run_id)
+    assert result["run_id"] == run_id and run.info.status == "FINISHED"
+    rollout = 128  # n_steps x n_envs: PPO trains in whole rollouts
+    assert result["timesteps"] == -(-total // rollout) * rollout  # as if never interrupted
+    from_step = int(run.data.metrics["resume/from_step"])
+    assert from_step % rollout == 0 and 0 <= killed_at - from_step < freq + rollout
+    evals = [m.step for m in client().get_metric_history(run_id, "eval/mean_reward")]
+    assert evals == sorted(evals) and evals[-1] <= total
+    assert (out_dir / "model.zip").exists() and len(runs()) == 1
+    print(f"\nresume: killed at >= {killed_at} steps, resumed from {from_step}, redone "
+          f"{killed_at - from_step} steps; resume run took {resumed_in:.1f}s")
+
+
+def test_ctrl_c_marks_killed_and_writes_a_final_checkpoint(tmp_path: Path) -> None:
+    proc = start_training(tmp_path, "n_timesteps=50000", "checkpoint.freq=1000")
+    wait_for_checkpoint(proc, tmp_path / "run/checkpoints", 1000)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    (run,) = runs()
+    assert run.info.status == "KILLED"
+    final = checkpoints.latest(tmp_path / "run/checkpoints")
+    assert "interrupted: checkpoint" in proc.stderr.read()
+    assert int(final.name.split("_")[1]) > 1000
+
+
+def test_dead_run_is_marked_failed_on_next_start(tmp_path: Path) -> None:
+    proc = start_training(tmp_path, "n_timesteps=50000", "checkpoint.freq=500")
+    wait_for_checkpoint(proc, tmp_path / "run/checkpoints", 500)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(runs("RUNNING")) == 1
+    train.run(compose_config([*SLOW_PPO, "n_timesteps=128", "eval.freq=0", "checkpoint.freq=0"]))
+    statuses = sorted(r.info.status for r in runs())
+    assert statuses == ["FAILED", "FINISHED"]
+    dead = runs("FAILED")[0]
+    assert "died without ending the run" in dead.data.tags["error"]
+
+
+def test_nan_reward_stops_training_as_failed() -> None:
+    cfg = compose_config([*SLOW_PPO, "n_timesteps=2000", "checkpoint.freq=128",
+                          "env.wrappers=[{_target_: tests.rl_harness.faults.NaNRewardAfter, "
+                          "after: 300}]"])
+    with pytest.raises(NumericalError, match="nan.*rewards|rewards.*nan"):
+        train.run(cfg)
+    (run,) = runs()
+    assert run.info.status == "FAILED" and "NumericalError" in run.data.tags["error"]
+
+
+def test_nan_weights_stop_training_and_keep_last_good_checkpoint(tmp_path: Path) -> None:
+    cfg = compose_config([*SLOW_PPO, "n_timesteps=4000", "eval.freq=512", "checkpoint.freq=256",
+                          "checkpoint.keep=10"])
+    with pytest.raises(NumericalError, match="became NaN"):
+        train.run(cfg, after_eval=[PoisonWeights()])
+    saved = checkpoints.all_checkpoints(tmp_path / "checkpoints")
+    assert saved and int(saved[-1].name.split("_")[1]) <= 640  # nothing after the poisoning
+    from stable_baselines3 import PPO
+
+    last = PPO.load(saved[-1] / "model.zip")
+    assert all(torch.isfinite(p).all() for p in last.policy.parameters())
+    assert runs()[0].info.status == "FAILED"
+
+
+def test_checkpoints_are_atomic_and_pruned(tmp_path: Path) -> None:
+    cfg = compose_config(["algo=dqn", "env=cartpole", "algo.learning_starts=64",
+                          "algo.buffer_size=1000", "algo.train_freq=100",
+                          "algo.gradient_steps=1", "n_timesteps=1200", "eval.freq=0",
+                          "checkpoint.freq=200", "checkpoint.keep=2"])
+    train.run(cfg)
+    root = tmp_path / "checkpoints"
+    (root / ".tmp-step_000000999999-1").mkdir()  # a write killed half-way
+    kept = checkpoints.all_checkpoints(root)
+    # written at rollout starts (every 100 steps here) once 200 steps have passed; 2 kept
+    assert [p.name for p in kept] == ["step_000000000800", "step_000000001000"]
+    assert checkpoints.latest(root).name == "step_000000001000"
+    assert {f.name for f in kept[-1].iterdir()} == {"model.zip", "replay_buffer.pkl"}
+
+
+def test_resume_refuses_unknown_run_and_corrupt_checkpoint(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such MLflow run"):
+        train.run(compose_config(["resume=0123456789abcdef"]))
+    proc = start_training(tmp_path, "n_timesteps=50000", "checkpoint.freq=500")
+    latest = wait_for_checkpoint(proc, tmp_path / "run/checkpoints", 500)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    latest = checkpoints.latest(tmp_path / "run/checkpoints")
+    (latest / "model.zip").write_bytes(b"garbage")
+    run_id = runs("RUNNING")[0].info.run_id
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match="corrupt"):
+        train.run(compose_config([f"resume={run_id}"]))
+    assert time.perf_counter() - start < 5
+    assert runs()[0].info.status == "FAILED"  # the dead run is marked, not left RUNNING
+
+
+def test_resume_keeps_evaluation_history(tmp_path: Path) -> None:
+    cfg = compose_config([*SLOW_PPO, "n_timesteps=2048", "eval.freq=512", "checkpoint.freq=512"])
+    first = train.run(cfg)
+    # pretend the run died after its 1024-step checkpoint: reopen it as a resumable run
+    assert checkpoints.latest(tmp_path / "checkpoints").name == "step_000000001536"
+    shutil.rmtree(checkpoints.all_checkpoints(tmp_path / "checkpoints")[-1])
+    client().update_run(first["run_id"], status="KILLED")
+    result = train.run(compose_config([f"resume={first['run_id']}"]))
+    data = np.load(tmp_path / "evaluations.npz")
+    assert list(data["timesteps"]) == [512, 1024, 1536, 2048]
+    assert result["timesteps"] == 2048
