@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install train test test-full lint ui serve bench bench-full
+.PHONY: install train sweep test test-full lint ui serve bench bench-full
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,13 @@ install: $(PY)
 train:
 	$(PY) -m rl_harness algo=ppo env=cartpole n_timesteps=20000
 
+# A small Optuna sweep with pruning, two workers (a few minutes): see README, Sweeps.
+sweep:
+	$(PY) -m rl_harness -m sweep=ppo env=cartpole n_timesteps=20000 eval.freq=2000 \
+		eval.episodes=5 hydra.sweeper.study_name=demo-ppo-cartpole hydra.sweeper.n_trials=12 \
+		hydra.sweeper.n_workers=2 hydra.sweeper.pruner.median.n_startup_trials=3 \
+		hydra.sweeper.pruner.median.n_warmup_steps=4000 hydra.sweeper.sampler.tpe.n_startup_trials=4
+
 test:
 	$(PY) -m pytest -m "not slow" -q
 
@@ -24,7 +31,7 @@ test-full:
 	$(PY) -m pytest -q
 
 lint:
-	$(VENV)/bin/ruff check rl_harness envs tests experiments
+	$(VENV)/bin/ruff check rl_harness envs tests experiments hydra_plugins
 
 ui:
 	$(VENV)/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}

@@ -18,11 +18,16 @@ def fail(error: HarnessError) -> None:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    from rl_harness import train
+    from rl_harness import sweep, train
 
     try:
-        return train.run(cfg)["mean_reward"]
+        hooks = sweep.job_hooks(cfg)  # an Optuna sweep's trial: report/prune callback, tags
+        result = train.run(cfg, **hooks)
+        sweep.record_result(hooks, result)
+        return result["mean_reward"]
     except HarnessError as e:
+        if sweep.is_trial(cfg):
+            raise  # the sweeper records the trial as failed and goes on
         fail(e)
     return float("nan")
 

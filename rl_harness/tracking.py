@@ -236,6 +236,32 @@ def mlflow_run(experiment: str, run_name: str | None = None,
     client.set_terminated(run.info.run_id, "FINISHED")
 
 
+def run_exists(run_id: str) -> bool:
+    """Whether a run can be reopened (it exists and is not deleted), e.g. a sweep's parent."""
+    try:
+        return MlflowClient(tracking_uri()).get_run(run_id).info.lifecycle_stage == "active"
+    except MlflowException:
+        return False
+
+
+def update_runs(experiment: str, match: Mapping[str, str], tags: Mapping[str, Any],
+                end_running: str | None = None) -> list[str]:
+    """Tag the runs of `experiment` whose tags equal `match` (a sweep tags its trials' runs once
+    they end); with `end_running` ("KILLED"), also end those left RUNNING by a dead process."""
+    client = MlflowClient(tracking_uri())
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    where = " and ".join(f"tags.`{k}` = '{v}'" for k, v in match.items())
+    ids = []
+    for run in client.search_runs([exp.experiment_id], where, max_results=1000):
+        Recorder(client, run.info.run_id).set_tags(tags)
+        if end_running and run.info.status == "RUNNING":
+            client.set_terminated(run.info.run_id, end_running)
+        ids.append(run.info.run_id)
+    return ids
+
+
 def _record_failure(recorder: Recorder, error: BaseException) -> None:
     """Best effort: the run must still be marked FAILED if this itself fails."""
     try:

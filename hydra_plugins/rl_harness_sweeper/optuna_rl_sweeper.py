@@ -1,0 +1,374 @@
+"""`hydra/sweeper=optuna_rl`: Optuna asks, Hydra's launcher runs each trial as a normal job.
+
+    python -m rl_harness -m sweep=ppo env=cartpole hydra.sweeper.n_trials=30
+
+One sweep loop per worker process, all on one Optuna storage: ask (under a lock, so n_trials is
+the study's total), launch the job with the trial's overrides plus `+optuna.study/storage/trial`,
+tell COMPLETE / PRUNED / FAIL from what the job returned and recorded on the trial. The first
+worker (the lead, `worker=0`) also fails the trials of dead processes (they are run again) and
+opens the study's MLflow parent run; at the end it writes the best hyperparameters and prints the
+summary. Each machine's first process starts `n_workers - 1` more: the same command with
+`hydra.sweeper.worker=<k> hydra.sweeper.spawned=true`. The search-space and Optuna logic is in
+rl_harness.sweep.
+"""
+
+# No `from __future__ import annotations`: Hydra loads plugins outside sys.modules, where
+# dataclasses cannot resolve string annotations.
+import contextlib
+import fcntl
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+
+@dataclass
+class OptunaRLSweeperConf:
+    _target_: str = "hydra_plugins.rl_harness_sweeper.optuna_rl_sweeper.OptunaRLSweeper"
+    study_name: str = "${hydra:runtime.choices.sweep}-${hydra:runtime.choices.env}"
+    storage: str | None = None  # None: a journal file in the sweep dir; or an RDB URL
+    direction: str = "maximize"
+    n_trials: int = 20  # the study's total, counted across resumes and workers
+    n_workers: int = 1  # processes on this machine
+    sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
+    pruner: dict[str, Any] = field(default_factory=lambda: {"name": "median"})
+    space: Any = None  # see conf/sweep/ppo.yaml; `space=null` before `space={...}` replaces it
+    retry_interrupted: bool = True  # run again a trial whose process died or was stopped
+    heartbeat: int = 30  # seconds, RDB storages: trials of a lost machine fail after 4 beats
+    worker: int = 0  # 0: the lead, which sets up and reports; other machines use 10, 20, ...
+    spawned: bool = False  # internal: started by another worker of this machine
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="optuna_rl", node=OptunaRLSweeperConf,
+                             provider="rl_harness")
+OWN_KEYS = ("hydra.sweeper.worker=", "hydra.sweeper.spawned=", "hydra.sweeper.storage=",
+            "hydra.sweep.dir=", "hydra.mode=")
+
+
+class OptunaRLSweeper(Sweeper):
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+        self.n_trials, self.n_workers = int(options["n_trials"]), int(options["n_workers"])
+        self.worker, self.spawned = int(options["worker"]), bool(options["spawned"])
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
+              config: DictConfig) -> None:
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: list[str]) -> Any:
+        from rl_harness.errors import HarnessError
+
+        try:
+            return self._sweep(list(arguments))
+        except HarnessError as e:
+            print(f"rl_harness: error: {e}", file=sys.stderr)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            print("sweep stopped (Ctrl-C); the study is intact: run the same command to resume",
+                  file=sys.stderr)
+            sys.exit(130)
+
+    # ------------------------------------------------------------ set up
+
+    def _sweep(self, arguments: list[str]) -> Any:
+        import optuna
+
+        from rl_harness import sweep, tracking
+        from rl_harness.errors import ConfigError
+
+        cfg = self.config
+        for arg in arguments:
+            if OverridesParser.create().parse_override(arg).is_sweep_override():
+                raise ConfigError(f"'{arg}': give search ranges in hydra.sweeper.space, "
+                                  "not as a Hydra sweep")
+        if self.n_trials < 1 or self.n_workers < 1:
+            raise ConfigError("hydra.sweeper.n_trials and n_workers must be ≥ 1")
+        self.params = sweep.parse_space(self.options["space"], cfg)
+        self._check_composes(arguments)
+
+        self.sweep_dir = Path(str(cfg.hydra.sweep.dir)).resolve()
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        self.url = self.options["storage"] or str(self.sweep_dir / "optuna.journal")
+        rdb = "://" in self.url
+        storage = sweep.open_storage(self.url, self.options["heartbeat"] if rdb else None)
+        self.lock = self.sweep_dir / ".ask.lock"
+        study = optuna.create_study(study_name=str(self.options["study_name"]), storage=storage,
+                                    direction=self.options["direction"], load_if_exists=True)
+        self._check_same_sweep(study, arguments)
+        study.sampler = sweep.make_sampler(self.options["sampler"],
+                                           1000 * self.worker + len(study.trials),
+                                           parallel=self.n_workers > 1 or rdb)
+        study.pruner = sweep.make_pruner(self.options["pruner"])
+        self.study = study
+        self.experiment = cfg.mlflow.experiment or cfg.env.id.split(":")[-1]
+        self.tracking = bool(cfg.mlflow.enabled)
+        if self.worker:  # not the lead: no setup, no report
+            workers = [] if self.spawned else self._start_workers(arguments)
+            try:
+                self._loop(arguments)
+            finally:
+                self._stop_workers(workers)
+            return None
+
+        with self._locked():
+            orphans = sweep.fail_orphans(study, self.options["retry_interrupted"])
+        for t in orphans:
+            print(f"trial {t.number}: its process died; marked FAIL"
+                  + (" and queued to run again" if self.options["retry_interrupted"] else ""))
+            self._tag_run(t.number, {"optuna.state": "FAIL", "optuna.error": "process died"},
+                          end_running="KILLED")
+        done = sweep.counted(study.trials)
+        print(f"study '{study.study_name}' in {sweep.redact(self.url)}: {done} of "
+              f"{self.n_trials} trials done; {self.n_workers} worker(s)")
+        parent_id = study.user_attrs.get("mlflow_parent_run_id") if self.tracking else None
+        opened = (tracking.mlflow_run(
+            self.experiment, run_name=f"sweep {study.study_name}", tags=self._parent_tags(),
+            run_id=parent_id if parent_id and tracking.run_exists(parent_id) else None)
+            if self.tracking else tracking.null_run())
+        with opened as parent:
+            if parent.run_id:
+                study.set_user_attr("mlflow_parent_run_id", parent.run_id)
+            workers = self._start_workers(arguments)
+            try:
+                self._loop(arguments)
+            finally:
+                self._stop_workers(workers)
+            self._report(parent, arguments)
+        return None
+
+    def _check_composes(self, arguments: list[str]) -> None:
+        """Compose and validate one trial's config (lowest values, first choices) up front."""
+        from rl_harness import sweep, train
+
+        first = {p.path: p.distribution.choices[0] if hasattr(p.distribution, "choices")
+                 else p.distribution.low for p in self.params}
+        job_cfg = self.hydra_context.config_loader.load_sweep_config(
+            self.config, [*arguments, *sweep.overrides(self.params, first)])
+        train.validate(job_cfg)
+
+    def _check_same_sweep(self, study: Any, arguments: list[str]) -> None:
+        from rl_harness.errors import ConfigError
+
+        fixed = sorted(arguments)
+        before = study.user_attrs.get("overrides")
+        if before is None:
+            study.set_user_attr("overrides", fixed)
+        elif before != fixed:
+            raise ConfigError(
+                f"study '{study.study_name}' was started with overrides {' '.join(before)}; "
+                f"this command has {' '.join(fixed)}: use the same ones to resume, or a new "
+                "hydra.sweeper.study_name")
+
+    def _parent_tags(self) -> dict[str, str]:
+        from rl_harness import sweep
+
+        o, choices = self.options, self.config.hydra.runtime.choices
+        tags = {"optuna.study": str(o["study_name"]), "optuna.storage": sweep.redact(self.url),
+                "optuna.direction": o["direction"], "optuna.n_trials": str(self.n_trials),
+                "optuna.sampler": str(o["sampler"]), "optuna.pruner": str(o["pruner"]),
+                "algo": self.config.algo.name, "env": self.config.env.id, "sweep.dir":
+                str(self.sweep_dir), "sweep": str(choices.get("sweep"))}
+        return tags
+
+    # ------------------------------------------------------------ the loop
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Ask-and-count is atomic among this machine's workers."""
+        with open(self.lock, "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _loop(self, arguments: list[str]) -> None:
+        from rl_harness import sweep
+
+        study = self.study
+        while True:
+            with self._locked():
+                if sweep.counted(study.get_trials(deepcopy=False)) >= self.n_trials:
+                    return
+                trial = study.ask(sweep.distributions(self.params))
+                study._storage.set_trial_user_attr(trial._trial_id, "owner", sweep.owner())
+            earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
+            if sweep.counted(earlier) >= self.n_trials:  # another machine asked at the same time
+                study._storage.set_trial_user_attr(trial._trial_id, "surplus", True)
+                study.tell(trial, state=sweep.TrialState.FAIL)
+                return
+            self._run_trial(trial, arguments)
+
+    def _run_trial(self, trial: Any, arguments: list[str]) -> None:
+        from rl_harness import sweep
+
+        q = sweep.hydra_value
+        job = [*arguments, *sweep.overrides(self.params, trial.params),
+               f"+optuna.study={q(self.study.study_name)}", f"+optuna.storage={q(self.url)}",
+               f"+optuna.trial={trial.number}"]
+        threads = max(1, len(os.sched_getaffinity(0)) // self.n_workers)
+        if self.config.torch_threads > threads:
+            job.append(f"torch_threads={threads}")
+        try:
+            with _heartbeat(self.study._storage, trial._trial_id, self.options["heartbeat"]):
+                [ret] = self.launcher.launch([job], initial_job_idx=trial.number)
+        except KeyboardInterrupt:
+            frozen = self.study._storage.get_trial(trial._trial_id)
+            sweep.mark_interrupted(self.study, frozen, "stopped by Ctrl-C",
+                                   self.options["retry_interrupted"])
+            self._tag_run(trial.number, {"optuna.state": "FAIL", "optuna.error": "Ctrl-C"})
+            raise
+        state, value, error = self._outcome(ret, trial)
+        if error:
+            trial.set_user_attr("error", error[:2000])
+        if state == sweep.TrialState.COMPLETE:
+            self.study.tell(trial, value)
+        else:
+            self.study.tell(trial, state=state)
+        frozen = self.study._storage.get_trial(trial._trial_id)
+        tags = {"optuna.state": state.name}
+        if frozen.value is not None:
+            tags["optuna.value"] = f"{frozen.value:.6g}"
+        if error:
+            tags["optuna.error"] = error[:500]
+        self._tag_run(trial.number, tags)
+        print(f"trial {trial.number}: {state.name}"
+              + (f" at step {frozen.user_attrs['pruned_at']}" if "pruned_at" in frozen.user_attrs
+                 else "")
+              + (f", value {frozen.value:.4g}" if frozen.value is not None else "")
+              + (f": {error}" if error else ""), flush=True)
+
+    def _outcome(self, ret: JobReturn, trial: Any) -> tuple[Any, float | None, str | None]:
+        from rl_harness.sweep import TrialState
+
+        attrs = self.study._storage.get_trial_user_attrs(trial._trial_id)
+        if ret.status == JobStatus.FAILED:
+            e = ret._return_value
+            return TrialState.FAIL, None, f"{type(e).__name__}: {e}".splitlines()[0]
+        if attrs.get("pruned_at") is not None:
+            return TrialState.PRUNED, None, None
+        if attrs.get("error"):
+            return TrialState.FAIL, None, str(attrs["error"])
+        value = ret.return_value
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            return TrialState.FAIL, None, f"the objective is {value!r}"
+        return TrialState.COMPLETE, float(value), None
+
+    def _tag_run(self, number: int, tags: dict[str, str], end_running: str | None = None) -> None:
+        if not self.tracking:
+            return
+        from rl_harness import tracking
+
+        tracking.update_runs(self.experiment, {"optuna.study": self.study.study_name,
+                                               "optuna.trial": str(number)}, tags, end_running)
+
+    # ------------------------------------------------------------ workers
+
+    def _start_workers(self, arguments: list[str]) -> list[subprocess.Popen]:
+        from rl_harness.sweep import hydra_value
+
+        hydra_args = [a for a in self.config.hydra.overrides.hydra if not a.startswith(OWN_KEYS)]
+        workers = []
+        for k in range(1, self.n_workers):
+            log = self.sweep_dir / f"worker-{self.worker + k}.log"
+            cmd = [sys.executable, "-m", "rl_harness", "-m", *arguments, *hydra_args,
+                   f"hydra.sweeper.worker={self.worker + k}", "hydra.sweeper.spawned=true",
+                   f"hydra.sweeper.storage={hydra_value(self.url)}",
+                   f"hydra.sweep.dir={hydra_value(str(self.sweep_dir))}"]
+            with open(log, "a") as out:
+                workers.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT))
+            print(f"worker {self.worker + k}: pid {workers[-1].pid}, log {log}")
+        return workers
+
+    def _stop_workers(self, workers: list[subprocess.Popen]) -> None:
+        stopping = sys.exc_info()[0] is not None
+        for w in workers:
+            if stopping and w.poll() is None:
+                w.send_signal(signal.SIGINT)
+        for k, w in enumerate(workers, self.worker + 1):
+            try:
+                rc = w.wait(timeout=120 if stopping else None)
+            except subprocess.TimeoutExpired:
+                w.kill()
+                rc = w.wait()
+            if rc not in (0, 130, -signal.SIGINT):
+                print(f"worker {k} exited with {rc}; see {self.sweep_dir}/worker-{k}.log",
+                      file=sys.stderr)
+
+    # ------------------------------------------------------------ results
+
+    def _report(self, parent: Any, arguments: list[str]) -> None:
+        from rl_harness import sweep
+
+        study, params = self.study, self.params
+        table = sweep.summary(study, params)
+        (self.sweep_dir / "summary.txt").write_text(table + "\n")
+        trials = study.get_trials(deepcopy=False)
+        states = {s.name.lower(): sum(t.state == s for t in trials) for s in sweep.TrialState}
+        metrics = {f"trials/{s}": states[s] for s in ("complete", "pruned", "fail")}
+        metrics["timesteps/total"] = sum(int(t.user_attrs.get("timesteps", 0)) for t in trials)
+        print(table)
+        try:
+            best = study.best_trial
+        except ValueError:
+            best = None
+        if best is not None:
+            job_cfg = self.hydra_context.config_loader.load_sweep_config(
+                self.config, [*arguments, *sweep.overrides(params, best.params)])
+            header = (f"Best of Optuna study '{study.study_name}': trial {best.number}, value "
+                      f"{best.value:.6g} ({states['complete']} complete, {states['pruned']} "
+                      f"pruned).\nCommand-line overrides: {' '.join(arguments)}\n"
+                      f"Use it as conf/hparams/{self.config.algo.name}_"
+                      f"{self.config.hydra.runtime.choices.env}.yaml")
+            path = sweep.write_hparams(sweep.best_hparams(job_cfg, params),
+                                       self.sweep_dir / "best_hparams.yaml", header)
+            metrics["best/value"] = best.value
+            parent.set_tags({"best.trial": best.number, **{
+                f"best.{k}": sweep.hydra_value(p.value(best.params[k]))
+                for p in params if (k := p.path) in best.params}})
+            parent.log_artifact(path)
+            print(f"best hyperparameters: {path}")
+        parent.log_metrics(metrics, step=sweep.counted(trials))
+        parent.log_artifact(self.sweep_dir / "summary.txt")
+        print(f"dashboard: optuna-dashboard {sweep.redact(self.url)}")
+
+
+@contextlib.contextmanager
+def _heartbeat(storage: Any, trial_id: int, interval: int) -> Iterator[None]:
+    """RDB storages: beat while the trial runs, so other machines can tell a lost one."""
+    from optuna.storages import RDBStorage
+
+    if not isinstance(storage, RDBStorage) or not storage.get_heartbeat_interval():
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            storage.record_heartbeat(trial_id)
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

@@ -1,0 +1,366 @@
+"""Optuna sweeps: search spaces, pruning, resume after SIGKILL, parallel workers, MLflow, export.
+
+Sweeps run as the user runs them (`python -m rl_harness -m sweep=...`, in a subprocess) on tiny
+budgets: CartPole, PPO with n_steps=64, 512 timesteps, an evaluation every 128.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.utils import JobReturn, JobStatus
+from mlflow import MlflowClient
+from omegaconf import OmegaConf, open_dict
+from optuna.trial import TrialState
+
+from rl_harness import algos, sweep, tracking, train
+from rl_harness.cli import CONF_DIR
+from rl_harness.errors import ConfigError
+from tests.conftest import compose_config
+
+SPACE = ("hydra.sweeper.space={algo: {learning_rate: {type: float, low: 1e-4, high: 3e-3, "
+         "log: true}, gamma: {type: categorical, choices: [0.9, 0.99]}, policy_kwargs: "
+         "{net_arch: {type: categorical, choices: {a: [16], b: [32, 32]}}}}}")
+TINY = ["sweep=ppo", "env=cartpole", "n_envs=1", "n_timesteps=512", "eval.freq=128",
+        "eval.episodes=2", "algo.n_steps=64", "algo.batch_size=64", "algo.n_epochs=2",
+        "hydra.sweeper.space=null", SPACE, "hydra.sweeper.sampler.seed=0",
+        "hydra.sweeper.pruner.name=none"]
+EXPERIMENT = "CartPole-v1"
+
+
+def sweep_cmd(study: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "rl_harness", "-m", *TINY,
+            f"hydra.sweeper.study_name={study}", *args]
+
+
+def run_sweep(study: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    proc = subprocess.run(sweep_cmd(study, *args), capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "database is locked" not in proc.stderr
+    return proc
+
+
+def load(study: str, storage: str | None = None) -> optuna.Study:
+    url = storage or str(Path("sweeps") / study / "optuna.journal")
+    return optuna.load_study(study_name=study, storage=sweep.open_storage(url))
+
+
+def mlflow_runs() -> list:
+    client = MlflowClient(tracking.tracking_uri())
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    return client.search_runs([exp.experiment_id], max_results=1000)
+
+
+def children_of(parent_id: str) -> list:
+    return [r for r in mlflow_runs() if r.data.tags.get("mlflow.parentRunId") == parent_id]
+
+
+# ---------------------------------------------------------------- search spaces
+
+
+def space_cfg(space: dict, overrides: list[str] | None = None):
+    return sweep.parse_space(OmegaConf.create(space), compose_config(overrides or []))
+
+
+def test_space_parses_every_kind_and_writes_overrides_hydra_reads_back() -> None:
+    params = space_cfg({"algo": {
+        "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
+        "n_epochs": {"type": "int", "low": 1, "high": 20, "step": 2},
+        "clip_range": {"type": "categorical", "choices": [0.1, 0.2]},
+        "policy_kwargs": {"net_arch": {"type": "categorical", "choices": {
+                                           "small": [64], "split": {"pi": [8], "vf": [16]}}},
+                          "activation_fn": {"type": "categorical", "choices": ["tanh", "relu"]}}},
+        "n_envs": {"type": "categorical", "choices": [[1], [2]]}})
+    dists = sweep.distributions(params)
+    assert dists["algo.learning_rate"] == optuna.distributions.FloatDistribution(1e-5, 1e-2,
+                                                                                 log=True)
+    assert dists["algo.n_epochs"] == optuna.distributions.IntDistribution(1, 19, step=2)
+    assert dists["algo.policy_kwargs.net_arch"].choices == ("small", "split")
+    assert dists["n_envs"].choices == ("[1]", "[2]")
+    sampled = {"algo.learning_rate": 1.5e-4, "algo.n_epochs": 5, "algo.clip_range": 0.2,
+               "algo.policy_kwargs.net_arch": "split", "algo.policy_kwargs.activation_fn": "relu",
+               "n_envs": "[2]"}
+    cfg = compose_config(sweep.overrides(params, sampled))
+    assert cfg.algo.learning_rate == 1.5e-4 and cfg.algo.n_epochs == 5
+    assert OmegaConf.to_container(cfg.algo.policy_kwargs) == {
+        "net_arch": {"pi": [8], "vf": [16]}, "activation_fn": "relu"}
+    assert cfg.n_envs == [2]  # a structured choice, written back whole
+    # a schedule from conf/hparams (ppo_cartpole) is replaced by the sampled float
+    assert compose_config(["algo=ppo", *sweep.overrides(params, sampled)]).algo.clip_range == 0.2
+
+
+@pytest.mark.parametrize("space, words", [
+    ({"algo": {"gamma": {"type": "uniform", "low": 0.9, "high": 1}}}, ["unknown type 'uniform'"]),
+    ({"algo": {"gamma": {"type": "float", "low": 0.99, "high": 0.9}}}, ["low (0.99) > high (0.9)"]),
+    ({"algo": {"learning_rat": {"type": "float", "low": 1e-4, "high": 1e-3}}},
+     ["unknown hyperparameter algo.learning_rat", "did you mean 'learning_rate'"]),
+    ({"algo": {"gamma": {"type": "float", "lo": 0.9, "high": 1}}}, ["unknown key(s) lo"]),
+    ({"algo": {"ent_coef": {"type": "float", "low": 0.0, "high": 0.1, "log": True}}},
+     ["log scale needs low > 0"]),
+    ({"algo": {"n_epochs": {"type": "int", "low": 1.5, "high": 3}}}, ["low must be an integer"]),
+    ({"algo": {"gamma": {"type": "categorical", "choices": []}}}, ["choices is empty"]),
+    ({"algo": {"gamma": 0.9}}, ["expected a mapping with a type"]),
+    ({"eval": {"freqq": {"type": "int", "low": 1, "high": 3}}}, ["'eval.freqq' is not a key"]),
+    ({"algo": {"seed": {"type": "int", "low": 1, "high": 3}}}, ["set by the harness"]),
+    ({}, ["space is empty"]),
+])
+def test_bad_space_is_rejected(space: dict, words: list[str]) -> None:
+    with pytest.raises(ConfigError) as e:
+        space_cfg(space)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_samplers_and_pruners_by_name() -> None:
+    assert isinstance(sweep.make_sampler({"name": "tpe"}), optuna.samplers.TPESampler)
+    # switching the name leaves the other class's arguments aside
+    switched = sweep.make_sampler({"name": "random", "seed": 1, "tpe": {"n_ei_candidates": 3}})
+    assert isinstance(switched, optuna.samplers.RandomSampler)
+    assert isinstance(sweep.make_sampler({"name": "cmaes"}), optuna.samplers.CmaEsSampler)
+    assert isinstance(sweep.make_sampler({"name": "gp"}), optuna.samplers.GPSampler)
+    assert sweep.make_sampler({"name": "tpe"}, parallel=True)._constant_liar
+    for name, cls in [("median", "MedianPruner"), ("successive_halving",
+                                                    "SuccessiveHalvingPruner"),
+                      ("hyperband", "HyperbandPruner"), ("none", "NopPruner")]:
+        assert type(sweep.make_pruner({"name": name})).__name__ == cls
+    with pytest.raises(ConfigError, match="not one of: tpe, random"):
+        sweep.make_sampler({"name": "bayes"})
+    median = sweep.make_pruner({"name": "median", "median": {"n_warmup_steps": 7}})
+    assert median._n_warmup_steps == 7
+    with pytest.raises(ConfigError, match="MedianPruner does not accept n_warmup;"):
+        sweep.make_pruner({"name": "median", "median": {"n_warmup": 3}})
+    with pytest.raises(ConfigError, match="unknown key.*n_warmup_steps"):
+        sweep.make_pruner({"name": "median", "n_warmup_steps": 3})
+
+
+def test_resampled_seeds_differ_between_workers_and_sessions() -> None:
+    a = sweep.make_sampler({"name": "random", "seed": 0}, seed_offset=0)
+    b = sweep.make_sampler({"name": "random", "seed": 0}, seed_offset=1000)
+    assert a._rng.rng.random() != b._rng.rng.random()
+
+
+def test_trial_report_prunes_and_stops_on_nan() -> None:
+    study = optuna.create_study(direction="maximize",
+                                pruner=optuna.pruners.ThresholdPruner(lower=100.0))
+    trial = study.ask()
+    cb = sweep.TrialReport(trial)
+    cb.parent = type("Eval", (), {"last_mean_reward": 50.0})()
+    cb.num_timesteps = 128
+    assert cb._on_step() is False and cb.pruned_at == 128
+    assert trial.user_attrs["pruned_at"] == 128
+    nan_trial = study.ask()
+    cb = sweep.TrialReport(nan_trial)
+    cb.parent = type("Eval", (), {"last_mean_reward": float("nan")})()
+    cb.num_timesteps = 256
+    assert cb._on_step() is False and cb.non_finite_at == 256
+    assert "nan" in nan_trial.user_attrs["error"]
+
+
+def test_outcome_fails_a_nan_objective_and_an_exception() -> None:
+    from hydra_plugins.rl_harness_sweeper.optuna_rl_sweeper import OptunaRLSweeper
+
+    sweeper = object.__new__(OptunaRLSweeper)
+    sweeper.study = optuna.create_study()
+    trial = sweeper.study.ask()
+    nan = JobReturn(status=JobStatus.COMPLETED, _return_value=float("nan"))
+    assert sweeper._outcome(nan, trial)[0] == TrialState.FAIL
+    raised = JobReturn(status=JobStatus.FAILED, _return_value=RuntimeError("boom"))
+    assert sweeper._outcome(raised, trial) == (TrialState.FAIL, None, "RuntimeError: boom")
+    ok = JobReturn(status=JobStatus.COMPLETED, _return_value=12.5)
+    assert sweeper._outcome(ok, trial) == (TrialState.COMPLETE, 12.5, None)
+
+
+def test_plugin_is_discovered_by_hydra() -> None:
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.plugins import Plugins
+    from hydra.plugins.sweeper import Sweeper
+
+    names = [p.__name__ for p in Plugins.instance().discover(Sweeper)]
+    assert "OptunaRLSweeper" in names
+    assert "optuna_rl.yaml" in ConfigStore.instance().list("hydra/sweeper")
+
+
+def test_bad_space_fails_before_any_trial_in_one_line() -> None:
+    proc = subprocess.run(
+        [*sweep_cmd("bad"), "+hydra.sweeper.space.algo.learning_rat={type: float, low: 1, "
+         "high: 2}"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("rl_harness: error: hydra.sweeper.space.algo.learning_rat")
+    assert "did you mean 'learning_rate'" in last
+    assert not Path("sweeps/bad").exists() and not list(Path().glob("sweeps/*/trial_*"))
+
+
+# ---------------------------------------------------------------- sweeps end to end
+
+
+def test_sweep_counts_resumes_nests_in_mlflow_and_exports_hparams_that_train() -> None:
+    proc = run_sweep("count", "hydra.sweeper.n_trials=2")
+    assert "2 complete, 0 pruned, 0 failed" in proc.stdout
+    proc = run_sweep("count", "hydra.sweeper.n_trials=3")  # resumes: one more, not three
+    assert "2 of 3 trials done" in proc.stdout and "3 complete" in proc.stdout
+    study = load("count")
+    assert [t.number for t in study.trials] == [0, 1, 2]
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert all(len(t.intermediate_values) == 4 for t in study.trials)  # 512 / 128
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 3
+
+    parent_id = study.user_attrs["mlflow_parent_run_id"]
+    parent = MlflowClient(tracking.tracking_uri()).get_run(parent_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["best/value"] == pytest.approx(study.best_value)
+    assert parent.data.metrics["trials/complete"] == 3
+    assert parent.data.tags["best.trial"] == str(study.best_trial.number)
+    assert "best.algo.learning_rate" in parent.data.tags
+    children = children_of(parent_id)
+    assert sorted(int(r.data.tags["optuna.trial"]) for r in children) == [0, 1, 2]
+    for r in children:
+        assert r.data.tags["optuna.state"] == "COMPLETE"
+        assert r.data.params["algo.gamma"] in ("0.9", "0.99")
+        assert "eval/mean_reward" in r.data.metrics and "final/mean_reward" in r.data.metrics
+        value = study.trials[int(r.data.tags["optuna.trial"])].value
+        assert float(r.data.tags["optuna.value"]) == pytest.approx(value, rel=1e-5)
+    assert len([r for r in mlflow_runs() if "mlflow.parentRunId" not in r.data.tags]) == 1
+
+    best = Path("sweeps/count/best_hparams.yaml")
+    text = best.read_text()
+    assert text.startswith("# @package _global_") and "trial" in text
+    cfg = compose_config(["algo=ppo", "env=cartpole"])
+    with open_dict(cfg):
+        cfg.merge_with(OmegaConf.load(best))
+        cfg.eval.freq, cfg.checkpoint.freq, cfg.mlflow.enabled = 0, 0, False
+    assert cfg.algo.learning_rate == pytest.approx(study.best_params["algo.learning_rate"])
+    result = train.run(cfg)
+    assert np.isfinite(result["mean_reward"]) and result["timesteps"] >= 512
+
+
+def test_forced_prune_and_failed_trials_are_recorded_and_the_sweep_goes_on() -> None:
+    # ThresholdPruner(lower=1e6) prunes at the first report; batch_size=1 makes PPO raise.
+    proc = run_sweep("prune", "hydra.sweeper.n_trials=4", "hydra.sweeper.pruner.name=threshold",
+                     "+hydra.sweeper.pruner.threshold={lower: 1.0e6}",
+                     "+hydra.sweeper.space.algo.batch_size={type: categorical, choices: [1, 64]}",
+                     "hydra.sweeper.sampler.name=random")
+    study = load("prune")
+    states = {t.number: t.state for t in study.trials}
+    assert len(states) == 4
+    by_batch = {t.params["algo.batch_size"]: t.state for t in study.trials}
+    for t in study.trials:
+        if t.params["algo.batch_size"] == 1:
+            assert t.state == TrialState.FAIL and "batch_size" in t.user_attrs["error"]
+        else:
+            assert t.state == TrialState.PRUNED
+            assert t.user_attrs["pruned_at"] == 128 and list(t.intermediate_values) == [128]
+            assert t.user_attrs["timesteps"] < 512
+    assert set(by_batch) == {1, 64}  # the seeded random sampler tried both
+    tags = {r.data.tags["optuna.trial"]: r.data.tags for r in mlflow_runs()
+            if "optuna.trial" in r.data.tags}
+    for t in study.trials:
+        tag = tags.get(str(t.number))
+        if t.state == TrialState.PRUNED:
+            assert tag["optuna.state"] == "PRUNED"
+        elif tag is not None:  # a run that failed after MLflow opened it
+            assert tag["optuna.state"] == "FAIL" and "optuna.error" in tag
+    assert "pruned" in proc.stdout
+
+
+def test_resume_after_sigkill_mid_trial() -> None:
+    study_name = "killed"
+    cmd = sweep_cmd(study_name, "hydra.sweeper.n_trials=3", "n_timesteps=4096")
+    with open("first.log", "w") as log:
+        first = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    journal = Path("sweeps") / study_name / "optuna.journal"
+    deadline = time.monotonic() + 180
+    victim = None
+    while time.monotonic() < deadline and victim is None:
+        time.sleep(0.5)
+        if journal.exists():
+            running = [t for t in load(study_name).trials if t.state == TrialState.RUNNING
+                       and t.intermediate_values]  # mid-training: it has reported
+            victim = running[0] if running else None
+    assert victim is not None, Path("first.log").read_text()[-3000:]
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+
+    run_sweep(study_name, "hydra.sweeper.n_trials=3", "n_timesteps=4096")
+    study = load(study_name)
+    dead = study.trials[victim.number]
+    assert dead.state == TrialState.FAIL and dead.user_attrs["interrupted"]
+    assert "process died" in dead.user_attrs["error"]
+    retry = [t for t in study.trials if t.user_attrs.get("retry_of") == victim.number]
+    assert len(retry) == 1 and retry[0].params == victim.params
+    assert retry[0].state == TrialState.COMPLETE
+    assert sweep.counted(study.trials) == 3
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 3
+    runs = [r for r in mlflow_runs() if r.data.tags.get("optuna.trial") == str(victim.number)]
+    assert len(runs) == 1 and runs[0].info.status == "KILLED"
+    assert runs[0].data.tags["optuna.state"] == "FAIL"
+
+
+def check_parallel(study: optuna.Study, n: int) -> None:
+    assert sweep.counted(study.trials) == n == len(study.trials)
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    owners = {t.user_attrs["owner"].split(":")[1] for t in study.trials}
+    assert len(owners) == 2  # both workers ran trials
+    children = children_of(study.user_attrs["mlflow_parent_run_id"])
+    assert sorted(int(r.data.tags["optuna.trial"]) for r in children) == list(range(n))
+    assert all(r.info.status == "FINISHED" for r in children)
+
+
+def test_two_workers_on_the_journal_record_every_trial() -> None:
+    run_sweep("par", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_workers=2")
+    study = load("par")
+    check_parallel(study, 4)
+    log = Path("sweeps/par/worker-1.log").read_text()
+    assert "database is locked" not in log and "Traceback" not in log
+
+
+@pytest.fixture
+def pg_url() -> str:
+    url = os.environ.get("RL_HARNESS_TEST_PG_URL")
+    reason = None
+    if not url:
+        reason = "no PostgreSQL: set RL_HARNESS_TEST_PG_URL (e.g. $(bash .ci/postgres.sh))"
+    else:
+        try:
+            optuna.get_all_study_names(sweep.open_storage(url))
+        except Exception as e:  # noqa: BLE001 - any connection problem is the reason
+            reason = f"PostgreSQL at {sweep.redact(url)} unreachable: {e}".splitlines()[0]
+    if reason and os.environ.get("RL_HARNESS_REQUIRE_PG"):
+        pytest.fail(reason + " (RL_HARNESS_REQUIRE_PG is set: CI must run this test)")
+    if reason:
+        pytest.skip(reason)
+    return url
+
+
+def test_two_workers_on_postgresql_record_every_trial(pg_url: str) -> None:
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    proc = run_sweep(name, "hydra.sweeper.n_trials=4", "hydra.sweeper.n_workers=2",
+                     f"hydra.sweeper.storage='{pg_url}'")
+    assert ":***@" in proc.stdout or "@" not in pg_url  # the password is not printed
+    check_parallel(load(name, pg_url), 4)
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONF_DIR / "sweep").glob("*.yaml")))
+def test_every_shipped_search_space_is_valid(name: str) -> None:
+    if name not in algos.REGISTRY:
+        pytest.skip(f"algo={name} is not in this build's registry")
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[f"sweep={name}", f"algo={name}"],
+                      return_hydra_config=True)
+    assert cfg.hydra.sweeper._target_.endswith("OptunaRLSweeper")
+    params = sweep.parse_space(cfg.hydra.sweeper.space, cfg)
+    assert params
+    sweep.make_sampler(cfg.hydra.sweeper.sampler)
+    for pruner in ("median", "successive_halving", "hyperband"):
+        sweep.make_pruner({**cfg.hydra.sweeper.pruner, "name": pruner})
