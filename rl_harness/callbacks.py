@@ -91,8 +91,9 @@ class Checkpoint(BaseCallback):
 class FiniteGuard(BaseCallback):
     """Stops training once the parameters hold NaN or inf.
 
-    Checked after a rollout, at most every `every` steps, so algorithms whose rollouts are a
-    single step (tabular Q-learning) do not pay for a scan of their table on every step.
+    Checked when a rollout starts (the previous update is done, no action taken yet with the
+    new parameters), at most every `every` steps, so algorithms whose rollouts are a single
+    step (tabular Q-learning) do not pay for a scan of their table on every step.
     """
 
     def __init__(self, every: int = 2048) -> None:
@@ -102,7 +103,7 @@ class FiniteGuard(BaseCallback):
     def _on_step(self) -> bool:
         return True
 
-    def _on_rollout_end(self) -> None:
+    def _on_rollout_start(self) -> None:
         if self.model.num_timesteps - self._last < self.every:
             return
         self._last = self.model.num_timesteps

@@ -23,8 +23,8 @@ from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 
 from rl_harness import algos, build, checkpoints, resume, serving, tracking
-from rl_harness.callbacks import Checkpoint, make_callbacks
-from rl_harness.errors import ConfigError
+from rl_harness.callbacks import Checkpoint, make_callbacks, nonfinite_parameter
+from rl_harness.errors import ConfigError, NumericalError
 from rl_harness.plots import plot_learning_curve
 
 
@@ -197,6 +197,13 @@ def learn(model: Any, cfg: DictConfig, callbacks: list, out_dir: Path, resumed: 
         if remaining > 0:
             model.learn(remaining, callback=callbacks, progress_bar=cfg.progress_bar,
                         reset_num_timesteps=not resumed, **learn_kwargs)
+    except ValueError as e:
+        # A diverged policy usually surfaces as torch's distribution check failing on NaN
+        # logits before any guard runs; name the cause when the parameters confirm it.
+        if (bad := nonfinite_parameter(model)) is not None:
+            raise NumericalError(f"parameter '{bad}' became NaN/inf by step "
+                                 f"{model.num_timesteps}; training stopped") from e
+        raise
     except KeyboardInterrupt:
         saver = next((c for c in callbacks if isinstance(c, Checkpoint)), None)
         if saver is not None:
