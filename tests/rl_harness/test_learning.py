@@ -29,8 +29,8 @@ def exact_optimality(result: dict, algo: str) -> float:
 
 
 @pytest.mark.parametrize(("algo", "overrides", "threshold"), [
-    # a short budget: must already beat the best (s, S) heuristic (94.8% of the optimum)
-    ("qlearning", ["n_timesteps=5000000", "eval.freq=0"], 0.948),
+    # a quarter of the shipped budget: well past the best (s, S) heuristic (94.8%)
+    ("qlearning", ["n_timesteps=5000000", "eval.freq=0"], 0.97),
 ])
 def test_custom_task_quick_threshold(algo: str, overrides: list[str], threshold: float) -> None:
     cfg = compose_config([f"algo={algo}", "env=custom", "seed=0", *NO_CHECKPOINTS, *overrides])
