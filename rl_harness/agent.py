@@ -79,7 +79,10 @@ def _load(model_path: Path, config_path: Path, stats: Path | None,
     cfg = OmegaConf.load(config_path)
     if not isinstance(cfg, DictConfig) or "algo" not in cfg or "env" not in cfg:
         raise ConfigError(f"{config_path} is not a resolved training config (no algo / env)")
-    if cfg.env.get("normalize") and stats is None:
+    normalize = cfg.env.get("normalize")
+    normalizes_obs = bool(normalize) and (
+        not OmegaConf.is_dict(normalize) or normalize.get("norm_obs", True))
+    if normalizes_obs and stats is None:
         raise ConfigError(f"the agent was trained with env.normalize but {STATS_FILE} is "
                           "missing; it is needed to feed the policy normalized observations")
     model = load_model(cfg.algo.name, model_path)
