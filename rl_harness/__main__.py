@@ -18,15 +18,20 @@ def fail(error: HarnessError) -> None:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    from rl_harness import sweep, train
+    from rl_harness import train
 
+    trial = cfg.get("optuna") is not None  # launched by the Optuna sweeper (sweep.is_trial)
     try:
-        hooks = sweep.job_hooks(cfg)  # an Optuna sweep's trial: report/prune callback, tags
+        if not trial:
+            return train.run(cfg)["mean_reward"]
+        from rl_harness import sweep  # imports optuna: only for sweep trials
+
+        hooks = sweep.job_hooks(cfg)  # the trial's report/prune callback, tags
         result = train.run(cfg, **hooks)
         sweep.record_result(hooks, result)
         return result["mean_reward"]
     except HarnessError as e:
-        if sweep.is_trial(cfg):
+        if trial:
             raise  # the sweeper records the trial as failed and goes on
         fail(e)
     return float("nan")

@@ -24,10 +24,7 @@ def _progress_curve(path: Path, key: str) -> tuple[list[float], list[float]]:
 
 def plot_learning_curve(out_dir: Path, path: Path, title: str = "") -> Path | None:
     """Training episode return and periodic evaluation (mean ± std) against timesteps."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: no GUI backend, and ~0.5 s less import
 
     train_x, train_y = [], []
     # a resumed run leaves progress_until_step_*.csv beside the current progress.csv
@@ -38,7 +35,8 @@ def plot_learning_curve(out_dir: Path, path: Path, title: str = "") -> Path | No
     evals = out_dir / "evaluations.npz"
     if not train_x and not evals.exists():
         return None
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    fig = Figure(figsize=(7, 4), dpi=100)
+    ax = fig.subplots()
     if train_x:
         ax.plot(train_x, train_y, label="training episodes (mean of last 100)", alpha=0.7)
     if evals.exists():
@@ -54,7 +52,6 @@ def plot_learning_curve(out_dir: Path, path: Path, title: str = "") -> Path | No
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return path
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
@@ -28,7 +27,7 @@ class ResumePoint:
 def find(run_id: str) -> ResumePoint:
     """Everything needed to continue `run_id`, or a one-line reason why it cannot be."""
     tracking.check_store()
-    client = MlflowClient(tracking.tracking_uri())
+    client = tracking.client()
     try:
         run = client.get_run(str(run_id))
     except MlflowException:
