@@ -174,7 +174,9 @@ def test_env_checkers_pass(continuous, lead_time):
         made = gym.make(
             "Inventory-v0", continuous_actions=continuous, lead_time=lead_time, render_mode=mode
         )
-        gym_check_env(made.unwrapped, skip_render_check=mode is None)
+        gym_check_env(made.unwrapped, skip_render_check=mode is None)  # raises on a violation
+        obs, _ = made.reset(seed=0)
+        assert made.observation_space.contains(obs)
 
 
 def test_observation_and_action_spaces():

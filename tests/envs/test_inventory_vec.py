@@ -143,8 +143,10 @@ def test_bad_actions_rejected():
 
 def test_ppo_and_dqn_learn_smoke():
     venv = VecMonitor(InventoryVecEnv(8, seed=0, horizon=64))
-    PPO("MlpPolicy", venv, n_steps=256, batch_size=256, n_epochs=1, seed=0).learn(2048)
-    DQN("MlpPolicy", venv, learning_starts=64, buffer_size=1000, seed=0).learn(256)
+    ppo = PPO("MlpPolicy", venv, n_steps=256, batch_size=256, n_epochs=1, seed=0).learn(2048)
+    assert ppo.num_timesteps == 2048 and len(ppo.ep_info_buffer) > 0  # episodes completed
+    dqn = DQN("MlpPolicy", venv, learning_starts=64, buffer_size=1000, seed=0).learn(256)
+    assert dqn.num_timesteps == 256 and dqn.replay_buffer.size() > 0
 
 
 def test_maskable_ppo_smoke():
@@ -152,3 +154,4 @@ def test_maskable_ppo_smoke():
     venv = InventoryVecEnv(4, seed=0, horizon=32)
     model = contrib.MaskablePPO("MlpPolicy", venv, n_steps=32, batch_size=64, n_epochs=1)
     model.learn(128)
+    assert model.num_timesteps == 128
