@@ -33,13 +33,15 @@ from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 
 @dataclass
 class OptunaRLSweeperConf:
     _target_: str = "hydra_plugins.rl_harness_sweeper.optuna_rl_sweeper.OptunaRLSweeper"
-    study_name: str = "${hydra:runtime.choices.sweep}-${hydra:runtime.choices.env}"
+    # None: "<sweep>-<env>", filled in at setup (a `${hydra:...}` default cannot resolve when
+    # Hydra instantiates the sweeper, before any job config exists)
+    study_name: str | None = None
     storage: str | None = None  # None: a journal file in the sweep dir; or an RDB URL
     direction: str = "maximize"
     n_trials: int = 20  # the study's total, counted across resumes and workers
@@ -68,6 +70,11 @@ class OptunaRLSweeper(Sweeper):
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
         self.hydra_context, self.config = hydra_context, config
+        if self.options.get("study_name") is None:
+            choices = config.hydra.runtime.choices
+            self.options["study_name"] = f"{choices.get('sweep')}-{choices.get('env')}"
+            with open_dict(config):
+                config.hydra.sweeper.study_name = self.options["study_name"]
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config)
 

@@ -364,3 +364,15 @@ def test_every_shipped_search_space_is_valid(name: str) -> None:
     sweep.make_sampler(cfg.hydra.sweeper.sampler)
     for pruner in ("median", "successive_halving", "hyperband"):
         sweep.make_pruner({**cfg.hydra.sweeper.pruner, "name": pruner})
+
+
+def test_cli_sweep_with_default_study_name_runs_qlearning(tmp_path: Path) -> None:
+    """The documented command as typed: no study_name given, tabular Q-learning as the algo."""
+    out = subprocess.run(
+        [sys.executable, "-m", "rl_harness", "-m", "sweep=qlearning", "algo=qlearning",
+         "env=frozenlake", "n_timesteps=2000", "eval.freq=1000", "eval.episodes=2",
+         "hydra.sweeper.n_trials=2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "2 complete" in out.stdout
+    assert (tmp_path / "sweeps/qlearning-frozenlake/best_hparams.yaml").is_file()
