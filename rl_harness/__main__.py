@@ -8,12 +8,11 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from rl_harness.errors import HarnessError
+from rl_harness.errors import HarnessError, exit_with
 
 
 def fail(error: HarnessError) -> None:
-    print(f"rl_harness: error: {error}", file=sys.stderr)
-    sys.exit(2)
+    exit_with(error, "rl_harness")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from scipy import stats
 
 from rl_harness import tracking, train
-from rl_harness.errors import ConfigError, HarnessError
+from rl_harness.errors import ConfigError, HarnessError, exit_with
 from rl_harness.plots import plot_final_performance, plot_learning_curves
 
 RUN_TYPE = "comparison"
@@ -223,8 +222,7 @@ def main(cfg: DictConfig) -> None:
     try:
         run(cfg)
     except HarnessError as e:
-        print(f"rl_harness.compare: error: {e}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(e, "rl_harness.compare")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ Anything else that escapes is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import sys
+from typing import NoReturn
+
 
 class HarnessError(Exception):
     """A problem the user can fix; its message says how."""
@@ -28,3 +31,9 @@ class NumericalError(HarnessError, ArithmeticError):
 
 class ObservationError(HarnessError, ValueError):
     """Observations sent to a trained policy do not fit its observation space."""
+
+
+def exit_with(error: HarnessError, program: str) -> NoReturn:
+    """The CLIs' one way to report a user mistake: one line on stderr, exit code 2."""
+    print(f"{program}: error: {error}", file=sys.stderr)
+    sys.exit(2)

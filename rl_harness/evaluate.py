@@ -10,7 +10,6 @@ agent and record an evaluation run linked to its training run.
 from __future__ import annotations
 
 import csv
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 
 from rl_harness import agent as agents
 from rl_harness import build, tracking, train
-from rl_harness.errors import ConfigError, HarnessError
+from rl_harness.errors import ConfigError, HarnessError, exit_with
 
 RUN_TYPE = "evaluation"
 
@@ -156,8 +155,7 @@ def main(cfg: DictConfig) -> None:
     try:
         run(cfg)
     except HarnessError as e:
-        print(f"rl_harness.evaluate: error: {e}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(e, "rl_harness.evaluate")
 
 
 if __name__ == "__main__":

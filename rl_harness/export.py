@@ -28,7 +28,7 @@ from gymnasium import spaces
 from omegaconf import OmegaConf
 
 from rl_harness import agent as agents
-from rl_harness.errors import ConfigError, HarnessError
+from rl_harness.errors import ConfigError, HarnessError, exit_with
 
 OPSET = 18
 MAX_TABLE_STATES = 10_000_000
@@ -165,5 +165,4 @@ if __name__ == "__main__":
     try:
         main(sys.argv[1:])
     except HarnessError as e:
-        print(f"rl_harness.export: error: {e}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(e, "rl_harness.export")

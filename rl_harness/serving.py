@@ -40,7 +40,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rl_harness import spaces, tracking
 from rl_harness.agent import ObsNormalizer, load_model
-from rl_harness.errors import ConfigError, HarnessError
+from rl_harness.errors import ConfigError, HarnessError, exit_with
 
 MODEL_NAME = "policy"  # the model's name inside each training run
 MODEL_URI_TAG = "policy_model_uri"
@@ -240,5 +240,4 @@ if __name__ == "__main__":
     try:
         main(sys.argv[1:])
     except HarnessError as e:
-        print(f"rl_harness.serving: error: {e}", file=sys.stderr)
-        sys.exit(2)
+        exit_with(e, "rl_harness.serving")

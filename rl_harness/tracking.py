@@ -312,8 +312,6 @@ def _client_for(uri: str) -> MlflowClient:
 
 def get_run(run_id: str) -> Any:
     """The run, or a ConfigError naming the store that lacks it."""
-    from rl_harness.errors import ConfigError
-
     try:
         return client().get_run(run_id)
     except MlflowException as e:

@@ -79,13 +79,12 @@ class OptunaRLSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
-        from rl_harness.errors import HarnessError
+        from rl_harness.errors import HarnessError, exit_with
 
         try:
             return self._sweep(list(arguments))
         except HarnessError as e:
-            print(f"rl_harness: error: {e}", file=sys.stderr)
-            sys.exit(2)
+            exit_with(e, "rl_harness")
         except KeyboardInterrupt:
             print("sweep stopped (Ctrl-C); the study is intact: run the same command to resume",
                   file=sys.stderr)
