@@ -195,6 +195,15 @@ def serve_command(model_uri: str, port: int = DEFAULT_PORT, host: str = "127.0.0
             "--workers", str(workers)]
 
 
+def serve_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """MLflow starts the server as `bash -c "exec uvicorn ..."`, found on PATH: put this
+    interpreter's scripts folder first, so serving works from an unactivated venv (`make serve`)."""
+    env = dict(os.environ if base is None else base)
+    scripts = str(Path(sys.executable).parent)  # not resolved: a venv's python is a symlink
+    env["PATH"] = os.pathsep.join([scripts, env.get("PATH", "")]) if env.get("PATH") else scripts
+    return env
+
+
 # ---------------------------------------------------------------- command line
 
 COMMANDS: dict[str, dict[str, Any]] = {
@@ -230,10 +239,11 @@ def main(argv: list[str]) -> None:
         return
     uri = cfg.model or latest_registered(cfg.name)
     cmd = serve_command(uri, cfg.port, cfg.host, cfg.workers)
+    env = serve_env()
     if cfg.max_batch:  # MLflow's own channel for model_config at serving time
-        os.environ["SERVING_MODEL_CONFIG"] = json.dumps({"max_batch": int(cfg.max_batch)})
+        env["SERVING_MODEL_CONFIG"] = json.dumps({"max_batch": int(cfg.max_batch)})
     print(f"serving {uri} on http://{cfg.host}:{cfg.port}/invocations", flush=True)
-    os.execv(cmd[0], cmd)
+    os.execve(cmd[0], cmd, env)
 
 
 if __name__ == "__main__":

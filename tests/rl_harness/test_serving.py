@@ -163,6 +163,14 @@ def test_register_refuses_a_run_without_a_policy_model() -> None:
         serving.register(rec.run_id, "x")
 
 
+def test_serve_env_finds_the_scoring_server_without_an_activated_venv() -> None:
+    # MLflow execs `uvicorn` through bash and PATH; CI and `make serve` do not activate the venv.
+    env = serving.serve_env({"PATH": "/usr/bin:/bin"})
+    first = env["PATH"].split(os.pathsep)[0]
+    assert (Path(first) / "uvicorn").exists()
+    assert env["PATH"].endswith("/usr/bin:/bin")
+
+
 def test_cli_rejects_unknown_keys() -> None:
     with pytest.raises(ConfigError, match="key one of run_id, name, alias"):
         serving.parse(["register", "runid=3"])
@@ -184,7 +192,7 @@ class Server:
 
     def __init__(self, model_uri: str, max_batch: int) -> None:
         self.port = free_port()
-        env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        env = {**serving.serve_env(), "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
                "SERVING_MODEL_CONFIG": json.dumps({"max_batch": max_batch})}
         self.log = open(Path.cwd() / "server.log", "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(serving.serve_command(model_uri, self.port), env=env,
