@@ -4,13 +4,16 @@ Runs `python -m rl_harness -m sweep=ppo env=cartpole` (TPE, fixed sampler seed) 
 would, each variant in its own sweep directory and MLflow store, and prints one table:
 total timesteps trained, best final evaluation, trials pruned, wall time.
 
-  pruning     median pruner, 1 worker       } same sampler seed: timesteps spent and best
-  no pruning  no pruner, 1 worker           } value found, for the same number of trials
+  pruning     median pruner (from the first evaluation) or     } same sampler seed: timesteps
+              successive halving (first rung at two evaluations, } spent and best value found,
+              reduction factor 3), 1 worker                      } for the same number of
+  no pruning  no pruner, 1 worker                                } trials
   2 workers   no pruner, 2 worker processes — the same work as "no pruning", so the wall-time
               ratio is the speed-up (targets: pruning ≤ 60 % of the timesteps at an equal best
               value within noise; 2 workers ≥ 1.6x faster on 2 cores)
 
     python experiments/bench_sweep.py            # 30 trials x 50k steps: long on 2 busy cores
+    python experiments/bench_sweep.py --timesteps 20000   # 30 trials x 20k: ~15 min, quiet
     python experiments/bench_sweep.py --quick    # 8 trials x 8k steps: a few minutes
 """
 
@@ -36,11 +39,13 @@ def sweep_args(trials: int, steps: int, quick: bool) -> list[str]:
             "hydra.sweeper.sampler.seed=1",
             f"hydra.sweeper.sampler.tpe.n_startup_trials={3 if quick else 5}",
             f"hydra.sweeper.pruner.median.n_startup_trials={3 if quick else 5}",
-            f"hydra.sweeper.pruner.median.n_warmup_steps={2 * freq}"]
+            f"hydra.sweeper.pruner.median.n_warmup_steps={freq}",
+            f"hydra.sweeper.pruner.successive_halving.min_resource={2 * freq}"]
 
 
 VARIANTS = {
     "pruning (median)": ["hydra.sweeper.pruner.name=median"],
+    "pruning (succ. halving)": ["hydra.sweeper.pruner.name=successive_halving"],
     "no pruning": ["hydra.sweeper.pruner.name=none"],
     "no pruning, 2 workers": ["hydra.sweeper.pruner.name=none", "hydra.sweeper.n_workers=2"],
 }

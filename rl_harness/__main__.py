@@ -49,7 +49,19 @@ def entry() -> None:
         sys.argv[1:] = preflight(sys.argv[1:])
     except HarnessError as e:
         fail(e)
+    if _records_in_background(sys.argv[1:]):
+        from rl_harness import recording
+
+        recording.prestart()  # loads MLflow on another core while Hydra composes the config
     main()
+
+
+def _records_in_background(args: list[str]) -> bool:
+    """A plain training run that will record through a helper (flags such as -m, --cfg,
+    --help, and resume=, which reads MLflow here, do not)."""
+    off = ("mlflow.enabled=false", "mlflow.background=false", "++mlflow.enabled=false")
+    return not any(a.startswith("-") or a.lower() in off or a.startswith("resume=")
+                   for a in args)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ state: FINISHED, FAILED (exception; the error is tagged and attached) or KILLED 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -23,16 +24,14 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
-from stable_baselines3.common.logger import KVWriter
 
 from rl_harness.errors import ConfigError
+from rl_harness.recording import OUT_DIR_TAG, PID_TAG  # noqa: F401 - OUT_DIR_TAG: resume
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 # The harness records to the user's own store and nowhere else (MLflow 3 sends usage telemetry
 # unless told not to); set MLFLOW_DISABLE_TELEMETRY=false to allow it.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-OUT_DIR_TAG = "rl_harness.output_dir"
-PID_TAG = "rl_harness.pid"
 HOST_TAG = "rl_harness.host"
 MAX_PARAM_LEN = 6000
 BATCH_LIMIT = 1000  # MLflow's per-request cap on metrics
@@ -55,29 +54,18 @@ def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-class MlflowWriter(KVWriter):
-    """SB3 logger output: numeric records become MLflow metrics stepped by timesteps.
-
-    Records are buffered and sent in one batch at most every `flush_secs`, so logging costs a
-    few database writes per minute however often the algorithm dumps.
-    """
+class MetricBuffer:
+    """Metrics sent in one batch at most every `flush_secs`: logging costs a few database
+    writes per minute however often the algorithm dumps."""
 
     def __init__(self, client: MlflowClient, run_id: str, flush_secs: float = 5.0) -> None:
         self.client, self.run_id, self.flush_secs = client, run_id, flush_secs
         self._buffer: list[Metric] = []
         self._last_flush = time.monotonic()
 
-    def write(self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]],
-              step: int = 0) -> None:
+    def add(self, values: Mapping[str, float], step: int) -> None:
         now = int(time.time() * 1000)
-        for key, value in key_values.items():
-            excluded = key_excluded.get(key) or ()
-            if "mlflow" in excluded or isinstance(value, bool):
-                continue
-            if hasattr(value, "item") and getattr(value, "size", 1) == 1:
-                value = value.item()
-            if isinstance(value, int | float):
-                self._buffer.append(Metric(key, float(value), now, int(step)))
+        self._buffer.extend(Metric(k, float(v), now, int(step)) for k, v in values.items())
         if time.monotonic() - self._last_flush >= self.flush_secs:
             self.flush()
 
@@ -86,9 +74,6 @@ class MlflowWriter(KVWriter):
             self.client.log_batch(self.run_id, metrics=self._buffer[i:i + BATCH_LIMIT])
         self._buffer.clear()
         self._last_flush = time.monotonic()
-
-    def close(self) -> None:
-        self.flush()
 
 
 class Recorder:
@@ -114,8 +99,30 @@ class Recorder:
         if Path(path).exists():
             self.client.log_artifact(self.run_id, str(path), artifact_path)
 
-    def writer(self) -> MlflowWriter:
-        return MlflowWriter(self.client, self.run_id)
+    def writer(self) -> Any:
+        """An SB3 logger output format (SB3 is imported here, not by the recording helper)."""
+        from rl_harness.logger_output import MetricsOutput
+
+        buffer = MetricBuffer(self.client, self.run_id)
+        return MetricsOutput(buffer.add, buffer.flush)
+
+    def ready(self) -> None:
+        """The store was checked before the run opened (the helper-process recorder waits here)."""
+
+    def log_policy_model(self, model_path: Path, stats_path: Path | None, cfg: Any) -> None:
+        from rl_harness import serving
+
+        serving.log_policy_model(self.run_id, Path(model_path),
+                                 stats_path if stats_path and Path(stats_path).exists() else None,
+                                 cfg)
+
+    def log_learning_curve(self, out_dir: Path, title: str) -> None:
+        from rl_harness.plots import plot_learning_curve
+
+        out_dir = Path(out_dir)
+        curve = plot_learning_curve(out_dir, out_dir / "learning_curve.png", title=title)
+        if curve is not None:
+            self.log_artifact(curve)
 
 
 def get_or_create_experiment(client: MlflowClient, name: str) -> str:
@@ -267,34 +274,27 @@ def update_runs(experiment: str, match: Mapping[str, str], tags: Mapping[str, An
 
 
 def _record_failure(recorder: Recorder, error: BaseException) -> None:
-    """Best effort: the run must still be marked FAILED if this itself fails."""
+    """Best effort: the run must still be marked FAILED if this itself fails.
+
+    An error raised in another process (the trainer, when a helper records the run) arrives
+    with its own `summary` and `details` (its traceback there)."""
     try:
-        recorder.set_tags({"error": f"{type(error).__name__}: {error}"[:5000]})
+        summary = getattr(error, "summary", None) or f"{type(error).__name__}: {error}"
+        details = getattr(error, "details", None) or "".join(traceback.format_exception(error))
+        recorder.set_tags({"error": summary[:5000]})
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "error.txt"
-            path.write_text("".join(traceback.format_exception(error)))
+            path.write_text(details)
             recorder.log_artifact(path)
     except Exception:  # noqa: BLE001 - the original error is what matters
         pass
 
 
-class NullRecorder(Recorder):
-    """Stands in when tracking is off (`mlflow.enabled=false`), e.g. to measure its overhead."""
+def null_run() -> contextlib.AbstractContextManager:
+    """Tracking off (`mlflow.enabled=false`)."""
+    from rl_harness.recording import null_run as null
 
-    def __init__(self) -> None:
-        self.client, self.run_id = None, None  # type: ignore[assignment]
-
-    def log_params(self, params: Mapping[str, Any]) -> None: ...
-    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None: ...
-    def set_tags(self, tags: Mapping[str, Any]) -> None: ...
-    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None: ...
-    def writer(self) -> None:  # type: ignore[override]
-        return None
-
-
-@contextmanager
-def null_run() -> Iterator[Recorder]:
-    yield NullRecorder()
+    return null()
 
 
 # ---------------------------------------------------------------- reading runs back

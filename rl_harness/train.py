@@ -25,9 +25,9 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_nor
 from rl_harness import algos, build, checkpoints
 from rl_harness.callbacks import Checkpoint, make_callbacks, nonfinite_parameter
 from rl_harness.errors import ConfigError, NumericalError
-from rl_harness.plots import plot_learning_curve
 
 if TYPE_CHECKING:
+    from rl_harness.recording import BackgroundRecorder, NullRecorder
     from rl_harness.tracking import Recorder
 
 
@@ -88,7 +88,8 @@ def base_tags(cfg: DictConfig) -> dict[str, str]:
     return tags
 
 
-def _sb3_logger(out_dir: Path, recorder: Recorder, verbose: int) -> Logger:
+def _sb3_logger(out_dir: Path, recorder: Recorder | BackgroundRecorder | NullRecorder,
+                verbose: int) -> Logger:
     formats = ["csv"] + (["stdout"] if verbose else [])
     outputs = [make_output_format(f, str(out_dir)) for f in formats]
     if (writer := recorder.writer()) is not None:
@@ -113,17 +114,27 @@ def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
     With `resume=<run id>` the configuration, output directory and MLflow run are those of the
     interrupted run, and training continues from its latest checkpoint to the original total.
     """
-    # MLflow is imported here, not at module level: a mistyped config then fails ~1.5 s sooner.
-    from rl_harness import resume, serving, tracking
+    from rl_harness import recording
 
-    point = resume.find(cfg.resume) if cfg.get("resume") else None
+    point = None
+    if cfg.get("resume"):
+        from rl_harness import resume
+
+        point = resume.find(cfg.resume)
     if point is not None:
         cfg = point.cfg
         progress = point.out_dir / "progress.csv"  # SB3's CSV writer would truncate it
         if progress.exists():
             progress.rename(point.out_dir / f"progress_until_{point.checkpoint.name}.csv")
     cls, kwargs = validate(cfg)
-    if cfg.mlflow.enabled:
+    # Decided before anything imports MLflow: `auto` records in a helper process only where
+    # this process has not loaded MLflow (recording.py says why).
+    background = bool(cfg.mlflow.enabled) and recording.use_background(
+        cfg.mlflow.get("background", "auto"))
+    helper = recording.begin() if background else None
+    if cfg.mlflow.enabled and not background:
+        from rl_harness import tracking
+
         tracking.check_store()
     torch.set_num_threads(cfg.torch_threads)
     out_dir = point.out_dir if point else output_dir()
@@ -138,11 +149,15 @@ def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
         model = build.make_model(cfg, env, kwargs)
 
     experiment = cfg.mlflow.experiment or cfg.env.id.split(":")[-1]
-    opened = (tracking.mlflow_run(experiment, cfg.mlflow.run_name,
-                                  tags={**base_tags(cfg), **(cfg.mlflow.tags or {}),
-                                        **(run_tags or {}), tracking.OUT_DIR_TAG: out_dir},
-                                  run_id=point.run_id if point else None)
-              if cfg.mlflow.enabled else tracking.null_run())
+    tags = {**base_tags(cfg), **(cfg.mlflow.tags or {}), **(run_tags or {}),
+            recording.OUT_DIR_TAG: out_dir}
+    run_id = point.run_id if point else None
+    if helper is not None:
+        opened = recording.background_run(helper, experiment, cfg.mlflow.run_name, tags, run_id)
+    elif cfg.mlflow.enabled:
+        opened = tracking.mlflow_run(experiment, cfg.mlflow.run_name, tags=tags, run_id=run_id)
+    else:
+        opened = recording.null_run()
     with contextlib.ExitStack() as stack:
         stack.callback(eval_env.close)
         stack.callback(env.close)
@@ -169,9 +184,8 @@ def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
         if isinstance(vecnorm, VecNormalize):
             vecnorm.save(str(stats_path))
             sync_envs_normalization(env, eval_env)
-        if recorder.run_id is not None:
-            serving.log_policy_model(recorder.run_id, model_path,
-                                     stats_path if stats_path.exists() else None, cfg)
+        # A helper process packages the policy model while this one runs the final evaluation.
+        recorder.log_policy_model(model_path, stats_path if stats_path.exists() else None, cfg)
 
         mean, std, returns = evaluate(model, eval_env, cfg)
         final = {"eval/mean_reward": mean, "eval/std_reward": std}
@@ -181,10 +195,9 @@ def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
                              step=model.num_timesteps)
         for path in (model_path, stats_path, out_dir / "best_model.zip",
                      out_dir / "evaluations.npz", out_dir / "progress.csv"):
-            recorder.log_artifact(path, "model" if path.suffix in (".zip", ".pkl") else None)
-        curve = plot_learning_curve(out_dir, out_dir / "learning_curve.png", title=experiment)
-        if curve is not None:
-            recorder.log_artifact(curve)
+            if path.exists():
+                recorder.log_artifact(path, "model" if path.suffix in (".zip", ".pkl") else None)
+        recorder.log_learning_curve(out_dir, title=experiment)
 
     result = {"run_id": recorder.run_id, "mean_reward": mean, "std_reward": std,
               "returns": returns, "model_path": str(model_path), "optimum": best,

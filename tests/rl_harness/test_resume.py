@@ -39,7 +39,17 @@ def start_training(tmp_path: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "rl_harness", *SLOW_PPO, f"hydra.run.dir={tmp_path}/run", *args],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)})
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
+
+
+def wait_for_status(run_id: str, status: str, timeout: float = 30) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = client().get_run(run_id)
+        if run.info.status == status:
+            return run
+        time.sleep(0.1)
+    pytest.fail(f"run {run_id} still {run.info.status}, not {status}, after {timeout} s")
 
 
 def wait_for_checkpoint(proc: subprocess.Popen, root: Path, step: int, timeout: float = 120):
@@ -69,12 +79,14 @@ def test_sigkill_then_resume_finishes_the_same_run(tmp_path: Path) -> None:
     proc = start_training(tmp_path, f"n_timesteps={total}", f"checkpoint.freq={freq}")
     wait_for_checkpoint(proc, tmp_path / "run/checkpoints", 3000)
     time.sleep(0.3)
-    proc.send_signal(signal.SIGKILL)
+    proc.send_signal(signal.SIGKILL)  # the trainer only: its recording helper sees it die
     proc.wait()
     out_dir = tmp_path / "run"
     killed_at = max_logged_step(out_dir)
-    (left,) = runs("RUNNING")  # died without a word
+    (left,) = runs()
     run_id = left.info.run_id
+    dead = wait_for_status(run_id, "FAILED")
+    assert "training process exited without ending the run" in dead.data.tags["error"]
 
     start = time.perf_counter()
     result = train.run(compose_config([f"resume={run_id}"]))
@@ -110,8 +122,9 @@ def test_ctrl_c_marks_killed_and_writes_a_final_checkpoint(tmp_path: Path) -> No
 def test_dead_run_is_marked_failed_on_next_start(tmp_path: Path) -> None:
     proc = start_training(tmp_path, "n_timesteps=50000", "checkpoint.freq=500")
     wait_for_checkpoint(proc, tmp_path / "run/checkpoints", 500)
-    proc.send_signal(signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)  # trainer and recording helper at once: no one to tell
     proc.wait()
+    time.sleep(0.2)
     assert len(runs("RUNNING")) == 1
     train.run(compose_config([*SLOW_PPO, "n_timesteps=128", "eval.freq=0", "checkpoint.freq=0"]))
     statuses = sorted(r.info.status for r in runs())

@@ -192,7 +192,8 @@ class Server:
 
     def __init__(self, model_uri: str, max_batch: int) -> None:
         self.port = free_port()
-        env = {**serving.serve_env(), "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        pythonpath = f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+        env = {**serving.serve_env(), "PYTHONPATH": pythonpath,
                "SERVING_MODEL_CONFIG": json.dumps({"max_batch": max_batch})}
         self.log = open(Path.cwd() / "server.log", "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(serving.serve_command(model_uri, self.port), env=env,

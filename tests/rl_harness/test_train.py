@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.utils import LinearSchedule
 
-from rl_harness import algos, tracking, train
+from rl_harness import algos, serving, tracking, train
 from tests.conftest import compose_config
 
 TINY = ["n_timesteps=512", "eval.freq=256", "eval.episodes=2", "checkpoint.freq=256"]
@@ -84,10 +85,17 @@ def test_custom_env_is_scored_against_its_optimum() -> None:
     assert metrics["final/optimality"] == pytest.approx(result["mean_reward"] / result["optimum"])
 
 
-def test_mlflow_holds_params_metrics_artifacts_tags() -> None:
+# Recorded by this process (inline), or by the helper process a CLI run uses (recording.py):
+# the run must come out the same either way.
+RECORDING = pytest.mark.parametrize("background", ["false", "true"], ids=["inline", "helper"])
+
+
+@RECORDING
+def test_mlflow_holds_params_metrics_artifacts_tags(background: str) -> None:
     cfg = compose_config(["algo=ppo", "env=pendulum", "env.normalize=true", "n_envs=2",
                           "algo.n_steps=128", "n_timesteps=1024", "eval.freq=512",
-                          "eval.episodes=2", "checkpoint.freq=512", "++mlflow.tags.team=rl"])
+                          "eval.episodes=2", "checkpoint.freq=512", "++mlflow.tags.team=rl",
+                          f"mlflow.background={background}"])
     result = train.run(cfg)
     run = client().get_run(result["run_id"])
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
@@ -108,6 +116,8 @@ def test_mlflow_holds_params_metrics_artifacts_tags() -> None:
     assert {"model/model.zip", "model/best_model.zip", "model/vecnormalize.pkl"} <= model_files
     assert tags["team"] == "rl" and tags["env"] == "Pendulum-v1"
     assert len(tags["mlflow.source.git.commit"]) == 40
+    assert tags[tracking.PID_TAG] == str(os.getpid()) and "pytest" in tags["command"]
+    assert tags[serving.MODEL_URI_TAG].startswith("models:/")
     assert run.info.status == "FINISHED"
 
 
@@ -119,15 +129,17 @@ def test_tracking_off_records_nothing(tmp_path: Path) -> None:
     assert client().search_experiments(filter_string="name = 'CartPole-v1'") == []
 
 
+@RECORDING
 @pytest.mark.parametrize(("error", "status"), [(RuntimeError("boom"), "FAILED"),
                                                (KeyboardInterrupt(), "KILLED")])
 def test_interrupted_runs_end_failed_or_killed(error: BaseException, status: str,
+                                              background: str,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     def explode(self, *args, **kwargs):
         raise error
 
     monkeypatch.setattr(stable_baselines3.PPO, "learn", explode)
-    cfg = compose_config(["n_timesteps=256"])
+    cfg = compose_config(["n_timesteps=256", f"mlflow.background={background}"])
     with pytest.raises(type(error)):
         train.run(cfg)
     run = only_run("CartPole-v1")
