@@ -25,6 +25,17 @@ def compose_cfg(overrides: list[str]) -> DictConfig:
         return compose("config", overrides=preflight(list(overrides)))
 
 
+def pin_tracking_store() -> None:
+    """Runs train in their own working directories: a relative SQLite store must not follow
+    them, so it is made absolute (in MLFLOW_TRACKING_URI) before the first one."""
+    from rl_harness import tracking
+
+    uri = tracking.tracking_uri()
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        path = Path(uri.removeprefix("sqlite:///")).resolve()
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{path}"
+
+
 def hparams_file(algo: str, env: str) -> str | None:
     """The tuned-hyperparameter file the defaults list picks for this pair, if one ships."""
     path = CONF_DIR / "hparams" / f"{algo}_{env}.yaml"

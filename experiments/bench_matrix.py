@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import tempfile
 import time
 import traceback
@@ -33,7 +32,13 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
-from experiments.bench_common import RESULTS, ROOT, compose_cfg, hparams_file
+from experiments.bench_common import (
+    RESULTS,
+    ROOT,
+    compose_cfg,
+    hparams_file,
+    pin_tracking_store,
+)
 from experiments.bench_table import (
     EXPERIMENT,
     Cell,
@@ -218,11 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     quick = args.quick or (args.from_mlflow or "").startswith("quick")
     mode = "quick" if quick else "full"
     plans = [plan(r, quick, args.seeds, args.max_steps) for r in selected(args.rows, quick)]
-    uri = tracking.tracking_uri()
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        # cells run in their own directories: a relative store must not follow them
-        path = Path(uri.removeprefix("sqlite:///")).resolve()
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{path}"
+    pin_tracking_store()  # cells run in their own directories
     tracking.get_or_create_experiment(_client(), EXPERIMENT)  # artifacts under this cwd
     total = None
     bench_id = args.from_mlflow or f"{mode}-{datetime.now():%Y%m%d-%H%M%S}"

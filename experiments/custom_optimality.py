@@ -12,25 +12,26 @@ expected return of the deterministic policy (envs.inventory_dp.agent_return: no 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
-
-from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
+from datetime import datetime
 
 from envs.inventory_dp import agent_return
+from experiments.bench_common import ROOT, compose_cfg, pin_tracking_store
 from rl_harness import algos, build, train
-from rl_harness.cli import CONF_DIR
+
+OUTPUTS = ROOT / "outputs" / "custom_optimality" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}"
 
 
 def run(algo: str, env: str, seed: int, extra: list[str]) -> dict:
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[f"algo={algo}", f"env={env}", f"seed={seed}",
-                                           "progress_bar=false", *extra])
-    with open_dict(cfg):
-        cfg.mlflow.experiment = "custom_optimality"
-    start = time.perf_counter()
-    result = train.run(cfg)
-    wall = time.perf_counter() - start
+    cfg = compose_cfg([f"algo={algo}", f"env={env}", f"seed={seed}", "progress_bar=false",
+                       "mlflow.experiment=custom_optimality", *extra])
+    out_dir = OUTPUTS / f"{algo}_{env}_s{seed}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.chdir(out_dir):  # train.run writes to the working directory outside Hydra
+        start = time.perf_counter()
+        result = train.run(cfg)
+        wall = time.perf_counter() - start
     agent = algos.get_class(algo).load(result["model_path"], device="cpu")
     exact = agent_return(agent, **(build.to_plain(cfg.env.kwargs) or {}))
     return {**result, "wall": wall, "exact": exact}
@@ -43,6 +44,7 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. n_timesteps=1e6")
     args = ap.parse_args()
+    pin_tracking_store()
     rows = []
     for algo in args.algos:
         for seed in args.seeds:
