@@ -234,7 +234,9 @@ def main(argv: list[str] | None = None) -> None:
     stats = gather(plans, collect(bench_id), rebuilt=bool(args.from_mlflow))
     resolve_references(stats)
     command = "python -m experiments.bench_matrix" + (
-        f" --from-mlflow {bench_id}" if args.from_mlflow else " --quick" if quick else "")
+        f" --from-mlflow {bench_id}" if args.from_mlflow else " --quick" if quick else "") + (
+        f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds and not args.from_mlflow
+        else "")
     text = report(stats, mode, bench_id, command, total)
     out = args.out or RESULTS / f"bench_{mode}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
