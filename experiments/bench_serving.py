@@ -32,6 +32,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"single": 10.0, "batch": 50.0}  # p99 ms
+STARTUP_TIMEOUT = 120  # s until the scoring server answers /ping
 
 
 def free_port() -> int:
@@ -119,7 +120,8 @@ def main() -> None:
             os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
         uri = args.model_uri or train_and_register(Path(tmp))
         port = free_port()
-        env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        env = {**serving.serve_env(),  # uvicorn found from an unactivated venv too
+               "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
         log = open(Path(tmp) / "server.log", "w")  # noqa: SIM115
         proc = subprocess.Popen(serving.serve_command(uri, port, workers=args.workers), env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -128,13 +130,18 @@ def main() -> None:
             while True:
                 if proc.poll() is not None:
                     sys.exit(f"server exited:\n{(Path(tmp) / 'server.log').read_text()}")
+                if time.perf_counter() - started > STARTUP_TIMEOUT:
+                    sys.exit(f"server not ready after {STARTUP_TIMEOUT} s:\n"
+                             f"{(Path(tmp) / 'server.log').read_text()}")
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
                 try:
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
                     conn.request("GET", "/ping")
                     if conn.getresponse().status == 200:
                         break
                 except OSError:
                     time.sleep(0.2)
+                finally:
+                    conn.close()
             startup = time.perf_counter() - started
             rng = np.random.default_rng(0)
             one = json.dumps({"inputs": rng.uniform(-0.2, 0.2, (1, 4)).tolist()}).encode()
