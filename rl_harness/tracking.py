@@ -273,6 +273,19 @@ def update_runs(experiment: str, match: Mapping[str, str], tags: Mapping[str, An
     return ids
 
 
+def failed_run(experiment: str, run_name: str, tags: Mapping[str, Any],
+               params: Mapping[str, Any], error: str) -> str:
+    """A FAILED run for work that failed before it could open its own (a sweep trial whose
+    model could not be built), so the failure is visible beside the runs that did start."""
+    client = _client_for(tracking_uri())
+    run = client.create_run(get_or_create_experiment(client, experiment), run_name=run_name,
+                            tags={k: str(v) for k, v in {**tags, "error": error}.items()})
+    recorder = Recorder(client, run.info.run_id)
+    recorder.log_params(params)
+    client.set_terminated(run.info.run_id, "FAILED")
+    return run.info.run_id
+
+
 def _record_failure(recorder: Recorder, error: BaseException) -> None:
     """Best effort: the run must still be marked FAILED if this itself fails.
 

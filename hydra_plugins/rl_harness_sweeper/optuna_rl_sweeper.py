@@ -253,7 +253,8 @@ class OptunaRLSweeper(Sweeper):
             tags["optuna.value"] = f"{frozen.value:.6g}"
         if error:
             tags["optuna.error"] = error[:500]
-        self._tag_run(trial.number, tags)
+        if not self._tag_run(trial.number, tags) and state == sweep.TrialState.FAIL:
+            self._failed_run(trial, tags, error or "failed")
         print(f"trial {trial.number}: {state.name}"
               + (f" at step {frozen.user_attrs['pruned_at']}" if "pruned_at" in frozen.user_attrs
                  else "")
@@ -276,13 +277,27 @@ class OptunaRLSweeper(Sweeper):
             return TrialState.FAIL, None, f"the objective is {value!r}"
         return TrialState.COMPLETE, float(value), None
 
-    def _tag_run(self, number: int, tags: dict[str, str], end_running: str | None = None) -> None:
+    def _tag_run(self, number: int, tags: dict[str, str],
+                 end_running: str | None = None) -> list[str]:
+        """Tag the trial's MLflow run(s); returns their ids ([] where the trial opened none)."""
         if not self.tracking:
-            return
+            return []
         from rl_harness import tracking
 
-        tracking.update_runs(self.experiment, {"optuna.study": self.study.study_name,
-                                               "optuna.trial": str(number)}, tags, end_running)
+        return tracking.update_runs(self.experiment, {"optuna.study": self.study.study_name,
+                                                      "optuna.trial": str(number)},
+                                    tags, end_running)
+
+    def _failed_run(self, trial: Any, tags: dict[str, str], error: str) -> None:
+        """A trial that failed before its run opened (e.g. the model could not be built) still
+        gets a FAILED child run under the sweep, with its sampled parameters and the error."""
+        from rl_harness import tracking
+
+        own = {"optuna.study": self.study.study_name, "optuna.trial": str(trial.number)}
+        if parent := self.study.user_attrs.get("mlflow_parent_run_id"):
+            own["mlflow.parentRunId"] = parent
+        tracking.failed_run(self.experiment, f"trial {trial.number}", {**own, **tags},
+                            trial.params, error)
 
     # ------------------------------------------------------------ workers
 

@@ -263,15 +263,20 @@ def test_forced_prune_and_failed_trials_are_recorded_and_the_sweep_goes_on() -> 
             assert t.user_attrs["pruned_at"] == 128 and list(t.intermediate_values) == [128]
             assert t.user_attrs["timesteps"] < 512
     assert set(by_batch) == {1, 64}  # the seeded random sampler tried both
-    tags = {r.data.tags["optuna.trial"]: r.data.tags for r in mlflow_runs()
-            if "optuna.trial" in r.data.tags}
+    trial_runs = {r.data.tags["optuna.trial"]: r for r in mlflow_runs()
+                  if "optuna.trial" in r.data.tags}
+    assert len(trial_runs) == 4  # a trial whose model could not be built has its run too
     for t in study.trials:
-        tag = tags.get(str(t.number))
+        run = trial_runs[str(t.number)]
+        tag = run.data.tags
+        assert tag.get("mlflow.parentRunId") == study.user_attrs["mlflow_parent_run_id"]
         if t.state == TrialState.PRUNED:
-            assert tag["optuna.state"] == "PRUNED"
-        elif tag is not None:  # a run that failed after MLflow opened it
-            assert tag["optuna.state"] == "FAIL" and "optuna.error" in tag
-    assert "pruned" in proc.stdout
+            assert tag["optuna.state"] == "PRUNED" and run.info.status == "FINISHED"
+            assert f"trial {t.number}: PRUNED at step 128" in proc.stdout
+        else:
+            assert tag["optuna.state"] == "FAIL" and "batch_size" in tag["optuna.error"]
+            assert run.info.status == "FAILED" and run.data.params["algo.batch_size"] == "1"
+            assert f"trial {t.number}: FAIL" in proc.stdout
 
 
 def test_resume_after_sigkill_mid_trial() -> None:
@@ -305,6 +310,39 @@ def test_resume_after_sigkill_mid_trial() -> None:
     runs = [r for r in mlflow_runs() if r.data.tags.get("optuna.trial") == str(victim.number)]
     assert len(runs) == 1 and runs[0].info.status == "KILLED"
     assert runs[0].data.tags["optuna.state"] == "FAIL"
+
+
+def test_ctrl_c_stops_cleanly_and_the_rerun_finishes_the_study() -> None:
+    study_name = "ctrlc"
+    cmd = sweep_cmd(study_name, "hydra.sweeper.n_trials=2", "n_timesteps=4096")
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = Path("sweeps") / study_name / "optuna.journal"
+    deadline = time.monotonic() + 180
+    victim = None
+    while time.monotonic() < deadline and victim is None and first.poll() is None:
+        time.sleep(0.5)
+        if journal.exists():
+            running = [t for t in load(study_name).trials if t.state == TrialState.RUNNING
+                       and t.intermediate_values]
+            victim = running[0] if running else None
+    assert victim is not None, first.communicate()[1][-3000:]
+    first.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == 130, err[-3000:]
+    assert "the study is intact" in err
+    study = load(study_name)
+    stopped = study.trials[victim.number]
+    assert stopped.state == TrialState.FAIL and "Ctrl-C" in stopped.user_attrs["error"]
+    assert not [r for r in mlflow_runs() if r.info.status == "RUNNING"]  # parent and trial
+    (trial_run,) = [r for r in mlflow_runs()
+                    if r.data.tags.get("optuna.trial") == str(victim.number)]
+    assert trial_run.info.status == "KILLED" and trial_run.data.tags["optuna.error"] == "Ctrl-C"
+
+    run_sweep(study_name, "hydra.sweeper.n_trials=2", "n_timesteps=4096")
+    study = load(study_name)
+    retry = [t for t in study.trials if t.user_attrs.get("retry_of") == victim.number]
+    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 2
 
 
 def check_parallel(study: optuna.Study, n: int) -> None:
@@ -364,6 +402,28 @@ def test_every_shipped_search_space_is_valid(name: str) -> None:
     sweep.make_sampler(cfg.hydra.sweeper.sampler)
     for pruner in ("median", "successive_halving", "hyperband"):
         sweep.make_pruner({**cfg.hydra.sweeper.pruner, "name": pruner})
+
+
+@pytest.mark.parametrize("path", sorted((CONF_DIR / "sweep/env").glob("*.yaml")),
+                         ids=lambda p: p.stem)
+def test_every_per_env_space_applies_on_top_of_its_algorithm_space(path: Path) -> None:
+    name, env = path.stem.split("_", 1)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        base = compose("config", overrides=[f"sweep={name}", f"algo={name}", "env=cartpole"],
+                       return_hydra_config=True)
+        cfg = compose("config", overrides=[f"sweep={name}", f"algo={name}", f"env={env}"],
+                      return_hydra_config=True)
+    own = OmegaConf.load(path).hydra.sweeper
+    space = cfg.hydra.sweeper.space
+    for key, spec in own.space.algo.items():  # the env file's entries win...
+        assert space.algo[key] == spec
+    for key in base.hydra.sweeper.space.algo:  # ...and the algorithm's others stay
+        assert key in space.algo
+    params = {p.path: p for p in sweep.parse_space(space, cfg)}
+    assert set(params) >= {f"algo.{k}" for k in own.space.algo}
+    for key, value in own.get("pruner", {}).items():
+        for arg, v in value.items():
+            assert cfg.hydra.sweeper.pruner[key][arg] == v
 
 
 def test_cli_sweep_with_default_study_name_runs_qlearning(tmp_path: Path) -> None:
