@@ -105,6 +105,70 @@ def test_sigkill_then_resume_finishes_the_same_run(tmp_path: Path) -> None:
           f"{killed_at - from_step} steps; resume run took {resumed_in:.1f}s")
 
 
+RESTORE = {
+    # off-policy: the replay buffer; normalized observations: the VecNormalize statistics
+    "dqn-replay-buffer-vecnormalize": ["algo=dqn", "env=cartpole", "env.normalize=true",
+                                       "algo.learning_starts=64", "algo.buffer_size=5000",
+                                       "algo.train_freq=64", "algo.gradient_steps=1"],
+    "qlearning-q-table": ["algo=qlearning", "env=frozenlake", "n_envs=4"],
+}
+
+
+@pytest.mark.parametrize("overrides", RESTORE.values(), ids=RESTORE.keys())
+def test_resume_restores_what_the_checkpoint_holds(overrides: list[str], tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from stable_baselines3.common.save_util import load_from_pkl
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from rl_harness import algos
+
+    total = 2048
+    cfg = compose_config([*overrides, f"n_timesteps={total}", "eval.freq=0",
+                          "checkpoint.freq=512", "checkpoint.keep=10", "progress_bar=false"])
+    first = train.run(cfg)
+    saved = checkpoints.all_checkpoints(tmp_path / "checkpoints")
+    middle = saved[1]
+    for later in saved[2:]:  # as if the process had died after the middle checkpoint
+        shutil.rmtree(later)
+    client().update_run(first["run_id"], status="KILLED")
+
+    loaded: dict = {}
+    real_load = checkpoints.load
+
+    def spy(checkpoint: Path, cls: type, env, device: str):
+        model, env = real_load(checkpoint, cls, env, device)
+        loaded.update(checkpoint=checkpoint, step=model.num_timesteps, env=env)
+        if getattr(model, "replay_buffer", None) is not None:
+            loaded["buffer"] = (model.replay_buffer.size(), model.replay_buffer.observations.copy())
+        if isinstance(env, VecNormalize):
+            loaded["obs_rms"] = (env.obs_rms.mean.copy(), env.obs_rms.count)
+        if hasattr(model, "q_table"):
+            loaded["q_table"] = model.q_table.copy()
+        return model, env
+
+    monkeypatch.setattr(checkpoints, "load", spy)
+    result = train.run(compose_config([f"resume={first['run_id']}"]))
+
+    assert loaded["checkpoint"] == middle
+    step = int(middle.name.split("_")[1])
+    assert loaded["step"] == step and 0 < step < total
+    cls = algos.get_class(cfg.algo.name)
+    if cfg.algo.name == "dqn":
+        buffer = load_from_pkl(middle / "replay_buffer.pkl")
+        assert loaded["buffer"][0] == buffer.size() == step  # every transition until then
+        np.testing.assert_array_equal(loaded["buffer"][1], buffer.observations)
+        stats = VecNormalize.load(str(middle / "vecnormalize.pkl"), loaded["env"].venv)
+        assert loaded["obs_rms"][1] == stats.obs_rms.count > step / 2  # not fresh statistics
+        np.testing.assert_array_equal(loaded["obs_rms"][0], stats.obs_rms.mean)
+    else:
+        table = cls.load(middle / "model.zip").q_table
+        assert np.abs(table).sum() > 0  # it had learnt something by then
+        np.testing.assert_array_equal(loaded["q_table"], table)
+    run = client().get_run(first["run_id"])
+    assert result["run_id"] == first["run_id"] and run.info.status == "FINISHED"
+    assert result["timesteps"] == total and run.data.metrics["resume/from_step"] == step
+
+
 def test_ctrl_c_marks_killed_and_writes_a_final_checkpoint(tmp_path: Path) -> None:
     proc = start_training(tmp_path, "n_timesteps=50000", "checkpoint.freq=1000")
     wait_for_checkpoint(proc, tmp_path / "run/checkpoints", 1000)
@@ -175,13 +239,17 @@ def test_checkpoints_are_atomic_and_pruned(tmp_path: Path) -> None:
 def test_resume_refuses_unknown_run_and_corrupt_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such MLflow run"):
         train.run(compose_config(["resume=0123456789abcdef"]))
-    proc = start_training(tmp_path, "n_timesteps=50000", "checkpoint.freq=500")
+    # Recorded in the trainer itself (no helper to mark it when it dies): only `resume` can
+    # find the run dead and mark it.
+    proc = start_training(tmp_path, "n_timesteps=50000", "checkpoint.freq=500",
+                          "mlflow.background=false")
     latest = wait_for_checkpoint(proc, tmp_path / "run/checkpoints", 500)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     latest = checkpoints.latest(tmp_path / "run/checkpoints")
     (latest / "model.zip").write_bytes(b"garbage")
-    run_id = runs("RUNNING")[0].info.run_id
+    (left,) = runs("RUNNING")
+    run_id = left.info.run_id
     start = time.perf_counter()
     with pytest.raises(ConfigError, match="corrupt"):
         train.run(compose_config([f"resume={run_id}"]))
