@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: rl_harness and tests from this checkout
 TARGETS = {"single": 10.0, "batch": 50.0}  # p99 ms
 STARTUP_TIMEOUT = 120  # s until the scoring server answers /ping
 

@@ -86,6 +86,20 @@ def test_custom_env_from_a_path_scores_against_the_optimum_and_records_video() -
     assert np.std(frames[-1]) > 0  # a drawn chart, not a blank frame
 
 
+def test_qlearning_agent_from_its_run_repeats_its_evaluation_and_scores_the_optimum() -> None:
+    # The tabular agent goes through the same load and evaluation path as SB3's.
+    cfg = compose_config(["algo=qlearning", "env=custom", "n_timesteps=200000", "eval.freq=0",
+                          "checkpoint.freq=0", "eval.episodes=3", "progress_bar=false"])
+    trained = train.run(cfg)
+    result = evaluate.run(eval_config(f"run_id={trained['run_id']}", "episodes=3", "n_envs=1"))
+    assert result["returns"] == pytest.approx(trained["returns"])
+    run = tracking.get_run(result["run_id"])
+    assert run.data.tags["algo"] == "qlearning"
+    assert run.data.tags["mlflow.parentRunId"] == trained["run_id"]
+    assert run.data.metrics["eval/optimality"] == pytest.approx(
+        np.mean(trained["returns"]) / trained["optimum"])
+
+
 @pytest.mark.parametrize("overrides, message", [
     ([], "give exactly one of run_id"),
     (["run_id=abc", "model_path=x.zip"], "give exactly one of run_id"),
