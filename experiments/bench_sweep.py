@@ -8,9 +8,11 @@ total timesteps trained, best final evaluation, trials pruned, wall time.
               successive halving (first rung at two evaluations, } spent and best value found,
               reduction factor 3), 1 worker                      } for the same number of
   no pruning  no pruner, 1 worker                                } trials
-  2 workers   no pruner, 2 worker processes — the same work as "no pruning", so the wall-time
-              ratio is the speed-up (targets: pruning ≤ 60 % of the timesteps at an equal best
-              value within noise; 2 workers ≥ 1.6x faster on 2 cores)
+  2 workers   no pruner, 2 worker processes running exactly the trials of "no pruning" (its
+              parameter sets are enqueued in the 2-worker study), so the wall-time ratio is the
+              speed-up of the same work
+Targets: pruning ≤ 60 % of the timesteps with a best value equal within noise (here: within
+BEST_TOLERANCE of the unpruned best); 2 workers ≥ 1.6x faster on 2 cores. The verdicts are printed.
 
     python experiments/bench_sweep.py            # 30 trials x 50k steps: long on 2 busy cores
     python experiments/bench_sweep.py --timesteps 20000   # 30 trials x 20k: ~15 min, quiet
@@ -44,15 +46,40 @@ def sweep_args(trials: int, steps: int, quick: bool) -> list[str]:
 
 
 VARIANTS = {
+    "no pruning": ["hydra.sweeper.pruner.name=none"],
     "pruning (median)": ["hydra.sweeper.pruner.name=median"],
     "pruning (succ. halving)": ["hydra.sweeper.pruner.name=successive_halving"],
-    "no pruning": ["hydra.sweeper.pruner.name=none"],
     "no pruning, 2 workers": ["hydra.sweeper.pruner.name=none", "hydra.sweeper.n_workers=2"],
 }
+REPLAY = {"no pruning, 2 workers": "no pruning"}  # runs the same parameter sets as its source
+PRUNED_TIMESTEPS_TARGET = 0.60
+BEST_TOLERANCE = 0.025  # of the unpruned best: CartPole's final eval over 10 episodes
+SPEEDUP_TARGET = 1.6
+
+
+def journal(sweep_dir: Path) -> optuna.storages.JournalStorage:
+    return optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(sweep_dir / "optuna.journal")))
+
+
+def directory(tmp: Path, name: str) -> Path:
+    return tmp / name.replace(" ", "_").replace(",", "").replace("(", "").replace(")", "")
+
+
+def enqueue_same_trials(source: Path, target: Path) -> None:
+    """The source study's parameter sets, waiting in the target study in the same order."""
+    done = optuna.load_study(study_name="bench", storage=journal(source))
+    target.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(study_name="bench", storage=journal(target),
+                                direction="maximize")
+    for t in sorted(done.trials, key=lambda t: t.number):
+        study.enqueue_trial(t.params)
 
 
 def run(name: str, args: list[str], tmp: Path) -> dict:
-    sweep_dir = tmp / name.replace(" ", "_").replace(",", "").replace("(", "").replace(")", "")
+    sweep_dir = directory(tmp, name)
+    if name in REPLAY:
+        enqueue_same_trials(directory(tmp, REPLAY[name]), sweep_dir)
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{sweep_dir}.mlflow.db"}
     cmd = [sys.executable, "-m", "rl_harness", "-m", *args, "hydra.sweeper.study_name=bench",
            f"hydra.sweep.dir={sweep_dir}"]
@@ -61,8 +88,7 @@ def run(name: str, args: list[str], tmp: Path) -> dict:
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"{name} failed:\n{proc.stderr[-3000:]}")
-    study = optuna.load_study(study_name="bench", storage=optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(sweep_dir / "optuna.journal"))))
+    study = optuna.load_study(study_name="bench", storage=journal(sweep_dir))
     trials = study.trials
     complete = sorted((t.value for t in trials if t.state.name == "COMPLETE"), reverse=True)
     return {"timesteps": sum(int(t.user_attrs.get("timesteps", 0)) for t in trials),
@@ -98,6 +124,20 @@ def main() -> None:
         print(f"{name:<24} {r['timesteps']:>10} {r['timesteps'] / ref['timesteps']:>7.0%} "
               f"{r['best']:>7.1f} {r['top3']:>7.1f} {r['pruned']:>7} {r['failed']:>7} "
               f"{r['wall']:>7.0f} {ref['wall'] / r['wall']:>8.2f}x")
+    print()
+    for name, r in results.items():
+        if name.startswith("pruning"):
+            share = r["timesteps"] / ref["timesteps"]
+            equal = r["best"] >= ref["best"] * (1 - BEST_TOLERANCE)
+            met = share <= PRUNED_TIMESTEPS_TARGET and equal
+            print(f"{name}: {share:.0%} of the timesteps (target ≤ "
+                  f"{PRUNED_TIMESTEPS_TARGET:.0%}), best {r['best']:.1f} vs {ref['best']:.1f} "
+                  f"({'equal' if equal else 'LOWER'} within {BEST_TOLERANCE:.1%}): "
+                  f"{'met' if met else 'NOT met'}")
+    two = results["no pruning, 2 workers"]
+    speedup = ref["wall"] / two["wall"]
+    print(f"2 workers: {speedup:.2f}x faster on the same {two['trials']} trials (target ≥ "
+          f"{SPEEDUP_TARGET}x): {'met' if speedup >= SPEEDUP_TARGET else 'NOT met'}")
 
 
 if __name__ == "__main__":
