@@ -17,13 +17,18 @@ def fail(error: HarnessError) -> None:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    from rl_harness import train
-
     trial = cfg.get("optuna") is not None  # launched by the Optuna sweeper (sweep.is_trial)
     try:
         if not trial:
-            return train.run(cfg)["mean_reward"]
-        from rl_harness import sweep  # imports optuna: only for sweep trials
+            point = None
+            if cfg.get("resume"):  # a resume that cannot happen fails before torch loads
+                from rl_harness import resume
+
+                point = resume.find(cfg.resume)
+            from rl_harness import train
+
+            return train.run(cfg, point=point)["mean_reward"]
+        from rl_harness import sweep, train  # sweep imports optuna: only for sweep trials
 
         hooks = sweep.job_hooks(cfg)  # the trial's report/prune callback, tags
         result = train.run(cfg, **hooks)

@@ -14,11 +14,12 @@ import os
 import shutil
 import zipfile
 from pathlib import Path
-from typing import Any
-
-from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+from typing import TYPE_CHECKING, Any
 
 from rl_harness.errors import ConfigError
+
+if TYPE_CHECKING:  # SB3 (and torch) load only when a checkpoint is: `resume` fails fast without
+    from stable_baselines3.common.vec_env import VecEnv
 
 PREFIX = "step_"
 
@@ -59,12 +60,20 @@ def latest(root: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def load(checkpoint: Path, cls: type, env: VecEnv, device: str) -> tuple[Any, VecEnv]:
-    """Model (with optimizer state, timestep counter, replay buffer) and env statistics."""
+def check(checkpoint: Path) -> Path:
+    """The checkpoint's model file, refused here when it is missing or not a zip file."""
     model_file = checkpoint / "model.zip"
     if not zipfile.is_zipfile(model_file):
         raise ConfigError(f"checkpoint {model_file} is missing or corrupt (not a zip file); "
                           f"delete {checkpoint} to resume from the one before it")
+    return model_file
+
+
+def load(checkpoint: Path, cls: type, env: VecEnv, device: str) -> tuple[Any, VecEnv]:
+    """Model (with optimizer state, timestep counter, replay buffer) and env statistics."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    model_file = check(checkpoint)
     stats = checkpoint / "vecnormalize.pkl"
     if isinstance(env, VecNormalize):
         if not stats.exists():

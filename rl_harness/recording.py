@@ -36,6 +36,15 @@ from typing import Any, BinaryIO
 
 from rl_harness.errors import ConfigError, HarnessError
 
+DEFAULT_URI = "sqlite:///mlflow.db"
+
+
+def tracking_uri() -> str:
+    """`MLFLOW_TRACKING_URI` if set, else a SQLite store in the working directory (here, not in
+    tracking.py, so that code which must not import MLflow can read it)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
 OUT_DIR_TAG = "rl_harness.output_dir"  # where a run's files are (resume finds them by it)
 PID_TAG = "rl_harness.pid"  # the training process: a RUNNING run whose process is gone is dead
 READY_TIMEOUT_S = 120.0  # importing MLflow on a loaded machine; the store check itself is ~3 s

@@ -1,7 +1,8 @@
 """Find where an interrupted training stands: its MLflow run, config, output dir, checkpoint.
 
 Checkpoints are loaded only from the run's own output directory (recorded as a tag when the
-run started), never from a path named anywhere else.
+run started), never from a path named anywhere else. Nothing here loads torch or SB3, so the
+command line finds a resume that cannot happen before it loads them.
 """
 
 from __future__ import annotations
@@ -9,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
-from rl_harness import checkpoints, tracking
+from rl_harness import checkpoints
 from rl_harness.errors import ConfigError
+from rl_harness.recording import OUT_DIR_TAG, PID_TAG, tracking_uri
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,23 @@ class ResumePoint:
     checkpoint: Path
 
 
+def _missing_sqlite_store() -> str | None:
+    """The tracking URI when it names a SQLite file that does not exist (so holds no run)."""
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
+        if not Path(uri.removeprefix("sqlite:///")).exists():
+            return uri
+    return None
+
+
 def find(run_id: str) -> ResumePoint:
     """Everything needed to continue `run_id`, or a one-line reason why it cannot be."""
+    if (uri := _missing_sqlite_store()) is not None:  # nothing to open, nothing to create
+        raise ConfigError(f"resume={run_id}: no such MLflow run in {uri} (no such store)")
+    from mlflow.exceptions import MlflowException
+
+    from rl_harness import tracking
+
     tracking.check_store()
     client = tracking.client()
     try:
@@ -39,10 +55,10 @@ def find(run_id: str) -> ResumePoint:
         raise ConfigError(f"resume={run_id}: the run already FINISHED; nothing to resume")
     if run.info.status == "RUNNING":
         raise ConfigError(f"resume={run_id}: the run is still RUNNING "
-                          f"(pid {run.data.tags.get(tracking.PID_TAG)})")
-    out = run.data.tags.get(tracking.OUT_DIR_TAG)
+                          f"(pid {run.data.tags.get(PID_TAG)})")
+    out = run.data.tags.get(OUT_DIR_TAG)
     if not out:
-        raise ConfigError(f"resume={run_id}: the run has no {tracking.OUT_DIR_TAG} tag "
+        raise ConfigError(f"resume={run_id}: the run has no {OUT_DIR_TAG} tag "
                           "(not started by rl_harness)")
     out_dir = Path(out)
     config_path = out_dir / "resolved_config.yaml"
@@ -52,6 +68,7 @@ def find(run_id: str) -> ResumePoint:
     if latest is None:
         raise ConfigError(f"resume={run_id}: no checkpoint in {out_dir / 'checkpoints'} "
                           "(checkpoint.freq=0, or killed before the first one)")
+    checkpoints.check(latest)
     cfg = OmegaConf.load(config_path)
     assert isinstance(cfg, DictConfig)
     cfg.resume = None

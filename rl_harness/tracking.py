@@ -26,20 +26,19 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 from rl_harness.errors import ConfigError
-from rl_harness.recording import OUT_DIR_TAG, PID_TAG  # noqa: F401 - OUT_DIR_TAG: resume
+from rl_harness.recording import (  # noqa: F401 - re-exported: tracking.tracking_uri()
+    DEFAULT_URI,
+    OUT_DIR_TAG,
+    PID_TAG,
+    tracking_uri,
+)
 
-DEFAULT_URI = "sqlite:///mlflow.db"
 # The harness records to the user's own store and nowhere else (MLflow 3 sends usage telemetry
 # unless told not to); set MLFLOW_DISABLE_TELEMETRY=false to allow it.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 HOST_TAG = "rl_harness.host"
 MAX_PARAM_LEN = 6000
 BATCH_LIMIT = 1000  # MLflow's per-request cap on metrics
-
-
-def tracking_uri() -> str:
-    """`MLFLOW_TRACKING_URI` if set, else a SQLite store in the working directory."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

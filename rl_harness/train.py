@@ -28,6 +28,7 @@ from rl_harness.errors import ConfigError, NumericalError
 
 if TYPE_CHECKING:
     from rl_harness.recording import BackgroundRecorder, NullRecorder
+    from rl_harness.resume import ResumePoint
     from rl_harness.tracking import Recorder
 
 
@@ -108,16 +109,16 @@ def evaluate(model: Any, env: VecEnv, cfg: DictConfig) -> tuple[float, float, li
 
 
 def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
-        after_eval: list | None = None) -> dict[str, Any]:
+        after_eval: list | None = None, point: ResumePoint | None = None) -> dict[str, Any]:
     """Train, evaluate, save and record one configuration; returns the final evaluation.
 
     With `resume=<run id>` the configuration, output directory and MLflow run are those of the
-    interrupted run, and training continues from its latest checkpoint to the original total.
+    interrupted run, and training continues from its latest checkpoint to the original total
+    (`point`: that run's `resume.find`, where the caller has looked it up already).
     """
     from rl_harness import recording
 
-    point = None
-    if cfg.get("resume"):
+    if point is None and cfg.get("resume"):
         from rl_harness import resume
 
         point = resume.find(cfg.resume)
