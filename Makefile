@@ -43,19 +43,30 @@ serve:
 	$(PY) -m rl_harness.serving serve port=$(PORT) $(if $(MODEL),name=$(MODEL)) $(if $(MODEL_URI),model=$(MODEL_URI))
 
 # Evidence for the README (experiments/; results in experiments/results/, runs in MLflow
-# experiment `bench`). `bench`: under 15 min on 2 quiet cores (estimate: overhead ~3.5 min,
-# scaling ~3 min, matrix ~8 min; see README "Benchmarks"). `bench-full`: several hours.
+# experiment `bench`). `bench`: under 15 min on 2 quiet cores (estimate: overhead ~2.5 min,
+# scaling ~1.5 min, serving ~1 min, Q-learning ~2.5 min, matrix ~5 min; see README
+# "Benchmarks"). `bench-full`: a few hours (the sweep benchmark alone ~30 min).
+R := experiments/results
 bench:
-	mkdir -p experiments/results
+	mkdir -p $(R)
 	{ echo "### Overhead (quick: 20k steps, 2 rounds)"; \
-	  $(PY) experiments/bench_overhead.py --timesteps 20000 --rounds 2; } \
-	  > experiments/results/overhead_quick.md
+	  $(PY) experiments/bench_overhead.py --timesteps 20000 --rounds 2; } > $(R)/overhead_quick.md
+	{ echo "### Serving (quick: 500 single, 50 batch requests)"; \
+	  $(PY) experiments/bench_serving.py --single 500 --batch 50; } > $(R)/serving_quick.md
+	{ echo "### Q-learning throughput (quick: 2 repeats)"; echo '```'; \
+	  $(PY) -m experiments.bench_qlearning --repeats 2; echo '```'; } > $(R)/qlearning_quick.md
 	$(PY) -m experiments.bench_scaling --quick
 	$(PY) -m experiments.bench_matrix --quick --readme
 
 bench-full:
-	mkdir -p experiments/results
+	mkdir -p $(R)
 	{ echo "### Overhead (full: 100k steps, 3 rounds)"; \
-	  $(PY) experiments/bench_overhead.py; } > experiments/results/overhead_full.md
+	  $(PY) experiments/bench_overhead.py; } > $(R)/overhead_full.md
+	{ echo "### Serving (full: 2000 single, 200 batch requests)"; \
+	  $(PY) experiments/bench_serving.py; } > $(R)/serving_full.md
+	{ echo "### Q-learning throughput (full: 3 repeats)"; echo '```'; \
+	  $(PY) -m experiments.bench_qlearning; echo '```'; } > $(R)/qlearning_full.md
+	{ echo "### Sweeps (full: 30 trials x 20k steps)"; echo '```'; \
+	  $(PY) experiments/bench_sweep.py --timesteps 20000; echo '```'; } > $(R)/sweep_full.md
 	$(PY) -m experiments.bench_scaling
 	$(PY) -m experiments.bench_matrix --readme

@@ -214,7 +214,8 @@ def report(stats: list[RowStats], mode: str, bench_id: str, command: str,
 
 def update_readme(mode: str, readme: Path = ROOT / "README.md") -> None:
     """Replace the block between the bench markers with this mode's result files."""
-    parts = [RESULTS / f"{name}_{mode}.md" for name in ("bench", "scaling", "overhead")]
+    parts = [RESULTS / f"{name}_{mode}.md"
+             for name in ("bench", "scaling", "overhead", "serving", "qlearning", "sweep")]
     body = "\n".join(p.read_text().strip() + "\n" for p in parts if p.exists())
     text = readme.read_text()
     pattern = re.compile(r"(<!-- bench:start -->\n).*?(<!-- bench:end -->)", re.S)
