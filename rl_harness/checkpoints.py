@@ -28,8 +28,9 @@ def save(model: Any, root: Path, keep: int, replay_buffer: bool = True) -> Path:
     """Write a checkpoint for `model.num_timesteps` atomically; keep the newest `keep`."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{PREFIX}{model.num_timesteps:012d}"
+    for stale in root.glob(".tmp-*"):  # a write killed half-way (one run writes here at a time)
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     model.save(tmp / "model.zip")
     if replay_buffer and getattr(model, "replay_buffer", None) is not None:

@@ -40,10 +40,11 @@ def validate(cfg: DictConfig) -> tuple[type, dict[str, Any]]:
             raise ConfigError(f"{key} must be a positive integer, got {value!r}")
     if cfg.eval.episodes <= 0 and cfg.eval.freq > 0:
         raise ConfigError(f"eval.episodes must be positive, got {cfg.eval.episodes}")
-    for key in ("eval.freq", "checkpoint.freq"):
+    for key, zero in (("eval.freq", "turns it off"), ("checkpoint.freq", "turns it off"),
+                      ("checkpoint.keep", "keeps all")):
         value = OmegaConf.select(cfg, key)
-        if not isinstance(value, int) or value < 0:
-            raise ConfigError(f"{key} must be an integer ≥ 0 (0 turns it off), got {value!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"{key} must be an integer ≥ 0 (0 {zero}), got {value!r}")
     if cfg.vec_env not in build.VEC_ENVS:
         raise ConfigError(f"vec_env='{cfg.vec_env}' is not one of: {', '.join(build.VEC_ENVS)}")
     cls = algos.get_class(cfg.algo.name)

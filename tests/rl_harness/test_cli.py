@@ -42,6 +42,7 @@ VALIDATE = [
     (["n_envs=0"], ["n_envs must be a positive integer"]),
     (["torch_threads=0"], ["torch_threads must be a positive integer"]),
     (["eval.freq=-1"], ["eval.freq must be an integer"]),
+    (["checkpoint.keep=-1"], ["checkpoint.keep must be an integer ≥ 0", "keeps all"]),
     (["vec_env=threads"], ["vec_env='threads'", "dummy", "subproc"]),
     (["env.id=Nope-v0"], ["env.id 'Nope-v0' is not a registered Gymnasium id"]),
     (["env.id=nomodule:Nope-v0"], ["env.id 'nomodule:Nope-v0'", "nomodule"]),

@@ -226,9 +226,12 @@ def test_checkpoints_are_atomic_and_pruned(tmp_path: Path) -> None:
                           "algo.buffer_size=1000", "algo.train_freq=100",
                           "algo.gradient_steps=1", "n_timesteps=1200", "eval.freq=0",
                           "checkpoint.freq=200", "checkpoint.keep=2"])
-    train.run(cfg)
     root = tmp_path / "checkpoints"
-    (root / ".tmp-step_000000999999-1").mkdir()  # a write killed half-way
+    (root / ".tmp-step_000000000100-1").mkdir(parents=True)  # a write killed half-way
+    (root / ".tmp-step_000000000100-1" / "model.zip").write_bytes(b"half")
+    train.run(cfg)
+    assert not list(root.glob(".tmp-*"))  # cleared by the next checkpoint
+    (root / ".tmp-step_000000999999-1").mkdir()  # a write killed half-way is never "latest"
     kept = checkpoints.all_checkpoints(root)
     # written at rollout starts (every 100 steps here) once 200 steps have passed; 2 kept
     assert [p.name for p in kept] == ["step_000000000800", "step_000000001000"]
