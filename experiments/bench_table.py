@@ -213,10 +213,14 @@ def report(stats: list[RowStats], mode: str, bench_id: str, command: str,
 
 
 def update_readme(mode: str, readme: Path = ROOT / "README.md") -> None:
-    """Replace the block between the bench markers with this mode's result files."""
-    parts = [RESULTS / f"{name}_{mode}.md"
-             for name in ("bench", "scaling", "overhead", "serving", "qlearning", "sweep")]
-    body = "\n".join(p.read_text().strip() + "\n" for p in parts if p.exists())
+    """Replace the block between the bench markers with this mode's result files; a benchmark
+    with no result in this mode shows its result in the other mode (its heading says which)."""
+    other = "quick" if mode == "full" else "full"
+    parts = []
+    for name in ("bench", "scaling", "overhead", "serving", "qlearning", "sweep"):
+        found = [p for m in (mode, other) if (p := RESULTS / f"{name}_{m}.md").exists()]
+        parts += found[:1]
+    body = "\n".join(p.read_text().strip() + "\n" for p in parts)
     text = readme.read_text()
     pattern = re.compile(r"(<!-- bench:start -->\n).*?(<!-- bench:end -->)", re.S)
     if not pattern.search(text):

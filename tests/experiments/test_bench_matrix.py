@@ -105,6 +105,12 @@ def test_readme_block_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     bt.update_readme("quick", readme)
     assert readme.read_text() == ("intro\n<!-- bench:start -->\nTABLE\n\nOVERHEAD\n"
                                   "<!-- bench:end -->\nafter\n")
+    (tmp_path / "scaling_quick.md").write_text("SCALING QUICK\n")
+    (tmp_path / "bench_full.md").write_text("FULL TABLE\n")
+    (tmp_path / "overhead_full.md").write_text("FULL OVERHEAD\n")
+    bt.update_readme("full", readme)  # no full scaling result: the quick one stands in
+    assert readme.read_text() == ("intro\n<!-- bench:start -->\nFULL TABLE\n\nSCALING QUICK\n"
+                                  "\nFULL OVERHEAD\n<!-- bench:end -->\nafter\n")
     readme.write_text("no markers\n")
     with pytest.raises(SystemExit):
         bt.update_readme("quick", readme)
