@@ -16,6 +16,7 @@ Targets: p99 ≤ 10 ms for one observation, ≤ 50 ms for a batch of 1000.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -119,7 +120,8 @@ def main() -> None:
         os.chdir(tmp)
         if args.model_uri is None:
             os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
-        uri = args.model_uri or train_and_register(Path(tmp))
+        with contextlib.redirect_stdout(sys.stderr):  # stdout is the results table
+            uri = args.model_uri or train_and_register(Path(tmp))
         port = free_port()
         env = {**serving.serve_env(),  # uvicorn found from an unactivated venv too
                "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
