@@ -118,7 +118,7 @@ def test_wrappers_from_config() -> None:
     env.close()
 
 
-@pytest.mark.parametrize("env_id", ["CartPole-v1", "FrozenLake-v1"])
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "FrozenLake-v1", "Pendulum-v1"])
 def test_shallow_dummy_vec_env_steps_like_sb3s(env_id: str) -> None:
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import DummyVecEnv
@@ -126,11 +126,16 @@ def test_shallow_dummy_vec_env_steps_like_sb3s(env_id: str) -> None:
     ours = make_vec_env(env_id, n_envs=3, seed=5, vec_env_cls=build.ShallowDummyVecEnv)
     sb3 = make_vec_env(env_id, n_envs=3, seed=5, vec_env_cls=DummyVecEnv)
     assert (ours.reset() == sb3.reset()).all()
-    actions = np.random.default_rng(0).integers(ours.action_space.n, size=(300, 3))
+    rng = np.random.default_rng(0)
+    if isinstance(ours.action_space, gym.spaces.Discrete):
+        actions = rng.integers(ours.action_space.n, size=(300, 3))
+    else:
+        actions = rng.uniform(-2, 2, size=(300, 3, 1)).astype(np.float32)
     for a in actions:
         o1, r1, d1, i1 = ours.step(a)
         o2, r2, d2, i2 = sb3.step(a)
         assert (o1 == o2).all() and (r1 == r2).all() and (d1 == d2).all()
+        assert not np.shares_memory(o1, ours.buf_obs[None])  # a copy, as SB3's deepcopy gave
         for x, y in zip(i1, i2, strict=True):
             assert x.keys() == y.keys()
             if "terminal_observation" in x:
