@@ -88,14 +88,19 @@ def test_sigkill_then_resume_finishes_the_same_run(tmp_path: Path) -> None:
     dead = wait_for_status(run_id, "FAILED")
     assert "training process exited without ending the run" in dead.data.tags["error"]
 
-    start = time.perf_counter()
-    result = train.run(compose_config([f"resume={run_id}"]))
+    start = time.perf_counter()  # resumed as the user would: the command line
+    resumed = subprocess.run([sys.executable, "-m", "rl_harness", f"resume={run_id}"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     resumed_in = time.perf_counter() - start
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.stdout.splitlines()[-1].startswith(f"run {run_id} | eval ")
 
     run = client().get_run(run_id)
-    assert result["run_id"] == run_id and run.info.status == "FINISHED"
+    assert run.info.status == "FINISHED"
     rollout = 128  # n_steps x n_envs: PPO trains in whole rollouts
-    assert result["timesteps"] == -(-total // rollout) * rollout  # as if never interrupted
+    (final,) = client().get_metric_history(run_id, "final/mean_reward")
+    assert final.step == -(-total // rollout) * rollout  # as if never interrupted
     from_step = int(run.data.metrics["resume/from_step"])
     assert from_step % rollout == 0 and 0 <= killed_at - from_step < freq + rollout
     evals = [m.step for m in client().get_metric_history(run_id, "eval/mean_reward")]
