@@ -21,6 +21,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from experiments.bench_common import provenance  # noqa: E402
+
 RATIO_TARGET = 1.05  # harness (MLflow on) / plain SB3 script
 MLFLOW_TARGET = 2.0  # % of wall time, MLflow on vs off
 
@@ -69,7 +73,10 @@ def main() -> None:
                 print(f"  round {r + 1}: {name:<30} {t:7.1f} s  eval {ev}", file=sys.stderr)
     base = statistics.median(times["plain SB3 script"])
     base0 = statistics.median(times["plain SB3, no eval"])
-    print(f"\nPPO CartPole-v1, {args.timesteps} steps, {args.rounds} rounds, median wall time\n")
+    command = f"python experiments/bench_overhead.py --timesteps {args.timesteps} " \
+              f"--rounds {args.rounds}"
+    print(f"\n{provenance(command)}\n")
+    print(f"PPO CartPole-v1, {args.timesteps} steps, {args.rounds} rounds, median wall time\n")
     print("| variant | wall s | ratio | final eval |")
     print("|---|---|---|---|")
     for name in names:
