@@ -23,6 +23,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from envs.inventory_vec import InventoryVecEnv
+from experiments.bench_common import provenance
 from rl_harness import build
 from rl_harness.qlearning import QLearning
 from tests.rl_harness.vec_doubles import RandomMDPVecEnv
@@ -86,6 +87,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=200_000, help="per measurement, gym envs")
     args = parser.parse_args()
+    print(provenance(f"python -m experiments.bench_qlearning --repeats {args.repeats} "
+                     f"--steps {args.steps}"))
     header = f"{'env':<28}{'n_envs':>7}{'raw/s':>13}{'vecenv/s':>13}{'QL train/s':>13}"
     print(header + f"{'QL/raw':>8}{'QL/vecenv':>10}")
     rows = []

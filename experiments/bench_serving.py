@@ -33,6 +33,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: rl_harness and tests from this checkout
+
+from experiments.bench_common import provenance  # noqa: E402
+
 TARGETS = {"single": 10.0, "batch": 50.0}  # p99 ms
 STARTUP_TIMEOUT = 120  # s until the scoring server answers /ping
 
@@ -158,6 +161,7 @@ def main() -> None:
             proc.wait(timeout=30)
             log.close()
 
+    print(f"\n{provenance(' '.join(['python experiments/bench_serving.py', *sys.argv[1:]]))}")
     print(f"\nServing {uri} with `mlflow models serve --env-manager local --workers "
           f"{args.workers}` on 127.0.0.1 (server ready {startup:.1f} s after start); "
           f"{os.cpu_count()} CPUs\n")

@@ -32,6 +32,9 @@ from pathlib import Path
 import optuna
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from experiments.bench_common import provenance  # noqa: E402
 
 
 def sweep_args(trials: int, steps: int, quick: bool) -> list[str]:
@@ -111,6 +114,7 @@ def main() -> None:
     trials = args.trials or (8 if args.quick else 30)
     steps = args.timesteps or (8000 if args.quick else 50_000)
     base = sweep_args(trials, steps, args.quick)
+    print(provenance(" ".join(["python experiments/bench_sweep.py", *sys.argv[1:]])))
     print(f"PPO on CartPole-v1, {trials} trials x {steps} timesteps, {os.cpu_count()} cores")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
