@@ -25,6 +25,10 @@ def main(cfg: DictConfig) -> float:
                 from rl_harness import resume
 
                 point = resume.find(cfg.resume)
+            elif cfg.mlflow.enabled:  # so does a tracking server that takes no connection
+                from rl_harness.recording import check_server_reachable
+
+                check_server_reachable()
             from rl_harness import train
 
             return train.run(cfg, point=point)["mean_reward"]

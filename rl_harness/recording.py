@@ -27,9 +27,11 @@ import os
 import pickle
 import select
 import signal
+import socket
 import subprocess
 import sys
 import traceback
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -43,6 +45,25 @@ def tracking_uri() -> str:
     """`MLFLOW_TRACKING_URI` if set, else a SQLite store in the working directory (here, not in
     tracking.py, so that code which must not import MLflow can read it)."""
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def unreachable(uri: str, reason: str) -> ConfigError:
+    return ConfigError(f"MLflow tracking store {uri} is unreachable ({reason}); set "
+                       "MLFLOW_TRACKING_URI to a reachable server or sqlite:///path/to/mlflow.db")
+
+
+def check_server_reachable(uri: str | None = None) -> None:
+    """A tracking server that takes no connection fails here, in milliseconds, before torch and
+    MLflow load (`tracking.check_store` then checks the store itself)."""
+    uri = uri or tracking_uri()
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=3).close()
+    except OSError as e:
+        raise unreachable(uri, str(e) or type(e).__name__) from None
 
 
 OUT_DIR_TAG = "rl_harness.output_dir"  # where a run's files are (resume finds them by it)

@@ -31,6 +31,7 @@ from rl_harness.recording import (  # noqa: F401 - re-exported: tracking.trackin
     OUT_DIR_TAG,
     PID_TAG,
     tracking_uri,
+    unreachable,
 )
 
 # The harness records to the user's own store and nowhere else (MLflow 3 sends usage telemetry
@@ -156,9 +157,7 @@ def check_store() -> None:
         text = " ".join(str(e).split())
         errno = re.search(r"\[Errno -?\d+\][^'\")]*", text)
         reason = errno.group(0).strip() if errno else text[:200]
-        raise ConfigError(f"MLflow tracking store {uri} is unreachable ({reason}); "
-                          "set MLFLOW_TRACKING_URI to a reachable server or "
-                          "sqlite:///path/to/mlflow.db") from None
+        raise unreachable(uri, reason) from None
     finally:
         for name, value in saved.items():
             if value is None:

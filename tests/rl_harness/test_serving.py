@@ -252,7 +252,7 @@ BAD_REQUESTS: list[tuple[str, int, str]] = [
      "an infinite value at row 1, dim 3"),
     ('{"inputs": [[9.0, 0.0, 0.0, 0.0]]}', 400,
      "value 9.0 at row 0, dim 0 is outside the observation space's range [-4.8, 4.8]"),
-    ('{"inputs": []}', 400, "empty batch: send at least one observation"),
+    ('{"inputs": []}', 400, "Failed to enforce schema of data '[]'"),  # MLflow's own check
     ('{"inputs": [[]]}', 400, "Shape of input (1, 0) does not match"),
     ("", 400, "valid JSON"),
     ("not json", 400, "valid JSON"),
