@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rl_harness import checkpoints
 from rl_harness.errors import ConfigError
-from rl_harness.recording import OUT_DIR_TAG, PID_TAG, tracking_uri
+from rl_harness.recording import OUT_DIR_TAG, PID_TAG, check_server_reachable, tracking_uri
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ def find(run_id: str) -> ResumePoint:
     """Everything needed to continue `run_id`, or a one-line reason why it cannot be."""
     if (uri := _missing_sqlite_store()) is not None:  # nothing to open, nothing to create
         raise ConfigError(f"resume={run_id}: no such MLflow run in {uri} (no such store)")
+    check_server_reachable()  # as for a new run: before MLflow loads
     from mlflow.exceptions import MlflowException
 
     from rl_harness import tracking
