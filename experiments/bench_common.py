@@ -12,7 +12,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from rl_harness.cli import CONF_DIR, preflight
+from rl_harness.config.preflight import CONF_DIR, preflight
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "experiments" / "results"
@@ -28,7 +28,7 @@ def compose_cfg(overrides: list[str]) -> DictConfig:
 def pin_tracking_store() -> None:
     """Runs train in their own working directories: a relative SQLite store must not follow
     them, so it is made absolute (in MLFLOW_TRACKING_URI) before the first one."""
-    from rl_harness import tracking
+    from rl_harness.tracking import runs as tracking
 
     uri = tracking.tracking_uri()
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):

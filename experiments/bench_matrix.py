@@ -50,7 +50,9 @@ from experiments.bench_table import (
     resolve_references,
     update_readme,
 )
-from rl_harness import build, tracking, train
+from rl_harness.build import make as build
+from rl_harness.tracking import runs as tracking
+from rl_harness.training import train
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -65,7 +67,7 @@ def _best_s_s(cfg: DictConfig) -> float:
 def _tabular_optimum(cfg: DictConfig) -> float:
     import gymnasium as gym
 
-    from rl_harness.tabular_optimum import optimum_summary
+    from rl_harness.agents.tabular_optimum import optimum_summary
 
     env = gym.make(cfg.env.id, **(build.to_plain(cfg.env.kwargs) or {}))
     return optimum_summary(env, env.spec.max_episode_steps)["finite_horizon"]

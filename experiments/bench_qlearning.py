@@ -24,8 +24,8 @@ from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from envs.inventory_vec import InventoryVecEnv
 from experiments.bench_common import provenance
-from rl_harness import build
-from rl_harness.qlearning import QLearning
+from rl_harness.agents.qlearning import QLearning
+from rl_harness.build import make as build
 from tests.rl_harness.vec_doubles import RandomMDPVecEnv
 
 CARTPOLE_BINS = {"obs_bins": [6, 6, 12, 12], "obs_low": [-2.4, -3.0, -0.21, -3.5]}

@@ -35,7 +35,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from experiments.bench_common import RESULTS, ROOT, compose_cfg, provenance  # noqa: E402
-from rl_harness import train  # noqa: E402
+from rl_harness.training import train  # noqa: E402
 
 BASE = ["algo=ppo", "env=cartpole", "mlflow.enabled=false", "eval.freq=0", "checkpoint.freq=0",
         "progress_bar=false", "eval.episodes=1"]

@@ -47,7 +47,8 @@ def free_port() -> int:
 
 
 def train_and_register(tmp: Path) -> str:
-    from rl_harness import serving, train
+    from rl_harness.deploy import serving
+    from rl_harness.training import train
     from tests.conftest import compose_config
 
     cfg = compose_config(["algo=ppo", "env=cartpole", "env.normalize=true", "n_timesteps=4096",
@@ -117,7 +118,7 @@ def main() -> None:
     ap.add_argument("--model-uri", default=None, help="serve this model instead of training one")
     args = ap.parse_args()
 
-    from rl_harness import serving
+    from rl_harness.deploy import serving
 
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)

@@ -18,7 +18,9 @@ from datetime import datetime
 
 from envs.inventory_dp import agent_return
 from experiments.bench_common import ROOT, compose_cfg, pin_tracking_store
-from rl_harness import algos, build, train
+from rl_harness.build import make as build
+from rl_harness.build import registry as algos
+from rl_harness.training import train
 
 OUTPUTS = ROOT / "outputs" / "custom_optimality" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}"
 

@@ -20,8 +20,8 @@ import yaml
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
-from rl_harness.qlearning import QLearning
-from rl_harness.tabular_optimum import optimum_summary, policy_return
+from rl_harness.agents.qlearning import QLearning
+from rl_harness.agents.tabular_optimum import optimum_summary, policy_return
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "hparams"
 TASKS = {

@@ -1,0 +1,19 @@
+"""rl-harness: Hydra configs → SB3 model → training → MLflow run → evaluate, compare, serve.
+
+The package's layers, lowest first; a module imports only from its own package and from the
+layers below it (tests/test_layers.py checks this on every CI run):
+
+    errors                      one exception tree, one-line CLI errors
+    common/                     no harness imports: space codec, statistics, tables, processes,
+                                plots, observation normalizer, wrapped private APIs (compat)
+    config/                     command-line preflight and composing configs
+    agents/                     our own algorithms (tabular Q-learning) and their helpers
+    build/                      algorithm registry, env and model construction from a config
+    tracking/                   MLflow: store (no MLflow import), recorder protocol, runs,
+                                background helper, SB3 logger output
+    training/                   the one training path, callbacks, checkpoints, resume, saved
+                                agents, recording tasks (policy model, learning curve)
+    analysis/ tuning/ deploy/   evaluate & compare; Optuna sweeps; serving & ONNX export
+    entry points                python -m rl_harness[.evaluate|.compare|.serving|.export],
+                                the Hydra sweeper plugin (hydra_plugins/)
+"""

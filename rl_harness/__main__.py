@@ -22,17 +22,18 @@ def main(cfg: DictConfig) -> float:
         if not trial:
             point = None
             if cfg.get("resume"):  # a resume that cannot happen fails before torch loads
-                from rl_harness import resume
+                from rl_harness.training import resume
 
                 point = resume.find(cfg.resume)
             elif cfg.mlflow.enabled:  # so does a tracking server that takes no connection
-                from rl_harness.recording import check_server_reachable
+                from rl_harness.tracking.store import check_server_reachable
 
                 check_server_reachable()
-            from rl_harness import train
+            from rl_harness.training import train
 
             return train.run(cfg, point=point)["mean_reward"]
-        from rl_harness import sweep, train  # sweep imports optuna: only for sweep trials
+        from rl_harness.training import train  # sweep imports optuna: only for sweep trials
+        from rl_harness.tuning import sweep
 
         hooks = sweep.job_hooks(cfg)  # the trial's report/prune callback, tags
         result = train.run(cfg, **hooks)
@@ -50,7 +51,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def entry() -> None:
-    from rl_harness.cli import preflight
+    from rl_harness.config.preflight import preflight
 
     # `kill` (SIGTERM) stops a run like Ctrl-C: final checkpoint, MLflow status KILLED.
     signal.signal(signal.SIGTERM, _terminate)
@@ -59,9 +60,10 @@ def entry() -> None:
     except HarnessError as e:
         fail(e)
     if _records_in_background(sys.argv[1:]):
-        from rl_harness import recording
+        from rl_harness.tracking import background
+        from rl_harness.training.record_tasks import HELPER
 
-        recording.prestart()  # loads MLflow on another core while Hydra composes the config
+        background.prestart(HELPER)  # loads MLflow on another core while Hydra composes
     main()
 
 

@@ -10,7 +10,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-from rl_harness.cli import CONF_DIR
+from rl_harness.config.preflight import CONF_DIR
 
 
 @pytest.fixture(scope="session")

@@ -95,8 +95,10 @@ class OptunaRLSweeper(Sweeper):
     def _sweep(self, arguments: list[str]) -> Any:
         import optuna
 
-        from rl_harness import sweep, tracking
         from rl_harness.errors import ConfigError
+        from rl_harness.tracking import runs as tracking
+        from rl_harness.tracking.recorder import NullRecorder
+        from rl_harness.tuning import sweep
 
         cfg = self.config
         for arg in arguments:
@@ -146,7 +148,7 @@ class OptunaRLSweeper(Sweeper):
         opened = (tracking.mlflow_run(
             self.experiment, run_name=f"sweep {study.study_name}", tags=self._parent_tags(),
             run_id=parent_id if parent_id and tracking.run_exists(parent_id) else None)
-            if self.tracking else tracking.null_run())
+            if self.tracking else contextlib.nullcontext(NullRecorder()))
         with opened as parent:
             if parent.run_id:
                 study.set_user_attr("mlflow_parent_run_id", parent.run_id)
@@ -160,7 +162,8 @@ class OptunaRLSweeper(Sweeper):
 
     def _check_composes(self, arguments: list[str]) -> None:
         """Compose and validate one trial's config (lowest values, first choices) up front."""
-        from rl_harness import sweep, train
+        from rl_harness.training import train
+        from rl_harness.tuning import sweep
 
         first = {p.path: p.distribution.choices[0] if hasattr(p.distribution, "choices")
                  else p.distribution.low for p in self.params}
@@ -182,7 +185,7 @@ class OptunaRLSweeper(Sweeper):
                 "hydra.sweeper.study_name")
 
     def _parent_tags(self) -> dict[str, str]:
-        from rl_harness import sweep
+        from rl_harness.tuning import sweep
 
         o, choices = self.options, self.config.hydra.runtime.choices
         tags = {"optuna.study": str(o["study_name"]), "optuna.storage": sweep.redact(self.url),
@@ -205,7 +208,7 @@ class OptunaRLSweeper(Sweeper):
                 fcntl.flock(f, fcntl.LOCK_UN)
 
     def _loop(self, arguments: list[str]) -> None:
-        from rl_harness import sweep
+        from rl_harness.tuning import sweep
 
         study = self.study
         while True:
@@ -222,7 +225,7 @@ class OptunaRLSweeper(Sweeper):
             self._run_trial(trial, arguments)
 
     def _run_trial(self, trial: Any, arguments: list[str]) -> None:
-        from rl_harness import sweep
+        from rl_harness.tuning import sweep
 
         q = sweep.hydra_value
         job = [*arguments, *sweep.overrides(self.params, trial.params),
@@ -262,7 +265,7 @@ class OptunaRLSweeper(Sweeper):
               + (f": {error}" if error else ""), flush=True)
 
     def _outcome(self, ret: JobReturn, trial: Any) -> tuple[Any, float | None, str | None]:
-        from rl_harness.sweep import TrialState
+        from rl_harness.tuning.sweep import TrialState
 
         attrs = self.study._storage.get_trial_user_attrs(trial._trial_id)
         if ret.status == JobStatus.FAILED:
@@ -282,7 +285,7 @@ class OptunaRLSweeper(Sweeper):
         """Tag the trial's MLflow run(s); returns their ids ([] where the trial opened none)."""
         if not self.tracking:
             return []
-        from rl_harness import tracking
+        from rl_harness.tracking import runs as tracking
 
         return tracking.update_runs(self.experiment, {"optuna.study": self.study.study_name,
                                                       "optuna.trial": str(number)},
@@ -291,7 +294,7 @@ class OptunaRLSweeper(Sweeper):
     def _failed_run(self, trial: Any, tags: dict[str, str], error: str) -> None:
         """A trial that failed before its run opened (e.g. the model could not be built) still
         gets a FAILED child run under the sweep, with its sampled parameters and the error."""
-        from rl_harness import tracking
+        from rl_harness.tracking import runs as tracking
 
         own = {"optuna.study": self.study.study_name, "optuna.trial": str(trial.number)}
         if parent := self.study.user_attrs.get("mlflow_parent_run_id"):
@@ -302,7 +305,7 @@ class OptunaRLSweeper(Sweeper):
     # ------------------------------------------------------------ workers
 
     def _start_workers(self, arguments: list[str]) -> list[subprocess.Popen]:
-        from rl_harness.sweep import hydra_value
+        from rl_harness.tuning.sweep import hydra_value
 
         hydra_args = [a for a in self.config.hydra.overrides.hydra if not a.startswith(OWN_KEYS)]
         workers = []
@@ -335,7 +338,7 @@ class OptunaRLSweeper(Sweeper):
     # ------------------------------------------------------------ results
 
     def _report(self, parent: Any, arguments: list[str]) -> None:
-        from rl_harness import sweep
+        from rl_harness.tuning import sweep
 
         study, params = self.study, self.params
         table = sweep.summary(study, params)

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 
 from experiments import bench_matrix as bm
 from experiments import bench_table as bt
-from rl_harness import tracking
+from rl_harness.tracking import runs as tracking
 
 
 def row(key: str) -> bm.Row:

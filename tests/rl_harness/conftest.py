@@ -30,7 +30,7 @@ class Trained:
 
 @pytest.fixture(scope="session")
 def trained_session(tmp_path_factory: pytest.TempPathFactory, empty_store: Path) -> Trained:
-    from rl_harness import train
+    from rl_harness.training import train
 
     root = tmp_path_factory.mktemp("trained")
     shutil.copy(empty_store, root / "mlflow.db")

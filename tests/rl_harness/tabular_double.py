@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from rl_harness import spaces as space_json
+from rl_harness.common import space_codec as space_json
 
 REGISTRY_NAME = "tabular_double"
 REGISTRY_PATH = "tests.rl_harness.tabular_double:GreedyTable"

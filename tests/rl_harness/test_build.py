@@ -9,9 +9,11 @@ import torch
 from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.vec_env import SubprocVecEnv, VecNormalize
 
-from rl_harness import algos, build, train
-from rl_harness.cli import group_options
+from rl_harness.build import make as build
+from rl_harness.build import registry as algos
+from rl_harness.config.preflight import group_options
 from rl_harness.errors import ConfigError
+from rl_harness.training import train
 from tests.conftest import compose_config
 
 DISCRETE_ONLY = {"dqn", "qrdqn", "maskable_ppo", "qlearning"}

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from rl_harness import tracking, train
-from rl_harness.cli import preflight
+from rl_harness.config.preflight import preflight
 from rl_harness.errors import ConfigError
+from rl_harness.tracking import runs as tracking
+from rl_harness.training import train
 from tests.conftest import compose_config
 
 

@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rl_harness import compare, tracking
+from rl_harness.analysis import compare
 from rl_harness.errors import ConfigError
+from rl_harness.tracking import runs as tracking
 
 
 def compare_config(*overrides: str):
     from hydra import compose, initialize_config_dir
 
-    from rl_harness.cli import CONF_DIR
+    from rl_harness.config.preflight import CONF_DIR
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose("compare", overrides=list(overrides))
@@ -123,7 +124,7 @@ def test_filters_and_no_match(runs) -> None:
 
 @pytest.mark.slow
 def test_real_seeds_of_a_multirun_compare(tmp_path: Path) -> None:
-    from rl_harness import train
+    from rl_harness.training import train
     from tests.conftest import compose_config
 
     for seed in range(3):

@@ -14,7 +14,10 @@ import pytest
 from omegaconf import OmegaConf
 from stable_baselines3 import PPO
 
-from rl_harness import build, evaluate, tracking, train
+from rl_harness.analysis import evaluate
+from rl_harness.build import make as build
+from rl_harness.tracking import runs as tracking
+from rl_harness.training import train
 from tests.conftest import compose_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def eval_config(*overrides: str):
     from hydra import compose, initialize_config_dir
 
-    from rl_harness.cli import CONF_DIR
+    from rl_harness.config.preflight import CONF_DIR
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose("evaluate", overrides=list(overrides))

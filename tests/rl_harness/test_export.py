@@ -12,9 +12,9 @@ from gymnasium import spaces
 from stable_baselines3 import DQN, PPO, SAC, TD3
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-from rl_harness import agent as agents
-from rl_harness import export
+from rl_harness.deploy import export
 from rl_harness.errors import ConfigError
+from rl_harness.training import saved_agent as agents
 from tests.rl_harness import tabular_double
 
 N = 1000

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from envs.inventory_dp import agent_return
-from rl_harness import algos, train
+from rl_harness.build import registry as algos
+from rl_harness.training import train
 from tests.conftest import compose_config
 
 NO_CHECKPOINTS = ["checkpoint.freq=0"]

@@ -17,9 +17,9 @@ from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecNormalize
 
-from rl_harness.qlearning import QLearning
-from rl_harness.tabular_optimum import optimum_summary, policy_return
-from rl_harness.tabular_utils import ObsEncoder
+from rl_harness.agents.qlearning import QLearning
+from rl_harness.agents.tabular import ObsEncoder
+from rl_harness.agents.tabular_optimum import optimum_summary, policy_return
 from tests.rl_harness.vec_doubles import RandomMDPVecEnv
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "hparams"

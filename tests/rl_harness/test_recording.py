@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import stable_baselines3
 
-from rl_harness import recording, train
 from rl_harness.errors import ConfigError
+from rl_harness.tracking import background as recording
+from rl_harness.training import record_tasks, train
 from tests.conftest import compose_config
 
 
@@ -54,7 +55,7 @@ def test_helper_without_a_go_ahead_touches_no_store(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     # A CLI run prestarts the helper; a config error found after that must leave no trace.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/fresh.db")
-    recording.prestart()
+    recording.prestart(record_tasks.HELPER)
     helper = recording._helper
     assert helper is not None
     recording._helper = None

@@ -16,8 +16,9 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from rl_harness import checkpoints, tracking, train
 from rl_harness.errors import ConfigError, NumericalError
+from rl_harness.tracking import runs as tracking
+from rl_harness.training import checkpoints, train
 from tests.conftest import compose_config
 from tests.rl_harness.faults import PoisonWeights
 
@@ -125,7 +126,7 @@ def test_resume_restores_what_the_checkpoint_holds(overrides: list[str], tmp_pat
     from stable_baselines3.common.save_util import load_from_pkl
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from rl_harness import algos
+    from rl_harness.build import registry as algos
 
     total = 2048
     cfg = compose_config([*overrides, f"n_timesteps={total}", "eval.freq=0",

@@ -21,9 +21,13 @@ from mlflow.exceptions import MlflowException
 from omegaconf import OmegaConf
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-from rl_harness import agent as agents
-from rl_harness import algos, serving, spaces, tracking
+from rl_harness.build import registry as algos
+from rl_harness.common import space_codec as spaces
+from rl_harness.deploy import serving
 from rl_harness.errors import ConfigError, ObservationError
+from rl_harness.tracking import runs as tracking
+from rl_harness.training import model_logging
+from rl_harness.training import saved_agent as agents
 from tests.rl_harness import tabular_double
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,7 +121,7 @@ def test_tabular_agent_is_served_through_its_own_load(monkeypatch, tmp_path: Pat
     cfg = OmegaConf.create({"algo": {"name": tabular_double.REGISTRY_NAME},
                             "env": {"id": "envs:Inventory-v0"}})
     with tracking.mlflow_run("tabular") as rec:
-        uri = serving.log_policy_model(rec.run_id, tmp_path / "model.zip", None, cfg)
+        uri = model_logging.log_policy_model(rec.run_id, tmp_path / "model.zip", None, cfg)
     model = mlflow.pyfunc.load_model(uri)
     grid = np.stack(np.meshgrid(range(21), range(2), range(7), indexing="ij"), -1).reshape(-1, 3)
     np.testing.assert_array_equal(model.predict(grid.astype(np.float64)),
@@ -128,7 +132,7 @@ def test_tabular_agent_is_served_through_its_own_load(monkeypatch, tmp_path: Pat
 
 @pytest.mark.skipif("qlearning" not in algos.REGISTRY, reason="QLearning not on this branch")
 def test_qlearning_run_logs_a_servable_policy() -> None:
-    from rl_harness import train
+    from rl_harness.training import train
     from tests.conftest import compose_config
 
     result = train.run(compose_config(["algo=qlearning", "env=frozenlake", "n_timesteps=256",

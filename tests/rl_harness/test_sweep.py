@@ -23,9 +23,12 @@ from mlflow import MlflowClient
 from omegaconf import OmegaConf, open_dict
 from optuna.trial import TrialState
 
-from rl_harness import algos, sweep, tracking, train
-from rl_harness.cli import CONF_DIR
+from rl_harness.build import registry as algos
+from rl_harness.config.preflight import CONF_DIR
 from rl_harness.errors import ConfigError
+from rl_harness.tracking import runs as tracking
+from rl_harness.training import train
+from rl_harness.tuning import sweep
 from tests.conftest import compose_config
 
 SPACE = ("hydra.sweeper.space={algo: {learning_rate: {type: float, low: 1e-4, high: 3e-3, "

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from rl_harness.tabular_optimum import (
+from rl_harness.agents.tabular_optimum import (
     optimal_value_iteration,
     optimum_summary,
     policy_return,

@@ -15,7 +15,10 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.utils import LinearSchedule
 
-from rl_harness import algos, serving, tracking, train
+from rl_harness.build import registry as algos
+from rl_harness.deploy import serving
+from rl_harness.tracking import runs as tracking
+from rl_harness.training import train
 from tests.conftest import compose_config
 
 TINY = ["n_timesteps=512", "eval.freq=256", "eval.episodes=2", "checkpoint.freq=256"]

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from rl_harness.errors import ConfigError
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 FREE_FORM = ("algo.", "env.kwargs.", "mlflow.tags")
 
 

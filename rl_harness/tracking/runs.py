@@ -6,7 +6,6 @@ state: FINISHED, FAILED (exception; the error is tagged and attached) or KILLED 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import socket
@@ -25,9 +24,11 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
+from rl_harness.common import processes
 from rl_harness.errors import ConfigError
-from rl_harness.recording import (  # noqa: F401 - re-exported: tracking.tracking_uri()
-    DEFAULT_URI,
+from rl_harness.tracking.recorder import Tasks, run_task
+from rl_harness.tracking.store import (  # noqa: F401 - tracking_uri is read here too
+    HOST_TAG,
     OUT_DIR_TAG,
     PID_TAG,
     tracking_uri,
@@ -37,7 +38,7 @@ from rl_harness.recording import (  # noqa: F401 - re-exported: tracking.trackin
 # The harness records to the user's own store and nowhere else (MLflow 3 sends usage telemetry
 # unless told not to); set MLFLOW_DISABLE_TELEMETRY=false to allow it.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-HOST_TAG = "rl_harness.host"
+PID_START_TAG = "rl_harness.pid_start"  # with the pid: a reused pid is not the run's process
 MAX_PARAM_LEN = 6000
 BATCH_LIMIT = 1000  # MLflow's per-request cap on metrics
 
@@ -76,11 +77,12 @@ class MetricBuffer:
         self._last_flush = time.monotonic()
 
 
-class Recorder:
-    """What the training path records into one MLflow run."""
+class MlflowRecorder:
+    """A `recorder.Recorder` that writes one MLflow run from this process."""
 
-    def __init__(self, client: MlflowClient, run_id: str) -> None:
+    def __init__(self, client: MlflowClient, run_id: str, tasks: Tasks | None = None) -> None:
         self.client, self.run_id = client, run_id
+        self.tasks: Tasks = tasks or {}
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         items = [Param(k, str(v)[:MAX_PARAM_LEN]) for k, v in flatten(params).items()]
@@ -101,7 +103,7 @@ class Recorder:
 
     def writer(self) -> Any:
         """An SB3 logger output format (SB3 is imported here, not by the recording helper)."""
-        from rl_harness.logger_output import MetricsOutput
+        from rl_harness.tracking.logger_output import MetricsOutput
 
         buffer = MetricBuffer(self.client, self.run_id)
         return MetricsOutput(buffer.add, buffer.flush)
@@ -109,20 +111,8 @@ class Recorder:
     def ready(self) -> None:
         """The store was checked before the run opened (the helper-process recorder waits here)."""
 
-    def log_policy_model(self, model_path: Path, stats_path: Path | None, cfg: Any) -> None:
-        from rl_harness import serving
-
-        serving.log_policy_model(self.run_id, Path(model_path),
-                                 stats_path if stats_path and Path(stats_path).exists() else None,
-                                 cfg)
-
-    def log_learning_curve(self, out_dir: Path, title: str) -> None:
-        from rl_harness.plots import plot_learning_curve
-
-        out_dir = Path(out_dir)
-        curve = plot_learning_curve(out_dir, out_dir / "learning_curve.png", title=title)
-        if curve is not None:
-            self.log_artifact(curve)
+    def run_task(self, name: str, *args: Any) -> None:
+        run_task(self.tasks, self, name, args)
 
 
 def get_or_create_experiment(client: MlflowClient, name: str) -> str:
@@ -166,23 +156,13 @@ def check_store() -> None:
                 os.environ[name] = value
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def mark_if_dead(client: MlflowClient, run: Any) -> bool:
     """A RUNNING run whose process on this host is gone died without a word: mark it FAILED."""
     tags = run.data.tags
     if run.info.status != "RUNNING" or tags.get(HOST_TAG) != socket.gethostname():
         return False
     pid = int(tags.get(PID_TAG, os.getpid()))
-    if pid == os.getpid() or _process_alive(pid):
+    if pid == os.getpid() or processes.alive(tags[HOST_TAG], pid, tags.get(PID_START_TAG, "?")):
         return False
     client.set_tag(run.info.run_id, "error", f"process {pid} died without ending the run")
     client.set_terminated(run.info.run_id, "FAILED")
@@ -209,7 +189,8 @@ def git_commit() -> str | None:
 def mlflow_run(experiment: str, run_name: str | None = None,
                tags: Mapping[str, Any] | None = None,
                run_id: str | None = None,
-               parent_run_id: str | None = None) -> Iterator[Recorder]:
+               parent_run_id: str | None = None,
+               tasks: Tasks | None = None) -> Iterator[MlflowRecorder]:
     """Open (or, with `run_id`, reopen) a run; it always ends FINISHED, FAILED or KILLED.
 
     The process id and host are tagged, so a run whose process dies without a word is found
@@ -219,7 +200,7 @@ def mlflow_run(experiment: str, run_name: str | None = None,
     exp_id = get_or_create_experiment(client, experiment)
     mark_dead_runs(client, exp_id)
     all_tags = {"command": " ".join(sys.argv), PID_TAG: os.getpid(),
-                HOST_TAG: socket.gethostname()}
+                HOST_TAG: socket.gethostname(), PID_START_TAG: processes.start_time(os.getpid())}
     if commit := git_commit():
         all_tags["mlflow.source.git.commit"] = commit
     if parent_run_id:
@@ -232,7 +213,7 @@ def mlflow_run(experiment: str, run_name: str | None = None,
         run = client.get_run(run_id)
         client.update_run(run_id, status="RUNNING")
         client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in all_tags.items()])
-    recorder = Recorder(client, run.info.run_id)
+    recorder = MlflowRecorder(client, run.info.run_id, tasks)
     try:
         yield recorder
     except KeyboardInterrupt:
@@ -264,7 +245,7 @@ def update_runs(experiment: str, match: Mapping[str, str], tags: Mapping[str, An
     where = " and ".join(f"tags.`{k}` = '{v}'" for k, v in match.items())
     ids = []
     for run in client.search_runs([exp.experiment_id], where, max_results=1000):
-        Recorder(client, run.info.run_id).set_tags(tags)
+        MlflowRecorder(client, run.info.run_id).set_tags(tags)
         if end_running and run.info.status == "RUNNING":
             client.set_terminated(run.info.run_id, end_running)
         ids.append(run.info.run_id)
@@ -278,13 +259,13 @@ def failed_run(experiment: str, run_name: str, tags: Mapping[str, Any],
     client = _client_for(tracking_uri())
     run = client.create_run(get_or_create_experiment(client, experiment), run_name=run_name,
                             tags={k: str(v) for k, v in {**tags, "error": error}.items()})
-    recorder = Recorder(client, run.info.run_id)
+    recorder = MlflowRecorder(client, run.info.run_id)
     recorder.log_params(params)
     client.set_terminated(run.info.run_id, "FAILED")
     return run.info.run_id
 
 
-def _record_failure(recorder: Recorder, error: BaseException) -> None:
+def _record_failure(recorder: MlflowRecorder, error: BaseException) -> None:
     """Best effort: the run must still be marked FAILED if this itself fails.
 
     An error raised in another process (the trainer, when a helper records the run) arrives
@@ -301,13 +282,6 @@ def _record_failure(recorder: Recorder, error: BaseException) -> None:
         pass
 
 
-def null_run() -> contextlib.AbstractContextManager:
-    """Tracking off (`mlflow.enabled=false`)."""
-    from rl_harness.recording import null_run as null
-
-    return null()
-
-
 # ---------------------------------------------------------------- reading runs back
 
 
@@ -319,6 +293,14 @@ def client() -> MlflowClient:
 @lru_cache(maxsize=8)
 def _client_for(uri: str) -> MlflowClient:
     return MlflowClient(uri)
+
+
+def find_run(run_id: str) -> Any | None:
+    """The run, or None where the store has no such run."""
+    try:
+        return client().get_run(run_id)
+    except MlflowException:
+        return None
 
 
 def get_run(run_id: str) -> Any:
@@ -370,7 +352,7 @@ def metric_history(run_id: str, key: str) -> list[tuple[int, float]]:
     return sorted((m.step, m.value) for m in client().get_metric_history(run_id, key))
 
 
-def log_series(recorder: Recorder, key: str, values: list[float]) -> None:
+def log_series(recorder: MlflowRecorder, key: str, values: list[float]) -> None:
     """One metric stepped 0, 1, 2, ... (e.g. per-episode returns), in batches."""
     if recorder.run_id is None:
         return

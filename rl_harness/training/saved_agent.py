@@ -10,17 +10,18 @@ files hold pickled Python objects, and so do VecNormalize files: load only what 
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from rl_harness import algos, build, tracking
+from rl_harness.build import make as build
+from rl_harness.build import registry as algos
+from rl_harness.common.obs_normalizer import ObsNormalizer  # noqa: F401 - agents.ObsNormalizer
 from rl_harness.errors import ConfigError
+from rl_harness.tracking import runs as tracking
 
 CHECKPOINTS = {"final": "model.zip", "best": "best_model.zip"}
 CONFIG_FILE = "resolved_config.yaml"
@@ -109,39 +110,3 @@ def make_eval_env(agent: TrainedAgent, n_envs: int, seed: int | None = None,
         env = VecNormalize.load(str(agent.vecnormalize_path), env.venv)
         env.training, env.norm_reward = False, False
     return env
-
-
-@dataclass
-class ObsNormalizer:
-    """VecNormalize's observation transform as plain arrays: clip((x - mean) / sqrt(var + eps))."""
-
-    mean: np.ndarray
-    var: np.ndarray
-    epsilon: float
-    clip: float
-
-    @classmethod
-    def from_vecnormalize(cls, path: str | Path) -> ObsNormalizer | None:
-        """Read a VecNormalize file (a pickle: trusted sources only); None if it has norm_obs off.
-        """
-        with open(path, "rb") as f:
-            stats = pickle.load(f)  # noqa: S301 - our own training output
-        if not stats.norm_obs:
-            return None
-        if isinstance(stats.obs_rms, dict):
-            raise ConfigError("normalized Dict observations are not supported for serving")
-        return cls(np.asarray(stats.obs_rms.mean, dtype=np.float64),
-                   np.asarray(stats.obs_rms.var, dtype=np.float64),
-                   float(stats.epsilon), float(stats.clip_obs))
-
-    def save(self, path: Path) -> None:
-        np.savez(path, mean=self.mean, var=self.var, epsilon=self.epsilon, clip=self.clip)
-
-    @classmethod
-    def load(cls, path: str | Path) -> ObsNormalizer:
-        with np.load(path, allow_pickle=False) as d:
-            return cls(d["mean"], d["var"], float(d["epsilon"]), float(d["clip"]))
-
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
-        scaled = (obs - self.mean) / np.sqrt(self.var + self.epsilon)
-        return np.clip(scaled, -self.clip, self.clip).astype(np.float32)

@@ -27,7 +27,7 @@ REGISTRY: dict[str, str] = {
     "recurrent_ppo": "sb3_contrib:RecurrentPPO",
     "tqc": "sb3_contrib:TQC",
     "trpo": "sb3_contrib:TRPO",
-    "qlearning": "rl_harness.qlearning:QLearning",
+    "qlearning": "rl_harness.agents.qlearning:QLearning",
 }
 
 # Constructor arguments the harness sets itself from top-level config keys.

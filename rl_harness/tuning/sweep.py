@@ -24,8 +24,6 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import os
-import socket
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -43,7 +41,8 @@ from optuna.distributions import (
 from optuna.trial import FrozenTrial, TrialState
 from stable_baselines3.common.callbacks import BaseCallback
 
-from rl_harness import algos
+from rl_harness.build import registry as algos
+from rl_harness.common import processes
 from rl_harness.errors import ConfigError
 
 SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler", "cmaes": "CmaEsSampler",
@@ -290,32 +289,13 @@ def redact(url: str) -> str:
 
 def owner() -> str:
     """host:pid:start — identifies this process even after its pid is reused."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
-
-
-def _start_time(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return "?"
+    return processes.identity()
 
 
 def owner_alive(tag: str | None) -> bool | None:
     """Whether the process that owns a trial still runs; None when that cannot be told here
     (another host, or a trial asked a moment ago whose owner is not recorded yet)."""
-    if not tag:
-        return None
-    host, _, rest = tag.partition(":")
-    if host != socket.gethostname():
-        return None
-    pid, _, start = rest.partition(":")
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError):
-        return False
-    except PermissionError:
-        return True
-    return start in ("?", _start_time(int(pid)))
+    return processes.identity_alive(tag)
 
 
 def counted(trials: list[FrozenTrial]) -> int:

@@ -22,14 +22,17 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 
-from rl_harness import algos, build, checkpoints
-from rl_harness.callbacks import Checkpoint, make_callbacks, nonfinite_parameter
+from rl_harness.build import make as build
+from rl_harness.build import registry as algos
 from rl_harness.errors import ConfigError, NumericalError
+from rl_harness.tracking.recorder import NullRecorder
+from rl_harness.tracking.store import OUT_DIR_TAG
+from rl_harness.training import checkpoints, record_tasks
+from rl_harness.training.callbacks import Checkpoint, make_callbacks, nonfinite_parameter
 
 if TYPE_CHECKING:
-    from rl_harness.recording import BackgroundRecorder, NullRecorder
-    from rl_harness.resume import ResumePoint
-    from rl_harness.tracking import Recorder
+    from rl_harness.tracking.recorder import Recorder
+    from rl_harness.training.resume import ResumePoint
 
 
 def validate(cfg: DictConfig) -> tuple[type, dict[str, Any]]:
@@ -90,8 +93,7 @@ def base_tags(cfg: DictConfig) -> dict[str, str]:
     return tags
 
 
-def _sb3_logger(out_dir: Path, recorder: Recorder | BackgroundRecorder | NullRecorder,
-                verbose: int) -> Logger:
+def _sb3_logger(out_dir: Path, recorder: Recorder, verbose: int) -> Logger:
     formats = ["csv"] + (["stdout"] if verbose else [])
     outputs = [make_output_format(f, str(out_dir)) for f in formats]
     if (writer := recorder.writer()) is not None:
@@ -117,10 +119,10 @@ def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
     interrupted run, and training continues from its latest checkpoint to the original total
     (`point`: that run's `resume.find`, where the caller has looked it up already).
     """
-    from rl_harness import recording
+    from rl_harness.tracking import background as recording
 
     if point is None and cfg.get("resume"):
-        from rl_harness import resume
+        from rl_harness.training import resume
 
         point = resume.find(cfg.resume)
     if point is not None:
@@ -130,12 +132,12 @@ def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
             progress.rename(point.out_dir / f"progress_until_{point.checkpoint.name}.csv")
     cls, kwargs = validate(cfg)
     # Decided before anything imports MLflow: `auto` records in a helper process only where
-    # this process has not loaded MLflow (recording.py says why).
+    # this process has not loaded MLflow (tracking/background.py says why).
     background = bool(cfg.mlflow.enabled) and recording.use_background(
         cfg.mlflow.get("background", "auto"))
-    helper = recording.begin() if background else None
+    helper = recording.begin(record_tasks.HELPER) if background else None
     if cfg.mlflow.enabled and not background:
-        from rl_harness import tracking
+        from rl_harness.tracking import runs as tracking
 
         tracking.check_store()
     torch.set_num_threads(cfg.torch_threads)
@@ -152,14 +154,16 @@ def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
 
     experiment = cfg.mlflow.experiment or cfg.env.id.split(":")[-1]
     tags = {**base_tags(cfg), **(cfg.mlflow.tags or {}), **(run_tags or {}),
-            recording.OUT_DIR_TAG: out_dir}
+            OUT_DIR_TAG: out_dir}
     run_id = point.run_id if point else None
+    opened: contextlib.AbstractContextManager[Recorder]
     if helper is not None:
         opened = recording.background_run(helper, experiment, cfg.mlflow.run_name, tags, run_id)
     elif cfg.mlflow.enabled:
-        opened = tracking.mlflow_run(experiment, cfg.mlflow.run_name, tags=tags, run_id=run_id)
+        opened = tracking.mlflow_run(experiment, cfg.mlflow.run_name, tags=tags, run_id=run_id,
+                                     tasks=record_tasks.TASKS)
     else:
-        opened = recording.null_run()
+        opened = contextlib.nullcontext(NullRecorder(record_tasks.TASKS))
     with contextlib.ExitStack() as stack:
         stack.callback(eval_env.close)
         stack.callback(env.close)
@@ -187,7 +191,9 @@ def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
             vecnorm.save(str(stats_path))
             sync_envs_normalization(env, eval_env)
         # A helper process packages the policy model while this one runs the final evaluation.
-        recorder.log_policy_model(model_path, stats_path if stats_path.exists() else None, cfg)
+        recorder.run_task("policy_model", str(model_path.resolve()),
+                          str(stats_path.resolve()) if stats_path.exists() else None,
+                          OmegaConf.to_container(cfg, resolve=True))
 
         mean, std, returns = evaluate(model, eval_env, cfg)
         final = {"eval/mean_reward": mean, "eval/std_reward": std}
@@ -199,7 +205,7 @@ def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
                      out_dir / "evaluations.npz", out_dir / "progress.csv"):
             if path.exists():
                 recorder.log_artifact(path, "model" if path.suffix in (".zip", ".pkl") else None)
-        recorder.log_learning_curve(out_dir, title=experiment)
+        recorder.run_task("learning_curve", str(Path(out_dir).resolve()), experiment)
 
     result = {"run_id": recorder.run_id, "mean_reward": mean, "std_reward": std,
               "returns": returns, "model_path": str(model_path), "optimum": best,

@@ -30,7 +30,7 @@ from stable_baselines3.common.vec_env import (
 )
 from stable_baselines3.common.vec_env.util import dict_to_obs
 
-from rl_harness import algos
+from rl_harness.build import registry as algos
 from rl_harness.errors import ConfigError, NumericalError
 
 ACTIVATIONS: dict[str, type[torch.nn.Module]] = {

@@ -10,8 +10,8 @@ import numpy as np
 from omegaconf import DictConfig
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
 
-from rl_harness import checkpoints
 from rl_harness.errors import NumericalError
+from rl_harness.training import checkpoints
 
 
 class EvalExtras(BaseCallback):

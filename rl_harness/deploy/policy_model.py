@@ -6,6 +6,6 @@ model imports the harness (serve with `--env-manager local` in the harness's env
 
 import mlflow
 
-from rl_harness.serving import PolicyModel
+from rl_harness.deploy.serving import PolicyModel
 
 mlflow.models.set_model(PolicyModel())

@@ -1,4 +1,4 @@
-"""Where a run is recorded: in this process, in a helper process beside training, or nowhere.
+"""A helper process that records a run beside training, through a pipe.
 
 A fresh `python -m rl_harness` process would spend 2–3 s importing MLflow and opening its
 store, then about 2 s packaging the policy model and drawing the learning curve — all on the
@@ -9,7 +9,7 @@ records is the same run: same params, metrics, artifacts and tags, and it still 
 FAILED or KILLED — FAILED also when the training process dies without a word, since the helper
 sees its pipe close.
 
-    training process                         helper (python -m rl_harness.recording)
+    training process                         helper (python -m <entry>: record_tasks)
     prestart() ───────── spawns ──────────▶  imports MLflow, opens the store, replies "store"
     ...compose config, build env & model...
     ready(): waits for "store" (unreachable store: one-line ConfigError before training)
@@ -27,66 +27,39 @@ import os
 import pickle
 import select
 import signal
-import socket
 import subprocess
 import sys
 import traceback
-import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from rl_harness.errors import ConfigError, HarnessError
+from rl_harness.tracking.recorder import Tasks
+from rl_harness.tracking.store import PID_TAG
 
-DEFAULT_URI = "sqlite:///mlflow.db"
-
-
-def tracking_uri() -> str:
-    """`MLFLOW_TRACKING_URI` if set, else a SQLite store in the working directory (here, not in
-    tracking.py, so that code which must not import MLflow can read it)."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
-
-
-def unreachable(uri: str, reason: str) -> ConfigError:
-    return ConfigError(f"MLflow tracking store {uri} is unreachable ({reason}); set "
-                       "MLFLOW_TRACKING_URI to a reachable server or sqlite:///path/to/mlflow.db")
-
-
-def check_server_reachable(uri: str | None = None) -> None:
-    """A tracking server that takes no connection fails here, in milliseconds, before torch and
-    MLflow load (`tracking.check_store` then checks the store itself)."""
-    uri = uri or tracking_uri()
-    parts = urllib.parse.urlsplit(uri)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        socket.create_connection((parts.hostname, port), timeout=3).close()
-    except OSError as e:
-        raise unreachable(uri, str(e) or type(e).__name__) from None
-
-
-OUT_DIR_TAG = "rl_harness.output_dir"  # where a run's files are (resume finds them by it)
-PID_TAG = "rl_harness.pid"  # the training process: a RUNNING run whose process is gone is dead
 READY_TIMEOUT_S = 120.0  # importing MLflow on a loaded machine; the store check itself is ~3 s
 END_TIMEOUT_S = 600.0  # packaging a large policy model and uploading artifacts to a server
 
 _helper: subprocess.Popen | None = None
 
 
-def prestart() -> None:
-    """Start the helper now, so it loads MLflow while the caller composes its config."""
+def prestart(entry: str) -> None:
+    """Start the helper now, so it loads MLflow while the caller composes its config.
+
+    `entry` is the module the helper runs (`python -m entry`): the layer that owns the tasks,
+    whose `main` calls `main(tasks)` here with its table."""
     global _helper
     if _helper is None or _helper.poll() is not None:
-        _helper = subprocess.Popen([sys.executable, "-m", "rl_harness.recording"],
+        _helper = subprocess.Popen([sys.executable, "-m", entry],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
 
 
-def begin() -> BackgroundRecorder:
+def begin(entry: str) -> BackgroundRecorder:
     """Hand the helper a go-ahead to check the store (it touches nothing before this, so a
     config error found earlier leaves no trace)."""
     global _helper
-    prestart()
+    prestart(entry)
     recorder, _helper = BackgroundRecorder(_helper), None
     recorder.send("check")
     return recorder
@@ -103,32 +76,6 @@ def use_background(setting: Any) -> bool:
 
 
 # ---------------------------------------------------------------- the training process's side
-
-
-class NullRecorder:
-    """Stands in when tracking is off (`mlflow.enabled=false`), e.g. to measure its overhead."""
-
-    run_id: str | None = None
-
-    def ready(self) -> None: ...
-    def log_params(self, params: Mapping[str, Any]) -> None: ...
-    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None: ...
-    def set_tags(self, tags: Mapping[str, Any]) -> None: ...
-    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None: ...
-    def log_policy_model(self, model_path: Path, stats_path: Path | None, cfg: Any) -> None: ...
-
-    def log_learning_curve(self, out_dir: Path, title: str) -> None:
-        from rl_harness.plots import plot_learning_curve
-
-        plot_learning_curve(out_dir, out_dir / "learning_curve.png", title=title)
-
-    def writer(self) -> None:
-        return None
-
-
-@contextlib.contextmanager
-def null_run() -> Iterator[NullRecorder]:
-    yield NullRecorder()
 
 
 class BackgroundRecorder:
@@ -198,20 +145,13 @@ class BackgroundRecorder:
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self.send("call", "log_artifact", (str(Path(path).resolve()), artifact_path))
 
-    def log_policy_model(self, model_path: Path, stats_path: Path | None, cfg: Any) -> None:
-        from omegaconf import OmegaConf
-
-        self.send("call", "log_policy_model",
-                  (str(Path(model_path).resolve()),
-                   str(Path(stats_path).resolve()) if stats_path else None,
-                   OmegaConf.to_container(cfg, resolve=True)))
-
-    def log_learning_curve(self, out_dir: Path, title: str) -> None:
-        self.send("call", "log_learning_curve", (str(Path(out_dir).resolve()), title))
+    def run_task(self, name: str, *args: Any) -> None:
+        """Run in the helper, from the table it was started with (arguments: plain values)."""
+        self.send("task", name, args)
 
     def writer(self) -> Any:
         """An SB3 logger output format whose records go to the helper, which batches them."""
-        from rl_harness.logger_output import MetricsOutput
+        from rl_harness.tracking.logger_output import MetricsOutput
 
         return MetricsOutput(lambda values, step: self.send("metrics", values, step),
                              lambda: self.send("flush"))
@@ -308,15 +248,18 @@ def _read(commands: BinaryIO) -> tuple | None:
         return None
 
 
-def serve(commands: BinaryIO, replies: BinaryIO) -> None:
+def serve(commands: BinaryIO, replies: BinaryIO, tasks: Tasks,
+          prewarm: Callable[[], None] | None = None) -> None:
     """The helper: open the store, then record one run from the messages on `commands`."""
-    from rl_harness import tracking  # the slow part, done while the trainer composes its config
+    from rl_harness.tracking import (
+        runs,  # the slow part, done while the trainer composes its config
+    )
 
     message = _read(commands)
     if message is None or message[0] != "check":
         return  # the trainer stopped before it needed the store (a config error, say)
     try:
-        tracking.check_store()
+        runs.check_store()
     except HarnessError as e:
         _reply(replies, "error", message=str(e))
         return
@@ -326,9 +269,11 @@ def serve(commands: BinaryIO, replies: BinaryIO) -> None:
         return  # the trainer stopped before opening a run (a config error, say)
     failure: str | None = None
     try:
-        with tracking.mlflow_run(**message[1]) as recorder:
+        with runs.mlflow_run(**message[1], tasks=tasks) as recorder:
             _reply(replies, "opened", run_id=recorder.run_id)
-            _prewarm()
+            if prewarm is not None:
+                with contextlib.suppress(Exception):  # it would only make the end slower
+                    prewarm()
             failure = _record(recorder, commands)
             if failure is not None:
                 raise _RemoteFailure(f"recording failed: {failure}", None)
@@ -337,27 +282,14 @@ def serve(commands: BinaryIO, replies: BinaryIO) -> None:
     _reply(replies, "ended", run_id=recorder.run_id, failure=failure)
 
 
-def _prewarm() -> None:
-    """Do the one-time work of the end of the run while training is still going on: first
-    calls cost ~2 s (loading a model pulls in torch._dynamo through its optimizer; MLflow maps
-    installed packages to check requirements), repeat calls ~0.1 s."""
-    with contextlib.suppress(Exception):
-        import matplotlib.figure  # noqa: F401
-        import torch._dynamo  # noqa: F401
-
-        # private to MLflow, hence the suppress: the model logging would only be slower
-        from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
-
-        from rl_harness import serving
-
-        warn_dependency_requirement_mismatches(serving.pip_requirements())
-
-
 def _record(recorder: Any, commands: BinaryIO) -> str | None:
     """Carry out messages until `end`; a failing call fails the run, after the rest is saved."""
-    from rl_harness.tracking import MetricBuffer
+    from rl_harness.tracking.runs import MetricBuffer
 
     metrics = MetricBuffer(recorder.client, recorder.run_id)
+    calls: dict[str, Callable[..., None]] = {
+        "log_params": recorder.log_params, "log_metrics": recorder.log_metrics,
+        "set_tags": recorder.set_tags, "log_artifact": recorder.log_artifact}
     failure: str | None = None
     while True:
         message = _read(commands)
@@ -370,13 +302,9 @@ def _record(recorder: Any, commands: BinaryIO) -> str | None:
             elif kind == "flush":
                 metrics.flush()
             elif kind == "call":
-                name, call_args = args
-                if name == "log_policy_model":  # the config travels as plain containers
-                    from omegaconf import OmegaConf
-
-                    model, stats, cfg = call_args
-                    call_args = (model, stats, OmegaConf.create(cfg))
-                getattr(recorder, name)(*call_args)
+                calls[args[0]](*args[1])
+            elif kind == "task":
+                recorder.run_task(args[0], *args[1])
             elif kind == "end":
                 metrics.flush()
                 status, summary, details = args
@@ -392,7 +320,8 @@ def _record(recorder: Any, commands: BinaryIO) -> str | None:
             failure = failure or f"{kind} {args[0] if args else ''}: {type(e).__name__}: {e}"
 
 
-def main() -> None:
+def main(tasks: Tasks, prewarm: Callable[[], None] | None = None) -> None:
+    """The helper process's body (its entry module passes its task table)."""
     # Ctrl-C and `kill` go to the trainer, which ends the run through the pipe; the helper
     # itself stops when that pipe closes.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -403,12 +332,9 @@ def main() -> None:
     # the trainer's output, possibly after its last line; warnings and errors still show.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     with contextlib.suppress(BrokenPipeError):  # the trainer has gone: nothing left to tell
-        serve(sys.stdin.buffer, replies)
+        serve(sys.stdin.buffer, replies, tasks, prewarm)
     # Everything is committed once the run has ended; an orderly interpreter teardown with
     # torch, MLflow and SQLAlchemy loaded takes ~1 s the trainer would otherwise wait for.
     sys.stderr.flush()
     os._exit(0)
 
-
-if __name__ == "__main__":
-    main()

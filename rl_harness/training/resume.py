@@ -12,9 +12,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from rl_harness import checkpoints
 from rl_harness.errors import ConfigError
-from rl_harness.recording import OUT_DIR_TAG, PID_TAG, check_server_reachable, tracking_uri
+from rl_harness.tracking.store import OUT_DIR_TAG, PID_TAG, check_server_reachable, tracking_uri
+from rl_harness.training import checkpoints
 
 
 @dataclass(frozen=True)
@@ -39,17 +39,13 @@ def find(run_id: str) -> ResumePoint:
     if (uri := _missing_sqlite_store()) is not None:  # nothing to open, nothing to create
         raise ConfigError(f"resume={run_id}: no such MLflow run in {uri} (no such store)")
     check_server_reachable()  # as for a new run: before MLflow loads
-    from mlflow.exceptions import MlflowException
-
-    from rl_harness import tracking
+    from rl_harness.tracking import runs as tracking
 
     tracking.check_store()
     client = tracking.client()
-    try:
-        run = client.get_run(str(run_id))
-    except MlflowException:
-        raise ConfigError(f"resume={run_id}: no such MLflow run in "
-                          f"{tracking.tracking_uri()}") from None
+    run = tracking.find_run(str(run_id))
+    if run is None:
+        raise ConfigError(f"resume={run_id}: no such MLflow run in {tracking.tracking_uri()}")
     tracking.mark_if_dead(client, run)
     run = client.get_run(str(run_id))
     if run.info.status == "FINISHED":

@@ -1,0 +1,161 @@
+"""`python -m rl_harness.evaluate run_id=<id> episodes=100 [video=true]` — evaluate a trained
+agent and record an evaluation run linked to its training run.
+
+    agent (run_id or model_path) ──► eval env with the run's VecNormalize statistics
+      ──► N episodes ──► MLflow run (child of the training run, tag run_type=evaluation):
+          eval/mean_reward, eval/std_reward, eval/mean_ep_length, eval/optimality (when the
+          task's optimum is known), eval/episode_return per episode, episodes.csv, video/*.mp4
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig
+from stable_baselines3.common.evaluation import evaluate_policy
+
+from rl_harness.build import make as build
+from rl_harness.errors import ConfigError, HarnessError, exit_with
+from rl_harness.tracking import runs as tracking
+from rl_harness.training import saved_agent as agents
+from rl_harness.training import train
+
+RUN_TYPE = "evaluation"
+
+
+def validate(cfg: DictConfig) -> None:
+    if bool(cfg.run_id) == bool(cfg.model_path):
+        raise ConfigError("give exactly one of run_id=<training run id> or model_path=<file>")
+    for key in ("episodes", "n_envs", "video_episodes"):
+        value = cfg[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+
+
+def load(cfg: DictConfig, dst: Path) -> agents.TrainedAgent:
+    if cfg.run_id:
+        return agents.from_run(str(cfg.run_id), dst, cfg.checkpoint)
+    return agents.from_path(cfg.model_path, cfg.config)
+
+
+def episodes(agent: agents.TrainedAgent, n: int, n_envs: int, seed: int | None,
+             deterministic: bool) -> tuple[list[float], list[int]]:
+    """Returns and lengths of n episodes (n_envs at once)."""
+    env = agents.make_eval_env(agent, min(n_envs, n), seed)
+    try:
+        returns, lengths = evaluate_policy(agent.model, env, n_eval_episodes=n,
+                                           deterministic=deterministic,
+                                           return_episode_rewards=True)
+    finally:
+        env.close()
+    return [float(r) for r in returns], [int(x) for x in lengths]
+
+
+def record_video(agent: agents.TrainedAgent, n: int, out_dir: Path, seed: int | None,
+                 deterministic: bool, fps: int | None) -> list[Path]:
+    """n episodes rendered as rgb_array frames, one MP4 per episode."""
+    import imageio.v2 as imageio
+
+    env = agents.make_eval_env(agent, 1, seed, render=True)
+    fps = fps or env.get_attr("metadata")[0].get("render_fps") or 30
+    paths = []
+    try:
+        obs = env.reset()
+        for i in range(n):
+            frames, done, state = [env.get_images()[0]], False, None
+            start = np.ones((1,), dtype=bool)
+            while not done:
+                action, state = agent.model.predict(obs, state=state, episode_start=start,
+                                                    deterministic=deterministic)
+                obs, _, dones, _ = env.step(action)
+                done, start = bool(dones[0]), dones
+                if not done:  # after done the env has already reset to the next episode
+                    frames.append(env.get_images()[0])
+            path = out_dir / f"episode_{i}.mp4"
+            imageio.mimwrite(path, [_even(f) for f in frames], fps=fps, macro_block_size=1)
+            paths.append(path)
+    finally:
+        env.close()
+    return paths
+
+
+def _even(frame: np.ndarray) -> np.ndarray:
+    """H.264 wants even frame sizes."""
+    h, w = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2
+    return frame[:h, :w]
+
+
+def summary(returns: list[float], lengths: list[int], optimum: float | None) -> dict[str, float]:
+    r = np.asarray(returns)
+    out = {"eval/mean_reward": float(r.mean()), "eval/std_reward": float(r.std()),
+           "eval/mean_ep_length": float(np.mean(lengths)), "eval/episodes": float(len(r))}
+    if optimum:
+        out["eval/optimality"] = out["eval/mean_reward"] / optimum
+    return out
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate one trained agent and record the evaluation; returns the summary."""
+    validate(cfg)
+    out_dir = train.output_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        agent = load(cfg, Path(tmp))
+        optimum = train.optimum(agent.cfg)
+        seed = cfg.seed if cfg.seed is not None else agent.cfg.seed + build.EVAL_SEED_OFFSET
+        returns, lengths = episodes(agent, cfg.episodes, cfg.n_envs, seed, cfg.deterministic)
+        stats = summary(returns, lengths, optimum)
+        table = out_dir / "episodes.csv"
+        with table.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["episode", "return", "length"])
+            writer.writerows(zip(range(len(returns)), returns, lengths, strict=True))
+        videos = (record_video(agent, cfg.video_episodes, out_dir, seed, cfg.deterministic,
+                               cfg.video_fps) if cfg.video else [])
+        run_id = _record(cfg, agent, seed, stats, returns, optimum, [table, *videos])
+    line = (f"evaluation {run_id or '(tracking off)'} of {agent.run_id or agent.model_path} "
+            f"({agent.algo} on {agent.cfg.env.id}): {stats['eval/mean_reward']:.2f} ± "
+            f"{stats['eval/std_reward']:.2f} over {len(returns)} episodes")
+    if optimum:
+        line += f" ({100 * stats['eval/optimality']:.1f}% of optimum {optimum:.2f})"
+    print(line)
+    return {**stats, "run_id": run_id, "returns": returns, "lengths": lengths,
+            "optimum": optimum, "videos": [str(v) for v in videos]}
+
+
+def _record(cfg: DictConfig, agent: agents.TrainedAgent, seed: int, stats: dict[str, float],
+            returns: list[float], optimum: float | None, files: list[Path]) -> str | None:
+    if not cfg.mlflow.enabled:
+        return None
+    if cfg.mlflow.experiment:
+        experiment = cfg.mlflow.experiment
+    elif agent.run_id:
+        experiment = tracking.experiment_name(tracking.get_run(agent.run_id).info.experiment_id)
+    else:
+        experiment = agent.cfg.env.id.split(":")[-1]
+    tags = {"run_type": RUN_TYPE, "algo": agent.algo, "env": agent.cfg.env.id,
+            "source_run_id": agent.run_id or "", "source_model": str(agent.model_path)}
+    with tracking.mlflow_run(experiment, cfg.mlflow.run_name or f"eval-{agent.algo}",
+                             tags=tags, parent_run_id=agent.run_id) as recorder:
+        recorder.log_params({"episodes": cfg.episodes, "deterministic": cfg.deterministic,
+                             "seed": seed, "checkpoint": cfg.checkpoint if agent.run_id else "",
+                             "source_seed": agent.cfg.seed})
+        recorder.log_metrics({**stats, **({"optimum": optimum} if optimum else {})}, step=0)
+        tracking.log_series(recorder, "eval/episode_return", returns)
+        for path in files:
+            recorder.log_artifact(path, "video" if path.suffix == ".mp4" else None)
+        return recorder.run_id
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    try:
+        run(cfg)
+    except HarnessError as e:
+        exit_with(e, "rl_harness.evaluate")
+

@@ -1,0 +1,50 @@
+"""Is the process that owns a run or a trial still alive? Judged on this host only.
+
+A process is named by host, pid and its start time (from /proc), so that a pid the kernel has
+reused for another process does not pass for the original.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+
+def start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot; "?" where /proc cannot tell."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "?"
+
+
+def identity(pid: int | None = None) -> str:
+    """host:pid:start of this (or another local) process."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{start_time(pid)}"
+
+
+def alive(host: str, pid: int, start: str = "?") -> bool | None:
+    """True or False for a process of this host; None for another host (no way to tell here)."""
+    if host != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return start == "?" or start == start_time(pid)
+
+
+def identity_alive(tag: str | None) -> bool | None:
+    """`alive` for an `identity` string; None when there is none to judge."""
+    if not tag:
+        return None
+    host, _, rest = tag.partition(":")
+    pid, _, start = rest.partition(":")
+    try:
+        return alive(host, int(pid), start or "?")
+    except ValueError:
+        return False

@@ -1,0 +1,105 @@
+"""The trained policy logged as an MLflow pyfunc model ("policy") of its training run.
+
+    model artifacts
+      model.zip                 the agent, loaded with registry.get_class(algo).load(...)
+      policy.json               algo, observation / action spaces as JSON, max_batch
+      obs_normalization.npz     VecNormalize's observation statistics (when normalizing)
+
+The model's code is `rl_harness/deploy/policy_model.py` (MLflow's "models from code"): it is
+copied into the model as a file and runs only when the model is loaded for serving, so this
+module refers to it by path and does not import the serving layer.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+from gymnasium import spaces as gym_spaces
+from mlflow.models import Model, ModelSignature
+from mlflow.types import Schema, TensorSpec
+from omegaconf import DictConfig
+
+from rl_harness.common import space_codec
+from rl_harness.common.obs_normalizer import ObsNormalizer
+from rl_harness.errors import HarnessError
+from rl_harness.tracking import runs as tracking
+from rl_harness.training.saved_agent import load_model
+
+MODEL_NAME = "policy"  # the model's name inside each training run
+MODEL_URI_TAG = "policy_model_uri"
+DEFAULT_MAX_BATCH = 10_000
+POLICY_MODEL_CODE = Path(__file__).resolve().parents[1] / "deploy" / "policy_model.py"
+
+
+def signature(observation_space: Any, action_space: Any) -> ModelSignature:
+    """A float64 batch of observations in, one action per row out.
+
+    float64 whatever the space's dtype: JSON numbers arrive as float64, and a cast to an integer
+    dtype at parse time would silently turn 1.5 into 1; `check_batch` rejects it instead.
+    """
+    action_dtype = np.float32 if isinstance(action_space, gym_spaces.Box) else np.int64
+    return ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.float64), (-1, *observation_space.shape))]),
+        outputs=Schema([TensorSpec(np.dtype(action_dtype), (-1, *action_space.shape))]))
+
+
+def pip_requirements() -> list[str]:
+    """Pinned to what is installed: listing them is instant, inferring them takes seconds."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    reqs = []
+    for package in ("mlflow", "stable-baselines3", "sb3-contrib", "torch", "gymnasium", "numpy"):
+        try:
+            reqs.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            pass
+    return reqs
+
+
+def log_policy_model(run_id: str, model_path: Path, vecnormalize_path: Path | None,
+                     cfg: DictConfig, max_batch: int = DEFAULT_MAX_BATCH) -> str | None:
+    """Log the trained policy of `run_id` as its pyfunc model "policy"; returns the model URI.
+
+    Never fails the training run: a policy that cannot be served (e.g. Dict observations) is
+    skipped with a warning and a `policy_model_skipped` tag.
+    """
+    start = time.perf_counter()
+    client = tracking.client()
+    try:
+        model = load_model(cfg.algo.name, model_path)
+        obs_json = space_codec.to_json(model.observation_space)
+        act_json = space_codec.to_json(model.action_space)
+    except HarnessError as e:
+        warnings.warn(f"policy not logged as an MLflow model: {e}", stacklevel=2)
+        client.set_tag(run_id, "policy_model_skipped", str(e))
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        policy = Path(tmp) / "policy.json"
+        policy.write_text(json.dumps({
+            "algo": cfg.algo.name, "env": cfg.env.id, "observation_space": obs_json,
+            "action_space": act_json, "max_batch": max_batch}, indent=1))
+        artifacts = {"model": str(model_path), "policy": str(policy)}
+        if vecnormalize_path is not None and Path(vecnormalize_path).is_file():
+            normalizer = ObsNormalizer.from_vecnormalize(vecnormalize_path)
+            if normalizer is not None:
+                normalizer.save(Path(tmp) / "obs_normalization.npz")
+                artifacts["obs_normalization"] = str(Path(tmp) / "obs_normalization.npz")
+        # Model.log rather than pyfunc.log_model: it takes the run id (no active fluent run here).
+        # No input example: the signature says it all, and validating one would load the model.
+        warnings.filterwarnings("ignore", message=".*input example was not provided.*")
+        info = Model.log(
+            artifact_path=None, name=MODEL_NAME, flavor=mlflow.pyfunc, run_id=run_id,
+            python_model=str(POLICY_MODEL_CODE), artifacts=artifacts,
+            signature=signature(model.observation_space, model.action_space),
+            pip_requirements=pip_requirements(), model_config={"max_batch": max_batch},
+            tags={"algo": cfg.algo.name, "env": cfg.env.id})
+    client.set_tag(run_id, MODEL_URI_TAG, info.model_uri)
+    client.log_metric(run_id, "time/policy_model_log_s", time.perf_counter() - start)
+    return info.model_uri

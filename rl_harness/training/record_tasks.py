@@ -1,0 +1,58 @@
+"""The recording tasks of a training run, and the helper process that runs them.
+
+The tracking layer records params, metrics and files; what else a run records is owned here
+and handed to the recorder as a table (`TASKS`). The helper process that records a run in the
+background is this module (`python -m rl_harness.training.record_tasks`), so it has the same
+table without the tracking layer importing anything above it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rl_harness.tracking import background
+from rl_harness.tracking.recorder import Recorder, Tasks
+
+
+def policy_model(recorder: Recorder, model_path: str, stats_path: str | None,
+                 cfg: dict[str, Any]) -> None:
+    """Package the trained policy as the run's MLflow model (needs a run: skipped untracked)."""
+    if recorder.run_id is None:
+        return
+    from omegaconf import OmegaConf
+
+    from rl_harness.training import model_logging
+
+    stats = Path(stats_path) if stats_path and Path(stats_path).exists() else None
+    model_logging.log_policy_model(recorder.run_id, Path(model_path), stats, OmegaConf.create(cfg))
+
+
+def learning_curve(recorder: Recorder, out_dir: str, title: str) -> None:
+    """Draw `learning_curve.png` from the run's files (also untracked) and attach it."""
+    from rl_harness.common.plots import plot_learning_curve
+
+    curve = plot_learning_curve(Path(out_dir), Path(out_dir) / "learning_curve.png", title=title)
+    if curve is not None:
+        recorder.log_artifact(curve)
+
+
+TASKS: Tasks = {"policy_model": policy_model, "learning_curve": learning_curve}
+HELPER = "rl_harness.training.record_tasks"  # the module a background recorder runs
+
+
+def prewarm() -> None:
+    """Do the one-time work of the end of the run while training is still going on: first
+    calls cost ~2 s (loading a model pulls in torch._dynamo through its optimizer; MLflow maps
+    installed packages to check requirements), repeat calls ~0.1 s."""
+    import matplotlib.figure  # noqa: F401
+    import torch._dynamo  # noqa: F401
+
+    from rl_harness.common.compat import warm_mlflow_requirements
+    from rl_harness.training.model_logging import pip_requirements
+
+    warm_mlflow_requirements(pip_requirements())
+
+
+if __name__ == "__main__":
+    background.main(TASKS, prewarm)

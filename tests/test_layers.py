@@ -1,0 +1,119 @@
+"""The package's layers import one way only (rl_harness/__init__.py draws them).
+
+Every import counts, also one inside a function: a lazy import is still a dependency.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Lowest first. A module may import its own package and anything in a lower layer; packages
+# that share a layer do not import each other.
+LAYERS: list[list[str]] = [
+    ["rl_harness.errors"],
+    ["rl_harness.common"],
+    ["rl_harness.config"],
+    ["rl_harness.agents"],
+    ["rl_harness.build"],
+    ["rl_harness.tracking"],
+    ["rl_harness.training"],
+    ["rl_harness.analysis", "rl_harness.tuning", "rl_harness.deploy"],
+    ["rl_harness.__main__", "rl_harness.evaluate", "rl_harness.compare", "rl_harness.serving",
+     "rl_harness.export", "rl_harness.qlearning", "rl_harness.api", "rl_harness",
+     "hydra_plugins"],
+]
+# Modules that may import MLflow: the rest of the harness must stay fast to import.
+MLFLOW_ALLOWED = ("rl_harness.tracking.runs", "rl_harness.training.model_logging",
+                  "rl_harness.deploy", "rl_harness.common.compat", "rl_harness.analysis",
+                  "hydra_plugins")
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for top in ("rl_harness", "hydra_plugins"):
+        for path in (ROOT / top).rglob("*.py"):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            found[name.removesuffix(".__init__")] = path
+    return found
+
+
+def imports(path: Path) -> set[str]:
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+    return out
+
+
+def unit(module: str) -> tuple[int, str]:
+    """(layer index, the layer entry the module belongs to): the longest matching entry."""
+    best = None
+    for i, layer in enumerate(LAYERS):
+        for entry in layer:
+            if module == entry or module.startswith(entry + "."):
+                if best is None or len(entry) > len(best[1]):
+                    best = (i, entry)
+    if best is None:
+        raise AssertionError(f"{module} is in no layer: add it to LAYERS")
+    return best
+
+
+def test_every_module_has_a_layer() -> None:
+    for name in modules():
+        unit(name)
+
+
+def test_imports_point_down_only() -> None:
+    known = modules()
+    bad = []
+    for name, path in known.items():
+        layer, entry = unit(name)
+        for target in imports(path):
+            if target not in known:
+                continue  # a third-party module, or `from package import name` of a non-module
+            t_layer, t_entry = unit(target)
+            sibling = t_layer == layer and t_entry != entry and layer < len(LAYERS) - 1
+            if t_layer > layer or sibling:
+                bad.append(f"{name} imports {target}")
+    assert not bad, "imports against the layers:\n" + "\n".join(sorted(bad))
+
+
+def test_no_import_cycle() -> None:
+    known = modules()
+    graph = {n: {t for t in imports(p) if t in known and t != n} for n, p in known.items()}
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                pytest.fail("import cycle: " + " -> ".join(stack[stack.index(nxt):] + [nxt]))
+            if nxt not in state:
+                visit(nxt, [*stack, nxt])
+        state[node] = 2
+
+    for n in sorted(graph):
+        if n not in state:
+            visit(n, [n])
+
+
+def test_mlflow_is_imported_only_where_allowed() -> None:
+    bad = [name for name, path in modules().items()
+           if any(t == "mlflow" or t.startswith("mlflow.") for t in imports(path))
+           and not name.startswith(MLFLOW_ALLOWED)]
+    assert not bad, f"modules importing MLflow outside {MLFLOW_ALLOWED}: {bad}"
+
+
+def test_the_contract_catches_an_upward_import(tmp_path: Path) -> None:
+    # The check itself must be able to fail: a tracking module importing training is caught.
+    probe = tmp_path / "probe.py"
+    probe.write_text("from rl_harness.training import train\n")
+    layer, _ = unit("rl_harness.tracking.probe")
+    assert any(unit(t)[0] > layer for t in imports(probe) if t in modules())
