@@ -48,9 +48,11 @@ class Outcome:
 
 
 CASES: list[Case] = [Case(args, words) for args, words in PREFLIGHT + VALIDATE] + [
-    Case(["n_timesteps=256"],
-         ["MLflow tracking store http://127.0.0.1:9 is unreachable", "MLFLOW_TRACKING_URI"],
-         (("MLFLOW_TRACKING_URI", "http://127.0.0.1:9"),)),
+    Case(
+        ["n_timesteps=256"],
+        ["MLflow tracking store http://127.0.0.1:9 is unreachable", "MLFLOW_TRACKING_URI"],
+        (("MLFLOW_TRACKING_URI", "http://127.0.0.1:9"),),
+    ),
     Case(["resume=0123456789abcdef"], ["resume=0123456789abcdef: no such MLflow run"]),
     Case([f"resume={CORRUPT}"], ["model.zip is missing or corrupt", "delete"]),
 ]
@@ -60,9 +62,22 @@ def corrupt_run(tmp: Path, env: dict[str, str]) -> str:
     """A short run with a checkpoint, its model file then overwritten, its status reset."""
     from mlflow import MlflowClient
 
-    subprocess.run([sys.executable, "-m", "rl_harness", "n_timesteps=512", "checkpoint.freq=256",
-                    "eval.freq=0", "progress_bar=false", f"hydra.run.dir={tmp}/corrupt"],
-                   env=env, cwd=tmp, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rl_harness",
+            "n_timesteps=512",
+            "checkpoint.freq=256",
+            "eval.freq=0",
+            "progress_bar=false",
+            f"hydra.run.dir={tmp}/corrupt",
+        ],
+        env=env,
+        cwd=tmp,
+        check=True,
+        capture_output=True,
+    )
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     run = client.search_runs([client.get_experiment_by_name("CartPole-v1").experiment_id])[0]
     client.update_run(run.info.run_id, status="KILLED")
@@ -75,9 +90,14 @@ def run_case(case: Case, env: dict[str, str], cwd: Path, corrupt_id: str = "") -
     """One fresh CLI process, timed from start to exit."""
     args = [a.replace(CORRUPT, corrupt_id) for a in case.args]
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "rl_harness", "n_timesteps=256", *args],
-                         env={**env, **dict(case.env)}, cwd=cwd, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "rl_harness", "n_timesteps=256", *args],
+        env={**env, **dict(case.env)},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     took = time.perf_counter() - start
     return Outcome(out.returncode, took, [ln for ln in out.stderr.splitlines() if ln.strip()])
 
@@ -97,8 +117,10 @@ def main() -> None:
             out = run_case(case, env, tmp, corrupt_id)
             message = out.lines[-1] if out.lines else "(no output)"
             one = "" if len(out.lines) == 1 else f" [{len(out.lines)} lines]"
-            print(f"| {i} | `{case.name}` | {out.returncode} | {out.seconds:.1f} | "
-                  f"{message[:160]}{one} |")
+            print(
+                f"| {i} | `{case.name}` | {out.returncode} | {out.seconds:.1f} | "
+                f"{message[:160]}{one} |"
+            )
 
 
 if __name__ == "__main__":

@@ -44,10 +44,21 @@ def hparams_file(algo: str, env: str) -> str | None:
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, cwd=ROOT, timeout=5, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, cwd=ROOT, timeout=5).stdout
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=5,
+            check=True,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=5,
+        ).stdout
         return out.stdout.strip() + ("+dirty" if dirty.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -70,5 +81,7 @@ def machine() -> str:
 
 def provenance(command: str) -> str:
     """One line: when, which commit, on what, by which command."""
-    return (f"_Generated {datetime.now():%Y-%m-%d %H:%M} by `{command}` at commit "
-            f"{git_commit()} on {machine()}._")
+    return (
+        f"_Generated {datetime.now():%Y-%m-%d %H:%M} by `{command}` at commit "
+        f"{git_commit()} on {machine()}._"
+    )

@@ -81,17 +81,39 @@ SS = Reference("best (s,S) policy", compute=_best_s_s)  # envs/inventory_heurist
 
 
 MATRIX: list[Row] = [
-    Row("ppo", "cartpole", Reference(f"{ZOO}: 500 ± 0", 500.0, 100_000, CARTPOLE_SOLVED),
-        quick_budget=30_000),
-    Row("a2c", "cartpole", Reference(f"{ZOO}: 500 ± 0", 500.0, 500_000, CARTPOLE_SOLVED),
-        quick_budget=60_000),
-    Row("dqn", "cartpole", Reference(f"{ZOO}: 500 ± 0", 500.0, 50_000, CARTPOLE_SOLVED),
-        quick_budget=15_000),
+    Row(
+        "ppo",
+        "cartpole",
+        Reference(f"{ZOO}: 500 ± 0", 500.0, 100_000, CARTPOLE_SOLVED),
+        quick_budget=30_000,
+    ),
+    Row(
+        "a2c",
+        "cartpole",
+        Reference(f"{ZOO}: 500 ± 0", 500.0, 500_000, CARTPOLE_SOLVED),
+        quick_budget=60_000,
+    ),
+    Row(
+        "dqn",
+        "cartpole",
+        Reference(f"{ZOO}: 500 ± 0", 500.0, 50_000, CARTPOLE_SOLVED),
+        quick_budget=15_000,
+    ),
     # Pendulum: reached within half the zoo's per-episode std of its mean.
-    Row("sac", "pendulum", Reference(f"{ZOO}: -157.0 ± 88.7", -156.995, 20_000, 88.714 / 2),
-        quick_budget=2_000, overrides=("eval.episodes=20",)),
-    Row("td3", "pendulum", Reference(f"{ZOO}: -151.9 ± 90.2", -151.855, 20_000, 90.227 / 2),
-        quick_budget=11_000, overrides=("eval.episodes=20",)),
+    Row(
+        "sac",
+        "pendulum",
+        Reference(f"{ZOO}: -157.0 ± 88.7", -156.995, 20_000, 88.714 / 2),
+        quick_budget=2_000,
+        overrides=("eval.episodes=20",),
+    ),
+    Row(
+        "td3",
+        "pendulum",
+        Reference(f"{ZOO}: -151.9 ± 90.2", -151.855, 20_000, 90.227 / 2),
+        quick_budget=11_000,
+        overrides=("eval.episodes=20",),
+    ),
     Row("ppo", "custom", SS, quick_budget=12_000),
     Row("dqn", "custom", SS, quick_budget=12_000),
     Row("qlearning", "custom", SS),
@@ -99,12 +121,18 @@ MATRIX: list[Row] = [
     Row("tqc", "custom_continuous", SS, full_budget=20_000, full_seeds=3, in_quick=False),
     # Tabular: the finite-horizon optimum (rl_harness/tabular_optimum.py), tolerances as in
     # experiments/qlearning_vs_optimum.py; 1000 evaluation episodes keep sampling noise small.
-    Row("qlearning", "frozenlake",
+    Row(
+        "qlearning",
+        "frozenlake",
         Reference("optimum within 100 steps", margin=0.03, compute=_tabular_optimum),
-        overrides=("eval.episodes=1000",)),
-    Row("qlearning", "taxi",
+        overrides=("eval.episodes=1000",),
+    ),
+    Row(
+        "qlearning",
+        "taxi",
         Reference("optimum", margin=0.5, compute=_tabular_optimum),
-        overrides=("eval.episodes=1000",)),
+        overrides=("eval.episodes=1000",),
+    ),
 ]
 QUICK_SEEDS = 2
 
@@ -119,9 +147,14 @@ def plan(row: Row, quick: bool, seeds: list[int] | None, max_steps: int | None) 
         budget = min(budget, max_steps)
     if seeds is None:
         seeds = list(range(QUICK_SEEDS if quick else row.full_seeds))
-    return Plan(row, seeds, budget, shipped, hparams_file(row.algo, row.env),
-                [*base, f"n_timesteps={budget}", "progress_bar=false",
-                 f"mlflow.experiment={EXPERIMENT}"])
+    return Plan(
+        row,
+        seeds,
+        budget,
+        shipped,
+        hparams_file(row.algo, row.env),
+        [*base, f"n_timesteps={budget}", "progress_bar=false", f"mlflow.experiment={EXPERIMENT}"],
+    )
 
 
 def run_cell(p: Plan, seed: int, tags: dict[str, str], out_root: Path) -> None:
@@ -133,13 +166,18 @@ def run_cell(p: Plan, seed: int, tags: dict[str, str], out_root: Path) -> None:
     overrides = " ".join([*p.overrides, f"seed={seed}"])
     with contextlib.chdir(out_dir):  # train.run writes to the working directory outside Hydra
         start, cpu = time.perf_counter(), time.process_time()
-        result = train.run(cfg, run_tags={**tags, "bench.row": p.row.key,
-                                          "bench.overrides": overrides})
+        result = train.run(
+            cfg, run_tags={**tags, "bench.row": p.row.key, "bench.overrides": overrides}
+        )
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     steps = result["timesteps"]
     client = _client()
-    for key, value in {"bench/wall_s": wall, "bench/cpu_s": cpu, "bench/timesteps": steps,
-                       "bench/steps_per_s": steps / wall}.items():
+    for key, value in {
+        "bench/wall_s": wall,
+        "bench/cpu_s": cpu,
+        "bench/timesteps": steps,
+        "bench/steps_per_s": steps / wall,
+    }.items():
         client.log_metric(result["run_id"], key, float(value), step=steps)
 
 
@@ -155,17 +193,26 @@ def collect(bench_id: str) -> list[Cell]:
     exp = client.get_experiment_by_name(EXPERIMENT)
     if exp is None:
         return []
-    runs = client.search_runs([exp.experiment_id], f"tags.`bench.id` = '{bench_id}'",
-                              max_results=5000)
+    runs = client.search_runs(
+        [exp.experiment_id], f"tags.`bench.id` = '{bench_id}'", max_results=5000
+    )
     cells = []
     for r in runs:
         m, tags = r.data.metrics, r.data.tags
         steps = m.get("bench/timesteps")
-        cells.append(Cell(tags.get("bench.row", "?"), int(r.data.params.get("seed", -1)),
-                          r.info.status, m.get("final/mean_reward"),
-                          int(steps) if steps is not None else None, m.get("bench/wall_s"),
-                          m.get("optimum"), tags.get("error"),
-                          int(r.data.params.get("n_timesteps", 0)) or None))
+        cells.append(
+            Cell(
+                tags.get("bench.row", "?"),
+                int(r.data.params.get("seed", -1)),
+                r.info.status,
+                m.get("final/mean_reward"),
+                int(steps) if steps is not None else None,
+                m.get("bench/wall_s"),
+                m.get("optimum"),
+                tags.get("error"),
+                int(r.data.params.get("n_timesteps", 0)) or None,
+            )
+        )
     return sorted(cells, key=lambda c: (c.row, c.seed))
 
 
@@ -173,8 +220,9 @@ def selected(rows: list[str] | None, quick: bool) -> list[Row]:
     chosen = [r for r in MATRIX if (r.in_quick or not quick) and (not rows or r.key in rows)]
     unknown = set(rows or []) - {r.key for r in MATRIX}
     if unknown:
-        raise SystemExit(f"unknown rows {sorted(unknown)}; choose from "
-                         f"{', '.join(r.key for r in MATRIX)}")
+        raise SystemExit(
+            f"unknown rows {sorted(unknown)}; choose from {', '.join(r.key for r in MATRIX)}"
+        )
     return chosen
 
 
@@ -219,8 +267,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--from-mlflow", metavar="BENCH_ID", help="rebuild the table, train nothing")
     ap.add_argument("--readme", action="store_true", help="refresh README's bench block")
     ap.add_argument("--out", type=Path, help="table file (default experiments/results/...)")
-    ap.add_argument("--outputs", type=Path, default=ROOT / "outputs" / "bench",
-                    help="run directories go under OUTPUTS/<bench id>/")
+    ap.add_argument(
+        "--outputs",
+        type=Path,
+        default=ROOT / "outputs" / "bench",
+        help="run directories go under OUTPUTS/<bench id>/",
+    )
     args = ap.parse_args(argv)
     quick = args.quick or (args.from_mlflow or "").startswith("quick")
     mode = "quick" if quick else "full"
@@ -235,10 +287,15 @@ def main(argv: list[str] | None = None) -> None:
         total = time.perf_counter() - start
     stats = gather(plans, collect(bench_id), rebuilt=bool(args.from_mlflow))
     resolve_references(stats)
-    command = "python -m experiments.bench_matrix" + (
-        f" --from-mlflow {bench_id}" if args.from_mlflow else " --quick" if quick else "") + (
-        f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds and not args.from_mlflow
-        else "")
+    command = (
+        "python -m experiments.bench_matrix"
+        + (f" --from-mlflow {bench_id}" if args.from_mlflow else " --quick" if quick else "")
+        + (
+            f" --seeds {' '.join(map(str, args.seeds))}"
+            if args.seeds and not args.from_mlflow
+            else ""
+        )
+    )
     text = report(stats, mode, bench_id, command, total)
     out = args.out or RESULTS / f"bench_{mode}.md"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -31,15 +31,32 @@ MLFLOW_TARGET = 2.0  # % of wall time, MLflow on vs off
 
 def variants(steps: int, tmp: str) -> dict[str, list[str]]:
     py = sys.executable
-    harness = [py, "-m", "rl_harness", "algo=ppo", "env=cartpole", f"n_timesteps={steps}",
-               "progress_bar=false", f"hydra.run.dir={tmp}/run_${{now:%H%M%S%f}}"]
+    harness = [
+        py,
+        "-m",
+        "rl_harness",
+        "algo=ppo",
+        "env=cartpole",
+        f"n_timesteps={steps}",
+        "progress_bar=false",
+        f"hydra.run.dir={tmp}/run_${{now:%H%M%S%f}}",
+    ]
     return {
-        "plain SB3 script": [py, str(ROOT / "experiments/plain_sb3_ppo_cartpole.py"), str(steps),
-                             f"{tmp}/plain"],
+        "plain SB3 script": [
+            py,
+            str(ROOT / "experiments/plain_sb3_ppo_cartpole.py"),
+            str(steps),
+            f"{tmp}/plain",
+        ],
         "harness (MLflow on)": harness,
         "harness (MLflow off)": [*harness, "mlflow.enabled=false"],
-        "plain SB3, no eval": [py, str(ROOT / "experiments/plain_sb3_ppo_cartpole.py"),
-                               str(steps), f"{tmp}/plain0", "0"],
+        "plain SB3, no eval": [
+            py,
+            str(ROOT / "experiments/plain_sb3_ppo_cartpole.py"),
+            str(steps),
+            f"{tmp}/plain0",
+            "0",
+        ],
         "harness, no eval, MLflow off": [*harness, "mlflow.enabled=false", "eval.freq=0"],
     }
 
@@ -60,21 +77,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db"}
         cmds = variants(args.timesteps, tmp)
-        subprocess.run(cmds["harness (MLflow on)"][:3] + ["--cfg", "job"], env=env, cwd=ROOT,
-                       capture_output=True, check=True)  # warm caches
+        subprocess.run(
+            cmds["harness (MLflow on)"][:3] + ["--cfg", "job"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )  # warm caches
         times: dict[str, list[float]] = {k: [] for k in cmds}
         evals: dict[str, set[str]] = {k: set() for k in cmds}
         names = list(cmds)
         for r in range(args.rounds):
-            for name in names[r % len(names):] + names[:r % len(names)]:
+            for name in names[r % len(names) :] + names[: r % len(names)]:
                 t, ev = timed(cmds[name], env)
                 times[name].append(t)
                 evals[name].add(ev)
                 print(f"  round {r + 1}: {name:<30} {t:7.1f} s  eval {ev}", file=sys.stderr)
     base = statistics.median(times["plain SB3 script"])
     base0 = statistics.median(times["plain SB3, no eval"])
-    command = f"python experiments/bench_overhead.py --timesteps {args.timesteps} " \
-              f"--rounds {args.rounds}"
+    command = (
+        f"python experiments/bench_overhead.py --timesteps {args.timesteps} --rounds {args.rounds}"
+    )
     print(f"\n{provenance(command)}\n")
     print(f"PPO CartPole-v1, {args.timesteps} steps, {args.rounds} rounds, median wall time\n")
     print("| variant | wall s | ratio | final eval |")
@@ -88,12 +111,16 @@ def main() -> None:
     ratio = on / base
     groups = ([n for n in names if "no eval" not in n], [n for n in names if "no eval" in n])
     same = all(len(set().union(*(evals[n] for n in g))) == 1 for g in groups)
-    print(f"\nHarness / plain SB3 wall time: {ratio:.3f} (target ≤ {RATIO_TARGET}: "
-          f"{'met' if ratio <= RATIO_TARGET else 'NOT met'}); final evaluations "
-          f"{'identical' if same else 'DIFFER'} (plain vs harness, every round)")
+    print(
+        f"\nHarness / plain SB3 wall time: {ratio:.3f} (target ≤ {RATIO_TARGET}: "
+        f"{'met' if ratio <= RATIO_TARGET else 'NOT met'}); final evaluations "
+        f"{'identical' if same else 'DIFFER'} (plain vs harness, every round)"
+    )
     overhead = 100 * (on - off) / off
-    print(f"MLflow tracking overhead: {overhead:+.1f}% of wall time (target ≤ {MLFLOW_TARGET}%: "
-          f"{'met' if overhead <= MLFLOW_TARGET else 'NOT met'})")
+    print(
+        f"MLflow tracking overhead: {overhead:+.1f}% of wall time (target ≤ {MLFLOW_TARGET}%: "
+        f"{'met' if overhead <= MLFLOW_TARGET else 'NOT met'})"
+    )
 
 
 if __name__ == "__main__":

@@ -87,8 +87,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=200_000, help="per measurement, gym envs")
     args = parser.parse_args()
-    print(provenance(f"python -m experiments.bench_qlearning --repeats {args.repeats} "
-                     f"--steps {args.steps}"))
+    print(
+        provenance(
+            f"python -m experiments.bench_qlearning --repeats {args.repeats} --steps {args.steps}"
+        )
+    )
     header = f"{'env':<28}{'n_envs':>7}{'raw/s':>13}{'vecenv/s':>13}{'QL train/s':>13}"
     print(header + f"{'QL/raw':>8}{'QL/vecenv':>10}")
     rows = []
@@ -103,8 +106,14 @@ def main() -> None:
         venv = build.FiniteCheck(VecMonitor(InventoryVecEnv(num_envs=n_envs, seed=0)))
         raw_env = InventoryVecEnv(num_envs=n_envs, seed=0)
         steps = 4_000_000
-        raw, vec, ql = measure([vec_random_runner(raw_env, steps), vec_random_runner(venv, steps),
-                                learn_runner(venv, steps)], args.repeats)
+        raw, vec, ql = measure(
+            [
+                vec_random_runner(raw_env, steps),
+                vec_random_runner(venv, steps),
+                learn_runner(venv, steps),
+            ],
+            args.repeats,
+        )
         rows.append(("inventory (env=custom)", n_envs, raw, vec, ql))
     for env_id, kwargs in (
         ("FrozenLake-v1", {}),
@@ -112,8 +121,9 @@ def main() -> None:
         ("CartPole-v1", CARTPOLE_BINS),
     ):
         for n_envs in (8, 32):
-            venv = make_vec_env(env_id, n_envs=n_envs, seed=0,
-                                vec_env_cls=build.ShallowDummyVecEnv)  # the harness's default
+            venv = make_vec_env(
+                env_id, n_envs=n_envs, seed=0, vec_env_cls=build.ShallowDummyVecEnv
+            )  # the harness's default
             runners = [
                 raw_gym_runner(env_id, args.steps),
                 vec_random_runner(venv, args.steps),

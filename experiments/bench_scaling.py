@@ -37,8 +37,15 @@ import numpy as np  # noqa: E402
 from experiments.bench_common import RESULTS, ROOT, compose_cfg, provenance  # noqa: E402
 from rl_harness.training import train  # noqa: E402
 
-BASE = ["algo=ppo", "env=cartpole", "mlflow.enabled=false", "eval.freq=0", "checkpoint.freq=0",
-        "progress_bar=false", "eval.episodes=1"]
+BASE = [
+    "algo=ppo",
+    "env=cartpole",
+    "mlflow.enabled=false",
+    "eval.freq=0",
+    "checkpoint.freq=0",
+    "progress_bar=false",
+    "eval.episodes=1",
+]
 ROLLOUT = 256  # steps per update in ppo_cartpole.yaml: n_envs 8 × n_steps 32
 
 
@@ -58,11 +65,18 @@ FULL = Settings((25_600, 51_200, 102_400, 204_800), 3, 51_200, 3, 102_400, 3)
 
 def scaled(s: Settings, factor: float) -> Settings:
     """Budgets times `factor`, kept whole multiples of one update's rollout."""
+
     def steps(n: int) -> int:
         return max(ROLLOUT, round(n * factor / ROLLOUT) * ROLLOUT)
 
-    return Settings(tuple(steps(t) for t in s.timesteps), s.timestep_rounds,
-                    steps(s.envs_steps), s.envs_rounds, steps(s.threads_steps), s.threads_rounds)
+    return Settings(
+        tuple(steps(t) for t in s.timesteps),
+        s.timestep_rounds,
+        steps(s.envs_steps),
+        s.envs_rounds,
+        steps(s.threads_steps),
+        s.threads_rounds,
+    )
 
 
 def timed(overrides: list[str]) -> float:
@@ -79,7 +93,7 @@ def alternate(variants: dict[str, list[str]], rounds: int) -> dict[str, list[flo
     names = list(variants)
     times: dict[str, list[float]] = {k: [] for k in names}
     for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             times[name].append(timed(variants[name]))
             print(f"  round {r + 1}: {name:<24} {times[name][-1]:7.2f} s", file=sys.stderr)
     return times
@@ -90,7 +104,7 @@ def linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     slope, intercept = np.polyfit(x, y, 1)
     residual = y - (slope * x + intercept)
     total = float(((y - y.mean()) ** 2).sum())
-    r2 = 1.0 - float((residual ** 2).sum()) / total if total > 0 else 1.0
+    r2 = 1.0 - float((residual**2).sum()) / total if total > 0 else 1.0
     return float(slope), float(intercept), r2
 
 
@@ -102,45 +116,76 @@ def sweep_timesteps(s: Settings, png: Path) -> list[str]:
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for t in s.timesteps:
         ax.scatter([t] * len(times[str(t)]), times[str(t)], color="tab:blue", s=12)
-    ax.plot(x, slope * x + intercept, color="tab:orange",
-            label=f"{1000 * slope:.3f} s/1k steps + {intercept:.2f} s, R²={r2:.4f}")
+    ax.plot(
+        x,
+        slope * x + intercept,
+        color="tab:orange",
+        label=f"{1000 * slope:.3f} s/1k steps + {intercept:.2f} s, R²={r2:.4f}",
+    )
     ax.set(xlabel="n_timesteps", ylabel="wall time (s)", title="PPO CartPole-v1: wall vs steps")
     ax.legend(fontsize=8)
     _save(fig, png)
     rows = [f"| {t:,} | {m:.2f} | {t / m:,.0f} |" for t, m in zip(s.timesteps, y, strict=True)]
-    return ["| n_timesteps | wall s | steps/s |", "|---|---|---|", *rows, "",
-            f"Linear fit: {1000 * slope:.3f} s per 1k steps + {intercept:.2f} s fixed, "
-            f"R² = {r2:.4f} ({s.timestep_rounds} rounds, medians)."]
+    return [
+        "| n_timesteps | wall s | steps/s |",
+        "|---|---|---|",
+        *rows,
+        "",
+        f"Linear fit: {1000 * slope:.3f} s per 1k steps + {intercept:.2f} s fixed, "
+        f"R² = {r2:.4f} ({s.timestep_rounds} rounds, medians).",
+    ]
 
 
 def sweep_envs(s: Settings, png: Path) -> list[str]:
     counts = (1, 2, 4, 8)
-    variants = {f"{kind} n_envs={n}": [f"vec_env={kind}", f"n_envs={n}",
-                                       f"algo.n_steps={ROLLOUT // n}",
-                                       f"n_timesteps={s.envs_steps}"]
-                for kind in ("dummy", "subproc") for n in counts}
+    variants = {
+        f"{kind} n_envs={n}": [
+            f"vec_env={kind}",
+            f"n_envs={n}",
+            f"algo.n_steps={ROLLOUT // n}",
+            f"n_timesteps={s.envs_steps}",
+        ]
+        for kind in ("dummy", "subproc")
+        for n in counts
+    }
     times = alternate(variants, s.envs_rounds)
     med = {k: statistics.median(v) for k, v in times.items()}
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for kind in ("dummy", "subproc"):
         ax.plot(counts, [med[f"{kind} n_envs={n}"] for n in counts], marker="o", label=kind)
-    ax.set(xscale="log", xlabel="n_envs", ylabel="wall time (s)",
-           title=f"PPO CartPole-v1, {s.envs_steps:,} steps")
+    ax.set(
+        xscale="log",
+        xlabel="n_envs",
+        ylabel="wall time (s)",
+        title=f"PPO CartPole-v1, {s.envs_steps:,} steps",
+    )
     ax.minorticks_off()
     ax.set(xticks=counts, xticklabels=[str(n) for n in counts])
     ax.legend()
     _save(fig, png)
-    rows = [f"| {n} | " + " | ".join(
-        f"{med[f'{kind} n_envs={n}']:.2f} ({s.envs_steps / med[f'{kind} n_envs={n}']:,.0f}/s)"
-        for kind in ("dummy", "subproc")) + " |" for n in counts]
-    return ["| n_envs | dummy: wall s (steps/s) | subproc: wall s (steps/s) |", "|---|---|---|",
-            *rows, "", f"{s.envs_steps:,} steps, n_steps = {ROLLOUT} / n_envs, "
-            f"{s.envs_rounds} round(s), medians."]
+    rows = [
+        f"| {n} | "
+        + " | ".join(
+            f"{med[f'{kind} n_envs={n}']:.2f} ({s.envs_steps / med[f'{kind} n_envs={n}']:,.0f}/s)"
+            for kind in ("dummy", "subproc")
+        )
+        + " |"
+        for n in counts
+    ]
+    return [
+        "| n_envs | dummy: wall s (steps/s) | subproc: wall s (steps/s) |",
+        "|---|---|---|",
+        *rows,
+        "",
+        f"{s.envs_steps:,} steps, n_steps = {ROLLOUT} / n_envs, {s.envs_rounds} round(s), medians.",
+    ]
 
 
 def sweep_threads(s: Settings, png: Path) -> list[str]:
-    variants = {f"torch_threads={n}": [f"torch_threads={n}", f"n_timesteps={s.threads_steps}"]
-                for n in (1, 2)}
+    variants = {
+        f"torch_threads={n}": [f"torch_threads={n}", f"n_timesteps={s.threads_steps}"]
+        for n in (1, 2)
+    }
     times = alternate(variants, s.threads_rounds)
     med = {k: statistics.median(v) for k, v in times.items()}
     fig, ax = plt.subplots(figsize=(4, 3.5))
@@ -151,8 +196,13 @@ def sweep_threads(s: Settings, png: Path) -> list[str]:
     _save(fig, png)
     one = med["torch_threads=1"]
     rows = [f"| {k.split('=')[1]} | {m:.2f} | {m / one:.3f} |" for k, m in med.items()]
-    return ["| torch_threads | wall s | ratio to 1 |", "|---|---|---|", *rows, "",
-            f"{s.threads_steps:,} steps, {s.threads_rounds} rounds, medians."]
+    return [
+        "| torch_threads | wall s | ratio to 1 |",
+        "|---|---|---|",
+        *rows,
+        "",
+        f"{s.threads_steps:,} steps, {s.threads_rounds} rounds, medians.",
+    ]
 
 
 def _save(fig: plt.Figure, png: Path) -> None:
@@ -175,18 +225,26 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     timed([f"n_timesteps={ROLLOUT}"])  # warm-up: lazy imports and first-call costs
     sections = []
-    for title, sweep, name in (("wall time vs n_timesteps", sweep_timesteps, "timesteps"),
-                               ("wall time vs n_envs, Dummy vs Subproc", sweep_envs, "envs"),
-                               ("torch threads", sweep_threads, "threads")):
+    for title, sweep, name in (
+        ("wall time vs n_timesteps", sweep_timesteps, "timesteps"),
+        ("wall time vs n_envs, Dummy vs Subproc", sweep_envs, "envs"),
+        ("torch threads", sweep_threads, "threads"),
+    ):
         print(f"[scaling] {title}", file=sys.stderr)
         png = args.out_dir / f"scaling_{name}.png"
-        sections += [f"#### Scaling: {title}", "", *sweep(s, png), "",
-                     f"![{title}]({png.relative_to(ROOT) if png.is_relative_to(ROOT) else png})",
-                     ""]
+        sections += [
+            f"#### Scaling: {title}",
+            "",
+            *sweep(s, png),
+            "",
+            f"![{title}]({png.relative_to(ROOT) if png.is_relative_to(ROOT) else png})",
+            "",
+        ]
     took = (time.perf_counter() - start) / 60
     command = "python -m experiments.bench_scaling" + (" --quick" if args.quick else "")
-    text = "\n".join([f"### Scaling ({mode}, {took:.1f} min)", "", provenance(command), "",
-                      *sections])
+    text = "\n".join(
+        [f"### Scaling ({mode}, {took:.1f} min)", "", provenance(command), "", *sections]
+    )
     results = args.results or RESULTS / f"scaling_{mode}.md"
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(text)

@@ -51,8 +51,17 @@ def train_and_register(tmp: Path) -> str:
     from rl_harness.training import train
     from tests.conftest import compose_config
 
-    cfg = compose_config(["algo=ppo", "env=cartpole", "env.normalize=true", "n_timesteps=4096",
-                          "eval.freq=0", "checkpoint.freq=0", "eval.episodes=2"])
+    cfg = compose_config(
+        [
+            "algo=ppo",
+            "env=cartpole",
+            "env.normalize=true",
+            "n_timesteps=4096",
+            "eval.freq=0",
+            "checkpoint.freq=0",
+            "eval.episodes=2",
+        ]
+    )
     result = train.run(cfg)
     serving.register(result["run_id"], "bench-cartpole-ppo", "champion")
     return "models:/bench-cartpole-ppo@champion"
@@ -105,8 +114,10 @@ def row(name: str, lat: np.ndarray, rps: float, target: float | None, extra: str
     ms = lat * 1000
     p50, p99 = np.percentile(ms, 50), np.percentile(ms, 99)
     verdict = "—" if target is None else ("met" if p99 <= target else "MISSED")
-    return (f"| {name} | {len(ms)} | {p50:.2f} | {p99:.2f} | {ms.max():.1f} | {rps:,.0f}{extra} "
-            f"| {'—' if target is None else f'≤ {target:g} ms'} | {verdict} |")
+    return (
+        f"| {name} | {len(ms)} | {p50:.2f} | {p99:.2f} | {ms.max():.1f} | {rps:,.0f}{extra} "
+        f"| {'—' if target is None else f'≤ {target:g} ms'} | {verdict} |"
+    )
 
 
 def main() -> None:
@@ -127,19 +138,28 @@ def main() -> None:
         with contextlib.redirect_stdout(sys.stderr):  # stdout is the results table
             uri = args.model_uri or train_and_register(Path(tmp))
         port = free_port()
-        env = {**serving.serve_env(),  # uvicorn found from an unactivated venv too
-               "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        env = {
+            **serving.serve_env(),  # uvicorn found from an unactivated venv too
+            "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        }
         log = open(Path(tmp) / "server.log", "w")  # noqa: SIM115
-        proc = subprocess.Popen(serving.serve_command(uri, port, workers=args.workers), env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            serving.serve_command(uri, port, workers=args.workers),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             started = time.perf_counter()
             while True:
                 if proc.poll() is not None:
                     sys.exit(f"server exited:\n{(Path(tmp) / 'server.log').read_text()}")
                 if time.perf_counter() - started > STARTUP_TIMEOUT:
-                    sys.exit(f"server not ready after {STARTUP_TIMEOUT} s:\n"
-                             f"{(Path(tmp) / 'server.log').read_text()}")
+                    sys.exit(
+                        f"server not ready after {STARTUP_TIMEOUT} s:\n"
+                        f"{(Path(tmp) / 'server.log').read_text()}"
+                    )
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
                 try:
                     conn.request("GET", "/ping")
@@ -163,15 +183,18 @@ def main() -> None:
             log.close()
 
     print(f"\n{provenance(' '.join(['python experiments/bench_serving.py', *sys.argv[1:]]))}")
-    print(f"\nServing {uri} with `mlflow models serve --env-manager local --workers "
-          f"{args.workers}` on 127.0.0.1 (server ready {startup:.1f} s after start); "
-          f"{os.cpu_count()} CPUs\n")
+    print(
+        f"\nServing {uri} with `mlflow models serve --env-manager local --workers "
+        f"{args.workers}` on 127.0.0.1 (server ready {startup:.1f} s after start); "
+        f"{os.cpu_count()} CPUs\n"
+    )
     print("| request | n | p50 ms | p99 ms | max ms | requests/s | target (p99) | |")
     print("|---|---|---|---|---|---|---|---|")
     print(row("1 observation, sequential", lat1, len(lat1) / lat1.sum(), TARGETS["single"]))
     rps = len(latb) / latb.sum()
-    print(row("batch of 1000, sequential", latb, rps, TARGETS["batch"],
-              f" ({rps * 1000:,.0f} obs/s)"))
+    print(
+        row("batch of 1000, sequential", latb, rps, TARGETS["batch"], f" ({rps * 1000:,.0f} obs/s)")
+    )
     print(row(f"1 observation, {args.clients} concurrent clients", latc, rpsc, None))
 
 

@@ -39,13 +39,19 @@ from experiments.bench_common import provenance  # noqa: E402
 
 def sweep_args(trials: int, steps: int, quick: bool) -> list[str]:
     freq = steps // 10
-    return ["sweep=ppo", "env=cartpole", f"n_timesteps={steps}", f"eval.freq={freq}",
-            f"eval.episodes={5 if quick else 10}", f"hydra.sweeper.n_trials={trials}",
-            "hydra.sweeper.sampler.seed=1",
-            f"hydra.sweeper.sampler.tpe.n_startup_trials={3 if quick else 5}",
-            f"hydra.sweeper.pruner.median.n_startup_trials={3 if quick else 5}",
-            f"hydra.sweeper.pruner.median.n_warmup_steps={freq}",
-            f"hydra.sweeper.pruner.successive_halving.min_resource={2 * freq}"]
+    return [
+        "sweep=ppo",
+        "env=cartpole",
+        f"n_timesteps={steps}",
+        f"eval.freq={freq}",
+        f"eval.episodes={5 if quick else 10}",
+        f"hydra.sweeper.n_trials={trials}",
+        "hydra.sweeper.sampler.seed=1",
+        f"hydra.sweeper.sampler.tpe.n_startup_trials={3 if quick else 5}",
+        f"hydra.sweeper.pruner.median.n_startup_trials={3 if quick else 5}",
+        f"hydra.sweeper.pruner.median.n_warmup_steps={freq}",
+        f"hydra.sweeper.pruner.successive_halving.min_resource={2 * freq}",
+    ]
 
 
 VARIANTS = {
@@ -62,7 +68,8 @@ SPEEDUP_TARGET = 1.6
 
 def journal(sweep_dir: Path) -> optuna.storages.JournalStorage:
     return optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(sweep_dir / "optuna.journal")))
+        optuna.storages.journal.JournalFileBackend(str(sweep_dir / "optuna.journal"))
+    )
 
 
 def directory(tmp: Path, name: str) -> Path:
@@ -73,8 +80,7 @@ def enqueue_same_trials(source: Path, target: Path) -> None:
     """The source study's parameter sets, waiting in the target study in the same order."""
     done = optuna.load_study(study_name="bench", storage=journal(source))
     target.mkdir(parents=True, exist_ok=True)
-    study = optuna.create_study(study_name="bench", storage=journal(target),
-                                direction="maximize")
+    study = optuna.create_study(study_name="bench", storage=journal(target), direction="maximize")
     for t in sorted(done.trials, key=lambda t: t.number):
         study.enqueue_trial(t.params)
 
@@ -84,8 +90,15 @@ def run(name: str, args: list[str], tmp: Path) -> dict:
     if name in REPLAY:
         enqueue_same_trials(directory(tmp, REPLAY[name]), sweep_dir)
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{sweep_dir}.mlflow.db"}
-    cmd = [sys.executable, "-m", "rl_harness", "-m", *args, "hydra.sweeper.study_name=bench",
-           f"hydra.sweep.dir={sweep_dir}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rl_harness",
+        "-m",
+        *args,
+        "hydra.sweeper.study_name=bench",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     wall = time.perf_counter() - start
@@ -94,12 +107,15 @@ def run(name: str, args: list[str], tmp: Path) -> dict:
     study = optuna.load_study(study_name="bench", storage=journal(sweep_dir))
     trials = study.trials
     complete = sorted((t.value for t in trials if t.state.name == "COMPLETE"), reverse=True)
-    return {"timesteps": sum(int(t.user_attrs.get("timesteps", 0)) for t in trials),
-            "best": complete[0] if complete else float("nan"),
-            "top3": sum(complete[:3]) / max(len(complete[:3]), 1),
-            "pruned": sum(t.state.name == "PRUNED" for t in trials),
-            "failed": sum(t.state.name == "FAIL" for t in trials),
-            "trials": len(trials), "wall": wall}
+    return {
+        "timesteps": sum(int(t.user_attrs.get("timesteps", 0)) for t in trials),
+        "best": complete[0] if complete else float("nan"),
+        "top3": sum(complete[:3]) / max(len(complete[:3]), 1),
+        "pruned": sum(t.state.name == "PRUNED" for t in trials),
+        "failed": sum(t.state.name == "FAIL" for t in trials),
+        "trials": len(trials),
+        "wall": wall,
+    }
 
 
 def main() -> None:
@@ -107,8 +123,13 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="8 trials x 8k steps")
     ap.add_argument("--trials", type=int)
     ap.add_argument("--timesteps", type=int)
-    ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), metavar="VARIANT",
-                    help=f"a subset of: {'; '.join(VARIANTS)} (a rerun brings its source)")
+    ap.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        metavar="VARIANT",
+        help=f"a subset of: {'; '.join(VARIANTS)} (a rerun brings its source)",
+    )
     args = ap.parse_args()
     chosen = set(args.variants or VARIANTS) | {"no pruning"}  # the reference of every ratio
     trials = args.trials or (8 if args.quick else 30)
@@ -125,28 +146,36 @@ def main() -> None:
             r = results[name]
             print(f"  {name}: {r['wall']:.0f}s", file=sys.stderr)
     ref = results["no pruning"]
-    head = f"{'variant':<24} {'timesteps':>10} {'vs none':>8} {'best':>7} {'top-3':>7} " \
-           f"{'pruned':>7} {'failed':>7} {'wall s':>7} {'speed-up':>9}"
+    head = (
+        f"{'variant':<24} {'timesteps':>10} {'vs none':>8} {'best':>7} {'top-3':>7} "
+        f"{'pruned':>7} {'failed':>7} {'wall s':>7} {'speed-up':>9}"
+    )
     print(head)
     print("-" * len(head))
     for name, r in results.items():
-        print(f"{name:<24} {r['timesteps']:>10} {r['timesteps'] / ref['timesteps']:>7.0%} "
-              f"{r['best']:>7.1f} {r['top3']:>7.1f} {r['pruned']:>7} {r['failed']:>7} "
-              f"{r['wall']:>7.0f} {ref['wall'] / r['wall']:>8.2f}x")
+        print(
+            f"{name:<24} {r['timesteps']:>10} {r['timesteps'] / ref['timesteps']:>7.0%} "
+            f"{r['best']:>7.1f} {r['top3']:>7.1f} {r['pruned']:>7} {r['failed']:>7} "
+            f"{r['wall']:>7.0f} {ref['wall'] / r['wall']:>8.2f}x"
+        )
     print()
     for name, r in results.items():
         if name.startswith("pruning"):
             share = r["timesteps"] / ref["timesteps"]
             equal = r["best"] >= ref["best"] * (1 - BEST_TOLERANCE)
             met = share <= PRUNED_TIMESTEPS_TARGET and equal
-            print(f"{name}: {share:.0%} of the timesteps (target ≤ "
-                  f"{PRUNED_TIMESTEPS_TARGET:.0%}), best {r['best']:.1f} vs {ref['best']:.1f} "
-                  f"({'equal' if equal else 'LOWER'} within {BEST_TOLERANCE:.1%}): "
-                  f"{'met' if met else 'NOT met'}")
+            print(
+                f"{name}: {share:.0%} of the timesteps (target ≤ "
+                f"{PRUNED_TIMESTEPS_TARGET:.0%}), best {r['best']:.1f} vs {ref['best']:.1f} "
+                f"({'equal' if equal else 'LOWER'} within {BEST_TOLERANCE:.1%}): "
+                f"{'met' if met else 'NOT met'}"
+            )
     if (two := results.get("no pruning, 2 workers")) is not None:
         speedup = ref["wall"] / two["wall"]
-        print(f"2 workers: {speedup:.2f}x faster on the same {two['trials']} trials (target ≥ "
-              f"{SPEEDUP_TARGET}x): {'met' if speedup >= SPEEDUP_TARGET else 'NOT met'}")
+        print(
+            f"2 workers: {speedup:.2f}x faster on the same {two['trials']} trials (target ≥ "
+            f"{SPEEDUP_TARGET}x): {'met' if speedup >= SPEEDUP_TARGET else 'NOT met'}"
+        )
 
 
 if __name__ == "__main__":

@@ -135,8 +135,10 @@ class RowStats:
             return "no (no finished run)"
         met = self.mean >= self.threshold
         if self.plan.reduced:
-            return (f"no claim: reduced budget "
-                    f"({'met' if met else 'not met'}: ≥ {_num(self.threshold)})")
+            return (
+                f"no claim: reduced budget "
+                f"({'met' if met else 'not met'}: ≥ {_num(self.threshold)})"
+            )
         if ref.budget is not None and self.plan.budget > ref.budget:
             return f"no claim: budget {self.plan.budget:,} > reference budget"
         if len(self.done) < len(self.cells):
@@ -161,9 +163,21 @@ def _num(x: float | None, fmt: str | None = None) -> str:
     return format(x, fmt)
 
 
-COLUMNS = ["algo", "env", "hparams", "seeds", "timesteps", "final eval mean ± std", "IQM",
-           "per seed", "% of optimum", "wall s / seed", "steps/s", "reference (budget)",
-           "reached?"]
+COLUMNS = [
+    "algo",
+    "env",
+    "hparams",
+    "seeds",
+    "timesteps",
+    "final eval mean ± std",
+    "IQM",
+    "per seed",
+    "% of optimum",
+    "wall s / seed",
+    "steps/s",
+    "reference (budget)",
+    "reached?",
+]
 
 
 def table(stats: list[RowStats]) -> str:
@@ -180,33 +194,60 @@ def table(stats: list[RowStats]) -> str:
                 ref_text += f" ({100 * s.reference / s.optimum:.1f}% of optimum)"
             ref_text += f"; budget {ref.budget // 1000}k" if ref.budget else ""
         pct = s.pct_optimum
-        lines.append("| " + " | ".join([
-            p.row.algo, p.row.env, p.hparams or "defaults", seeds, steps,
-            f"{_num(s.mean)} ± {_num(s.std)}", _num(s.iqm),
-            ", ".join(_num(c.mean_reward) for c in s.done) or "—",
-            f"{pct:.1f}" if pct is not None else "—", _num(s.wall_s, ".1f"),
-            _num(s.steps_per_s, ",.0f"), ref_text, s.verdict()]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    p.row.algo,
+                    p.row.env,
+                    p.hparams or "defaults",
+                    seeds,
+                    steps,
+                    f"{_num(s.mean)} ± {_num(s.std)}",
+                    _num(s.iqm),
+                    ", ".join(_num(c.mean_reward) for c in s.done) or "—",
+                    f"{pct:.1f}" if pct is not None else "—",
+                    _num(s.wall_s, ".1f"),
+                    _num(s.steps_per_s, ",.0f"),
+                    ref_text,
+                    s.verdict(),
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines)
 
 
 def errors(stats: list[RowStats]) -> list[str]:
-    return [f"- {s.plan.row.key} seed {c.seed}: {c.status} {c.error or ''}".rstrip()
-            for s in stats for c in s.cells if c not in s.done]
+    return [
+        f"- {s.plan.row.key} seed {c.seed}: {c.status} {c.error or ''}".rstrip()
+        for s in stats
+        for c in s.cells
+        if c not in s.done
+    ]
 
 
-def report(stats: list[RowStats], mode: str, bench_id: str, command: str,
-           total_s: float | None) -> str:
+def report(
+    stats: list[RowStats], mode: str, bench_id: str, command: str, total_s: float | None
+) -> str:
     took = f" in {total_s / 60:.1f} min" if total_s is not None else ""
-    out = [f"### Matrix ({mode}{took})", "", provenance(command), "",
-           f"MLflow: experiment `{EXPERIMENT}`, filter `tags.\"bench.id\" = '{bench_id}'`.", "",
-           table(stats), "",
-           "Final eval = the harness's closing evaluation of the final model "
-           "(`final/mean_reward`); mean ± std (ddof=1) and IQM (`trim_mean(x, 0.25)`, no "
-           "trimming below 4 seeds) across seeds. Reached = mean across seeds ≥ threshold "
-           "(CartPole: 475; Pendulum: zoo mean − ½ its episode std; custom task: the best "
-           "(s,S) policy; FrozenLake/Taxi: optimum − 0.03 / 0.5), within the reference budget. "
-           "Zoo figures: one agent, ~150k evaluation steps (DLR-RM/rl-baselines3-zoo "
-           "benchmark.md)."]
+    out = [
+        f"### Matrix ({mode}{took})",
+        "",
+        provenance(command),
+        "",
+        f"MLflow: experiment `{EXPERIMENT}`, filter `tags.\"bench.id\" = '{bench_id}'`.",
+        "",
+        table(stats),
+        "",
+        "Final eval = the harness's closing evaluation of the final model "
+        "(`final/mean_reward`); mean ± std (ddof=1) and IQM (`trim_mean(x, 0.25)`, no "
+        "trimming below 4 seeds) across seeds. Reached = mean across seeds ≥ threshold "
+        "(CartPole: 475; Pendulum: zoo mean − ½ its episode std; custom task: the best "
+        "(s,S) policy; FrozenLake/Taxi: optimum − 0.03 / 0.5), within the reference budget. "
+        "Zoo figures: one agent, ~150k evaluation steps (DLR-RM/rl-baselines3-zoo "
+        "benchmark.md).",
+    ]
     if errs := errors(stats):
         out += ["", "Failed runs:", *errs]
     return "\n".join(out) + "\n"

@@ -26,8 +26,16 @@ OUTPUTS = ROOT / "outputs" / "custom_optimality" / f"{datetime.now():%Y-%m-%d_%H
 
 
 def run(algo: str, env: str, seed: int, extra: list[str]) -> dict:
-    cfg = compose_cfg([f"algo={algo}", f"env={env}", f"seed={seed}", "progress_bar=false",
-                       "mlflow.experiment=custom_optimality", *extra])
+    cfg = compose_cfg(
+        [
+            f"algo={algo}",
+            f"env={env}",
+            f"seed={seed}",
+            "progress_bar=false",
+            "mlflow.experiment=custom_optimality",
+            *extra,
+        ]
+    )
     out_dir = OUTPUTS / f"{algo}_{env}_s{seed}"
     out_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.chdir(out_dir):  # train.run writes to the working directory outside Hydra
@@ -52,15 +60,19 @@ def main() -> None:
         for seed in args.seeds:
             r = run(algo, args.env, seed, args.overrides)
             rows.append((algo, seed, r))
-    print("\n| algo | seed | timesteps | wall s | steps/s | sampled eval (% opt) | "
-          "exact return (% opt) |")
+    print(
+        "\n| algo | seed | timesteps | wall s | steps/s | sampled eval (% opt) | "
+        "exact return (% opt) |"
+    )
     print("|---|---|---|---|---|---|---|")
     for algo, seed, r in rows:
         opt = r["optimum"]
-        print(f"| {algo} | {seed} | {r['timesteps']:,} | {r['wall']:.0f} | "
-              f"{r['timesteps'] / r['wall']:,.0f} | {r['mean_reward']:.1f} ± {r['std_reward']:.1f} "
-              f"({100 * r['mean_reward'] / opt:.2f}%) | {r['exact']:.1f} "
-              f"({100 * r['exact'] / opt:.2f}%) |")
+        print(
+            f"| {algo} | {seed} | {r['timesteps']:,} | {r['wall']:.0f} | "
+            f"{r['timesteps'] / r['wall']:,.0f} | {r['mean_reward']:.1f} ± {r['std_reward']:.1f} "
+            f"({100 * r['mean_reward'] / opt:.2f}%) | {r['exact']:.1f} "
+            f"({100 * r['exact'] / opt:.2f}%) |"
+        )
     print(f"\noptimum (exact DP): {rows[0][2]['optimum']:.2f}")
 
 

@@ -71,8 +71,7 @@ def _records_in_background(args: list[str]) -> bool:
     """A plain training run that will record through a helper (flags such as -m, --cfg,
     --help, and resume=, which reads MLflow here, do not)."""
     off = ("mlflow.enabled=false", "mlflow.background=false", "++mlflow.enabled=false")
-    return not any(a.startswith("-") or a.lower() in off or a.startswith("resume=")
-                   for a in args)
+    return not any(a.startswith("-") or a.lower() in off or a.startswith("resume=") for a in args)
 
 
 if __name__ == "__main__":

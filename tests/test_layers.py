@@ -22,14 +22,27 @@ LAYERS: list[list[str]] = [
     ["rl_harness.tracking"],
     ["rl_harness.training"],
     ["rl_harness.analysis", "rl_harness.tuning", "rl_harness.deploy"],
-    ["rl_harness.__main__", "rl_harness.evaluate", "rl_harness.compare", "rl_harness.serving",
-     "rl_harness.export", "rl_harness.qlearning", "rl_harness.api", "rl_harness",
-     "hydra_plugins"],
+    [
+        "rl_harness.__main__",
+        "rl_harness.evaluate",
+        "rl_harness.compare",
+        "rl_harness.serving",
+        "rl_harness.export",
+        "rl_harness.qlearning",
+        "rl_harness.api",
+        "rl_harness",
+        "hydra_plugins",
+    ],
 ]
 # Modules that may import MLflow: the rest of the harness must stay fast to import.
-MLFLOW_ALLOWED = ("rl_harness.tracking.runs", "rl_harness.training.model_logging",
-                  "rl_harness.deploy", "rl_harness.common.compat", "rl_harness.analysis",
-                  "hydra_plugins")
+MLFLOW_ALLOWED = (
+    "rl_harness.tracking.runs",
+    "rl_harness.training.model_logging",
+    "rl_harness.deploy",
+    "rl_harness.common.compat",
+    "rl_harness.analysis",
+    "hydra_plugins",
+)
 
 
 def modules() -> dict[str, Path]:
@@ -94,7 +107,7 @@ def test_no_import_cycle() -> None:
         state[node] = 1
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                pytest.fail("import cycle: " + " -> ".join(stack[stack.index(nxt):] + [nxt]))
+                pytest.fail("import cycle: " + " -> ".join(stack[stack.index(nxt) :] + [nxt]))
             if nxt not in state:
                 visit(nxt, [*stack, nxt])
         state[node] = 2
@@ -105,9 +118,12 @@ def test_no_import_cycle() -> None:
 
 
 def test_mlflow_is_imported_only_where_allowed() -> None:
-    bad = [name for name, path in modules().items()
-           if any(t == "mlflow" or t.startswith("mlflow.") for t in imports(path))
-           and not name.startswith(MLFLOW_ALLOWED)]
+    bad = [
+        name
+        for name, path in modules().items()
+        if any(t == "mlflow" or t.startswith("mlflow.") for t in imports(path))
+        and not name.startswith(MLFLOW_ALLOWED)
+    ]
     assert not bad, f"modules importing MLflow outside {MLFLOW_ALLOWED}: {bad}"
 
 

@@ -55,10 +55,16 @@ class OptunaRLSweeperConf:
     spawned: bool = False  # internal: started by another worker of this machine
 
 
-ConfigStore.instance().store(group="hydra/sweeper", name="optuna_rl", node=OptunaRLSweeperConf,
-                             provider="rl_harness")
-OWN_KEYS = ("hydra.sweeper.worker=", "hydra.sweeper.spawned=", "hydra.sweeper.storage=",
-            "hydra.sweep.dir=", "hydra.mode=")
+ConfigStore.instance().store(
+    group="hydra/sweeper", name="optuna_rl", node=OptunaRLSweeperConf, provider="rl_harness"
+)
+OWN_KEYS = (
+    "hydra.sweeper.worker=",
+    "hydra.sweeper.spawned=",
+    "hydra.sweeper.storage=",
+    "hydra.sweep.dir=",
+    "hydra.mode=",
+)
 
 
 class OptunaRLSweeper(Sweeper):
@@ -67,8 +73,9 @@ class OptunaRLSweeper(Sweeper):
         self.n_trials, self.n_workers = int(options["n_trials"]), int(options["n_workers"])
         self.worker, self.spawned = int(options["worker"]), bool(options["spawned"])
 
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
-              config: DictConfig) -> None:
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
         self.hydra_context, self.config = hydra_context, config
         if self.options.get("study_name") is None:
             choices = config.hydra.runtime.choices
@@ -76,7 +83,8 @@ class OptunaRLSweeper(Sweeper):
             with open_dict(config):
                 config.hydra.sweeper.study_name = self.options["study_name"]
         self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config)
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
 
     def sweep(self, arguments: list[str]) -> Any:
         from rl_harness.errors import HarnessError, exit_with
@@ -86,8 +94,10 @@ class OptunaRLSweeper(Sweeper):
         except HarnessError as e:
             exit_with(e, "rl_harness")
         except KeyboardInterrupt:
-            print("sweep stopped (Ctrl-C); the study is intact: run the same command to resume",
-                  file=sys.stderr)
+            print(
+                "sweep stopped (Ctrl-C); the study is intact: run the same command to resume",
+                file=sys.stderr,
+            )
             sys.exit(130)
 
     # ------------------------------------------------------------ set up
@@ -103,8 +113,9 @@ class OptunaRLSweeper(Sweeper):
         cfg = self.config
         for arg in arguments:
             if OverridesParser.create().parse_override(arg).is_sweep_override():
-                raise ConfigError(f"'{arg}': give search ranges in hydra.sweeper.space, "
-                                  "not as a Hydra sweep")
+                raise ConfigError(
+                    f"'{arg}': give search ranges in hydra.sweeper.space, not as a Hydra sweep"
+                )
         if self.n_trials < 1 or self.n_workers < 1:
             raise ConfigError("hydra.sweeper.n_trials and n_workers must be ≥ 1")
         self.params = sweep.parse_space(self.options["space"], cfg)
@@ -116,12 +127,18 @@ class OptunaRLSweeper(Sweeper):
         rdb = "://" in self.url
         storage = sweep.open_storage(self.url, self.options["heartbeat"] if rdb else None)
         self.lock = self.sweep_dir / ".ask.lock"
-        study = optuna.create_study(study_name=str(self.options["study_name"]), storage=storage,
-                                    direction=self.options["direction"], load_if_exists=True)
+        study = optuna.create_study(
+            study_name=str(self.options["study_name"]),
+            storage=storage,
+            direction=self.options["direction"],
+            load_if_exists=True,
+        )
         self._check_same_sweep(study, arguments)
-        study.sampler = sweep.make_sampler(self.options["sampler"],
-                                           1000 * self.worker + len(study.trials),
-                                           parallel=self.n_workers > 1 or rdb)
+        study.sampler = sweep.make_sampler(
+            self.options["sampler"],
+            1000 * self.worker + len(study.trials),
+            parallel=self.n_workers > 1 or rdb,
+        )
         study.pruner = sweep.make_pruner(self.options["pruner"])
         self.study = study
         self.experiment = cfg.mlflow.experiment or cfg.env.id.split(":")[-1]
@@ -137,18 +154,31 @@ class OptunaRLSweeper(Sweeper):
         with self._locked():
             orphans = sweep.fail_orphans(study, self.options["retry_interrupted"])
         for t in orphans:
-            print(f"trial {t.number}: its process died; marked FAIL"
-                  + (" and queued to run again" if self.options["retry_interrupted"] else ""))
-            self._tag_run(t.number, {"optuna.state": "FAIL", "optuna.error": "process died"},
-                          end_running="KILLED")
+            print(
+                f"trial {t.number}: its process died; marked FAIL"
+                + (" and queued to run again" if self.options["retry_interrupted"] else "")
+            )
+            self._tag_run(
+                t.number,
+                {"optuna.state": "FAIL", "optuna.error": "process died"},
+                end_running="KILLED",
+            )
         done = sweep.counted(study.trials)
-        print(f"study '{study.study_name}' in {sweep.redact(self.url)}: {done} of "
-              f"{self.n_trials} trials done; {self.n_workers} worker(s)")
+        print(
+            f"study '{study.study_name}' in {sweep.redact(self.url)}: {done} of "
+            f"{self.n_trials} trials done; {self.n_workers} worker(s)"
+        )
         parent_id = study.user_attrs.get("mlflow_parent_run_id") if self.tracking else None
-        opened = (tracking.mlflow_run(
-            self.experiment, run_name=f"sweep {study.study_name}", tags=self._parent_tags(),
-            run_id=parent_id if parent_id and tracking.run_exists(parent_id) else None)
-            if self.tracking else contextlib.nullcontext(NullRecorder()))
+        opened = (
+            tracking.mlflow_run(
+                self.experiment,
+                run_name=f"sweep {study.study_name}",
+                tags=self._parent_tags(),
+                run_id=parent_id if parent_id and tracking.run_exists(parent_id) else None,
+            )
+            if self.tracking
+            else contextlib.nullcontext(NullRecorder())
+        )
         with opened as parent:
             if parent.run_id:
                 study.set_user_attr("mlflow_parent_run_id", parent.run_id)
@@ -165,10 +195,15 @@ class OptunaRLSweeper(Sweeper):
         from rl_harness.training import train
         from rl_harness.tuning import sweep
 
-        first = {p.path: p.distribution.choices[0] if hasattr(p.distribution, "choices")
-                 else p.distribution.low for p in self.params}
+        first = {
+            p.path: p.distribution.choices[0]
+            if hasattr(p.distribution, "choices")
+            else p.distribution.low
+            for p in self.params
+        }
         job_cfg = self.hydra_context.config_loader.load_sweep_config(
-            self.config, [*arguments, *sweep.overrides(self.params, first)])
+            self.config, [*arguments, *sweep.overrides(self.params, first)]
+        )
         train.validate(job_cfg)
 
     def _check_same_sweep(self, study: Any, arguments: list[str]) -> None:
@@ -182,17 +217,25 @@ class OptunaRLSweeper(Sweeper):
             raise ConfigError(
                 f"study '{study.study_name}' was started with overrides {' '.join(before)}; "
                 f"this command has {' '.join(fixed)}: use the same ones to resume, or a new "
-                "hydra.sweeper.study_name")
+                "hydra.sweeper.study_name"
+            )
 
     def _parent_tags(self) -> dict[str, str]:
         from rl_harness.tuning import sweep
 
         o, choices = self.options, self.config.hydra.runtime.choices
-        tags = {"optuna.study": str(o["study_name"]), "optuna.storage": sweep.redact(self.url),
-                "optuna.direction": o["direction"], "optuna.n_trials": str(self.n_trials),
-                "optuna.sampler": str(o["sampler"]), "optuna.pruner": str(o["pruner"]),
-                "algo": self.config.algo.name, "env": self.config.env.id, "sweep.dir":
-                str(self.sweep_dir), "sweep": str(choices.get("sweep"))}
+        tags = {
+            "optuna.study": str(o["study_name"]),
+            "optuna.storage": sweep.redact(self.url),
+            "optuna.direction": o["direction"],
+            "optuna.n_trials": str(self.n_trials),
+            "optuna.sampler": str(o["sampler"]),
+            "optuna.pruner": str(o["pruner"]),
+            "algo": self.config.algo.name,
+            "env": self.config.env.id,
+            "sweep.dir": str(self.sweep_dir),
+            "sweep": str(choices.get("sweep")),
+        }
         return tags
 
     # ------------------------------------------------------------ the loop
@@ -228,9 +271,13 @@ class OptunaRLSweeper(Sweeper):
         from rl_harness.tuning import sweep
 
         q = sweep.hydra_value
-        job = [*arguments, *sweep.overrides(self.params, trial.params),
-               f"+optuna.study={q(self.study.study_name)}", f"+optuna.storage={q(self.url)}",
-               f"+optuna.trial={trial.number}"]
+        job = [
+            *arguments,
+            *sweep.overrides(self.params, trial.params),
+            f"+optuna.study={q(self.study.study_name)}",
+            f"+optuna.storage={q(self.url)}",
+            f"+optuna.trial={trial.number}",
+        ]
         threads = max(1, len(os.sched_getaffinity(0)) // self.n_workers)
         if self.config.torch_threads > threads:
             job.append(f"torch_threads={threads}")
@@ -239,8 +286,9 @@ class OptunaRLSweeper(Sweeper):
                 [ret] = self.launcher.launch([job], initial_job_idx=trial.number)
         except KeyboardInterrupt:
             frozen = self.study._storage.get_trial(trial._trial_id)
-            sweep.mark_interrupted(self.study, frozen, "stopped by Ctrl-C",
-                                   self.options["retry_interrupted"])
+            sweep.mark_interrupted(
+                self.study, frozen, "stopped by Ctrl-C", self.options["retry_interrupted"]
+            )
             self._tag_run(trial.number, {"optuna.state": "FAIL", "optuna.error": "Ctrl-C"})
             raise
         state, value, error = self._outcome(ret, trial)
@@ -258,11 +306,17 @@ class OptunaRLSweeper(Sweeper):
             tags["optuna.error"] = error[:500]
         if not self._tag_run(trial.number, tags) and state == sweep.TrialState.FAIL:
             self._failed_run(trial, tags, error or "failed")
-        print(f"trial {trial.number}: {state.name}"
-              + (f" at step {frozen.user_attrs['pruned_at']}" if "pruned_at" in frozen.user_attrs
-                 else "")
-              + (f", value {frozen.value:.4g}" if frozen.value is not None else "")
-              + (f": {error}" if error else ""), flush=True)
+        print(
+            f"trial {trial.number}: {state.name}"
+            + (
+                f" at step {frozen.user_attrs['pruned_at']}"
+                if "pruned_at" in frozen.user_attrs
+                else ""
+            )
+            + (f", value {frozen.value:.4g}" if frozen.value is not None else "")
+            + (f": {error}" if error else ""),
+            flush=True,
+        )
 
     def _outcome(self, ret: JobReturn, trial: Any) -> tuple[Any, float | None, str | None]:
         from rl_harness.tuning.sweep import TrialState
@@ -280,16 +334,20 @@ class OptunaRLSweeper(Sweeper):
             return TrialState.FAIL, None, f"the objective is {value!r}"
         return TrialState.COMPLETE, float(value), None
 
-    def _tag_run(self, number: int, tags: dict[str, str],
-                 end_running: str | None = None) -> list[str]:
+    def _tag_run(
+        self, number: int, tags: dict[str, str], end_running: str | None = None
+    ) -> list[str]:
         """Tag the trial's MLflow run(s); returns their ids ([] where the trial opened none)."""
         if not self.tracking:
             return []
         from rl_harness.tracking import runs as tracking
 
-        return tracking.update_runs(self.experiment, {"optuna.study": self.study.study_name,
-                                                      "optuna.trial": str(number)},
-                                    tags, end_running)
+        return tracking.update_runs(
+            self.experiment,
+            {"optuna.study": self.study.study_name, "optuna.trial": str(number)},
+            tags,
+            end_running,
+        )
 
     def _failed_run(self, trial: Any, tags: dict[str, str], error: str) -> None:
         """A trial that failed before its run opened (e.g. the model could not be built) still
@@ -299,8 +357,9 @@ class OptunaRLSweeper(Sweeper):
         own = {"optuna.study": self.study.study_name, "optuna.trial": str(trial.number)}
         if parent := self.study.user_attrs.get("mlflow_parent_run_id"):
             own["mlflow.parentRunId"] = parent
-        tracking.failed_run(self.experiment, f"trial {trial.number}", {**own, **tags},
-                            trial.params, error)
+        tracking.failed_run(
+            self.experiment, f"trial {trial.number}", {**own, **tags}, trial.params, error
+        )
 
     # ------------------------------------------------------------ workers
 
@@ -311,10 +370,18 @@ class OptunaRLSweeper(Sweeper):
         workers = []
         for k in range(1, self.n_workers):
             log = self.sweep_dir / f"worker-{self.worker + k}.log"
-            cmd = [sys.executable, "-m", "rl_harness", "-m", *arguments, *hydra_args,
-                   f"hydra.sweeper.worker={self.worker + k}", "hydra.sweeper.spawned=true",
-                   f"hydra.sweeper.storage={hydra_value(self.url)}",
-                   f"hydra.sweep.dir={hydra_value(str(self.sweep_dir))}"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "rl_harness",
+                "-m",
+                *arguments,
+                *hydra_args,
+                f"hydra.sweeper.worker={self.worker + k}",
+                "hydra.sweeper.spawned=true",
+                f"hydra.sweeper.storage={hydra_value(self.url)}",
+                f"hydra.sweep.dir={hydra_value(str(self.sweep_dir))}",
+            ]
             with open(log, "a") as out:
                 workers.append(subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT))
             print(f"worker {self.worker + k}: pid {workers[-1].pid}, log {log}")
@@ -332,8 +399,10 @@ class OptunaRLSweeper(Sweeper):
                 w.kill()
                 rc = w.wait()
             if rc not in (0, 130, -signal.SIGINT):
-                print(f"worker {k} exited with {rc}; see {self.sweep_dir}/worker-{k}.log",
-                      file=sys.stderr)
+                print(
+                    f"worker {k} exited with {rc}; see {self.sweep_dir}/worker-{k}.log",
+                    file=sys.stderr,
+                )
 
     # ------------------------------------------------------------ results
 
@@ -354,18 +423,29 @@ class OptunaRLSweeper(Sweeper):
             best = None
         if best is not None:
             job_cfg = self.hydra_context.config_loader.load_sweep_config(
-                self.config, [*arguments, *sweep.overrides(params, best.params)])
-            header = (f"Best of Optuna study '{study.study_name}': trial {best.number}, value "
-                      f"{best.value:.6g} ({states['complete']} complete, {states['pruned']} "
-                      f"pruned).\nCommand-line overrides: {' '.join(arguments)}\n"
-                      f"Use it as conf/hparams/{self.config.algo.name}_"
-                      f"{self.config.hydra.runtime.choices.env}.yaml")
-            path = sweep.write_hparams(sweep.best_hparams(job_cfg, params),
-                                       self.sweep_dir / "best_hparams.yaml", header)
+                self.config, [*arguments, *sweep.overrides(params, best.params)]
+            )
+            header = (
+                f"Best of Optuna study '{study.study_name}': trial {best.number}, value "
+                f"{best.value:.6g} ({states['complete']} complete, {states['pruned']} "
+                f"pruned).\nCommand-line overrides: {' '.join(arguments)}\n"
+                f"Use it as conf/hparams/{self.config.algo.name}_"
+                f"{self.config.hydra.runtime.choices.env}.yaml"
+            )
+            path = sweep.write_hparams(
+                sweep.best_hparams(job_cfg, params), self.sweep_dir / "best_hparams.yaml", header
+            )
             metrics["best/value"] = best.value
-            parent.set_tags({"best.trial": best.number, **{
-                f"best.{k}": sweep.hydra_value(p.value(best.params[k]))
-                for p in params if (k := p.path) in best.params}})
+            parent.set_tags(
+                {
+                    "best.trial": best.number,
+                    **{
+                        f"best.{k}": sweep.hydra_value(p.value(best.params[k]))
+                        for p in params
+                        if (k := p.path) in best.params
+                    },
+                }
+            )
             parent.log_artifact(path)
             print(f"best hyperparameters: {path}")
         parent.log_metrics(metrics, step=sweep.counted(trials))

@@ -59,8 +59,9 @@ def iqm(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return stats.trim_mean(x, 0.25, axis=axis)
 
 
-def bootstrap_ci(x: np.ndarray, statistic: Any, samples: int, confidence: float,
-                 seed: int, axis: int = -1) -> tuple[np.ndarray, np.ndarray]:
+def bootstrap_ci(
+    x: np.ndarray, statistic: Any, samples: int, confidence: float, seed: int, axis: int = -1
+) -> tuple[np.ndarray, np.ndarray]:
     """Percentile-bootstrap interval of `statistic` over runs (NaN with fewer than 2 runs)."""
     x = np.asarray(x, dtype=float)
     point = statistic(x, axis=axis)
@@ -68,8 +69,16 @@ def bootstrap_ci(x: np.ndarray, statistic: Any, samples: int, confidence: float,
         return np.full_like(point, np.nan), np.full_like(point, np.nan)
     if np.all(x == np.take(x, [0], axis=axis)):  # no spread: the interval is the point
         return point, point
-    res = stats.bootstrap((x,), statistic, n_resamples=samples, confidence_level=confidence,
-                          method="percentile", axis=axis, vectorized=True, rng=seed)
+    res = stats.bootstrap(
+        (x,),
+        statistic,
+        n_resamples=samples,
+        confidence_level=confidence,
+        method="percentile",
+        axis=axis,
+        vectorized=True,
+        rng=seed,
+    )
     return res.confidence_interval.low, res.confidence_interval.high
 
 
@@ -94,14 +103,21 @@ def collect(cfg: DictConfig) -> list[Group]:
             continue
         key = (tags["algo"], tags.get("env", "?"), tags.get(cfg.group_tag, ""))
         final = tracking.metric_history(run.info.run_id, cfg.metric)
-        groups.setdefault(key, Group(*key)).runs.append(SeedRun(
-            run_id=run.info.run_id, seed=run.data.params.get("seed", "?"),
-            score=metrics[cfg.metric], optimum=metrics.get("optimum"),
-            timesteps=final[-1][0] if final else 0,
-            wall_s=((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000,
-            curve=tracking.metric_history(run.info.run_id, cfg.curve_metric)))
-    return sorted((g for g in groups.values() if len(g.runs) >= cfg.min_seeds),
-                  key=lambda g: (g.env, g.algo, g.group))
+        groups.setdefault(key, Group(*key)).runs.append(
+            SeedRun(
+                run_id=run.info.run_id,
+                seed=run.data.params.get("seed", "?"),
+                score=metrics[cfg.metric],
+                optimum=metrics.get("optimum"),
+                timesteps=final[-1][0] if final else 0,
+                wall_s=((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000,
+                curve=tracking.metric_history(run.info.run_id, cfg.curve_metric),
+            )
+        )
+    return sorted(
+        (g for g in groups.values() if len(g.runs) >= cfg.min_seeds),
+        key=lambda g: (g.env, g.algo, g.group),
+    )
 
 
 def summarize(group: Group, boot: DictConfig) -> dict[str, Any]:
@@ -109,19 +125,33 @@ def summarize(group: Group, boot: DictConfig) -> dict[str, Any]:
     ci = (boot.samples, boot.confidence, boot.seed)
     lo, hi = bootstrap_ci(scores, iqm, *ci)
     row: dict[str, Any] = {
-        "env": group.env, "algo": group.algo, "group": group.group, "seeds": len(scores),
-        "mean": scores.mean(), "std": scores.std(), "iqm": float(iqm(scores)),
-        "iqm_ci_low": float(lo), "iqm_ci_high": float(hi),
-        "optimum": None, "iqm_pct_optimum": None, "pct_ci_low": None, "pct_ci_high": None,
+        "env": group.env,
+        "algo": group.algo,
+        "group": group.group,
+        "seeds": len(scores),
+        "mean": scores.mean(),
+        "std": scores.std(),
+        "iqm": float(iqm(scores)),
+        "iqm_ci_low": float(lo),
+        "iqm_ci_high": float(hi),
+        "optimum": None,
+        "iqm_pct_optimum": None,
+        "pct_ci_low": None,
+        "pct_ci_high": None,
         "timesteps": int(np.median([r.timesteps for r in group.runs])),
         "wall_s": float(np.mean([r.wall_s for r in group.runs])),
-        "run_ids": [r.run_id for r in group.runs]}
+        "run_ids": [r.run_id for r in group.runs],
+    }
     optima = [r.optimum for r in group.runs]
     if all(o for o in optima):  # normalise per run: seeds may differ in env kwargs
         pct = 100 * scores / np.array(optima)
         plo, phi = bootstrap_ci(pct, iqm, *ci)
-        row.update(optimum=float(np.mean(optima)), iqm_pct_optimum=float(iqm(pct)),
-                   pct_ci_low=float(plo), pct_ci_high=float(phi))
+        row.update(
+            optimum=float(np.mean(optima)),
+            iqm_pct_optimum=float(iqm(pct)),
+            pct_ci_low=float(plo),
+            pct_ci_high=float(phi),
+        )
     return row
 
 
@@ -150,17 +180,37 @@ def _fmt(v: float | None, spec: str = ".1f") -> str:
 
 def table(rows: list[dict[str, Any]], confidence: float) -> str:
     pct = f"{round(100 * confidence)}%"
-    head = ["env", "algo", "group", "seeds", "mean ± std", f"IQM [{pct} CI]",
-            f"% optimum (IQM [{pct} CI])", "timesteps", "wall time/run"]
+    head = [
+        "env",
+        "algo",
+        "group",
+        "seeds",
+        "mean ± std",
+        f"IQM [{pct} CI]",
+        f"% optimum (IQM [{pct} CI])",
+        "timesteps",
+        "wall time/run",
+    ]
     lines = [head]
     for r in rows:
-        opt = "—" if r["iqm_pct_optimum"] is None else (
-            f"{r['iqm_pct_optimum']:.1f} [{_fmt(r['pct_ci_low'])}, {_fmt(r['pct_ci_high'])}]")
-        lines.append([r["env"], r["algo"], r["group"] or "—", str(r["seeds"]),
-                      f"{r['mean']:.2f} ± {r['std']:.2f}",
-                      f"{r['iqm']:.2f} [{_fmt(r['iqm_ci_low'], '.2f')}, "
-                      f"{_fmt(r['iqm_ci_high'], '.2f')}]",
-                      opt, f"{r['timesteps']:,}", f"{r['wall_s']:.1f} s"])
+        opt = (
+            "—"
+            if r["iqm_pct_optimum"] is None
+            else (f"{r['iqm_pct_optimum']:.1f} [{_fmt(r['pct_ci_low'])}, {_fmt(r['pct_ci_high'])}]")
+        )
+        lines.append(
+            [
+                r["env"],
+                r["algo"],
+                r["group"] or "—",
+                str(r["seeds"]),
+                f"{r['mean']:.2f} ± {r['std']:.2f}",
+                f"{r['iqm']:.2f} [{_fmt(r['iqm_ci_low'], '.2f')}, {_fmt(r['iqm_ci_high'], '.2f')}]",
+                opt,
+                f"{r['timesteps']:,}",
+                f"{r['wall_s']:.1f} s",
+            ]
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     out = [" | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
     out.insert(1, "-|-".join("-" * w for w in widths))
@@ -170,10 +220,12 @@ def table(rows: list[dict[str, Any]], confidence: float) -> str:
 def run(cfg: DictConfig) -> dict[str, Any]:
     groups = collect(cfg)
     if not groups:
-        raise ConfigError("no finished training runs match (experiment="
-                          f"{OmegaConf.to_container(cfg.experiment) if OmegaConf.is_config(cfg.experiment) else cfg.experiment}, "  # noqa: E501
-                          f"env_id={cfg.env_id}, algos={cfg.algos}, group={cfg.group}) in "
-                          f"{tracking.tracking_uri()}")
+        raise ConfigError(
+            "no finished training runs match (experiment="
+            f"{OmegaConf.to_container(cfg.experiment) if OmegaConf.is_config(cfg.experiment) else cfg.experiment}, "  # noqa: E501
+            f"env_id={cfg.env_id}, algos={cfg.algos}, group={cfg.group}) in "
+            f"{tracking.tracking_uri()}"
+        )
     rows = [summarize(g, cfg.bootstrap) for g in groups]
     text = table(rows, cfg.bootstrap.confidence)
     print(text)
@@ -185,33 +237,52 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         writer = csv.DictWriter(f, fieldnames=[k for k in rows[0] if k != "run_ids"])
         writer.writeheader()
         writer.writerows({k: v for k, v in r.items() if k != "run_ids"} for r in rows)
-    files[2].write_text(json.dumps({g.label + f" @ {g.env}": [r.run_id for r in g.runs]
-                                    for g in groups}, indent=1))
+    files[2].write_text(
+        json.dumps({g.label + f" @ {g.env}": [r.run_id for r in g.runs] for g in groups}, indent=1)
+    )
     curves = {(g.env, g.label): curve(g, cfg.bootstrap) for g in groups}
-    finals = {(g.env, g.label): (row, [r.score for r in g.runs]) for g, row in zip(groups, rows,
-                                                                                   strict=True)}
+    finals = {
+        (g.env, g.label): (row, [r.score for r in g.runs])
+        for g, row in zip(groups, rows, strict=True)
+    }
     pct = round(100 * cfg.bootstrap.confidence)
-    files.append(plot_learning_curves(curves, out_dir / "learning_curves.png", cfg.curve_metric,
-                                      f"IQM across seeds, {pct}% bootstrap CI"))
-    files.append(plot_final_performance(finals, out_dir / "final_performance.png", cfg.metric,
-                                        f"IQM, {pct}% bootstrap CI; dots: seeds"))
+    files.append(
+        plot_learning_curves(
+            curves,
+            out_dir / "learning_curves.png",
+            cfg.curve_metric,
+            f"IQM across seeds, {pct}% bootstrap CI",
+        )
+    )
+    files.append(
+        plot_final_performance(
+            finals,
+            out_dir / "final_performance.png",
+            cfg.metric,
+            f"IQM, {pct}% bootstrap CI; dots: seeds",
+        )
+    )
     run_id = _record(cfg, groups, rows, files)
     return {"rows": rows, "table": text, "run_id": run_id, "files": [str(f) for f in files]}
 
 
-def _record(cfg: DictConfig, groups: list[Group], rows: list[dict[str, Any]],
-            files: list[Path]) -> str | None:
+def _record(
+    cfg: DictConfig, groups: list[Group], rows: list[dict[str, Any]], files: list[Path]
+) -> str | None:
     if not cfg.mlflow.enabled:
         return None
     experiment = cfg.mlflow.experiment or (
-        cfg.experiment if isinstance(cfg.experiment, str) else "comparisons")
+        cfg.experiment if isinstance(cfg.experiment, str) else "comparisons"
+    )
     tags = {"run_type": RUN_TYPE, "compared_runs": sum(len(g.runs) for g in groups)}
     with tracking.mlflow_run(experiment, cfg.mlflow.run_name or "compare", tags=tags) as rec:
-        rec.log_params({k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items()
-                        if k != "mlflow"})
+        rec.log_params(
+            {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "mlflow"}
+        )
         for r in rows:
-            prefix = f"{r['env'].split(':')[-1]}/{r['algo']}" + (f"/{r['group']}"
-                                                                  if r["group"] else "")
+            prefix = f"{r['env'].split(':')[-1]}/{r['algo']}" + (
+                f"/{r['group']}" if r["group"] else ""
+            )
             rec.log_metrics({f"{prefix}/iqm": r["iqm"], f"{prefix}/mean": r["mean"]}, step=0)
         for path in files:
             rec.log_artifact(path)
@@ -224,4 +295,3 @@ def main(cfg: DictConfig) -> None:
         run(cfg)
     except HarnessError as e:
         exit_with(e, "rl_harness.compare")
-

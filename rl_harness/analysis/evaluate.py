@@ -43,21 +43,32 @@ def load(cfg: DictConfig, dst: Path) -> agents.TrainedAgent:
     return agents.from_path(cfg.model_path, cfg.config)
 
 
-def episodes(agent: agents.TrainedAgent, n: int, n_envs: int, seed: int | None,
-             deterministic: bool) -> tuple[list[float], list[int]]:
+def episodes(
+    agent: agents.TrainedAgent, n: int, n_envs: int, seed: int | None, deterministic: bool
+) -> tuple[list[float], list[int]]:
     """Returns and lengths of n episodes (n_envs at once)."""
     env = agents.make_eval_env(agent, min(n_envs, n), seed)
     try:
-        returns, lengths = evaluate_policy(agent.model, env, n_eval_episodes=n,
-                                           deterministic=deterministic,
-                                           return_episode_rewards=True)
+        returns, lengths = evaluate_policy(
+            agent.model,
+            env,
+            n_eval_episodes=n,
+            deterministic=deterministic,
+            return_episode_rewards=True,
+        )
     finally:
         env.close()
     return [float(r) for r in returns], [int(x) for x in lengths]
 
 
-def record_video(agent: agents.TrainedAgent, n: int, out_dir: Path, seed: int | None,
-                 deterministic: bool, fps: int | None) -> list[Path]:
+def record_video(
+    agent: agents.TrainedAgent,
+    n: int,
+    out_dir: Path,
+    seed: int | None,
+    deterministic: bool,
+    fps: int | None,
+) -> list[Path]:
     """n episodes rendered as rgb_array frames, one MP4 per episode."""
     import imageio.v2 as imageio
 
@@ -70,8 +81,9 @@ def record_video(agent: agents.TrainedAgent, n: int, out_dir: Path, seed: int | 
             frames, done, state = [env.get_images()[0]], False, None
             start = np.ones((1,), dtype=bool)
             while not done:
-                action, state = agent.model.predict(obs, state=state, episode_start=start,
-                                                    deterministic=deterministic)
+                action, state = agent.model.predict(
+                    obs, state=state, episode_start=start, deterministic=deterministic
+                )
                 obs, _, dones, _ = env.step(action)
                 done, start = bool(dones[0]), dones
                 if not done:  # after done the env has already reset to the next episode
@@ -92,8 +104,12 @@ def _even(frame: np.ndarray) -> np.ndarray:
 
 def summary(returns: list[float], lengths: list[int], optimum: float | None) -> dict[str, float]:
     r = np.asarray(returns)
-    out = {"eval/mean_reward": float(r.mean()), "eval/std_reward": float(r.std()),
-           "eval/mean_ep_length": float(np.mean(lengths)), "eval/episodes": float(len(r))}
+    out = {
+        "eval/mean_reward": float(r.mean()),
+        "eval/std_reward": float(r.std()),
+        "eval/mean_ep_length": float(np.mean(lengths)),
+        "eval/episodes": float(len(r)),
+    }
     if optimum:
         out["eval/optimality"] = out["eval/mean_reward"] / optimum
     return out
@@ -115,21 +131,39 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             writer = csv.writer(f)
             writer.writerow(["episode", "return", "length"])
             writer.writerows(zip(range(len(returns)), returns, lengths, strict=True))
-        videos = (record_video(agent, cfg.video_episodes, out_dir, seed, cfg.deterministic,
-                               cfg.video_fps) if cfg.video else [])
+        videos = (
+            record_video(agent, cfg.video_episodes, out_dir, seed, cfg.deterministic, cfg.video_fps)
+            if cfg.video
+            else []
+        )
         run_id = _record(cfg, agent, seed, stats, returns, optimum, [table, *videos])
-    line = (f"evaluation {run_id or '(tracking off)'} of {agent.run_id or agent.model_path} "
-            f"({agent.algo} on {agent.cfg.env.id}): {stats['eval/mean_reward']:.2f} ± "
-            f"{stats['eval/std_reward']:.2f} over {len(returns)} episodes")
+    line = (
+        f"evaluation {run_id or '(tracking off)'} of {agent.run_id or agent.model_path} "
+        f"({agent.algo} on {agent.cfg.env.id}): {stats['eval/mean_reward']:.2f} ± "
+        f"{stats['eval/std_reward']:.2f} over {len(returns)} episodes"
+    )
     if optimum:
         line += f" ({100 * stats['eval/optimality']:.1f}% of optimum {optimum:.2f})"
     print(line)
-    return {**stats, "run_id": run_id, "returns": returns, "lengths": lengths,
-            "optimum": optimum, "videos": [str(v) for v in videos]}
+    return {
+        **stats,
+        "run_id": run_id,
+        "returns": returns,
+        "lengths": lengths,
+        "optimum": optimum,
+        "videos": [str(v) for v in videos],
+    }
 
 
-def _record(cfg: DictConfig, agent: agents.TrainedAgent, seed: int, stats: dict[str, float],
-            returns: list[float], optimum: float | None, files: list[Path]) -> str | None:
+def _record(
+    cfg: DictConfig,
+    agent: agents.TrainedAgent,
+    seed: int,
+    stats: dict[str, float],
+    returns: list[float],
+    optimum: float | None,
+    files: list[Path],
+) -> str | None:
     if not cfg.mlflow.enabled:
         return None
     if cfg.mlflow.experiment:
@@ -138,13 +172,28 @@ def _record(cfg: DictConfig, agent: agents.TrainedAgent, seed: int, stats: dict[
         experiment = tracking.experiment_name(tracking.get_run(agent.run_id).info.experiment_id)
     else:
         experiment = agent.cfg.env.id.split(":")[-1]
-    tags = {"run_type": RUN_TYPE, "algo": agent.algo, "env": agent.cfg.env.id,
-            "source_run_id": agent.run_id or "", "source_model": str(agent.model_path)}
-    with tracking.mlflow_run(experiment, cfg.mlflow.run_name or f"eval-{agent.algo}",
-                             tags=tags, parent_run_id=agent.run_id) as recorder:
-        recorder.log_params({"episodes": cfg.episodes, "deterministic": cfg.deterministic,
-                             "seed": seed, "checkpoint": cfg.checkpoint if agent.run_id else "",
-                             "source_seed": agent.cfg.seed})
+    tags = {
+        "run_type": RUN_TYPE,
+        "algo": agent.algo,
+        "env": agent.cfg.env.id,
+        "source_run_id": agent.run_id or "",
+        "source_model": str(agent.model_path),
+    }
+    with tracking.mlflow_run(
+        experiment,
+        cfg.mlflow.run_name or f"eval-{agent.algo}",
+        tags=tags,
+        parent_run_id=agent.run_id,
+    ) as recorder:
+        recorder.log_params(
+            {
+                "episodes": cfg.episodes,
+                "deterministic": cfg.deterministic,
+                "seed": seed,
+                "checkpoint": cfg.checkpoint if agent.run_id else "",
+                "source_seed": agent.cfg.seed,
+            }
+        )
         recorder.log_metrics({**stats, **({"optimum": optimum} if optimum else {})}, step=0)
         tracking.log_series(recorder, "eval/episode_return", returns)
         for path in files:
@@ -158,4 +207,3 @@ def main(cfg: DictConfig) -> None:
         run(cfg)
     except HarnessError as e:
         exit_with(e, "rl_harness.evaluate")
-

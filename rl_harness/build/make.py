@@ -34,9 +34,15 @@ from rl_harness.build import registry as algos
 from rl_harness.errors import ConfigError, NumericalError
 
 ACTIVATIONS: dict[str, type[torch.nn.Module]] = {
-    "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "elu": torch.nn.ELU, "selu": torch.nn.SELU,
-    "gelu": torch.nn.GELU, "silu": torch.nn.SiLU, "leaky_relu": torch.nn.LeakyReLU,
-    "sigmoid": torch.nn.Sigmoid, "identity": torch.nn.Identity,
+    "relu": torch.nn.ReLU,
+    "tanh": torch.nn.Tanh,
+    "elu": torch.nn.ELU,
+    "selu": torch.nn.SELU,
+    "gelu": torch.nn.GELU,
+    "silu": torch.nn.SiLU,
+    "leaky_relu": torch.nn.LeakyReLU,
+    "sigmoid": torch.nn.Sigmoid,
+    "identity": torch.nn.Identity,
 }
 OPTIMIZERS = ("Adam", "AdamW", "RMSprop", "SGD")
 
@@ -69,15 +75,22 @@ class ShallowDummyVecEnv(DummyVecEnv):
                 obs, self.reset_infos[i] = env.reset()
             self.buf_infos[i] = info
             self._save_obs(i, obs)
-        return (self._obs_from_buf(), np.copy(self.buf_rews), np.copy(self.buf_dones),
-                list(self.buf_infos))
+        return (
+            self._obs_from_buf(),
+            np.copy(self.buf_rews),
+            np.copy(self.buf_dones),
+            list(self.buf_infos),
+        )
 
     def _obs_from_buf(self) -> Any:
         return dict_to_obs(self.observation_space, {k: np.copy(v) for k, v in self.buf_obs.items()})
 
 
 VEC_ENVS: dict[str, type[VecEnv]] = {
-    "dummy": ShallowDummyVecEnv, "sb3_dummy": DummyVecEnv, "subproc": SubprocVecEnv}
+    "dummy": ShallowDummyVecEnv,
+    "sb3_dummy": DummyVecEnv,
+    "subproc": SubprocVecEnv,
+}
 NOISES = {"normal": NormalActionNoise, "ornstein_uhlenbeck": OrnsteinUhlenbeckActionNoise}
 # Seed offset for evaluation envs, so evaluation episodes never replay training episodes.
 EVAL_SEED_OFFSET = 10_000
@@ -114,7 +127,8 @@ def _wrapper_chain(wrappers: list[dict]) -> Callable[[gym.Env], gym.Env] | None:
     for w in wrappers:
         if not isinstance(w, dict) or "_target_" not in w:
             raise ConfigError(
-                f"env.wrappers entries need a _target_ (a wrapper class path), got {w}")
+                f"env.wrappers entries need a _target_ (a wrapper class path), got {w}"
+            )
 
     def wrap(env: gym.Env) -> gym.Env:
         for w in wrappers:
@@ -132,17 +146,25 @@ def make_env(cfg: DictConfig, *, evaluation: bool = False, n_envs: int | None = 
     n = n_envs or (cfg.eval.n_envs if evaluation else cfg.n_envs)
     if env_cfg.get("vectorized"):
         if env_cfg.get("wrappers"):
-            raise ConfigError("env.wrappers apply to single envs; with env.vectorized set, "
-                              "wrap the vectorized env class itself or set env.vectorized=null")
+            raise ConfigError(
+                "env.wrappers apply to single envs; with env.vectorized set, "
+                "wrap the vectorized env class itself or set env.vectorized=null"
+            )
         vec_cls = algos.import_path(env_cfg.vectorized)
         venv: VecEnv = VecMonitor(_construct(vec_cls, env_cfg.id, num_envs=n, seed=seed, **kwargs))
     else:
         if cfg.vec_env not in VEC_ENVS:
             raise ConfigError(f"vec_env='{cfg.vec_env}' is not one of: {', '.join(VEC_ENVS)}")
         venv = _construct(
-            make_vec_env, env_cfg.id, env_cfg.id, n_envs=n, seed=seed, env_kwargs=kwargs,
+            make_vec_env,
+            env_cfg.id,
+            env_cfg.id,
+            n_envs=n,
+            seed=seed,
+            env_kwargs=kwargs,
             wrapper_class=_wrapper_chain(to_plain(env_cfg.get("wrappers")) or []),
-            vec_env_cls=VEC_ENVS[cfg.vec_env])
+            vec_env_cls=VEC_ENVS[cfg.vec_env],
+        )
     venv = FiniteCheck(venv)
     normalize = to_plain(env_cfg.get("normalize"))
     if normalize:
@@ -165,8 +187,10 @@ class FiniteCheck(VecCheckNan):
         super().__init__(venv, raise_exception=True)
 
     def _check_val(self, event: str, **kwargs: Any) -> None:
-        if all(isinstance(v, np.ndarray) and (v.dtype.kind not in "fc" or np.isfinite(v).all())
-               for v in kwargs.values()):
+        if all(
+            isinstance(v, np.ndarray) and (v.dtype.kind not in "fc" or np.isfinite(v).all())
+            for v in kwargs.values()
+        ):
             return
         try:
             super()._check_val(event, **kwargs)
@@ -220,7 +244,8 @@ def _check_type(key: str, value: Any, default: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(
                 f"algo.{key} must be a number or a schedule "
-                f"{{schedule: linear, start: .., end: ..}}, got {value!r}")
+                f"{{schedule: linear, start: .., end: ..}}, got {value!r}"
+            )
         return float(value)
     return value
 
@@ -229,12 +254,16 @@ def _schedule(key: str, spec: dict) -> Callable[[float], float]:
     kind = spec.get("schedule")
     allowed = {"schedule", "start", "end", "end_fraction"}
     if kind != "linear":
-        raise ConfigError(f"algo.{key}: unknown schedule '{kind}'; supported: linear "
-                          "(keys start, end, end_fraction)")
+        raise ConfigError(
+            f"algo.{key}: unknown schedule '{kind}'; supported: linear "
+            "(keys start, end, end_fraction)"
+        )
     unknown = set(spec) - allowed
     if unknown or "start" not in spec:
-        raise ConfigError(f"algo.{key}: a linear schedule takes start (required), end, "
-                          f"end_fraction; got keys {sorted(spec)}")
+        raise ConfigError(
+            f"algo.{key}: a linear schedule takes start (required), end, "
+            f"end_fraction; got keys {sorted(spec)}"
+        )
     try:
         start, end = float(spec["start"]), float(spec.get("end", 0.0))
         frac = float(spec.get("end_fraction", 1.0))
@@ -252,14 +281,18 @@ def _policy_kwargs(value: dict) -> dict:
     act = out.get("activation_fn")
     if act is not None:
         if act not in ACTIVATIONS:
-            raise ConfigError(f"algo.policy_kwargs.activation_fn '{act}' is unknown; "
-                              f"choose one of: {', '.join(ACTIVATIONS)}")
+            raise ConfigError(
+                f"algo.policy_kwargs.activation_fn '{act}' is unknown; "
+                f"choose one of: {', '.join(ACTIVATIONS)}"
+            )
         out["activation_fn"] = ACTIVATIONS[act]
     opt = out.get("optimizer_class")
     if opt is not None:
         if opt not in OPTIMIZERS:
-            raise ConfigError(f"algo.policy_kwargs.optimizer_class '{opt}' is unknown; "
-                              f"choose one of: {', '.join(OPTIMIZERS)}")
+            raise ConfigError(
+                f"algo.policy_kwargs.optimizer_class '{opt}' is unknown; "
+                f"choose one of: {', '.join(OPTIMIZERS)}"
+            )
         out["optimizer_class"] = getattr(torch.optim, opt)
     return out
 
@@ -267,8 +300,9 @@ def _policy_kwargs(value: dict) -> dict:
 def _action_noise(spec: dict, env: VecEnv) -> Any:
     kind = spec.get("type")
     if kind not in NOISES:
-        raise ConfigError(f"algo.action_noise.type '{kind}' is unknown; "
-                          f"choose one of: {', '.join(NOISES)}")
+        raise ConfigError(
+            f"algo.action_noise.type '{kind}' is unknown; choose one of: {', '.join(NOISES)}"
+        )
     if not isinstance(env.action_space, gym.spaces.Box):
         raise ConfigError("algo.action_noise needs a continuous (Box) action space")
     dim = env.action_space.shape[-1]
@@ -286,8 +320,10 @@ def make_model(cfg: DictConfig, env: VecEnv, kwargs: dict[str, Any]) -> Any:
     try:
         return cls(env=env, **kwargs, **extra)
     except (AssertionError, ValueError, TypeError) as e:
-        raise ConfigError(f"algo={name} cannot train on env {cfg.env.id} "
-                          f"(action space {env.action_space}): {_one_line(e)}") from e
+        raise ConfigError(
+            f"algo={name} cannot train on env {cfg.env.id} "
+            f"(action space {env.action_space}): {_one_line(e)}"
+        ) from e
 
 
 def _one_line(e: BaseException) -> str:

@@ -53,17 +53,21 @@ def import_path(path: str) -> Any:
 def get_class(name: str) -> type:
     """The algorithm class for a registry name."""
     if name not in REGISTRY:
-        raise ConfigError(f"unknown algorithm '{name}'{_suggest(name, REGISTRY)}; "
-                          f"choose one of: {', '.join(sorted(REGISTRY))}")
+        raise ConfigError(
+            f"unknown algorithm '{name}'{_suggest(name, REGISTRY)}; "
+            f"choose one of: {', '.join(sorted(REGISTRY))}"
+        )
     return import_path(REGISTRY[name])
 
 
 def accepted_keys(cls: type) -> dict[str, inspect.Parameter]:
     """Constructor parameters a user may set under `algo.`, read from the class signature."""
     params = inspect.signature(cls.__init__).parameters
-    return {k: p for k, p in params.items()
-            if k != "self" and k not in HARNESS_ARGS
-            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    return {
+        k: p
+        for k, p in params.items()
+        if k != "self" and k not in HARNESS_ARGS and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
 
 
 def check_keys(name: str, cls: type, keys: list[str]) -> None:
@@ -75,7 +79,8 @@ def check_keys(name: str, cls: type, keys: list[str]) -> None:
         if key not in accepted:
             raise ConfigError(
                 f"unknown hyperparameter algo.{key} for {name}{_suggest(key, accepted)}; "
-                f"accepted: {', '.join(sorted(accepted))}")
+                f"accepted: {', '.join(sorted(accepted))}"
+            )
 
 
 def _suggest(word: str, choices: Any) -> str:

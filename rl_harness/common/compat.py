@@ -12,5 +12,3 @@ def warm_mlflow_requirements(requirements: list[str]) -> None:
     from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
 
     warn_dependency_requirement_mismatches(requirements)
-
-

@@ -23,17 +23,19 @@ class ObsNormalizer:
 
     @classmethod
     def from_vecnormalize(cls, path: str | Path) -> ObsNormalizer | None:
-        """Read a VecNormalize file (a pickle: trusted sources only); None if it has norm_obs off.
-        """
+        """Read a VecNormalize file (a pickle: trusted sources only); None without norm_obs."""
         with open(path, "rb") as f:
             stats = pickle.load(f)  # noqa: S301 - our own training output
         if not stats.norm_obs:
             return None
         if isinstance(stats.obs_rms, dict):
             raise ConfigError("normalized Dict observations are not supported for serving")
-        return cls(np.asarray(stats.obs_rms.mean, dtype=np.float64),
-                   np.asarray(stats.obs_rms.var, dtype=np.float64),
-                   float(stats.epsilon), float(stats.clip_obs))
+        return cls(
+            np.asarray(stats.obs_rms.mean, dtype=np.float64),
+            np.asarray(stats.obs_rms.var, dtype=np.float64),
+            float(stats.epsilon),
+            float(stats.clip_obs),
+        )
 
     def save(self, path: Path) -> None:
         np.savez(path, mean=self.mean, var=self.var, epsilon=self.epsilon, clip=self.clip)

@@ -69,8 +69,9 @@ def _subplots(n: int, height: float = 4.0) -> tuple[Any, Any]:
     return fig, axes[0]
 
 
-def plot_learning_curves(curves: dict[tuple[str, str], tuple | None], path: Path, metric: str,
-                         subtitle: str) -> Path:
+def plot_learning_curves(
+    curves: dict[tuple[str, str], tuple | None], path: Path, metric: str, subtitle: str
+) -> Path:
     """Per env: one line per algorithm (steps, IQM) with a band (CI low, CI high)."""
     import matplotlib.pyplot as plt
 
@@ -81,7 +82,7 @@ def plot_learning_curves(curves: dict[tuple[str, str], tuple | None], path: Path
             if e != env or c is None:
                 continue
             steps, mid, low, high = c
-            line, = ax.plot(steps, mid, marker="o", markersize=3, label=label)
+            (line,) = ax.plot(steps, mid, marker="o", markersize=3, label=label)
             if np.isfinite(low).any():
                 ax.fill_between(steps, low, high, alpha=0.2, color=line.get_color())
         ax.set_title(f"{env.split(':')[-1]}\n{subtitle}", fontsize=10)
@@ -95,8 +96,9 @@ def plot_learning_curves(curves: dict[tuple[str, str], tuple | None], path: Path
     return path
 
 
-def plot_final_performance(finals: dict[tuple[str, str], tuple[dict, list[float]]], path: Path,
-                           metric: str, subtitle: str) -> Path:
+def plot_final_performance(
+    finals: dict[tuple[str, str], tuple[dict, list[float]]], path: Path, metric: str, subtitle: str
+) -> Path:
     """Per env: per algorithm the IQM with its CI as an interval, the seeds as dots, and the
     optimum (when known) as a dashed line."""
     import matplotlib.pyplot as plt

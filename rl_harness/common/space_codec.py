@@ -32,30 +32,46 @@ def _unbounds(values: list[float | None], fill: float, shape: tuple[int, ...]) -
 def to_json(space: spaces.Space) -> dict[str, Any]:
     """A JSON-able description of a supported space."""
     if isinstance(space, spaces.Box):
-        return {"type": "Box", "shape": list(space.shape), "dtype": str(space.dtype),
-                "low": _bounds(space.low), "high": _bounds(space.high)}
+        return {
+            "type": "Box",
+            "shape": list(space.shape),
+            "dtype": str(space.dtype),
+            "low": _bounds(space.low),
+            "high": _bounds(space.high),
+        }
     if isinstance(space, spaces.Discrete):
         return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
     if isinstance(space, spaces.MultiDiscrete):
-        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(),
-                "start": space.start.tolist(), "dtype": str(space.dtype)}
+        return {
+            "type": "MultiDiscrete",
+            "nvec": space.nvec.tolist(),
+            "start": space.start.tolist(),
+            "dtype": str(space.dtype),
+        }
     if isinstance(space, spaces.MultiBinary):
         return {"type": "MultiBinary", "n": np.asarray(space.n).tolist()}
-    raise ObservationError(f"{type(space).__name__} spaces are not supported here; "
-                           f"supported: {', '.join(s.__name__ for s in SUPPORTED)}")
+    raise ObservationError(
+        f"{type(space).__name__} spaces are not supported here; "
+        f"supported: {', '.join(s.__name__ for s in SUPPORTED)}"
+    )
 
 
 def from_json(spec: dict[str, Any]) -> spaces.Space:
     kind = spec["type"]
     if kind == "Box":
         shape = tuple(spec["shape"])
-        return spaces.Box(_unbounds(spec["low"], -np.inf, shape),
-                          _unbounds(spec["high"], np.inf, shape), shape, np.dtype(spec["dtype"]))
+        return spaces.Box(
+            _unbounds(spec["low"], -np.inf, shape),
+            _unbounds(spec["high"], np.inf, shape),
+            shape,
+            np.dtype(spec["dtype"]),
+        )
     if kind == "Discrete":
         return spaces.Discrete(spec["n"], start=spec["start"])
     if kind == "MultiDiscrete":
-        return spaces.MultiDiscrete(np.array(spec["nvec"]), np.dtype(spec["dtype"]),
-                                    start=np.array(spec["start"]))
+        return spaces.MultiDiscrete(
+            np.array(spec["nvec"]), np.dtype(spec["dtype"]), start=np.array(spec["start"])
+        )
     if kind == "MultiBinary":
         return spaces.MultiBinary(spec["n"])
     raise ObservationError(f"unknown space type {kind!r}")
@@ -64,18 +80,26 @@ def from_json(spec: dict[str, Any]) -> spaces.Space:
 def limits(space: spaces.Space) -> tuple[np.ndarray, np.ndarray, bool]:
     """Per-element (low, high, must_be_integer) of one observation, as float64 arrays."""
     if isinstance(space, spaces.Box):
-        info = np.finfo(space.dtype) if np.issubdtype(space.dtype, np.floating) \
+        info = (
+            np.finfo(space.dtype)
+            if np.issubdtype(space.dtype, np.floating)
             else np.iinfo(space.dtype)
+        )
         # infinite bounds still end at what the space's dtype can hold
-        return (np.maximum(space.low.astype(np.float64), float(info.min)),
-                np.minimum(space.high.astype(np.float64), float(info.max)),
-                np.issubdtype(space.dtype, np.integer))
+        return (
+            np.maximum(space.low.astype(np.float64), float(info.min)),
+            np.minimum(space.high.astype(np.float64), float(info.max)),
+            np.issubdtype(space.dtype, np.integer),
+        )
     if isinstance(space, spaces.Discrete):
         start = float(space.start)
         return np.array(start), np.array(start + space.n - 1), True
     if isinstance(space, spaces.MultiDiscrete):
-        return (space.start.astype(np.float64),
-                (space.start + space.nvec - 1).astype(np.float64), True)
+        return (
+            space.start.astype(np.float64),
+            (space.start + space.nvec - 1).astype(np.float64),
+            True,
+        )
     if isinstance(space, spaces.MultiBinary):
         return np.zeros(space.shape), np.ones(space.shape), True
     raise ObservationError(f"{type(space).__name__} observation spaces are not supported")
@@ -107,19 +131,27 @@ def check_batch(obs: Any, space: spaces.Space, max_batch: int) -> np.ndarray:
     except ValueError as e:  # ragged nested lists
         raise ObservationError(f"observations are not a rectangular array: {e}") from None
     shape = tuple(space.shape)
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number) \
-            or np.issubdtype(arr.dtype, np.complexfloating):
+    if (
+        arr.dtype == np.bool_
+        or not np.issubdtype(arr.dtype, np.number)
+        or np.issubdtype(arr.dtype, np.complexfloating)
+    ):
         raise ObservationError(f"observations must be real numbers, got dtype {arr.dtype}")
     if arr.ndim != len(shape) + 1 or arr.shape[1:] != shape:
         raise ObservationError(
-            f"expected a batch of observations of shape (n, {', '.join(map(str, shape))})"
-            .replace(", )", ")") + f", got shape {arr.shape}")
+            f"expected a batch of observations of shape (n, {', '.join(map(str, shape))})".replace(
+                ", )", ")"
+            )
+            + f", got shape {arr.shape}"
+        )
     n = arr.shape[0]
     if n == 0:
         raise ObservationError("empty batch: send at least one observation")
     if n > max_batch:
-        raise ObservationError(f"batch of {n} observations is larger than max_batch={max_batch}; "
-                               "split it into smaller requests")
+        raise ObservationError(
+            f"batch of {n} observations is larger than max_batch={max_batch}; "
+            "split it into smaller requests"
+        )
     values = arr.astype(np.float64, copy=False)
     finite = np.isfinite(values)
     if not finite.all():
@@ -133,11 +165,14 @@ def check_batch(obs: Any, space: spaces.Space, max_batch: int) -> np.ndarray:
             index, more = _first(fractional, shape)
             raise ObservationError(
                 f"value {float(values[index])!r} at {_where(index, shape)} is not an integer, "
-                f"which {type(space).__name__} observations are{more}")
+                f"which {type(space).__name__} observations are{more}"
+            )
     outside = (values < low) | (values > high)
     if outside.any():
         index, more = _first(outside, shape)
         lo, hi = np.broadcast_to(low, shape)[index[1:]], np.broadcast_to(high, shape)[index[1:]]
-        raise ObservationError(f"value {float(values[index])!r} at {_where(index, shape)} is "
-                               f"outside the observation space's range [{lo:g}, {hi:g}]{more}")
+        raise ObservationError(
+            f"value {float(values[index])!r} at {_where(index, shape)} is "
+            f"outside the observation space's range [{lo:g}, {hi:g}]{more}"
+        )
     return values.astype(space.dtype)

@@ -41,16 +41,26 @@ def preflight(argv: list[str]) -> list[str]:
     for arg in argv:
         if skip_next or arg.startswith("-"):
             # flags such as --cfg job, -m, --config-name NAME keep their values
-            skip_next = arg in ("--cfg", "-c", "--package", "-p", "--config-path", "-cp",
-                                "--config-name", "-cn", "--config-dir", "-cd", "--info",
-                                "--experimental-rerun")
+            skip_next = arg in (
+                "--cfg",
+                "-c",
+                "--package",
+                "-p",
+                "--config-path",
+                "-cp",
+                "--config-name",
+                "-cn",
+                "--config-dir",
+                "-cd",
+                "--info",
+                "--experimental-rerun",
+            )
             out.append(arg)
             continue
         try:
             override = parser.parse_override(arg)
         except HydraException as e:
-            raise ConfigError(f"cannot parse override '{arg}': "
-                              f"{str(e).splitlines()[0]}") from None
+            raise ConfigError(f"cannot parse override '{arg}': {str(e).splitlines()[0]}") from None
         key = override.key_or_group
         if key in ("hydra.run.dir", "hydra.sweep.dir"):
             _check_output_dir(override.get_value_element_as_str())
@@ -58,15 +68,19 @@ def preflight(argv: list[str]) -> list[str]:
             out.append(arg)
             continue
         if key in groups and not override.is_delete():
-            values = (list(override.sweep_string_iterator()) if override.is_sweep_override()
-                      else [override.get_value_element_as_str()])
+            values = (
+                list(override.sweep_string_iterator())
+                if override.is_sweep_override()
+                else [override.get_value_element_as_str()]
+            )
             options = group_options(key)
             for value in values:
                 if value not in options and value != "null":
                     close = difflib.get_close_matches(value, options, n=1)
                     hint = f" (did you mean '{close[0]}'?)" if close else ""
-                    raise ConfigError(f"unknown {key} '{value}'{hint}; choose one of: "
-                                      f"{', '.join(options)}")
+                    raise ConfigError(
+                        f"unknown {key} '{value}'{hint}; choose one of: {', '.join(options)}"
+                    )
         elif key.startswith(FREE_FORM) and not override.is_add() and not override.is_force_add():
             arg = "++" + arg
         elif not (override.is_add() or override.is_force_add() or override.is_delete()):
@@ -82,8 +96,10 @@ def _check_output_dir(path: str) -> None:
     try:
         Path(path).mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"output directory {path} cannot be created: {e.strerror}; "
-                          "choose a writable hydra.run.dir") from None
+        raise ConfigError(
+            f"output directory {path} cannot be created: {e.strerror}; "
+            "choose a writable hydra.run.dir"
+        ) from None
 
 
 def _check_path(base: object, key: str, groups: list[str]) -> None:
@@ -98,8 +114,10 @@ def _check_path(base: object, key: str, groups: list[str]) -> None:
             allowed = keys + ([g for g in groups] if i == 0 else [])
             close = difflib.get_close_matches(part, allowed, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"unknown config key '{key}'{hint}; keys at {where}: "
-                              f"{', '.join(sorted(allowed))} (prefix with + to add a new key)")
+            raise ConfigError(
+                f"unknown config key '{key}'{hint}; keys at {where}: "
+                f"{', '.join(sorted(allowed))} (prefix with + to add a new key)"
+            )
         node = node[part]  # type: ignore[index]
         if not OmegaConf.is_dict(node):
             return

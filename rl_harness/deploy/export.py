@@ -44,8 +44,12 @@ class OnnxablePolicy(torch.nn.Module):
         self.normalize = normalizer is not None
         if normalizer is not None:
             self.register_buffer("mean", torch.as_tensor(normalizer.mean, dtype=torch.float32))
-            self.register_buffer("scale", torch.as_tensor(
-                1.0 / np.sqrt(normalizer.var + normalizer.epsilon), dtype=torch.float32))
+            self.register_buffer(
+                "scale",
+                torch.as_tensor(
+                    1.0 / np.sqrt(normalizer.var + normalizer.epsilon), dtype=torch.float32
+                ),
+            )
             self.clip = float(normalizer.clip)
         space = policy.action_space
         self.box = isinstance(space, spaces.Box)
@@ -55,8 +59,7 @@ class OnnxablePolicy(torch.nn.Module):
 
     def forward(self, observation: torch.Tensor) -> torch.Tensor:
         if self.normalize:
-            observation = torch.clamp((observation - self.mean) * self.scale, -self.clip,
-                                      self.clip)
+            observation = torch.clamp((observation - self.mean) * self.scale, -self.clip, self.clip)
         actions = self.policy._predict(observation, deterministic=True)
         if self.box:
             if self.policy.squash_output:
@@ -71,8 +74,10 @@ def export(model: Any, path: Path, normalizer: agents.ObsNormalizer | None = Non
         return export_table(model, path)
     policy = model.policy
     if hasattr(policy, "lstm_actor") or "Recurrent" in type(policy).__name__:
-        raise ConfigError("recurrent policies are not exported: their hidden state is not an "
-                          "input of the exported graph")
+        raise ConfigError(
+            "recurrent policies are not exported: their hidden state is not an "
+            "input of the exported graph"
+        )
     if isinstance(policy.observation_space, spaces.Dict | spaces.Tuple):
         raise ConfigError("Dict / Tuple observation spaces are not exported")
     policy = policy.to("cpu").eval()
@@ -84,9 +89,16 @@ def export(model: Any, path: Path, normalizer: agents.ObsNormalizer | None = Non
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.onnx.*")
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
-        torch.onnx.export(module, (dummy,), str(path), input_names=[INPUT],
-                          output_names=[OUTPUT], opset_version=OPSET, dynamo=False,
-                          dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
+        torch.onnx.export(
+            module,
+            (dummy,),
+            str(path),
+            input_names=[INPUT],
+            output_names=[OUTPUT],
+            opset_version=OPSET,
+            dynamo=False,
+            dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+        )
     return path
 
 
@@ -101,32 +113,43 @@ def export_table(model: Any, path: Path) -> Path:
     elif isinstance(space, spaces.MultiDiscrete) and space.nvec.ndim == 1:
         nvec, start, shape = space.nvec, space.start, [None, len(space.nvec)]
     else:
-        raise ConfigError(f"a model without a torch policy ({type(model).__name__}) is exported "
-                          "as a lookup table, which needs a Discrete or MultiDiscrete "
-                          f"observation space, not {space}")
+        raise ConfigError(
+            f"a model without a torch policy ({type(model).__name__}) is exported "
+            "as a lookup table, which needs a Discrete or MultiDiscrete "
+            f"observation space, not {space}"
+        )
     n_states = int(np.prod(nvec))
     if n_states > MAX_TABLE_STATES:
-        raise ConfigError(f"{n_states} observations are too many for a lookup table "
-                          f"(max {MAX_TABLE_STATES})")
+        raise ConfigError(
+            f"{n_states} observations are too many for a lookup table (max {MAX_TABLE_STATES})"
+        )
     grid = np.stack(np.unravel_index(np.arange(n_states), nvec), axis=-1) + start
     obs = grid[:, 0] if isinstance(space, spaces.Discrete) else grid
     actions = np.asarray(model.predict(obs, deterministic=True)[0]).astype(np.int64)
-    strides = np.array([int(np.prod(nvec[i + 1:])) for i in range(len(nvec))], dtype=np.int64)
-    const = {"start": start.astype(np.int64), "strides": strides, "table": actions,
-             "axes": np.array([-1], dtype=np.int64)}
-    nodes = [helper.make_node("Cast", [INPUT], ["obs_int"], to=TensorProto.INT64),
-             helper.make_node("Sub", ["obs_int", "start"], ["offset"]),
-             helper.make_node("Mul", ["offset", "strides"], ["weighted"])]
+    strides = np.array([int(np.prod(nvec[i + 1 :])) for i in range(len(nvec))], dtype=np.int64)
+    const = {
+        "start": start.astype(np.int64),
+        "strides": strides,
+        "table": actions,
+        "axes": np.array([-1], dtype=np.int64),
+    }
+    nodes = [
+        helper.make_node("Cast", [INPUT], ["obs_int"], to=TensorProto.INT64),
+        helper.make_node("Sub", ["obs_int", "start"], ["offset"]),
+        helper.make_node("Mul", ["offset", "strides"], ["weighted"]),
+    ]
     if isinstance(space, spaces.Discrete):
         nodes.append(helper.make_node("Identity", ["weighted"], ["index"]))
     else:
         nodes.append(helper.make_node("ReduceSum", ["weighted", "axes"], ["index"], keepdims=0))
     nodes.append(helper.make_node("Gather", ["table", "index"], [OUTPUT], axis=0))
     graph = helper.make_graph(
-        nodes, "greedy_table",
+        nodes,
+        "greedy_table",
         [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, shape)],
         [helper.make_tensor_value_info(OUTPUT, TensorProto.INT64, [None])],
-        initializer=[numpy_helper.from_array(v, k) for k, v in const.items()])
+        initializer=[numpy_helper.from_array(v, k) for k, v in const.items()],
+    )
     onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     onnx.checker.check_model(onnx_model)
     onnx.save(onnx_model, str(path))
@@ -134,31 +157,45 @@ def export_table(model: Any, path: Path) -> Path:
 
 
 def export_agent(agent: agents.TrainedAgent, path: Path) -> Path:
-    normalizer = (agents.ObsNormalizer.from_vecnormalize(agent.vecnormalize_path)
-                  if agent.vecnormalize_path else None)
+    normalizer = (
+        agents.ObsNormalizer.from_vecnormalize(agent.vecnormalize_path)
+        if agent.vecnormalize_path
+        else None
+    )
     if normalizer is not None and not hasattr(agent.model, "policy"):
         raise ConfigError("a lookup-table export cannot include observation normalization")
     return export(agent.model, path, normalizer)
 
 
 def main(argv: list[str]) -> None:
-    defaults = {"run_id": None, "model_path": None, "config": None, "checkpoint": "final",
-                "out": "policy.onnx"}
+    defaults = {
+        "run_id": None,
+        "model_path": None,
+        "config": None,
+        "checkpoint": "final",
+        "out": "policy.onnx",
+    }
     cfg = OmegaConf.create(defaults)
     for arg in argv:
         key, sep, _ = arg.partition("=")
         if not sep or key not in defaults:
-            raise ConfigError(f"expected key=value with key one of {', '.join(defaults)}, "
-                              f"got {arg!r}")
+            raise ConfigError(
+                f"expected key=value with key one of {', '.join(defaults)}, got {arg!r}"
+            )
     cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(argv))
     if bool(cfg.run_id) == bool(cfg.model_path):
         raise ConfigError("give exactly one of run_id=<training run id> or model_path=<file>")
     with tempfile.TemporaryDirectory() as tmp:
-        agent = (agents.from_run(str(cfg.run_id), Path(tmp), cfg.checkpoint) if cfg.run_id
-                 else agents.from_path(cfg.model_path, cfg.config))
+        agent = (
+            agents.from_run(str(cfg.run_id), Path(tmp), cfg.checkpoint)
+            if cfg.run_id
+            else agents.from_path(cfg.model_path, cfg.config)
+        )
         out = export_agent(agent, Path(cfg.out))
-    print(f"exported {agent.algo} policy to {out} (input '{INPUT}': float32 raw observations, "
-          f"batch first; output '{OUTPUT}')")
+    print(
+        f"exported {agent.algo} policy to {out} (input '{INPUT}': float32 raw observations, "
+        f"batch first; output '{OUTPUT}')"
+    )
 
 
 def cli() -> None:

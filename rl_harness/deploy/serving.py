@@ -68,8 +68,7 @@ class PolicyModel(mlflow.pyfunc.PythonModel):
     # No type hints here: MLflow would read them as a competing input schema.
     def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
         try:
-            obs = spaces.check_batch(_as_array(model_input), self.observation_space,
-                                     self.max_batch)
+            obs = spaces.check_batch(_as_array(model_input), self.observation_space, self.max_batch)
         except HarnessError as e:
             raise MlflowException(str(e), error_code=INVALID_PARAMETER_VALUE) from None
         if self.normalize is not None:
@@ -89,8 +88,10 @@ def register(run_id: str, name: str, alias: str | None = DEFAULT_ALIAS) -> str:
     run = tracking.get_run(run_id)
     source = run.data.tags.get(MODEL_URI_TAG)
     if source is None:
-        raise ConfigError(f"run {run_id} has no logged policy model (tag {MODEL_URI_TAG}); "
-                          "runs trained before model logging existed cannot be registered")
+        raise ConfigError(
+            f"run {run_id} has no logged policy model (tag {MODEL_URI_TAG}); "
+            "runs trained before model logging existed cannot be registered"
+        )
     client = tracking.client()
     version = mlflow.register_model(source, name, tags={"source_run_id": run_id}).version
     if alias:
@@ -102,23 +103,41 @@ def latest_registered(name: str | None = None) -> str:
     """models:/<name>/<version> of the newest version (of `name`, or of any registered model)."""
     client = tracking.client()
     query = f"name = '{name}'" if name else ""
-    versions = client.search_model_versions(query, order_by=["creation_timestamp DESC"],
-                                            max_results=1)
+    versions = client.search_model_versions(
+        query, order_by=["creation_timestamp DESC"], max_results=1
+    )
     if not versions:
         where = f"under the name '{name}'" if name else "at all"
-        raise ConfigError(f"no model is registered {where} in {tracking.tracking_uri()}; "
-                          "register one: python -m rl_harness.serving register run_id=<id> "
-                          "name=<name>")
+        raise ConfigError(
+            f"no model is registered {where} in {tracking.tracking_uri()}; "
+            "register one: python -m rl_harness.serving register run_id=<id> "
+            "name=<name>"
+        )
     v = versions[0]
     return f"models:/{v.name}/{v.version}"
 
 
-def serve_command(model_uri: str, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
-                  workers: int = 1) -> list[str]:
+def serve_command(
+    model_uri: str, port: int = DEFAULT_PORT, host: str = "127.0.0.1", workers: int = 1
+) -> list[str]:
     """MLflow's own scoring server in this environment (the harness must be importable)."""
-    return [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
-            "--env-manager", "local", "--host", host, "--port", str(port),
-            "--workers", str(workers)]
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--env-manager",
+        "local",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
 
 
 def serve_env(base: dict[str, str] | None = None) -> dict[str, str]:
@@ -134,23 +153,31 @@ def serve_env(base: dict[str, str] | None = None) -> dict[str, str]:
 
 COMMANDS: dict[str, dict[str, Any]] = {
     "register": {"run_id": None, "name": None, "alias": DEFAULT_ALIAS},
-    "serve": {"model": None, "name": None, "port": DEFAULT_PORT, "host": "127.0.0.1",
-              "workers": 1, "max_batch": None},
+    "serve": {
+        "model": None,
+        "name": None,
+        "port": DEFAULT_PORT,
+        "host": "127.0.0.1",
+        "workers": 1,
+        "max_batch": None,
+    },
 }
 
 
 def parse(argv: list[str]) -> tuple[str, DictConfig]:
     if not argv or argv[0] not in COMMANDS:
-        raise ConfigError(f"usage: python -m rl_harness.serving {{{','.join(COMMANDS)}}} "
-                          "key=value ...")
+        raise ConfigError(
+            f"usage: python -m rl_harness.serving {{{','.join(COMMANDS)}}} key=value ..."
+        )
     command, args = argv[0], argv[1:]
     cfg = OmegaConf.create(COMMANDS[command])
     OmegaConf.set_struct(cfg, True)
     for arg in args:
         key, sep, _ = arg.partition("=")
         if not sep or key not in cfg:
-            raise ConfigError(f"{command}: expected key=value with key one of "
-                              f"{', '.join(cfg)}, got {arg!r}")
+            raise ConfigError(
+                f"{command}: expected key=value with key one of {', '.join(cfg)}, got {arg!r}"
+            )
     return command, OmegaConf.merge(cfg, OmegaConf.from_dotlist(args))
 
 

@@ -51,8 +51,9 @@ def prestart(entry: str) -> None:
     whose `main` calls `main(tasks)` here with its table."""
     global _helper
     if _helper is None or _helper.poll() is not None:
-        _helper = subprocess.Popen([sys.executable, "-m", entry],
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        _helper = subprocess.Popen(
+            [sys.executable, "-m", entry], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
+        )
 
 
 def begin(entry: str) -> BackgroundRecorder:
@@ -93,8 +94,10 @@ class BackgroundRecorder:
             pickle.dump(message, self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
-            raise RuntimeError(f"the MLflow recording process exited (code {self.proc.poll()})"
-                               " before the run was recorded; its stderr says why") from None
+            raise RuntimeError(
+                f"the MLflow recording process exited (code {self.proc.poll()})"
+                " before the run was recorded; its stderr says why"
+            ) from None
 
     def receive(self, expected: str, timeout: float) -> dict[str, Any]:
         while True:
@@ -110,14 +113,17 @@ class BackgroundRecorder:
         fd = self.proc.stdout.fileno()
         while b"\n" not in self._buffer:
             if not select.select([fd], [], [], timeout)[0]:
-                raise RuntimeError(f"the MLflow recording process sent no '{expected}' in "
-                                   f"{timeout:.0f} s")
+                raise RuntimeError(
+                    f"the MLflow recording process sent no '{expected}' in {timeout:.0f} s"
+                )
             chunk = os.read(fd, 65536)
             if not chunk:
                 self.proc.wait()
-                raise RuntimeError(f"the MLflow recording process exited (code "
-                                   f"{self.proc.returncode}) before '{expected}'; its stderr "
-                                   "says why")
+                raise RuntimeError(
+                    f"the MLflow recording process exited (code "
+                    f"{self.proc.returncode}) before '{expected}'; its stderr "
+                    "says why"
+                )
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
         return json.loads(line)
@@ -153,8 +159,9 @@ class BackgroundRecorder:
         """An SB3 logger output format whose records go to the helper, which batches them."""
         from rl_harness.tracking.logger_output import MetricsOutput
 
-        return MetricsOutput(lambda values, step: self.send("metrics", values, step),
-                             lambda: self.send("flush"))
+        return MetricsOutput(
+            lambda values, step: self.send("metrics", values, step), lambda: self.send("flush")
+        )
 
     def end(self, status: str, error: BaseException | None = None) -> None:
         summary = details = None
@@ -167,22 +174,38 @@ class BackgroundRecorder:
         self.proc.stdin.close()
         self.proc.wait(timeout=60)
         if reply.get("failure") and status == "FINISHED":
-            raise RuntimeError(f"MLflow run {self._run_id} could not be fully recorded and is "
-                               f"marked FAILED: {reply['failure']}")
+            raise RuntimeError(
+                f"MLflow run {self._run_id} could not be fully recorded and is "
+                f"marked FAILED: {reply['failure']}"
+            )
 
 
 @contextlib.contextmanager
-def background_run(recorder: BackgroundRecorder, experiment: str, run_name: str | None = None,
-                   tags: Mapping[str, Any] | None = None, run_id: str | None = None,
-                   parent_run_id: str | None = None) -> Iterator[BackgroundRecorder]:
+def background_run(
+    recorder: BackgroundRecorder,
+    experiment: str,
+    run_name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+    parent_run_id: str | None = None,
+) -> Iterator[BackgroundRecorder]:
     """`tracking.mlflow_run`, carried out by the helper that `begin` handed the go-ahead."""
     try:
         recorder.ready()
-        recorder.send("open", {
-            "experiment": experiment, "run_name": run_name,
-            "tags": {"command": " ".join(sys.argv), PID_TAG: str(os.getpid()),
-                     **{k: str(v) for k, v in (tags or {}).items()}},
-            "run_id": run_id, "parent_run_id": parent_run_id})
+        recorder.send(
+            "open",
+            {
+                "experiment": experiment,
+                "run_name": run_name,
+                "tags": {
+                    "command": " ".join(sys.argv),
+                    PID_TAG: str(os.getpid()),
+                    **{k: str(v) for k, v in (tags or {}).items()},
+                },
+                "run_id": run_id,
+                "parent_run_id": parent_run_id,
+            },
+        )
         recorder.receive("opened", READY_TIMEOUT_S)  # ~0.2 s: a run that cannot open fails now
     except BaseException:
         recorder.proc.kill()
@@ -198,8 +221,9 @@ def background_run(recorder: BackgroundRecorder, experiment: str, run_name: str 
     recorder.end("FINISHED")
 
 
-def _end_quietly(recorder: BackgroundRecorder, status: str,
-                 error: BaseException | None = None) -> None:
+def _end_quietly(
+    recorder: BackgroundRecorder, status: str, error: BaseException | None = None
+) -> None:
     """On the way out of a failure: the original error is what the user must see."""
     try:
         with _ignore_interrupts():
@@ -248,8 +272,9 @@ def _read(commands: BinaryIO) -> tuple | None:
         return None
 
 
-def serve(commands: BinaryIO, replies: BinaryIO, tasks: Tasks,
-          prewarm: Callable[[], None] | None = None) -> None:
+def serve(
+    commands: BinaryIO, replies: BinaryIO, tasks: Tasks, prewarm: Callable[[], None] | None = None
+) -> None:
     """The helper: open the store, then record one run from the messages on `commands`."""
     from rl_harness.tracking import (
         runs,  # the slow part, done while the trainer composes its config
@@ -288,8 +313,11 @@ def _record(recorder: Any, commands: BinaryIO) -> str | None:
 
     metrics = MetricBuffer(recorder.client, recorder.run_id)
     calls: dict[str, Callable[..., None]] = {
-        "log_params": recorder.log_params, "log_metrics": recorder.log_metrics,
-        "set_tags": recorder.set_tags, "log_artifact": recorder.log_artifact}
+        "log_params": recorder.log_params,
+        "log_metrics": recorder.log_metrics,
+        "set_tags": recorder.set_tags,
+        "log_artifact": recorder.log_artifact,
+    }
     failure: str | None = None
     while True:
         message = _read(commands)
@@ -337,4 +365,3 @@ def main(tasks: Tasks, prewarm: Callable[[], None] | None = None) -> None:
     # torch, MLflow and SQLAlchemy loaded takes ~1 s the trainer would otherwise wait for.
     sys.stderr.flush()
     os._exit(0)
-

@@ -12,8 +12,9 @@ from typing import Any
 from stable_baselines3.common.logger import KVWriter
 
 
-def numeric(key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]]
-            ) -> dict[str, float]:
+def numeric(
+    key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]]
+) -> dict[str, float]:
     """The records MLflow can plot: numbers (numpy scalars included), not bools, not excluded."""
     out = {}
     for key, value in key_values.items():
@@ -29,12 +30,14 @@ def numeric(key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]]
 class MetricsOutput(KVWriter):
     """Every `logger.dump(step)` becomes metrics stepped by timesteps."""
 
-    def __init__(self, sink: Callable[[dict[str, float], int], None],
-                 flush: Callable[[], None]) -> None:
+    def __init__(
+        self, sink: Callable[[dict[str, float], int], None], flush: Callable[[], None]
+    ) -> None:
         self.sink, self.flush = sink, flush
 
-    def write(self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]],
-              step: int = 0) -> None:
+    def write(
+        self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0
+    ) -> None:
         if values := numeric(key_values, key_excluded):
             self.sink(values, int(step))
 

@@ -72,7 +72,7 @@ class MetricBuffer:
 
     def flush(self) -> None:
         for i in range(0, len(self._buffer), BATCH_LIMIT):
-            self.client.log_batch(self.run_id, metrics=self._buffer[i:i + BATCH_LIMIT])
+            self.client.log_batch(self.run_id, metrics=self._buffer[i : i + BATCH_LIMIT])
         self._buffer.clear()
         self._last_flush = time.monotonic()
 
@@ -87,12 +87,13 @@ class MlflowRecorder:
     def log_params(self, params: Mapping[str, Any]) -> None:
         items = [Param(k, str(v)[:MAX_PARAM_LEN]) for k, v in flatten(params).items()]
         for i in range(0, len(items), 100):
-            self.client.log_batch(self.run_id, params=items[i:i + 100])
+            self.client.log_batch(self.run_id, params=items[i : i + 100])
 
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
         now = int(time.time() * 1000)
-        self.client.log_batch(self.run_id, metrics=[
-            Metric(k, float(v), now, int(step)) for k, v in metrics.items()])
+        self.client.log_batch(
+            self.run_id, metrics=[Metric(k, float(v), now, int(step)) for k, v in metrics.items()]
+        )
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
@@ -137,10 +138,13 @@ def check_store() -> None:
     )
 
     uri = tracking_uri()
-    saved = {v.name: os.environ.get(v.name) for v in (MLFLOW_HTTP_REQUEST_MAX_RETRIES,
-                                                      MLFLOW_HTTP_REQUEST_TIMEOUT)}
-    os.environ.update({MLFLOW_HTTP_REQUEST_MAX_RETRIES.name: "0",
-                       MLFLOW_HTTP_REQUEST_TIMEOUT.name: "3"})
+    saved = {
+        v.name: os.environ.get(v.name)
+        for v in (MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_TIMEOUT)
+    }
+    os.environ.update(
+        {MLFLOW_HTTP_REQUEST_MAX_RETRIES.name: "0", MLFLOW_HTTP_REQUEST_TIMEOUT.name: "3"}
+    )
     try:
         _client_for(uri).search_experiments(max_results=1)
     except Exception as e:  # noqa: BLE001 - any failure here means the store is unusable
@@ -178,19 +182,28 @@ def mark_dead_runs(client: MlflowClient, experiment_id: str) -> int:
 def git_commit() -> str | None:
     """The commit of the harness code itself (not of the directory the user runs in)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, check=True, cwd=Path(__file__).parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+            cwd=Path(__file__).parent,
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
 
 
 @contextmanager
-def mlflow_run(experiment: str, run_name: str | None = None,
-               tags: Mapping[str, Any] | None = None,
-               run_id: str | None = None,
-               parent_run_id: str | None = None,
-               tasks: Tasks | None = None) -> Iterator[MlflowRecorder]:
+def mlflow_run(
+    experiment: str,
+    run_name: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
+    parent_run_id: str | None = None,
+    tasks: Tasks | None = None,
+) -> Iterator[MlflowRecorder]:
     """Open (or, with `run_id`, reopen) a run; it always ends FINISHED, FAILED or KILLED.
 
     The process id and host are tagged, so a run whose process dies without a word is found
@@ -199,16 +212,21 @@ def mlflow_run(experiment: str, run_name: str | None = None,
     client = _client_for(tracking_uri())
     exp_id = get_or_create_experiment(client, experiment)
     mark_dead_runs(client, exp_id)
-    all_tags = {"command": " ".join(sys.argv), PID_TAG: os.getpid(),
-                HOST_TAG: socket.gethostname(), PID_START_TAG: processes.start_time(os.getpid())}
+    all_tags = {
+        "command": " ".join(sys.argv),
+        PID_TAG: os.getpid(),
+        HOST_TAG: socket.gethostname(),
+        PID_START_TAG: processes.start_time(os.getpid()),
+    }
     if commit := git_commit():
         all_tags["mlflow.source.git.commit"] = commit
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
     all_tags.update(tags or {})
     if run_id is None:
-        run = client.create_run(exp_id, run_name=run_name,
-                                tags={k: str(v) for k, v in all_tags.items()})
+        run = client.create_run(
+            exp_id, run_name=run_name, tags={k: str(v) for k, v in all_tags.items()}
+        )
     else:
         run = client.get_run(run_id)
         client.update_run(run_id, status="RUNNING")
@@ -234,8 +252,12 @@ def run_exists(run_id: str) -> bool:
         return False
 
 
-def update_runs(experiment: str, match: Mapping[str, str], tags: Mapping[str, Any],
-                end_running: str | None = None) -> list[str]:
+def update_runs(
+    experiment: str,
+    match: Mapping[str, str],
+    tags: Mapping[str, Any],
+    end_running: str | None = None,
+) -> list[str]:
     """Tag the runs of `experiment` whose tags equal `match` (a sweep tags its trials' runs once
     they end); with `end_running` ("KILLED"), also end those left RUNNING by a dead process."""
     client = _client_for(tracking_uri())
@@ -252,13 +274,17 @@ def update_runs(experiment: str, match: Mapping[str, str], tags: Mapping[str, An
     return ids
 
 
-def failed_run(experiment: str, run_name: str, tags: Mapping[str, Any],
-               params: Mapping[str, Any], error: str) -> str:
+def failed_run(
+    experiment: str, run_name: str, tags: Mapping[str, Any], params: Mapping[str, Any], error: str
+) -> str:
     """A FAILED run for work that failed before it could open its own (a sweep trial whose
     model could not be built), so the failure is visible beside the runs that did start."""
     client = _client_for(tracking_uri())
-    run = client.create_run(get_or_create_experiment(client, experiment), run_name=run_name,
-                            tags={k: str(v) for k, v in {**tags, "error": error}.items()})
+    run = client.create_run(
+        get_or_create_experiment(client, experiment),
+        run_name=run_name,
+        tags={k: str(v) for k, v in {**tags, "error": error}.items()},
+    )
     recorder = MlflowRecorder(client, run.info.run_id)
     recorder.log_params(params)
     client.set_terminated(run.info.run_id, "FAILED")
@@ -308,8 +334,9 @@ def get_run(run_id: str) -> Any:
     try:
         return client().get_run(run_id)
     except MlflowException as e:
-        raise ConfigError(f"no MLflow run '{run_id}' in {tracking_uri()}: "
-                          f"{str(e).splitlines()[0]}") from None
+        raise ConfigError(
+            f"no MLflow run '{run_id}' in {tracking_uri()}: {str(e).splitlines()[0]}"
+        ) from None
 
 
 def experiment_name(experiment_id: str) -> str:
@@ -339,8 +366,9 @@ def search_runs(experiments: list[str] | None = None, filter_string: str = "") -
     query = f"{status} and {filter_string}" if filter_string else status
     runs, token = [], None
     while True:
-        page = c.search_runs(ids, query, max_results=1000, page_token=token,
-                             order_by=["attributes.start_time DESC"])
+        page = c.search_runs(
+            ids, query, max_results=1000, page_token=token, order_by=["attributes.start_time DESC"]
+        )
         runs.extend(page)
         token = page.token
         if not token:
@@ -359,7 +387,7 @@ def log_series(recorder: MlflowRecorder, key: str, values: list[float]) -> None:
     now = int(time.time() * 1000)
     metrics = [Metric(key, float(v), now, i) for i, v in enumerate(values)]
     for i in range(0, len(metrics), BATCH_LIMIT):
-        recorder.client.log_batch(recorder.run_id, metrics=metrics[i:i + BATCH_LIMIT])
+        recorder.client.log_batch(recorder.run_id, metrics=metrics[i : i + BATCH_LIMIT])
 
 
 # Artifact downloads (evaluate, model logging) would print tqdm bars into training output.

@@ -84,7 +84,8 @@ class Checkpoint(BaseCallback):
         if (bad := nonfinite_parameter(self.model)) is not None:
             raise NumericalError(
                 f"parameter '{bad}' became NaN/inf by step {self.model.num_timesteps}; "
-                f"last good checkpoint: {checkpoints.latest(self.root) or 'none'}")
+                f"last good checkpoint: {checkpoints.latest(self.root) or 'none'}"
+            )
         return checkpoints.save(self.model, self.root, self.keep, self.replay_buffer)
 
 
@@ -108,29 +109,43 @@ class FiniteGuard(BaseCallback):
             return
         self._last = self.model.num_timesteps
         if (bad := nonfinite_parameter(self.model)) is not None:
-            raise NumericalError(f"parameter '{bad}' became NaN/inf by step "
-                                 f"{self.model.num_timesteps}; training stopped")
+            raise NumericalError(
+                f"parameter '{bad}' became NaN/inf by step "
+                f"{self.model.num_timesteps}; training stopped"
+            )
 
 
-def make_callbacks(cfg: DictConfig, eval_env: Any, out_dir: Path,
-                   optimum: float | None = None,
-                   after_eval: list[BaseCallback] | None = None) -> list[BaseCallback]:
+def make_callbacks(
+    cfg: DictConfig,
+    eval_env: Any,
+    out_dir: Path,
+    optimum: float | None = None,
+    after_eval: list[BaseCallback] | None = None,
+) -> list[BaseCallback]:
     """Divergence guard, evaluation (best model kept) and checkpoints; frequencies in steps."""
     callbacks: list[BaseCallback] = [FiniteGuard()]
     per_env = max(cfg.n_envs, 1)
     if eval_env is not None and cfg.eval.freq > 0:
         extras: list[BaseCallback] = [EvalExtras(optimum), *(after_eval or [])]
-        callbacks.append(EvalCallback(
-            eval_env,
-            callback_after_eval=CallbackList(extras),
-            n_eval_episodes=cfg.eval.episodes,
-            eval_freq=max(cfg.eval.freq // per_env, 1),
-            deterministic=cfg.eval.deterministic,
-            best_model_save_path=str(out_dir),
-            log_path=str(out_dir),
-            verbose=0,
-        ))
+        callbacks.append(
+            EvalCallback(
+                eval_env,
+                callback_after_eval=CallbackList(extras),
+                n_eval_episodes=cfg.eval.episodes,
+                eval_freq=max(cfg.eval.freq // per_env, 1),
+                deterministic=cfg.eval.deterministic,
+                best_model_save_path=str(out_dir),
+                log_path=str(out_dir),
+                verbose=0,
+            )
+        )
     if cfg.checkpoint.freq > 0:
-        callbacks.append(Checkpoint(out_dir / "checkpoints", cfg.checkpoint.freq,
-                                    cfg.checkpoint.keep, cfg.checkpoint.replay_buffer))
+        callbacks.append(
+            Checkpoint(
+                out_dir / "checkpoints",
+                cfg.checkpoint.freq,
+                cfg.checkpoint.keep,
+                cfg.checkpoint.replay_buffer,
+            )
+        )
     return callbacks

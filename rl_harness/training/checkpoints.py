@@ -65,8 +65,10 @@ def check(checkpoint: Path) -> Path:
     """The checkpoint's model file, refused here when it is missing or not a zip file."""
     model_file = checkpoint / "model.zip"
     if not zipfile.is_zipfile(model_file):
-        raise ConfigError(f"checkpoint {model_file} is missing or corrupt (not a zip file); "
-                          f"delete {checkpoint} to resume from the one before it")
+        raise ConfigError(
+            f"checkpoint {model_file} is missing or corrupt (not a zip file); "
+            f"delete {checkpoint} to resume from the one before it"
+        )
     return model_file
 
 
@@ -78,8 +80,9 @@ def load(checkpoint: Path, cls: type, env: VecEnv, device: str) -> tuple[Any, Ve
     stats = checkpoint / "vecnormalize.pkl"
     if isinstance(env, VecNormalize):
         if not stats.exists():
-            raise ConfigError(f"checkpoint {checkpoint} has no vecnormalize.pkl for a "
-                              "normalized env")
+            raise ConfigError(
+                f"checkpoint {checkpoint} has no vecnormalize.pkl for a normalized env"
+            )
         env = VecNormalize.load(str(stats), env.venv)
     try:
         model = cls.load(model_file, env=env, device=device)
@@ -87,6 +90,7 @@ def load(checkpoint: Path, cls: type, env: VecEnv, device: str) -> tuple[Any, Ve
         if buffer.exists() and hasattr(model, "load_replay_buffer"):
             model.load_replay_buffer(buffer)
     except (zipfile.BadZipFile, EOFError, ValueError, KeyError, RuntimeError) as e:
-        raise ConfigError(f"checkpoint {checkpoint} cannot be loaded: "
-                          f"{' '.join(str(e).split())}") from e
+        raise ConfigError(
+            f"checkpoint {checkpoint} cannot be loaded: {' '.join(str(e).split())}"
+        ) from e
     return model, env

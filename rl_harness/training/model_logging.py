@@ -47,7 +47,8 @@ def signature(observation_space: Any, action_space: Any) -> ModelSignature:
     action_dtype = np.float32 if isinstance(action_space, gym_spaces.Box) else np.int64
     return ModelSignature(
         inputs=Schema([TensorSpec(np.dtype(np.float64), (-1, *observation_space.shape))]),
-        outputs=Schema([TensorSpec(np.dtype(action_dtype), (-1, *action_space.shape))]))
+        outputs=Schema([TensorSpec(np.dtype(action_dtype), (-1, *action_space.shape))]),
+    )
 
 
 def pip_requirements() -> list[str]:
@@ -63,8 +64,13 @@ def pip_requirements() -> list[str]:
     return reqs
 
 
-def log_policy_model(run_id: str, model_path: Path, vecnormalize_path: Path | None,
-                     cfg: DictConfig, max_batch: int = DEFAULT_MAX_BATCH) -> str | None:
+def log_policy_model(
+    run_id: str,
+    model_path: Path,
+    vecnormalize_path: Path | None,
+    cfg: DictConfig,
+    max_batch: int = DEFAULT_MAX_BATCH,
+) -> str | None:
     """Log the trained policy of `run_id` as its pyfunc model "policy"; returns the model URI.
 
     Never fails the training run: a policy that cannot be served (e.g. Dict observations) is
@@ -82,9 +88,18 @@ def log_policy_model(run_id: str, model_path: Path, vecnormalize_path: Path | No
         return None
     with tempfile.TemporaryDirectory() as tmp:
         policy = Path(tmp) / "policy.json"
-        policy.write_text(json.dumps({
-            "algo": cfg.algo.name, "env": cfg.env.id, "observation_space": obs_json,
-            "action_space": act_json, "max_batch": max_batch}, indent=1))
+        policy.write_text(
+            json.dumps(
+                {
+                    "algo": cfg.algo.name,
+                    "env": cfg.env.id,
+                    "observation_space": obs_json,
+                    "action_space": act_json,
+                    "max_batch": max_batch,
+                },
+                indent=1,
+            )
+        )
         artifacts = {"model": str(model_path), "policy": str(policy)}
         if vecnormalize_path is not None and Path(vecnormalize_path).is_file():
             normalizer = ObsNormalizer.from_vecnormalize(vecnormalize_path)
@@ -95,11 +110,17 @@ def log_policy_model(run_id: str, model_path: Path, vecnormalize_path: Path | No
         # No input example: the signature says it all, and validating one would load the model.
         warnings.filterwarnings("ignore", message=".*input example was not provided.*")
         info = Model.log(
-            artifact_path=None, name=MODEL_NAME, flavor=mlflow.pyfunc, run_id=run_id,
-            python_model=str(POLICY_MODEL_CODE), artifacts=artifacts,
+            artifact_path=None,
+            name=MODEL_NAME,
+            flavor=mlflow.pyfunc,
+            run_id=run_id,
+            python_model=str(POLICY_MODEL_CODE),
+            artifacts=artifacts,
             signature=signature(model.observation_space, model.action_space),
-            pip_requirements=pip_requirements(), model_config={"max_batch": max_batch},
-            tags={"algo": cfg.algo.name, "env": cfg.env.id})
+            pip_requirements=pip_requirements(),
+            model_config={"max_batch": max_batch},
+            tags={"algo": cfg.algo.name, "env": cfg.env.id},
+        )
     client.set_tag(run_id, MODEL_URI_TAG, info.model_uri)
     client.log_metric(run_id, "time/policy_model_log_s", time.perf_counter() - start)
     return info.model_uri

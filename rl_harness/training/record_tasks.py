@@ -15,8 +15,9 @@ from rl_harness.tracking import background
 from rl_harness.tracking.recorder import Recorder, Tasks
 
 
-def policy_model(recorder: Recorder, model_path: str, stats_path: str | None,
-                 cfg: dict[str, Any]) -> None:
+def policy_model(
+    recorder: Recorder, model_path: str, stats_path: str | None, cfg: dict[str, Any]
+) -> None:
     """Package the trained policy as the run's MLflow model (needs a run: skipped untracked)."""
     if recorder.run_id is None:
         return

@@ -51,20 +51,24 @@ def find(run_id: str) -> ResumePoint:
     if run.info.status == "FINISHED":
         raise ConfigError(f"resume={run_id}: the run already FINISHED; nothing to resume")
     if run.info.status == "RUNNING":
-        raise ConfigError(f"resume={run_id}: the run is still RUNNING "
-                          f"(pid {run.data.tags.get(PID_TAG)})")
+        raise ConfigError(
+            f"resume={run_id}: the run is still RUNNING (pid {run.data.tags.get(PID_TAG)})"
+        )
     out = run.data.tags.get(OUT_DIR_TAG)
     if not out:
-        raise ConfigError(f"resume={run_id}: the run has no {OUT_DIR_TAG} tag "
-                          "(not started by rl_harness)")
+        raise ConfigError(
+            f"resume={run_id}: the run has no {OUT_DIR_TAG} tag (not started by rl_harness)"
+        )
     out_dir = Path(out)
     config_path = out_dir / "resolved_config.yaml"
     if not config_path.exists():
         raise ConfigError(f"resume={run_id}: {config_path} is missing")
     latest = checkpoints.latest(out_dir / "checkpoints")
     if latest is None:
-        raise ConfigError(f"resume={run_id}: no checkpoint in {out_dir / 'checkpoints'} "
-                          "(checkpoint.freq=0, or killed before the first one)")
+        raise ConfigError(
+            f"resume={run_id}: no checkpoint in {out_dir / 'checkpoints'} "
+            "(checkpoint.freq=0, or killed before the first one)"
+        )
     checkpoints.check(latest)
     cfg = OmegaConf.load(config_path)
     assert isinstance(cfg, DictConfig)

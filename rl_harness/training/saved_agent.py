@@ -51,15 +51,16 @@ def load_model(algo: str, path: str | Path) -> Any:
 def from_run(run_id: str, dst: Path, checkpoint: str = "final") -> TrainedAgent:
     """Download a training run's model, statistics and config into `dst` and load them."""
     if checkpoint not in CHECKPOINTS:
-        raise ConfigError(f"checkpoint must be one of {', '.join(CHECKPOINTS)}, "
-                          f"got {checkpoint!r}")
+        raise ConfigError(f"checkpoint must be one of {', '.join(CHECKPOINTS)}, got {checkpoint!r}")
     tracking.get_run(run_id)  # a clear error for an unknown id
     dst.mkdir(parents=True, exist_ok=True)
     config = tracking.download(run_id, CONFIG_FILE, dst)
     model_path = tracking.download(run_id, f"model/{CHECKPOINTS[checkpoint]}", dst)
     if config is None or model_path is None:
-        raise ConfigError(f"run {run_id} has no {CONFIG_FILE} or model/{CHECKPOINTS[checkpoint]}"
-                          " artifact: is it a training run that finished?")
+        raise ConfigError(
+            f"run {run_id} has no {CONFIG_FILE} or model/{CHECKPOINTS[checkpoint]}"
+            " artifact: is it a training run that finished?"
+        )
     stats = tracking.download(run_id, f"model/{STATS_FILE}", dst)
     return _load(model_path, config, stats, run_id)
 
@@ -69,29 +70,36 @@ def from_path(model_path: str | Path, config: str | Path | None = None) -> Train
     model_path = Path(model_path)
     config_path = Path(config) if config else model_path.parent / CONFIG_FILE
     if not config_path.is_file():
-        raise ConfigError(f"no config for {model_path}: {config_path} does not exist "
-                          f"(pass config=<path to the run's {CONFIG_FILE}>)")
+        raise ConfigError(
+            f"no config for {model_path}: {config_path} does not exist "
+            f"(pass config=<path to the run's {CONFIG_FILE}>)"
+        )
     stats = model_path.parent / STATS_FILE
     return _load(model_path, config_path, stats if stats.is_file() else None, None)
 
 
-def _load(model_path: Path, config_path: Path, stats: Path | None,
-          run_id: str | None) -> TrainedAgent:
+def _load(
+    model_path: Path, config_path: Path, stats: Path | None, run_id: str | None
+) -> TrainedAgent:
     cfg = OmegaConf.load(config_path)
     if not isinstance(cfg, DictConfig) or "algo" not in cfg or "env" not in cfg:
         raise ConfigError(f"{config_path} is not a resolved training config (no algo / env)")
     normalize = cfg.env.get("normalize")
     normalizes_obs = bool(normalize) and (
-        not OmegaConf.is_dict(normalize) or normalize.get("norm_obs", True))
+        not OmegaConf.is_dict(normalize) or normalize.get("norm_obs", True)
+    )
     if normalizes_obs and stats is None:
-        raise ConfigError(f"the agent was trained with env.normalize but {STATS_FILE} is "
-                          "missing; it is needed to feed the policy normalized observations")
+        raise ConfigError(
+            f"the agent was trained with env.normalize but {STATS_FILE} is "
+            "missing; it is needed to feed the policy normalized observations"
+        )
     model = load_model(cfg.algo.name, model_path)
     return TrainedAgent(cfg, model, model_path, stats, run_id)
 
 
-def make_eval_env(agent: TrainedAgent, n_envs: int, seed: int | None = None,
-                  render: bool = False) -> VecEnv:
+def make_eval_env(
+    agent: TrainedAgent, n_envs: int, seed: int | None = None, render: bool = False
+) -> VecEnv:
     """The evaluation env of the agent's config, with the training run's statistics.
 
     `render=True` builds one plain (non-vectorized) env with `render_mode="rgb_array"`.
@@ -102,8 +110,10 @@ def make_eval_env(agent: TrainedAgent, n_envs: int, seed: int | None = None,
             cfg.seed = seed - build.EVAL_SEED_OFFSET  # make_env adds the offset back
         if render:
             cfg.env.vectorized = None
-            cfg.env.kwargs = {**(build.to_plain(cfg.env.get("kwargs")) or {}),
-                              "render_mode": "rgb_array"}
+            cfg.env.kwargs = {
+                **(build.to_plain(cfg.env.get("kwargs")) or {}),
+                "render_mode": "rgb_array",
+            }
             cfg.vec_env = "dummy"
     env = build.make_env(cfg, evaluation=True, n_envs=n_envs)
     if isinstance(env, VecNormalize) and agent.vecnormalize_path is not None:

@@ -43,8 +43,11 @@ def validate(cfg: DictConfig) -> tuple[type, dict[str, Any]]:
             raise ConfigError(f"{key} must be a positive integer, got {value!r}")
     if cfg.eval.episodes <= 0 and cfg.eval.freq > 0:
         raise ConfigError(f"eval.episodes must be positive, got {cfg.eval.episodes}")
-    for key, zero in (("eval.freq", "turns it off"), ("checkpoint.freq", "turns it off"),
-                      ("checkpoint.keep", "keeps all")):
+    for key, zero in (
+        ("eval.freq", "turns it off"),
+        ("checkpoint.freq", "turns it off"),
+        ("checkpoint.keep", "keeps all"),
+    ):
         value = OmegaConf.select(cfg, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"{key} must be an integer ≥ 0 (0 {zero}), got {value!r}")
@@ -104,15 +107,24 @@ def _sb3_logger(out_dir: Path, recorder: Recorder, verbose: int) -> Logger:
 def evaluate(model: Any, env: VecEnv, cfg: DictConfig) -> tuple[float, float, list[float]]:
     """Final evaluation on freshly seeded episodes, so it depends on the final model alone."""
     env.seed(cfg.seed + build.EVAL_SEED_OFFSET)
-    returns, _ = evaluate_policy(model, env, n_eval_episodes=cfg.eval.episodes,
-                                 deterministic=cfg.eval.deterministic, return_episode_rewards=True)
+    returns, _ = evaluate_policy(
+        model,
+        env,
+        n_eval_episodes=cfg.eval.episodes,
+        deterministic=cfg.eval.deterministic,
+        return_episode_rewards=True,
+    )
     mean = float(sum(returns) / len(returns))
     std = float((sum((r - mean) ** 2 for r in returns) / len(returns)) ** 0.5)
     return mean, std, [float(r) for r in returns]
 
 
-def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
-        after_eval: list | None = None, point: ResumePoint | None = None) -> dict[str, Any]:
+def run(
+    cfg: DictConfig,
+    run_tags: dict[str, str] | None = None,
+    after_eval: list | None = None,
+    point: ResumePoint | None = None,
+) -> dict[str, Any]:
     """Train, evaluate, save and record one configuration; returns the final evaluation.
 
     With `resume=<run id>` the configuration, output directory and MLflow run are those of the
@@ -134,7 +146,8 @@ def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
     # Decided before anything imports MLflow: `auto` records in a helper process only where
     # this process has not loaded MLflow (tracking/background.py says why).
     background = bool(cfg.mlflow.enabled) and recording.use_background(
-        cfg.mlflow.get("background", "auto"))
+        cfg.mlflow.get("background", "auto")
+    )
     helper = recording.begin(record_tasks.HELPER) if background else None
     if cfg.mlflow.enabled and not background:
         from rl_harness.tracking import runs as tracking
@@ -153,15 +166,15 @@ def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
         model = build.make_model(cfg, env, kwargs)
 
     experiment = cfg.mlflow.experiment or cfg.env.id.split(":")[-1]
-    tags = {**base_tags(cfg), **(cfg.mlflow.tags or {}), **(run_tags or {}),
-            OUT_DIR_TAG: out_dir}
+    tags = {**base_tags(cfg), **(cfg.mlflow.tags or {}), **(run_tags or {}), OUT_DIR_TAG: out_dir}
     run_id = point.run_id if point else None
     opened: contextlib.AbstractContextManager[Recorder]
     if helper is not None:
         opened = recording.background_run(helper, experiment, cfg.mlflow.run_name, tags, run_id)
     elif cfg.mlflow.enabled:
-        opened = tracking.mlflow_run(experiment, cfg.mlflow.run_name, tags=tags, run_id=run_id,
-                                     tasks=record_tasks.TASKS)
+        opened = tracking.mlflow_run(
+            experiment, cfg.mlflow.run_name, tags=tags, run_id=run_id, tasks=record_tasks.TASKS
+        )
     else:
         opened = contextlib.nullcontext(NullRecorder(record_tasks.TASKS))
     with contextlib.ExitStack() as stack:
@@ -191,28 +204,46 @@ def run(cfg: DictConfig, run_tags: dict[str, str] | None = None,
             vecnorm.save(str(stats_path))
             sync_envs_normalization(env, eval_env)
         # A helper process packages the policy model while this one runs the final evaluation.
-        recorder.run_task("policy_model", str(model_path.resolve()),
-                          str(stats_path.resolve()) if stats_path.exists() else None,
-                          OmegaConf.to_container(cfg, resolve=True))
+        recorder.run_task(
+            "policy_model",
+            str(model_path.resolve()),
+            str(stats_path.resolve()) if stats_path.exists() else None,
+            OmegaConf.to_container(cfg, resolve=True),
+        )
 
         mean, std, returns = evaluate(model, eval_env, cfg)
         final = {"eval/mean_reward": mean, "eval/std_reward": std}
         if best is not None:
             final["eval/optimality"] = mean / best
-        recorder.log_metrics({f"final/{k.split('/')[1]}": v for k, v in final.items()},
-                             step=model.num_timesteps)
-        for path in (model_path, stats_path, out_dir / "best_model.zip",
-                     out_dir / "evaluations.npz", out_dir / "progress.csv"):
+        recorder.log_metrics(
+            {f"final/{k.split('/')[1]}": v for k, v in final.items()}, step=model.num_timesteps
+        )
+        for path in (
+            model_path,
+            stats_path,
+            out_dir / "best_model.zip",
+            out_dir / "evaluations.npz",
+            out_dir / "progress.csv",
+        ):
             if path.exists():
                 recorder.log_artifact(path, "model" if path.suffix in (".zip", ".pkl") else None)
         recorder.run_task("learning_curve", str(Path(out_dir).resolve()), experiment)
 
-    result = {"run_id": recorder.run_id, "mean_reward": mean, "std_reward": std,
-              "returns": returns, "model_path": str(model_path), "optimum": best,
-              "timesteps": model.num_timesteps}
-    print(f"run {recorder.run_id or '(tracking off)'} | eval {mean:.2f} ± {std:.2f} over "
-          f"{len(returns)} episodes" + (f" ({100 * mean / best:.1f}% of optimum)" if best else "")
-          + f" | model {model_path}")
+    result = {
+        "run_id": recorder.run_id,
+        "mean_reward": mean,
+        "std_reward": std,
+        "returns": returns,
+        "model_path": str(model_path),
+        "optimum": best,
+        "timesteps": model.num_timesteps,
+    }
+    print(
+        f"run {recorder.run_id or '(tracking off)'} | eval {mean:.2f} ± {std:.2f} over "
+        f"{len(returns)} episodes"
+        + (f" ({100 * mean / best:.1f}% of optimum)" if best else "")
+        + f" | model {model_path}"
+    )
     return result
 
 
@@ -222,14 +253,20 @@ def learn(model: Any, cfg: DictConfig, callbacks: list, out_dir: Path, resumed: 
     learn_kwargs = {"log_interval": cfg.log_interval} if cfg.log_interval else {}
     try:
         if remaining > 0:
-            model.learn(remaining, callback=callbacks, progress_bar=cfg.progress_bar,
-                        reset_num_timesteps=not resumed, **learn_kwargs)
+            model.learn(
+                remaining,
+                callback=callbacks,
+                progress_bar=cfg.progress_bar,
+                reset_num_timesteps=not resumed,
+                **learn_kwargs,
+            )
     except ValueError as e:
         # A diverged policy usually surfaces as torch's distribution check failing on NaN
         # logits before any guard runs; name the cause when the parameters confirm it.
         if (bad := nonfinite_parameter(model)) is not None:
-            raise NumericalError(f"parameter '{bad}' became NaN/inf by step "
-                                 f"{model.num_timesteps}; training stopped") from e
+            raise NumericalError(
+                f"parameter '{bad}' became NaN/inf by step {model.num_timesteps}; training stopped"
+            ) from e
         raise
     except KeyboardInterrupt:
         saver = next((c for c in callbacks if isinstance(c, Checkpoint)), None)

@@ -45,14 +45,26 @@ from rl_harness.build import registry as algos
 from rl_harness.common import processes
 from rl_harness.errors import ConfigError
 
-SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler", "cmaes": "CmaEsSampler",
-            "gp": "GPSampler", "qmc": "QMCSampler"}
-PRUNERS = {"median": "MedianPruner", "percentile": "PercentilePruner",
-           "successive_halving": "SuccessiveHalvingPruner", "hyperband": "HyperbandPruner",
-           "threshold": "ThresholdPruner", "none": "NopPruner"}
-SPEC_KEYS = {"float": {"type", "low", "high", "log", "step"},
-             "int": {"type", "low", "high", "log", "step"},
-             "categorical": {"type", "choices"}}
+SAMPLERS = {
+    "tpe": "TPESampler",
+    "random": "RandomSampler",
+    "cmaes": "CmaEsSampler",
+    "gp": "GPSampler",
+    "qmc": "QMCSampler",
+}
+PRUNERS = {
+    "median": "MedianPruner",
+    "percentile": "PercentilePruner",
+    "successive_halving": "SuccessiveHalvingPruner",
+    "hyperband": "HyperbandPruner",
+    "threshold": "ThresholdPruner",
+    "none": "NopPruner",
+}
+SPEC_KEYS = {
+    "float": {"type", "low", "high", "log", "step"},
+    "int": {"type", "low", "high", "log", "step"},
+    "categorical": {"type", "choices"},
+}
 # Trial user attributes that take a trial out of the study's count (it is run again).
 NOT_COUNTED = ("interrupted", "surplus")
 
@@ -79,8 +91,10 @@ def parse_space(space: Any, cfg: DictConfig) -> list[Param]:
     """
     plain = OmegaConf.to_container(space, resolve=True) if OmegaConf.is_config(space) else space
     if not isinstance(plain, dict) or not plain:
-        raise ConfigError("hydra.sweeper.space is empty: give at least one hyperparameter "
-                          "(see conf/sweep/ppo.yaml)")
+        raise ConfigError(
+            "hydra.sweeper.space is empty: give at least one hyperparameter "
+            "(see conf/sweep/ppo.yaml)"
+        )
     cls = algos.get_class(cfg.algo.name)
     params = [_parse_spec(path, spec) for path, spec in _leaves(plain, "")]
     for p in params:
@@ -97,8 +111,10 @@ def _leaves(node: dict, prefix: str) -> list[tuple[str, dict]]:
         elif isinstance(value, dict) and value:
             out.extend(_leaves(value, f"{path}."))
         else:
-            raise ConfigError(f"hydra.sweeper.space.{path}: expected a mapping with a type "
-                              f"(float, int or categorical), got {value!r}")
+            raise ConfigError(
+                f"hydra.sweeper.space.{path}: expected a mapping with a type "
+                f"(float, int or categorical), got {value!r}"
+            )
     return out
 
 
@@ -108,16 +124,17 @@ def _parse_spec(path: str, spec: dict) -> Param:
     if kind not in SPEC_KEYS:
         raise ConfigError(f"{where}: unknown type {kind!r}; use float, int or categorical")
     if unknown := sorted(set(spec) - SPEC_KEYS[kind]):
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} for type {kind}; "
-                          f"accepted: {', '.join(sorted(SPEC_KEYS[kind]))}")
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)} for type {kind}; "
+            f"accepted: {', '.join(sorted(SPEC_KEYS[kind]))}"
+        )
     if kind == "categorical":
         return _categorical(path, where, spec.get("choices"))
     low, high, step = spec.get("low"), spec.get("high"), spec.get("step")
     log = bool(spec.get("log"))
     number, what = ((int,), "an integer") if kind == "int" else ((int, float), "a number")
     for name, v in (("low", low), ("high", high), ("step", step)):
-        if (v is not None or name != "step") and (not isinstance(v, number)
-                                                  or isinstance(v, bool)):
+        if (v is not None or name != "step") and (not isinstance(v, number) or isinstance(v, bool)):
             raise ConfigError(f"{where}: {name} must be {what}, got {v!r}")
     if low > high:
         raise ConfigError(f"{where}: low ({low}) > high ({high})")
@@ -140,8 +157,9 @@ def _categorical(path: str, where: str, choices: Any) -> Param:
             return Param(path, CategoricalDistribution(choices))
         named = {json.dumps(c, separators=(",", ":")): c for c in choices}
     else:
-        raise ConfigError(f"{where}: choices must be a list or a mapping of names to values, "
-                          f"got {choices!r}")
+        raise ConfigError(
+            f"{where}: choices must be a list or a mapping of names to values, got {choices!r}"
+        )
     if not named:
         raise ConfigError(f"{where}: choices is empty")
     return Param(path, CategoricalDistribution(list(named)), named)
@@ -165,8 +183,10 @@ def _check_path(path: str, cfg: DictConfig, cls: type) -> None:
     elif head in ("hydra", "optuna"):
         raise ConfigError(f"{where}: {head}.* cannot be searched")
     elif OmegaConf.select(cfg, path, default="<missing>") == "<missing>":
-        raise ConfigError(f"{where}: '{path}' is not a key of the composed config "
-                          "(searchable: algo.<constructor argument> and existing config keys)")
+        raise ConfigError(
+            f"{where}: '{path}' is not a key of the composed config "
+            "(searchable: algo.<constructor argument> and existing config keys)"
+        )
 
 
 def distributions(params: list[Param]) -> dict[str, BaseDistribution]:
@@ -175,8 +195,9 @@ def distributions(params: list[Param]) -> dict[str, BaseDistribution]:
 
 def overrides(params: list[Param], sampled: dict[str, Any]) -> list[str]:
     """Hydra overrides for a trial's parameters (`++` so keys the YAML lacks are added)."""
-    return [f"++{p.path}={hydra_value(p.value(sampled[p.path]))}"
-            for p in params if p.path in sampled]
+    return [
+        f"++{p.path}={hydra_value(p.value(sampled[p.path]))}" for p in params if p.path in sampled
+    ]
 
 
 def hydra_value(v: Any) -> str:
@@ -203,37 +224,43 @@ def _plain(spec: Any) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.create(spec or {}), resolve=True)  # type: ignore
 
 
-def _build(kind: str, table: dict[str, str], module: Any, spec: dict[str, Any],
-           **common: Any) -> Any:
+def _build(
+    kind: str, table: dict[str, str], module: Any, spec: dict[str, Any], **common: Any
+) -> Any:
     """`{name: median, median: {n_warmup_steps: ...}, hyperband: {...}}` → MedianPruner(...).
 
     Arguments are kept per class, so switching `name` never carries another class's arguments.
     """
     name = spec.get("name")
     if name not in table:
-        raise ConfigError(f"hydra.sweeper.{kind}.name={name!r} is not one of: "
-                          f"{', '.join(table)}")
+        raise ConfigError(f"hydra.sweeper.{kind}.name={name!r} is not one of: {', '.join(table)}")
     if unknown := sorted(set(spec) - {"name", *common, *table}):
-        raise ConfigError(f"hydra.sweeper.{kind}: unknown key(s) {', '.join(unknown)}; give a "
-                          f"class's arguments under its name, e.g. {kind}.{name}.<argument>")
+        raise ConfigError(
+            f"hydra.sweeper.{kind}: unknown key(s) {', '.join(unknown)}; give a "
+            f"class's arguments under its name, e.g. {kind}.{name}.<argument>"
+        )
     kwargs = spec.get(name) or {}
     if not isinstance(kwargs, dict):
         raise ConfigError(f"hydra.sweeper.{kind}.{name} must be a mapping of arguments")
     cls = getattr(module, table[name])
     accepted = set(inspect.signature(cls).parameters)
     if bad := sorted(set(kwargs) - accepted):
-        raise ConfigError(f"hydra.sweeper.{kind}.{name}: {table[name]} does not accept "
-                          f"{', '.join(bad)}; accepted: {', '.join(sorted(accepted))}")
+        raise ConfigError(
+            f"hydra.sweeper.{kind}.{name}: {table[name]} does not accept "
+            f"{', '.join(bad)}; accepted: {', '.join(sorted(accepted))}"
+        )
     kwargs = {k: v for k, v in common.items() if k in accepted} | kwargs
     try:
         return cls(**kwargs)
     except (TypeError, ValueError, ImportError) as e:
-        raise ConfigError(f"hydra.sweeper.{kind}: cannot make {name}: {e}".splitlines()[0]
-                          ) from None
+        raise ConfigError(
+            f"hydra.sweeper.{kind}: cannot make {name}: {e}".splitlines()[0]
+        ) from None
 
 
-def make_sampler(spec: Any, seed_offset: int = 0,
-                 parallel: bool = False) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    spec: Any, seed_offset: int = 0, parallel: bool = False
+) -> optuna.samplers.BaseSampler:
     """tpe (default), random, cmaes, gp or qmc, with `seed` and the class's own arguments.
 
     `seed_offset` keeps parallel workers and resumed sessions from replaying the same draws.
@@ -265,14 +292,16 @@ def storage_url(url: str) -> str:
 def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.BaseStorage:
     """An RDB URL (PostgreSQL, MySQL, SQLite) or a journal file path (the one-machine default)."""
     if "://" in url:
-        kwargs = ({"heartbeat_interval": heartbeat, "grace_period": 4 * heartbeat}
-                  if heartbeat else {})
+        kwargs = (
+            {"heartbeat_interval": heartbeat, "grace_period": 4 * heartbeat} if heartbeat else {}
+        )
         return optuna.storages.RDBStorage(storage_url(url), **kwargs)
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
     Path(url).parent.mkdir(parents=True, exist_ok=True)
     return optuna.storages.JournalStorage(
-        JournalFileBackend(url, lock_obj=JournalFileOpenLock(url)))
+        JournalFileBackend(url, lock_obj=JournalFileOpenLock(url))
+    )
 
 
 def redact(url: str) -> str:
@@ -300,8 +329,11 @@ def owner_alive(tag: str | None) -> bool | None:
 
 def counted(trials: list[FrozenTrial]) -> int:
     """Trials that count towards n_trials: all asked ones but those to be run again."""
-    return sum(1 for t in trials if t.state != TrialState.WAITING
-               and not any(t.user_attrs.get(k) for k in NOT_COUNTED))
+    return sum(
+        1
+        for t in trials
+        if t.state != TrialState.WAITING and not any(t.user_attrs.get(k) for k in NOT_COUNTED)
+    )
 
 
 def fail_orphans(study: optuna.Study, retry: bool) -> list[FrozenTrial]:
@@ -312,10 +344,12 @@ def fail_orphans(study: optuna.Study, retry: bool) -> list[FrozenTrial]:
             optuna.storages.fail_stale_trials(study)  # heartbeats: trials of any machine
     orphans = []
     for t in study.get_trials(deepcopy=False):
-        stale_by_heartbeat = (t.state == TrialState.FAIL and "owner" in t.user_attrs
-                              and "error" not in t.user_attrs)
-        if stale_by_heartbeat or (t.state == TrialState.RUNNING
-                                  and owner_alive(t.user_attrs.get("owner")) is False):
+        stale_by_heartbeat = (
+            t.state == TrialState.FAIL and "owner" in t.user_attrs and "error" not in t.user_attrs
+        )
+        if stale_by_heartbeat or (
+            t.state == TrialState.RUNNING and owner_alive(t.user_attrs.get("owner")) is False
+        ):
             mark_interrupted(study, t, "its worker process died", retry)
             orphans.append(t)
     return orphans
@@ -376,11 +410,14 @@ def job_hooks(cfg: DictConfig) -> dict[str, Any]:
     from hydra.core.hydra_config import HydraConfig
 
     pruner = HydraConfig.get().sweeper.get("pruner") if HydraConfig.initialized() else None
-    study = optuna.load_study(study_name=cfg.optuna.study,
-                              storage=open_storage(str(cfg.optuna.storage)),
-                              pruner=make_pruner(pruner))
+    study = optuna.load_study(
+        study_name=cfg.optuna.study,
+        storage=open_storage(str(cfg.optuna.storage)),
+        pruner=make_pruner(pruner),
+    )
     trial_id = study._storage.get_trial_id_from_study_id_trial_number(
-        study._study_id, int(cfg.optuna.trial))
+        study._study_id, int(cfg.optuna.trial)
+    )
     trial = optuna.trial.Trial(study, trial_id)
     tags = {"optuna.study": study.study_name, "optuna.trial": str(trial.number)}
     if parent := study.user_attrs.get("mlflow_parent_run_id"):
@@ -433,20 +470,33 @@ def summary(study: optuna.Study, params: list[Param]) -> str:
     rows = []
     for t in trials:
         state = t.state.name + (" (retried)" if t.user_attrs.get("interrupted") else "")
-        value = t.value if t.value is not None else (
-            t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else None)
-        rows.append([str(t.number), state, "" if value is None else f"{value:.4g}",
-                     str(t.user_attrs.get("timesteps", "")),
-                     *[_short(t.params.get(p.path)) for p in params]])
+        value = (
+            t.value
+            if t.value is not None
+            else (
+                t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else None
+            )
+        )
+        rows.append(
+            [
+                str(t.number),
+                state,
+                "" if value is None else f"{value:.4g}",
+                str(t.user_attrs.get("timesteps", "")),
+                *[_short(t.params.get(p.path)) for p in params],
+            ]
+        )
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     fmt = "  ".join(f"{{:{'>' if i in (0, 2, 3) else '<'}{w}}}" for i, w in enumerate(widths))
     lines = [fmt.format(*head), fmt.format(*["-" * w for w in widths])]
     lines += [fmt.format(*r) for r in rows]
     states = {s: sum(t.state == s for t in trials) for s in TrialState}
     spent = sum(int(t.user_attrs.get("timesteps", 0)) for t in trials)
-    lines.append(f"{states[TrialState.COMPLETE]} complete, {states[TrialState.PRUNED]} pruned, "
-                 f"{states[TrialState.FAIL]} failed, {states[TrialState.RUNNING]} running; "
-                 f"{spent} timesteps in all")
+    lines.append(
+        f"{states[TrialState.COMPLETE]} complete, {states[TrialState.PRUNED]} pruned, "
+        f"{states[TrialState.FAIL]} failed, {states[TrialState.RUNNING]} running; "
+        f"{spent} timesteps in all"
+    )
     try:
         best = study.best_trial
         lines.append(f"best: trial {best.number}, value {best.value:.4g}")

@@ -196,4 +196,5 @@ def test_agent_return_scores_a_predict_policy_exactly() -> None:
     for lead_time in (0, 1):
         rule = best_s_S(lead_time=lead_time)
         assert agent_return(_HeuristicAgent(rule), lead_time=lead_time) == pytest.approx(
-            rule.value, rel=1e-9)
+            rule.value, rel=1e-9
+        )

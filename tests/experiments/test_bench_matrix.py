@@ -23,14 +23,27 @@ def make_plan(key: str, budget: int, shipped: int, seeds: int) -> bt.Plan:
     return bt.Plan(row(key), list(range(seeds)), budget, shipped, "x.yaml", [])
 
 
-def cells(key: str, returns: list[float], steps: int = 1000, wall: float = 2.0,
-          optimum: float | None = None) -> list[bt.Cell]:
-    return [bt.Cell(key, i, "FINISHED", r, steps, wall * (i + 1), optimum)
-            for i, r in enumerate(returns)]
+def cells(
+    key: str,
+    returns: list[float],
+    steps: int = 1000,
+    wall: float = 2.0,
+    optimum: float | None = None,
+) -> list[bt.Cell]:
+    return [
+        bt.Cell(key, i, "FINISHED", r, steps, wall * (i + 1), optimum)
+        for i, r in enumerate(returns)
+    ]
 
 
-def stats(key: str, returns: list[float], budget: int = 1000, shipped: int = 1000,
-          threshold: float | None = 475.0, **kw) -> bt.RowStats:
+def stats(
+    key: str,
+    returns: list[float],
+    budget: int = 1000,
+    shipped: int = 1000,
+    threshold: float | None = 475.0,
+    **kw,
+) -> bt.RowStats:
     s = bt.RowStats(make_plan(key, budget, shipped, len(returns)), cells(key, returns, **kw))
     s.reference, s.threshold = (None, None) if threshold is None else (500.0, threshold)
     return s
@@ -56,12 +69,15 @@ def test_one_seed_has_no_std() -> None:
     assert s.mean == 500.0 and s.iqm == 500.0 and math.isnan(s.std)
 
 
-@pytest.mark.parametrize(("returns", "budget", "shipped", "expected"), [
-    ([500.0, 480.0], 100_000, 100_000, "yes (≥ 475.0)"),
-    ([500.0, 420.0], 100_000, 100_000, "no (≥ 475.0)"),
-    ([500.0, 500.0], 30_000, 100_000, "no claim: reduced budget (met: ≥ 475.0)"),
-    ([500.0, 500.0], 200_000, 200_000, "no claim: budget 200,000 > reference budget"),
-])
+@pytest.mark.parametrize(
+    ("returns", "budget", "shipped", "expected"),
+    [
+        ([500.0, 480.0], 100_000, 100_000, "yes (≥ 475.0)"),
+        ([500.0, 420.0], 100_000, 100_000, "no (≥ 475.0)"),
+        ([500.0, 500.0], 30_000, 100_000, "no claim: reduced budget (met: ≥ 475.0)"),
+        ([500.0, 500.0], 200_000, 200_000, "no claim: budget 200,000 > reference budget"),
+    ],
+)
 def test_verdict(returns: list[float], budget: int, shipped: int, expected: str) -> None:
     assert stats("ppo/cartpole", returns, budget, shipped).verdict() == expected
 
@@ -103,14 +119,17 @@ def test_readme_block_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- bench:start -->\nold\n<!-- bench:end -->\nafter\n")
     bt.update_readme("quick", readme)
-    assert readme.read_text() == ("intro\n<!-- bench:start -->\nTABLE\n\nOVERHEAD\n"
-                                  "<!-- bench:end -->\nafter\n")
+    assert readme.read_text() == (
+        "intro\n<!-- bench:start -->\nTABLE\n\nOVERHEAD\n<!-- bench:end -->\nafter\n"
+    )
     (tmp_path / "scaling_quick.md").write_text("SCALING QUICK\n")
     (tmp_path / "bench_full.md").write_text("FULL TABLE\n")
     (tmp_path / "overhead_full.md").write_text("FULL OVERHEAD\n")
     bt.update_readme("full", readme)  # no full scaling result: the quick one stands in
-    assert readme.read_text() == ("intro\n<!-- bench:start -->\nFULL TABLE\n\nSCALING QUICK\n"
-                                  "\nFULL OVERHEAD\n<!-- bench:end -->\nafter\n")
+    assert readme.read_text() == (
+        "intro\n<!-- bench:start -->\nFULL TABLE\n\nSCALING QUICK\n"
+        "\nFULL OVERHEAD\n<!-- bench:end -->\nafter\n"
+    )
     readme.write_text("no markers\n")
     with pytest.raises(SystemExit):
         bt.update_readme("quick", readme)
@@ -118,8 +137,21 @@ def test_readme_block_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_one_real_cell_through_harness_and_mlflow(tmp_path: Path) -> None:
     out = tmp_path / "bench.md"
-    bm.main(["--quick", "--rows", "ppo/cartpole", "--seeds", "0", "--max-steps", "256",
-             "--out", str(out), "--outputs", str(tmp_path / "runs")])
+    bm.main(
+        [
+            "--quick",
+            "--rows",
+            "ppo/cartpole",
+            "--seeds",
+            "0",
+            "--max-steps",
+            "256",
+            "--out",
+            str(out),
+            "--outputs",
+            str(tmp_path / "runs"),
+        ]
+    )
     client = MlflowClient(tracking.tracking_uri())
     exp = client.get_experiment_by_name(bt.EXPERIMENT)
     (run,) = client.search_runs([exp.experiment_id])

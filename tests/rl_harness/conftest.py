@@ -16,9 +16,20 @@ import pytest
 
 from tests.conftest import compose_config
 
-TINY_PPO = ["algo=ppo", "env=cartpole", "env.normalize=true", "n_timesteps=512", "n_envs=2",
-            "algo.n_steps=128", "algo.batch_size=64", "algo.n_epochs=2", "eval.freq=256",
-            "eval.episodes=2", "checkpoint.freq=0", "seed=3"]
+TINY_PPO = [
+    "algo=ppo",
+    "env=cartpole",
+    "env.normalize=true",
+    "n_timesteps=512",
+    "n_envs=2",
+    "algo.n_steps=128",
+    "algo.batch_size=64",
+    "algo.n_epochs=2",
+    "eval.freq=256",
+    "eval.episodes=2",
+    "checkpoint.freq=0",
+    "seed=3",
+]
 
 
 @dataclass

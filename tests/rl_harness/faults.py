@@ -17,8 +17,13 @@ class NaNRewardAfter(gym.Wrapper):
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self.count += 1
-        return obs, float("nan") if self.count >= self.after else reward, terminated, \
-            truncated, info
+        return (
+            obs,
+            float("nan") if self.count >= self.after else reward,
+            terminated,
+            truncated,
+            info,
+        )
 
 
 class PoisonWeights(BaseCallback):

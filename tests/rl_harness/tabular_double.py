@@ -25,8 +25,11 @@ class GreedyTable:
     def __init__(self, observation_space: spaces.Space, n_actions: int, seed: int = 0) -> None:
         self.observation_space = observation_space
         self.action_space = spaces.Discrete(n_actions)
-        nvec = (np.array([observation_space.n]) if isinstance(observation_space, spaces.Discrete)
-                else observation_space.nvec)
+        nvec = (
+            np.array([observation_space.n])
+            if isinstance(observation_space, spaces.Discrete)
+            else observation_space.nvec
+        )
         self.nvec = nvec
         self.q_table = np.random.default_rng(seed).normal(size=(int(np.prod(nvec)), n_actions))
 
@@ -36,8 +39,13 @@ class GreedyTable:
         offset = obs.astype(np.int64) - self.observation_space.start
         return np.ravel_multi_index(tuple(offset.T), self.nvec)
 
-    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
-                deterministic: bool = False) -> tuple[np.ndarray, None]:
+    def predict(
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, None]:
         obs = np.asarray(observation)
         single = obs.ndim == len(self.observation_space.shape)
         rows = self._rows(obs[None] if single else obs)
@@ -45,8 +53,10 @@ class GreedyTable:
         return (actions[0] if single else actions), None
 
     def save(self, path: str | Path) -> None:
-        meta = {"observation_space": space_json.to_json(self.observation_space),
-                "n_actions": int(self.action_space.n)}
+        meta = {
+            "observation_space": space_json.to_json(self.observation_space),
+            "n_actions": int(self.action_space.n),
+        }
         with open(path, "wb") as f:
             np.savez(f, q_table=self.q_table, meta=np.array(json.dumps(meta)))
 

@@ -36,12 +36,16 @@ def test_build_every_pair(algo_name: str, env_name: str) -> None:
     env = build.make_env(cfg)
     try:
         discrete = isinstance(env.action_space, gym.spaces.Discrete)
-        refused = (algo_name in DISCRETE_ONLY and not discrete) or (
-            algo_name in BOX_ONLY and discrete) or (
-            algo_name == "qlearning" and env_name == "lunarlander") or (  # table > max_table_mb
-            # sb3-contrib's LSTM rejects the numpy-int feature size SB3 computes for
-            # MultiDiscrete observations (input_size should be of type int, got: int64)
-            algo_name == "recurrent_ppo" and env_name.startswith("custom"))
+        refused = (
+            (algo_name in DISCRETE_ONLY and not discrete)
+            or (algo_name in BOX_ONLY and discrete)
+            or (algo_name == "qlearning" and env_name == "lunarlander")
+            or (  # table > max_table_mb
+                # sb3-contrib's LSTM rejects the numpy-int feature size SB3 computes for
+                # MultiDiscrete observations (input_size should be of type int, got: int64)
+                algo_name == "recurrent_ppo" and env_name.startswith("custom")
+            )
+        )
         if refused:
             with pytest.raises(ConfigError, match=f"algo={algo_name} cannot train on env"):
                 build.make_model(cfg, env, kwargs)
@@ -66,9 +70,14 @@ def test_command_line_overrides_beat_hparams() -> None:
 
 
 def test_schedules_and_policy_kwargs_become_objects() -> None:
-    cfg = compose_config(["algo=ppo", "env=cartpole",
-                          "++algo.policy_kwargs={net_arch: {pi: [8], vf: [16]}, "
-                          "activation_fn: relu, optimizer_class: RMSprop}"])
+    cfg = compose_config(
+        [
+            "algo=ppo",
+            "env=cartpole",
+            "++algo.policy_kwargs={net_arch: {pi: [8], vf: [16]}, "
+            "activation_fn: relu, optimizer_class: RMSprop}",
+        ]
+    )
     cls, kwargs = train.validate(cfg)
     lr = kwargs["learning_rate"]
     assert lr(1.0) == pytest.approx(1e-3) and lr(0.0) == pytest.approx(0.0)
@@ -113,8 +122,9 @@ def test_vec_env_kinds_and_normalize() -> None:
 
 
 def test_wrappers_from_config() -> None:
-    cfg = compose_config(["env=pendulum",
-                          "env.wrappers=[{_target_: gymnasium.wrappers.TimeAwareObservation}]"])
+    cfg = compose_config(
+        ["env=pendulum", "env.wrappers=[{_target_: gymnasium.wrappers.TimeAwareObservation}]"]
+    )
     env = build.make_env(cfg)
     assert env.observation_space.shape == (4,)  # 3 + the time feature
     env.close()

@@ -18,8 +18,9 @@ from tests.conftest import compose_config
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rl_harness", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "rl_harness", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 # (override, words the one-line message must contain) — rejected by the pre-flight check,
@@ -57,8 +58,10 @@ VALIDATE = [
     (["algo.seed=3"], ["algo.seed is set by the harness", "seed="]),
     (["algo=dqn", "env=pendulum"], ["algo=dqn cannot train on env Pendulum-v1", "Discrete"]),
     (["algo=sac", "env=cartpole"], ["algo=sac cannot train on env CartPole-v1", "Box"]),
-    (["algo=td3", "env=pendulum", "algo.action_noise={type: pink}"],
-     ["action_noise.type 'pink'", "normal"]),
+    (
+        ["algo=td3", "env=pendulum", "algo.action_noise={type: pink}"],
+        ["action_noise.type 'pink'", "normal"],
+    ),
     (["env.kwargs.foo=1"], ["cannot build CartPole-v1", "foo"]),
     (["env.wrappers=[{foo: 1}]"], ["env.wrappers entries need a _target_"]),
 ]
@@ -85,16 +88,20 @@ def test_bad_config_rejected_before_training(args: list[str], words: list[str]) 
     for word in words:
         assert word in message, message
     assert time.perf_counter() - start < 5
-    assert MlflowClient(tracking.tracking_uri()).search_runs(
-        [e.experiment_id for e in MlflowClient(tracking.tracking_uri()).search_experiments()]
-    ) == []  # nothing was recorded, so nothing can be left RUNNING
+    assert (
+        MlflowClient(tracking.tracking_uri()).search_runs(
+            [e.experiment_id for e in MlflowClient(tracking.tracking_uri()).search_experiments()]
+        )
+        == []
+    )  # nothing was recorded, so nothing can be left RUNNING
 
 
 def test_unreachable_tracking_store_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # nothing listens there
     start = time.perf_counter()
-    with pytest.raises(ConfigError, match="MLflow tracking store http://127.0.0.1:9 is "
-                                          "unreachable"):
+    with pytest.raises(
+        ConfigError, match="MLflow tracking store http://127.0.0.1:9 is unreachable"
+    ):
         train.run(compose_config(["n_timesteps=256"]))
     assert time.perf_counter() - start < 5
 
@@ -107,16 +114,25 @@ def test_unwritable_output_dir_fails_before_training(monkeypatch: pytest.MonkeyP
 
 def test_preflight_lets_any_constructor_argument_through() -> None:
     assert preflight(["algo.target_kl=0.02", "env.kwargs.sutton_barto_reward=true"]) == [
-        "++algo.target_kl=0.02", "++env.kwargs.sutton_barto_reward=true"]
-    assert preflight(["--cfg", "job", "+extra=1", "seed=3"]) == ["--cfg", "job", "+extra=1",
-                                                                   "seed=3"]
+        "++algo.target_kl=0.02",
+        "++env.kwargs.sutton_barto_reward=true",
+    ]
+    assert preflight(["--cfg", "job", "+extra=1", "seed=3"]) == [
+        "--cfg",
+        "job",
+        "+extra=1",
+        "seed=3",
+    ]
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (["algo=nope"], ["unknown algo 'nope'"]),
-    (["algo.learning_rat=1e-3"], ["unknown hyperparameter algo.learning_rat"]),
-    (["algo=dqn", "env=pendulum"], ["cannot train on env Pendulum-v1"]),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["algo=nope"], ["unknown algo 'nope'"]),
+        (["algo.learning_rat=1e-3"], ["unknown hyperparameter algo.learning_rat"]),
+        (["algo=dqn", "env=pendulum"], ["cannot train on env Pendulum-v1"]),
+    ],
+)
 def test_cli_prints_one_line_and_exits_2(args: list[str], words: list[str]) -> None:
     out = cli(*args)
     assert out.returncode == 2

@@ -22,9 +22,17 @@ def compare_config(*overrides: str):
         return compose("compare", overrides=list(overrides))
 
 
-def fake_training_run(experiment: str, algo: str, env: str, seed: int, final: float,
-                      curve: list[tuple[int, float]], optimum: float | None = None,
-                      group: str | None = None, **tags: str) -> str:
+def fake_training_run(
+    experiment: str,
+    algo: str,
+    env: str,
+    seed: int,
+    final: float,
+    curve: list[tuple[int, float]],
+    optimum: float | None = None,
+    group: str | None = None,
+    **tags: str,
+) -> str:
     """What train.run records that compare reads: tags, seed, final/ and eval/ metrics."""
     all_tags = {"algo": algo, "env": env, **({"group": group} if group else {}), **tags}
     with tracking.mlflow_run(experiment, tags=all_tags) as rec:
@@ -40,8 +48,9 @@ def fake_training_run(experiment: str, algo: str, env: str, seed: int, final: fl
 def test_iqm_is_the_mean_of_the_middle_half() -> None:
     assert compare.iqm(np.array([0.0, 1.0, 2.0, 3.0, 100.0])) == pytest.approx(2.0)
     assert compare.iqm(np.array([1.0, 2.0, 3.0, 4.0])) == pytest.approx(2.5)
-    assert compare.iqm(np.array([[1.0, 5.0], [2.0, 6.0], [3.0, 7.0], [400.0, 8.0]]),
-                       axis=0) == pytest.approx([2.5, 6.5])
+    assert compare.iqm(
+        np.array([[1.0, 5.0], [2.0, 6.0], [3.0, 7.0], [400.0, 8.0]]), axis=0
+    ) == pytest.approx([2.5, 6.5])
 
 
 def test_bootstrap_interval_brackets_the_iqm_and_repeats() -> None:
@@ -52,8 +61,13 @@ def test_bootstrap_interval_brackets_the_iqm_and_repeats() -> None:
     wider = compare.bootstrap_ci(x, compare.iqm, 2000, 0.99, seed=0)
     assert wider[0] <= lo and hi <= wider[1]
     # the same percentile bootstrap as scipy's own, with the trimmed mean as statistic
-    ref = stats.bootstrap((x,), lambda s, axis: stats.trim_mean(s, 0.25, axis=axis),
-                          n_resamples=2000, method="percentile", rng=0).confidence_interval
+    ref = stats.bootstrap(
+        (x,),
+        lambda s, axis: stats.trim_mean(s, 0.25, axis=axis),
+        n_resamples=2000,
+        method="percentile",
+        rng=0,
+    ).confidence_interval
     assert (lo, hi) == pytest.approx((ref.low, ref.high))
     assert all(np.isnan(compare.bootstrap_ci(np.array([1.0]), compare.iqm, 100, 0.95, 0)))
     assert compare.bootstrap_ci(np.array([2.0, 2.0, 2.0]), compare.iqm, 100, 0.95, 0) == (2, 2)
@@ -64,12 +78,17 @@ def runs() -> dict[str, list[str]]:
     """PPO and DQN (3 seeds each) on one env, PPO again under a group tag, noise to skip."""
     ids: dict[str, list[str]] = {"ppo": [], "dqn": [], "ppo-big": []}
     for seed, (p, d, g) in enumerate([(100, 40, 300), (120, 60, 310), (200, 50, 320)]):
-        ids["ppo"].append(fake_training_run("exp", "ppo", "Inv", seed, p, [(100, p / 2),
-                                            (200, p)], optimum=400.0))
-        ids["dqn"].append(fake_training_run("exp", "dqn", "Inv", seed, d, [(100, d / 4),
-                                            (200, d)], optimum=400.0))
-        ids["ppo-big"].append(fake_training_run("exp", "ppo", "Inv", seed, g, [(100, g),
-                                                (200, g)], optimum=400.0, group="big"))
+        ids["ppo"].append(
+            fake_training_run("exp", "ppo", "Inv", seed, p, [(100, p / 2), (200, p)], optimum=400.0)
+        )
+        ids["dqn"].append(
+            fake_training_run("exp", "dqn", "Inv", seed, d, [(100, d / 4), (200, d)], optimum=400.0)
+        )
+        ids["ppo-big"].append(
+            fake_training_run(
+                "exp", "ppo", "Inv", seed, g, [(100, g), (200, g)], optimum=400.0, group="big"
+            )
+        )
     # neither an evaluation run nor a run of another experiment is a seed
     fake_training_run("exp", "ppo", "Inv", 9, 999, [(200, 999)], run_type="evaluation")
     fake_training_run("other", "ppo", "Inv", 9, 999, [(200, 999)])
@@ -95,8 +114,13 @@ def test_compare_groups_seeds_and_reports_iqm_ci_optimum(runs, capsys) -> None:
     run = tracking.get_run(result["run_id"])
     assert run.data.tags["run_type"] == "comparison"
     assert run.data.metrics["Inv/ppo/big/iqm"] == pytest.approx(310.0)
-    for name in ("compare.md", "compare.csv", "runs.json", "learning_curves.png",
-                 "final_performance.png"):
+    for name in (
+        "compare.md",
+        "compare.csv",
+        "runs.json",
+        "learning_curves.png",
+        "final_performance.png",
+    ):
         path = tracking.download(result["run_id"], name, Path("dl"))
         assert path is not None and path.stat().st_size > 100, name
 
@@ -104,8 +128,17 @@ def test_compare_groups_seeds_and_reports_iqm_ci_optimum(runs, capsys) -> None:
 def test_learning_curve_band_uses_the_steps_all_seeds_share() -> None:
     group = compare.Group("ppo", "Inv", "")
     for seed, shift in enumerate([0, 10, 20]):
-        group.runs.append(compare.SeedRun(str(seed), str(seed), 0.0, None, 300, 1.0,
-                                          [(100 + shift, 1.0 + seed), (300 + shift, 3.0 + seed)]))
+        group.runs.append(
+            compare.SeedRun(
+                str(seed),
+                str(seed),
+                0.0,
+                None,
+                300,
+                1.0,
+                [(100 + shift, 1.0 + seed), (300 + shift, 3.0 + seed)],
+            )
+        )
     boot = compare_config().bootstrap
     steps, mid, low, high = compare.curve(group, boot)
     assert steps.tolist() == [300]  # seed 0's steps within [120, 300]
@@ -128,8 +161,19 @@ def test_real_seeds_of_a_multirun_compare(tmp_path: Path) -> None:
     from tests.conftest import compose_config
 
     for seed in range(3):
-        train.run(compose_config(["algo=a2c", "env=cartpole", f"seed={seed}", "n_timesteps=2000",
-                                  "eval.freq=500", "eval.episodes=3", "checkpoint.freq=0"]))
+        train.run(
+            compose_config(
+                [
+                    "algo=a2c",
+                    "env=cartpole",
+                    f"seed={seed}",
+                    "n_timesteps=2000",
+                    "eval.freq=500",
+                    "eval.episodes=3",
+                    "checkpoint.freq=0",
+                ]
+            )
+        )
     result = compare.run(compare_config("experiment=CartPole-v1"))
     (row,) = result["rows"]
     assert row["seeds"] == 3 and row["timesteps"] == 2000 and row["iqm_pct_optimum"] is None

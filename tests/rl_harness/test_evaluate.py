@@ -58,8 +58,11 @@ def test_evaluation_run_is_linked_and_repeats_the_training_evaluation(trained) -
 
 
 def test_best_checkpoint_and_tracking_off(trained) -> None:
-    result = evaluate.run(eval_config(f"run_id={trained.run_id}", "checkpoint=best",
-                                      "episodes=2", "mlflow.enabled=false"))
+    result = evaluate.run(
+        eval_config(
+            f"run_id={trained.run_id}", "checkpoint=best", "episodes=2", "mlflow.enabled=false"
+        )
+    )
     assert result["run_id"] is None and len(result["returns"]) == 2
 
 
@@ -70,13 +73,17 @@ def test_custom_env_from_a_path_scores_against_the_optimum_and_records_video() -
     env.close()
     OmegaConf.save(cfg, "resolved_config.yaml", resolve=True)
 
-    result = evaluate.run(eval_config("model_path=model.zip", "episodes=4", "n_envs=4",
-                                      "video=true", "video_episodes=1"))
+    result = evaluate.run(
+        eval_config(
+            "model_path=model.zip", "episodes=4", "n_envs=4", "video=true", "video_episodes=1"
+        )
+    )
     optimum = train.optimum(cfg)
     assert result["optimum"] == pytest.approx(optimum) and optimum > 0
     run = tracking.get_run(result["run_id"])
-    assert run.data.metrics["eval/optimality"] == pytest.approx(np.mean(result["returns"])
-                                                                / optimum)
+    assert run.data.metrics["eval/optimality"] == pytest.approx(
+        np.mean(result["returns"]) / optimum
+    )
     assert run.data.tags["source_run_id"] == "" and "mlflow.parentRunId" not in run.data.tags
     video = tracking.download(run.info.run_id, "video/episode_0.mp4", Path("dl"))
     assert video is not None
@@ -91,8 +98,17 @@ def test_custom_env_from_a_path_scores_against_the_optimum_and_records_video() -
 
 def test_qlearning_agent_from_its_run_repeats_its_evaluation_and_scores_the_optimum() -> None:
     # The tabular agent goes through the same load and evaluation path as SB3's.
-    cfg = compose_config(["algo=qlearning", "env=custom", "n_timesteps=200000", "eval.freq=0",
-                          "checkpoint.freq=0", "eval.episodes=3", "progress_bar=false"])
+    cfg = compose_config(
+        [
+            "algo=qlearning",
+            "env=custom",
+            "n_timesteps=200000",
+            "eval.freq=0",
+            "checkpoint.freq=0",
+            "eval.episodes=3",
+            "progress_bar=false",
+        ]
+    )
     trained = train.run(cfg)
     result = evaluate.run(eval_config(f"run_id={trained['run_id']}", "episodes=3", "n_envs=1"))
     assert result["returns"] == pytest.approx(trained["returns"])
@@ -100,16 +116,20 @@ def test_qlearning_agent_from_its_run_repeats_its_evaluation_and_scores_the_opti
     assert run.data.tags["algo"] == "qlearning"
     assert run.data.tags["mlflow.parentRunId"] == trained["run_id"]
     assert run.data.metrics["eval/optimality"] == pytest.approx(
-        np.mean(trained["returns"]) / trained["optimum"])
+        np.mean(trained["returns"]) / trained["optimum"]
+    )
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ([], "give exactly one of run_id"),
-    (["run_id=abc", "model_path=x.zip"], "give exactly one of run_id"),
-    (["run_id=abc"], "no MLflow run 'abc'"),
-    (["model_path=missing.zip"], "no config for missing.zip"),
-    (["run_id=abc", "episodes=0"], "episodes must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ([], "give exactly one of run_id"),
+        (["run_id=abc", "model_path=x.zip"], "give exactly one of run_id"),
+        (["run_id=abc"], "no MLflow run 'abc'"),
+        (["model_path=missing.zip"], "no config for missing.zip"),
+        (["run_id=abc", "episodes=0"], "episodes must be a positive integer"),
+    ],
+)
 def test_mistakes_are_one_clear_error(overrides: list[str], message: str) -> None:
     from rl_harness.errors import ConfigError
 
@@ -128,9 +148,17 @@ def test_missing_statistics_are_refused(trained, tmp_path: Path) -> None:
 
 
 def test_cli_reports_errors_in_one_line() -> None:
-    proc = subprocess.run([sys.executable, "-m", "rl_harness.evaluate", "run_id=nope"],
-                          capture_output=True, text=True, cwd=Path.cwd(), timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "rl_harness.evaluate", "run_id=nope"],
+        capture_output=True,
+        text=True,
+        cwd=Path.cwd(),
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines()[-1].startswith(
-        "rl_harness.evaluate: error: no MLflow run 'nope'")
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .startswith("rl_harness.evaluate: error: no MLflow run 'nope'")
+    )

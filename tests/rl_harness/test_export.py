@@ -42,8 +42,9 @@ def visited(env_id: str, n: int = N, seed: int = 0) -> np.ndarray:
 def test_trained_policy_with_normalization_matches_on_1000_observations(trained, tmp_path):
     agent = agents.from_run(trained.run_id, tmp_path / "agent")
     path = export.export_agent(agent, tmp_path / "policy.onnx")
-    vecnorm = VecNormalize.load(str(agent.vecnormalize_path),
-                                DummyVecEnv([lambda: gym.make("CartPole-v1")]))
+    vecnorm = VecNormalize.load(
+        str(agent.vecnormalize_path), DummyVecEnv([lambda: gym.make("CartPole-v1")])
+    )
     obs = visited("CartPole-v1")
     expected, _ = agent.model.predict(vecnorm.normalize_obs(obs), deterministic=True)
     actions = onnx_actions(path, obs)
@@ -55,9 +56,16 @@ def test_trained_policy_with_normalization_matches_on_1000_observations(trained,
     assert (unnormalized != expected).any()
 
 
-@pytest.mark.parametrize("cls, env_id", [(DQN, "CartPole-v1"), (SAC, "Pendulum-v1"),
-                                         (TD3, "Pendulum-v1"), (PPO, "Pendulum-v1"),
-                                         (PPO, "envs:Inventory-v0")])
+@pytest.mark.parametrize(
+    "cls, env_id",
+    [
+        (DQN, "CartPole-v1"),
+        (SAC, "Pendulum-v1"),
+        (TD3, "Pendulum-v1"),
+        (PPO, "Pendulum-v1"),
+        (PPO, "envs:Inventory-v0"),
+    ],
+)
 def test_each_policy_kind_matches(cls, env_id: str, tmp_path: Path) -> None:
     env = gym.make(env_id)
     model = cls("MlpPolicy", env, seed=0, device="cpu", policy_kwargs={"net_arch": [16]})
@@ -76,8 +84,9 @@ def test_each_policy_kind_matches(cls, env_id: str, tmp_path: Path) -> None:
         assert len(np.unique(expected)) > 1
 
 
-@pytest.mark.parametrize("space", [spaces.Discrete(16), spaces.Discrete(6, start=3),
-                                   spaces.MultiDiscrete([21, 11, 7])])
+@pytest.mark.parametrize(
+    "space", [spaces.Discrete(16), spaces.Discrete(6, start=3), spaces.MultiDiscrete([21, 11, 7])]
+)
 def test_tabular_agent_exports_its_greedy_table(space, tmp_path: Path) -> None:
     agent = tabular_double.GreedyTable(space, n_actions=5, seed=1)
     path = export.export(agent, tmp_path / "table.onnx")

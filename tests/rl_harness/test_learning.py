@@ -29,21 +29,27 @@ def exact_optimality(result: dict, algo: str) -> float:
     return agent_return(agent) / result["optimum"]
 
 
-@pytest.mark.parametrize(("algo", "overrides", "threshold"), [
-    # a quarter of the shipped budget: well past the best (s, S) heuristic (94.8%)
-    ("qlearning", ["n_timesteps=5000000", "eval.freq=0"], 0.97),
-])
+@pytest.mark.parametrize(
+    ("algo", "overrides", "threshold"),
+    [
+        # a quarter of the shipped budget: well past the best (s, S) heuristic (94.8%)
+        ("qlearning", ["n_timesteps=5000000", "eval.freq=0"], 0.97),
+    ],
+)
 def test_custom_task_quick_threshold(algo: str, overrides: list[str], threshold: float) -> None:
     cfg = compose_config([f"algo={algo}", "env=custom", "seed=0", *NO_CHECKPOINTS, *overrides])
     assert exact_optimality(train.run(cfg), algo) >= threshold
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("algo", "threshold"), [
-    ("qlearning", 0.98),
-    ("ppo", 0.95),
-    ("dqn", 0.95),
-])
+@pytest.mark.parametrize(
+    ("algo", "threshold"),
+    [
+        ("qlearning", 0.98),
+        ("ppo", 0.95),
+        ("dqn", 0.95),
+    ],
+)
 def test_custom_task_shipped_hparams(algo: str, threshold: float) -> None:
     cfg = compose_config([f"algo={algo}", "env=custom", "seed=0", *NO_CHECKPOINTS])
     result = train.run(cfg)
@@ -52,12 +58,15 @@ def test_custom_task_shipped_hparams(algo: str, threshold: float) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("algo", "env", "threshold"), [
-    ("dqn", "cartpole", 475),
-    ("a2c", "cartpole", 475),
-    ("sac", "pendulum", -200),
-    ("td3", "pendulum", -200),
-])
+@pytest.mark.parametrize(
+    ("algo", "env", "threshold"),
+    [
+        ("dqn", "cartpole", 475),
+        ("a2c", "cartpole", 475),
+        ("sac", "pendulum", -200),
+        ("td3", "pendulum", -200),
+    ],
+)
 def test_shipped_hparams_reach_threshold(algo: str, env: str, threshold: float) -> None:
     cfg = compose_config([f"algo={algo}", f"env={env}", "seed=0", *NO_CHECKPOINTS])
     result = train.run(cfg)

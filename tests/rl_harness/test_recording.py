@@ -23,19 +23,29 @@ def test_auto_records_inline_where_mlflow_is_loaded_and_bad_values_are_refused()
     assert "mlflow" in sys.modules  # the test process has it (conftest)
     assert recording.use_background("auto") is False
     assert recording.use_background(True) is True and recording.use_background(False) is False
-    with pytest.raises(ConfigError, match=r"mlflow.background='often' is not one of: true, "
-                                          "false, auto"):
+    with pytest.raises(
+        ConfigError,
+        match=r"mlflow.background='often' is not one of: true, "
+        "false, auto",
+    ):
         recording.use_background("often")
 
 
 def test_cli_process_never_loads_mlflow_when_the_helper_records(tmp_path: Path) -> None:
     # The point of the helper: the trainer pays neither MLflow's import nor its store setup.
-    probe = ("import sys, runpy; sys.argv = ['rl_harness', 'n_timesteps=256', 'eval.freq=0', "
-             f"'checkpoint.freq=0', 'progress_bar=false', 'hydra.run.dir={tmp_path}/run']\n"
-             "try:\n    runpy.run_module('rl_harness', run_name='__main__')\n"
-             "finally:\n    print('MLFLOW LOADED' if 'mlflow' in sys.modules else 'NO MLFLOW')")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[2], timeout=300)
+    probe = (
+        "import sys, runpy; sys.argv = ['rl_harness', 'n_timesteps=256', 'eval.freq=0', "
+        f"'checkpoint.freq=0', 'progress_bar=false', 'hydra.run.dir={tmp_path}/run']\n"
+        "try:\n    runpy.run_module('rl_harness', run_name='__main__')\n"
+        "finally:\n    print('MLFLOW LOADED' if 'mlflow' in sys.modules else 'NO MLFLOW')"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     assert "NO MLFLOW" in out.stdout and "| eval" in out.stdout
 
@@ -45,14 +55,18 @@ def test_unreachable_store_fails_before_training(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(stable_baselines3.PPO, "learn", lambda *a, **k: learned.append(1))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # discard port: refused
     cfg = compose_config(["n_timesteps=256", "mlflow.background=true"])
-    with pytest.raises(ConfigError, match=r"MLflow tracking store http://127.0.0.1:9 is "
-                                          "unreachable"):
+    with pytest.raises(
+        ConfigError,
+        match=r"MLflow tracking store http://127.0.0.1:9 is "
+        "unreachable",
+    ):
         train.run(cfg)
     assert learned == []
 
 
-def test_helper_without_a_go_ahead_touches_no_store(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_helper_without_a_go_ahead_touches_no_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A CLI run prestarts the helper; a config error found after that must leave no trace.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/fresh.db")
     recording.prestart(record_tasks.HELPER)

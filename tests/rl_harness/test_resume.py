@@ -23,8 +23,17 @@ from tests.conftest import compose_config
 from tests.rl_harness.faults import PoisonWeights
 
 ROOT = Path(__file__).resolve().parents[2]
-SLOW_PPO = ["algo=ppo", "env=cartpole", "n_envs=1", "algo.n_steps=128", "algo.batch_size=64",
-            "algo.n_epochs=4", "eval.freq=1000", "eval.episodes=2", "progress_bar=false"]
+SLOW_PPO = [
+    "algo=ppo",
+    "env=cartpole",
+    "n_envs=1",
+    "algo.n_steps=128",
+    "algo.batch_size=64",
+    "algo.n_epochs=4",
+    "eval.freq=1000",
+    "eval.episodes=2",
+    "progress_bar=false",
+]
 
 
 def client() -> MlflowClient:
@@ -39,8 +48,13 @@ def runs(status: str | None = None) -> list:
 def start_training(tmp_path: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "rl_harness", *SLOW_PPO, f"hydra.run.dir={tmp_path}/run", *args],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        start_new_session=True,
+    )
 
 
 def wait_for_status(run_id: str, status: str, timeout: float = 30) -> object:
@@ -70,8 +84,11 @@ def max_logged_step(out_dir: Path) -> int:
     steps = []
     for part in out_dir.glob("progress*.csv"):
         with part.open() as f:
-            steps += [int(float(r["time/total_timesteps"])) for r in csv.DictReader(f)
-                      if r.get("time/total_timesteps")]
+            steps += [
+                int(float(r["time/total_timesteps"]))
+                for r in csv.DictReader(f)
+                if r.get("time/total_timesteps")
+            ]
     return max(steps)
 
 
@@ -90,9 +107,14 @@ def test_sigkill_then_resume_finishes_the_same_run(tmp_path: Path) -> None:
     assert "training process exited without ending the run" in dead.data.tags["error"]
 
     start = time.perf_counter()  # resumed as the user would: the command line
-    resumed = subprocess.run([sys.executable, "-m", "rl_harness", f"resume={run_id}"],
-                             cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    resumed = subprocess.run(
+        [sys.executable, "-m", "rl_harness", f"resume={run_id}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     resumed_in = time.perf_counter() - start
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert resumed.stdout.splitlines()[-1].startswith(f"run {run_id} | eval ")
@@ -107,30 +129,47 @@ def test_sigkill_then_resume_finishes_the_same_run(tmp_path: Path) -> None:
     evals = [m.step for m in client().get_metric_history(run_id, "eval/mean_reward")]
     assert evals == sorted(evals) and evals[-1] <= total
     assert (out_dir / "model.zip").exists() and len(runs()) == 1
-    print(f"\nresume: killed at >= {killed_at} steps, resumed from {from_step}, redone "
-          f"{killed_at - from_step} steps; resume run took {resumed_in:.1f}s")
+    print(
+        f"\nresume: killed at >= {killed_at} steps, resumed from {from_step}, redone "
+        f"{killed_at - from_step} steps; resume run took {resumed_in:.1f}s"
+    )
 
 
 RESTORE = {
     # off-policy: the replay buffer; normalized observations: the VecNormalize statistics
-    "dqn-replay-buffer-vecnormalize": ["algo=dqn", "env=cartpole", "env.normalize=true",
-                                       "algo.learning_starts=64", "algo.buffer_size=5000",
-                                       "algo.train_freq=64", "algo.gradient_steps=1"],
+    "dqn-replay-buffer-vecnormalize": [
+        "algo=dqn",
+        "env=cartpole",
+        "env.normalize=true",
+        "algo.learning_starts=64",
+        "algo.buffer_size=5000",
+        "algo.train_freq=64",
+        "algo.gradient_steps=1",
+    ],
     "qlearning-q-table": ["algo=qlearning", "env=frozenlake", "n_envs=4"],
 }
 
 
 @pytest.mark.parametrize("overrides", RESTORE.values(), ids=RESTORE.keys())
-def test_resume_restores_what_the_checkpoint_holds(overrides: list[str], tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_restores_what_the_checkpoint_holds(
+    overrides: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from stable_baselines3.common.save_util import load_from_pkl
     from stable_baselines3.common.vec_env import VecNormalize
 
     from rl_harness.build import registry as algos
 
     total = 2048
-    cfg = compose_config([*overrides, f"n_timesteps={total}", "eval.freq=0",
-                          "checkpoint.freq=512", "checkpoint.keep=10", "progress_bar=false"])
+    cfg = compose_config(
+        [
+            *overrides,
+            f"n_timesteps={total}",
+            "eval.freq=0",
+            "checkpoint.freq=512",
+            "checkpoint.keep=10",
+            "progress_bar=false",
+        ]
+    )
     first = train.run(cfg)
     saved = checkpoints.all_checkpoints(tmp_path / "checkpoints")
     middle = saved[1]
@@ -204,9 +243,14 @@ def test_dead_run_is_marked_failed_on_next_start(tmp_path: Path) -> None:
 
 
 def test_nan_reward_stops_training_as_failed() -> None:
-    cfg = compose_config([*SLOW_PPO, "n_timesteps=2000", "checkpoint.freq=128",
-                          "env.wrappers=[{_target_: tests.rl_harness.faults.NaNRewardAfter, "
-                          "after: 300}]"])
+    cfg = compose_config(
+        [
+            *SLOW_PPO,
+            "n_timesteps=2000",
+            "checkpoint.freq=128",
+            "env.wrappers=[{_target_: tests.rl_harness.faults.NaNRewardAfter, after: 300}]",
+        ]
+    )
     with pytest.raises(NumericalError, match="nan.*rewards|rewards.*nan"):
         train.run(cfg)
     (run,) = runs()
@@ -214,8 +258,15 @@ def test_nan_reward_stops_training_as_failed() -> None:
 
 
 def test_nan_weights_stop_training_and_keep_last_good_checkpoint(tmp_path: Path) -> None:
-    cfg = compose_config([*SLOW_PPO, "n_timesteps=4000", "eval.freq=512", "checkpoint.freq=256",
-                          "checkpoint.keep=10"])
+    cfg = compose_config(
+        [
+            *SLOW_PPO,
+            "n_timesteps=4000",
+            "eval.freq=512",
+            "checkpoint.freq=256",
+            "checkpoint.keep=10",
+        ]
+    )
     with pytest.raises(NumericalError, match="became NaN"):
         train.run(cfg, after_eval=[PoisonWeights()])
     saved = checkpoints.all_checkpoints(tmp_path / "checkpoints")
@@ -228,10 +279,20 @@ def test_nan_weights_stop_training_and_keep_last_good_checkpoint(tmp_path: Path)
 
 
 def test_checkpoints_are_atomic_and_pruned(tmp_path: Path) -> None:
-    cfg = compose_config(["algo=dqn", "env=cartpole", "algo.learning_starts=64",
-                          "algo.buffer_size=1000", "algo.train_freq=100",
-                          "algo.gradient_steps=1", "n_timesteps=1200", "eval.freq=0",
-                          "checkpoint.freq=200", "checkpoint.keep=2"])
+    cfg = compose_config(
+        [
+            "algo=dqn",
+            "env=cartpole",
+            "algo.learning_starts=64",
+            "algo.buffer_size=1000",
+            "algo.train_freq=100",
+            "algo.gradient_steps=1",
+            "n_timesteps=1200",
+            "eval.freq=0",
+            "checkpoint.freq=200",
+            "checkpoint.keep=2",
+        ]
+    )
     root = tmp_path / "checkpoints"
     (root / ".tmp-step_000000000100-1").mkdir(parents=True)  # a write killed half-way
     (root / ".tmp-step_000000000100-1" / "model.zip").write_bytes(b"half")
@@ -250,8 +311,9 @@ def test_resume_refuses_unknown_run_and_corrupt_checkpoint(tmp_path: Path) -> No
         train.run(compose_config(["resume=0123456789abcdef"]))
     # Recorded in the trainer itself (no helper to mark it when it dies): only `resume` can
     # find the run dead and mark it.
-    proc = start_training(tmp_path, "n_timesteps=50000", "checkpoint.freq=500",
-                          "mlflow.background=false")
+    proc = start_training(
+        tmp_path, "n_timesteps=50000", "checkpoint.freq=500", "mlflow.background=false"
+    )
     latest = wait_for_checkpoint(proc, tmp_path / "run/checkpoints", 500)
     proc.send_signal(signal.SIGKILL)
     proc.wait()

@@ -52,27 +52,43 @@ BOX = gym_spaces.Box(np.array([-1.0, -np.inf]), np.array([1.0, np.inf]), dtype=n
 MULTI = gym_spaces.MultiDiscrete([21, 11, 7])
 
 
-@pytest.mark.parametrize("obs, space, message", [
-    ([0.5, 0.0], BOX, "expected a batch of observations of shape (n, 2), got shape (2,)"),
-    ([[0.5, 0.0, 1.0]], BOX, "shape (n, 2), got shape (1, 3)"),
-    (np.zeros((0, 2)), BOX, "empty batch"),
-    (np.zeros((11, 2)), BOX, "larger than max_batch=10"),
-    ([[0.0, 0.0], [0.0, np.nan]], BOX, "NaN at row 1, dim 1"),
-    ([[0.0, np.inf]], BOX, "an infinite value at row 0, dim 1"),
-    ([[1.5, 0.0]], BOX, "value 1.5 at row 0, dim 0 is outside the observation space's range "
-                        "[-1, 1]"),
-    ([[0.0, 1e39]], BOX, "value 1e+39 at row 0, dim 1 is outside"),  # beyond float32
-    ([["a", "b"]], BOX, "must be real numbers, got dtype <U1"),
-    ([[True, False]], BOX, "must be real numbers, got dtype bool"),
-    ([[3, 2, 7]], MULTI, "value 7.0 at row 0, dim 2 is outside the observation space's range "
-                         "[0, 6]"),
-    ([[3, 2.5, 1]], MULTI, "value 2.5 at row 0, dim 1 is not an integer"),
-    ([[-1, 0, 0], [-1, 0, 0]], MULTI, "row 0, dim 0 is outside the observation space's range "
-                                      "[0, 20] (1 more rows have this problem)"),
-    ([[1], [2]], gym_spaces.Discrete(4), "expected a batch of observations of shape (n), "
-                                         "got shape (2, 1)"),
-    ([0, 4], gym_spaces.Discrete(4), "value 4.0 at row 1 is outside"),
-])
+@pytest.mark.parametrize(
+    "obs, space, message",
+    [
+        ([0.5, 0.0], BOX, "expected a batch of observations of shape (n, 2), got shape (2,)"),
+        ([[0.5, 0.0, 1.0]], BOX, "shape (n, 2), got shape (1, 3)"),
+        (np.zeros((0, 2)), BOX, "empty batch"),
+        (np.zeros((11, 2)), BOX, "larger than max_batch=10"),
+        ([[0.0, 0.0], [0.0, np.nan]], BOX, "NaN at row 1, dim 1"),
+        ([[0.0, np.inf]], BOX, "an infinite value at row 0, dim 1"),
+        (
+            [[1.5, 0.0]],
+            BOX,
+            "value 1.5 at row 0, dim 0 is outside the observation space's range [-1, 1]",
+        ),
+        ([[0.0, 1e39]], BOX, "value 1e+39 at row 0, dim 1 is outside"),  # beyond float32
+        ([["a", "b"]], BOX, "must be real numbers, got dtype <U1"),
+        ([[True, False]], BOX, "must be real numbers, got dtype bool"),
+        (
+            [[3, 2, 7]],
+            MULTI,
+            "value 7.0 at row 0, dim 2 is outside the observation space's range [0, 6]",
+        ),
+        ([[3, 2.5, 1]], MULTI, "value 2.5 at row 0, dim 1 is not an integer"),
+        (
+            [[-1, 0, 0], [-1, 0, 0]],
+            MULTI,
+            "row 0, dim 0 is outside the observation space's range "
+            "[0, 20] (1 more rows have this problem)",
+        ),
+        (
+            [[1], [2]],
+            gym_spaces.Discrete(4),
+            "expected a batch of observations of shape (n), got shape (2, 1)",
+        ),
+        ([0, 4], gym_spaces.Discrete(4), "value 4.0 at row 1 is outside"),
+    ],
+)
 def test_check_batch_names_the_problem(obs, space, message: str) -> None:
     with pytest.raises(ObservationError) as err:
         spaces.check_batch(obs, space, max_batch=10)
@@ -87,8 +103,9 @@ def test_check_batch_passes_valid_batches_in_the_space_dtype() -> None:
     assert spaces.check_batch([0, 3], gym_spaces.Discrete(4), 10).tolist() == [0, 3]
 
 
-@pytest.mark.parametrize("space", [BOX, MULTI, gym_spaces.Discrete(5, start=2),
-                                   gym_spaces.MultiBinary(3)])
+@pytest.mark.parametrize(
+    "space", [BOX, MULTI, gym_spaces.Discrete(5, start=2), gym_spaces.MultiBinary(3)]
+)
 def test_spaces_round_trip_through_json(space) -> None:
     back = spaces.from_json(json.loads(json.dumps(spaces.to_json(space))))
     assert back == space
@@ -103,8 +120,9 @@ def test_training_logs_a_pyfunc_policy_that_acts_like_the_agent(trained) -> None
     assert run.data.metrics["time/policy_model_log_s"] < 10
     model = mlflow.pyfunc.load_model(uri)
     sig = model.metadata.signature
-    assert sig.inputs.to_dict() == [{"type": "tensor", "tensor-spec":
-                                     {"dtype": "float64", "shape": (-1, 4)}}]
+    assert sig.inputs.to_dict() == [
+        {"type": "tensor", "tensor-spec": {"dtype": "float64", "shape": (-1, 4)}}
+    ]
     assert sig.outputs.to_dict()[0]["tensor-spec"] == {"dtype": "int64", "shape": (-1,)}
     obs = observations(200)
     np.testing.assert_array_equal(model.predict(obs), reference_actions(trained, obs))
@@ -114,18 +132,19 @@ def test_training_logs_a_pyfunc_policy_that_acts_like_the_agent(trained) -> None
 
 
 def test_tabular_agent_is_served_through_its_own_load(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setitem(algos.REGISTRY, tabular_double.REGISTRY_NAME,
-                        tabular_double.REGISTRY_PATH)
+    monkeypatch.setitem(algos.REGISTRY, tabular_double.REGISTRY_NAME, tabular_double.REGISTRY_PATH)
     agent = tabular_double.GreedyTable(gym_spaces.MultiDiscrete([21, 2, 7]), n_actions=11)
     agent.save(tmp_path / "model.zip")
-    cfg = OmegaConf.create({"algo": {"name": tabular_double.REGISTRY_NAME},
-                            "env": {"id": "envs:Inventory-v0"}})
+    cfg = OmegaConf.create(
+        {"algo": {"name": tabular_double.REGISTRY_NAME}, "env": {"id": "envs:Inventory-v0"}}
+    )
     with tracking.mlflow_run("tabular") as rec:
         uri = model_logging.log_policy_model(rec.run_id, tmp_path / "model.zip", None, cfg)
     model = mlflow.pyfunc.load_model(uri)
     grid = np.stack(np.meshgrid(range(21), range(2), range(7), indexing="ij"), -1).reshape(-1, 3)
-    np.testing.assert_array_equal(model.predict(grid.astype(np.float64)),
-                                  agent.predict(grid, deterministic=True)[0])
+    np.testing.assert_array_equal(
+        model.predict(grid.astype(np.float64)), agent.predict(grid, deterministic=True)[0]
+    )
     with pytest.raises(MlflowException, match="value 2.0 at row 0, dim 1 is outside"):
         model.predict(np.array([[0.0, 2.0, 0.0]]))
 
@@ -135,20 +154,30 @@ def test_qlearning_run_logs_a_servable_policy() -> None:
     from rl_harness.training import train
     from tests.conftest import compose_config
 
-    result = train.run(compose_config(["algo=qlearning", "env=frozenlake", "n_timesteps=256",
-                                       "eval.freq=0", "checkpoint.freq=0", "eval.episodes=2"]))
+    result = train.run(
+        compose_config(
+            [
+                "algo=qlearning",
+                "env=frozenlake",
+                "n_timesteps=256",
+                "eval.freq=0",
+                "checkpoint.freq=0",
+                "eval.episodes=2",
+            ]
+        )
+    )
     uri = tracking.get_run(result["run_id"]).data.tags[serving.MODEL_URI_TAG]
     model = mlflow.pyfunc.load_model(uri)
     reference = agents.load_model("qlearning", result["model_path"])
     obs = np.arange(16)
-    np.testing.assert_array_equal(model.predict(obs.astype(np.float64)),
-                                  reference.predict(obs, deterministic=True)[0])
+    np.testing.assert_array_equal(
+        model.predict(obs.astype(np.float64)), reference.predict(obs, deterministic=True)[0]
+    )
 
 
 def test_register_moves_the_alias_and_finds_the_latest(trained) -> None:
     assert serving.register(trained.run_id, "cartpole-ppo") == "models:/cartpole-ppo/1"
-    assert serving.register(trained.run_id, "cartpole-ppo", "staging") == \
-        "models:/cartpole-ppo/2"
+    assert serving.register(trained.run_id, "cartpole-ppo", "staging") == "models:/cartpole-ppo/2"
     client = tracking.client()
     assert int(client.get_model_version_by_alias("cartpole-ppo", "champion").version) == 1
     assert int(client.get_model_version_by_alias("cartpole-ppo", "staging").version) == 2
@@ -197,12 +226,19 @@ class Server:
     def __init__(self, model_uri: str, max_batch: int) -> None:
         self.port = free_port()
         pythonpath = f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
-        env = {**serving.serve_env(), "PYTHONPATH": pythonpath,
-               "SERVING_MODEL_CONFIG": json.dumps({"max_batch": max_batch})}
+        env = {
+            **serving.serve_env(),
+            "PYTHONPATH": pythonpath,
+            "SERVING_MODEL_CONFIG": json.dumps({"max_batch": max_batch}),
+        }
         self.log = open(Path.cwd() / "server.log", "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(serving.serve_command(model_uri, self.port), env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            serving.serve_command(model_uri, self.port),
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def wait(self, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
@@ -252,10 +288,16 @@ BAD_REQUESTS: list[tuple[str, int, str]] = [
     ('{"inputs": [[0.0, 0.0, "x", 0.0]]}', 400, "could not convert string to float: 'x'"),
     ('{"inputs": [[0.0, 0.0, NaN, 0.0]]}', 400, "NaN at row 0, dim 2"),
     ('{"inputs": [[0.0, Infinity, 0.0, 0.0]]}', 400, "an infinite value at row 0, dim 1"),
-    ('{"inputs": [[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, -Infinity]]}', 400,
-     "an infinite value at row 1, dim 3"),
-    ('{"inputs": [[9.0, 0.0, 0.0, 0.0]]}', 400,
-     "value 9.0 at row 0, dim 0 is outside the observation space's range [-4.8, 4.8]"),
+    (
+        '{"inputs": [[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, -Infinity]]}',
+        400,
+        "an infinite value at row 1, dim 3",
+    ),
+    (
+        '{"inputs": [[9.0, 0.0, 0.0, 0.0]]}',
+        400,
+        "value 9.0 at row 0, dim 0 is outside the observation space's range [-4.8, 4.8]",
+    ),
     ('{"inputs": []}', 400, "Failed to enforce schema of data '[]'"),  # MLflow's own check
     ('{"inputs": [[]]}', 400, "Shape of input (1, 0) does not match"),
     ("", 400, "valid JSON"),
@@ -263,8 +305,11 @@ BAD_REQUESTS: list[tuple[str, int, str]] = [
     ('{"inputs": [[0, 0], [0, 0, 0, 0]]}', 400, "inhomogeneous"),
     ('{"observations": [[0.0, 0.0, 0.0, 0.0]]}', 400, "exactly one of the input fields"),
     ('{"inputs": {"a": 1}}', 400, "un-named  model signature"),
-    (inputs(np.zeros((MAX_BATCH + 1, 4))), 400,
-     f"batch of {MAX_BATCH + 1} observations is larger than max_batch={MAX_BATCH}"),
+    (
+        inputs(np.zeros((MAX_BATCH + 1, 4))),
+        400,
+        f"batch of {MAX_BATCH + 1} observations is larger than max_batch={MAX_BATCH}",
+    ),
 ]
 
 
@@ -293,8 +338,12 @@ def test_serve_registered_model_end_to_end(trained) -> None:
         assert status == 400 and "larger than max_batch" in text
 
         # Nothing named in a request is loaded: params are ignored, the answer is unchanged.
-        hostile = json.dumps({"inputs": obs[:3].tolist(),
-                              "params": {"model_uri": "/etc/passwd", "path": "runs:/x/y"}})
+        hostile = json.dumps(
+            {
+                "inputs": obs[:3].tolist(),
+                "params": {"model_uri": "/etc/passwd", "path": "runs:/x/y"},
+            }
+        )
         assert server.predict(hostile) == (200, {"predictions": expected[:3].tolist()})
         assert server.predict(inputs(obs)) == (200, {"predictions": expected.tolist()})
     finally:

@@ -31,24 +31,43 @@ from rl_harness.training import train
 from rl_harness.tuning import sweep
 from tests.conftest import compose_config
 
-SPACE = ("hydra.sweeper.space={algo: {learning_rate: {type: float, low: 1e-4, high: 3e-3, "
-         "log: true}, gamma: {type: categorical, choices: [0.9, 0.99]}, policy_kwargs: "
-         "{net_arch: {type: categorical, choices: {a: [16], b: [32, 32]}}}}}")
-TINY = ["sweep=ppo", "env=cartpole", "n_envs=1", "n_timesteps=512", "eval.freq=128",
-        "eval.episodes=2", "algo.n_steps=64", "algo.batch_size=64", "algo.n_epochs=2",
-        "hydra.sweeper.space=null", SPACE, "hydra.sweeper.sampler.seed=0",
-        "hydra.sweeper.pruner.name=none"]
+SPACE = (
+    "hydra.sweeper.space={algo: {learning_rate: {type: float, low: 1e-4, high: 3e-3, "
+    "log: true}, gamma: {type: categorical, choices: [0.9, 0.99]}, policy_kwargs: "
+    "{net_arch: {type: categorical, choices: {a: [16], b: [32, 32]}}}}}"
+)
+TINY = [
+    "sweep=ppo",
+    "env=cartpole",
+    "n_envs=1",
+    "n_timesteps=512",
+    "eval.freq=128",
+    "eval.episodes=2",
+    "algo.n_steps=64",
+    "algo.batch_size=64",
+    "algo.n_epochs=2",
+    "hydra.sweeper.space=null",
+    SPACE,
+    "hydra.sweeper.sampler.seed=0",
+    "hydra.sweeper.pruner.name=none",
+]
 EXPERIMENT = "CartPole-v1"
 
 
 def sweep_cmd(study: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "rl_harness", "-m", *TINY,
-            f"hydra.sweeper.study_name={study}", *args]
+    return [
+        sys.executable,
+        "-m",
+        "rl_harness",
+        "-m",
+        *TINY,
+        f"hydra.sweeper.study_name={study}",
+        *args,
+    ]
 
 
 def run_sweep(study: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    proc = subprocess.run(sweep_cmd(study, *args), capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(sweep_cmd(study, *args), capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "database is locked" not in proc.stderr
     return proc
@@ -77,47 +96,80 @@ def space_cfg(space: dict, overrides: list[str] | None = None):
 
 
 def test_space_parses_every_kind_and_writes_overrides_hydra_reads_back() -> None:
-    params = space_cfg({"algo": {
-        "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
-        "n_epochs": {"type": "int", "low": 1, "high": 20, "step": 2},
-        "clip_range": {"type": "categorical", "choices": [0.1, 0.2]},
-        "policy_kwargs": {"net_arch": {"type": "categorical", "choices": {
-                                           "small": [64], "split": {"pi": [8], "vf": [16]}}},
-                          "activation_fn": {"type": "categorical", "choices": ["tanh", "relu"]}}},
-        "n_envs": {"type": "categorical", "choices": [[1], [2]]}})
+    params = space_cfg(
+        {
+            "algo": {
+                "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
+                "n_epochs": {"type": "int", "low": 1, "high": 20, "step": 2},
+                "clip_range": {"type": "categorical", "choices": [0.1, 0.2]},
+                "policy_kwargs": {
+                    "net_arch": {
+                        "type": "categorical",
+                        "choices": {"small": [64], "split": {"pi": [8], "vf": [16]}},
+                    },
+                    "activation_fn": {"type": "categorical", "choices": ["tanh", "relu"]},
+                },
+            },
+            "n_envs": {"type": "categorical", "choices": [[1], [2]]},
+        }
+    )
     dists = sweep.distributions(params)
-    assert dists["algo.learning_rate"] == optuna.distributions.FloatDistribution(1e-5, 1e-2,
-                                                                                 log=True)
+    assert dists["algo.learning_rate"] == optuna.distributions.FloatDistribution(
+        1e-5, 1e-2, log=True
+    )
     assert dists["algo.n_epochs"] == optuna.distributions.IntDistribution(1, 19, step=2)
     assert dists["algo.policy_kwargs.net_arch"].choices == ("small", "split")
     assert dists["n_envs"].choices == ("[1]", "[2]")
-    sampled = {"algo.learning_rate": 1.5e-4, "algo.n_epochs": 5, "algo.clip_range": 0.2,
-               "algo.policy_kwargs.net_arch": "split", "algo.policy_kwargs.activation_fn": "relu",
-               "n_envs": "[2]"}
+    sampled = {
+        "algo.learning_rate": 1.5e-4,
+        "algo.n_epochs": 5,
+        "algo.clip_range": 0.2,
+        "algo.policy_kwargs.net_arch": "split",
+        "algo.policy_kwargs.activation_fn": "relu",
+        "n_envs": "[2]",
+    }
     cfg = compose_config(sweep.overrides(params, sampled))
     assert cfg.algo.learning_rate == 1.5e-4 and cfg.algo.n_epochs == 5
     assert OmegaConf.to_container(cfg.algo.policy_kwargs) == {
-        "net_arch": {"pi": [8], "vf": [16]}, "activation_fn": "relu"}
+        "net_arch": {"pi": [8], "vf": [16]},
+        "activation_fn": "relu",
+    }
     assert cfg.n_envs == [2]  # a structured choice, written back whole
     # a schedule from conf/hparams (ppo_cartpole) is replaced by the sampled float
     assert compose_config(["algo=ppo", *sweep.overrides(params, sampled)]).algo.clip_range == 0.2
 
 
-@pytest.mark.parametrize("space, words", [
-    ({"algo": {"gamma": {"type": "uniform", "low": 0.9, "high": 1}}}, ["unknown type 'uniform'"]),
-    ({"algo": {"gamma": {"type": "float", "low": 0.99, "high": 0.9}}}, ["low (0.99) > high (0.9)"]),
-    ({"algo": {"learning_rat": {"type": "float", "low": 1e-4, "high": 1e-3}}},
-     ["unknown hyperparameter algo.learning_rat", "did you mean 'learning_rate'"]),
-    ({"algo": {"gamma": {"type": "float", "lo": 0.9, "high": 1}}}, ["unknown key(s) lo"]),
-    ({"algo": {"ent_coef": {"type": "float", "low": 0.0, "high": 0.1, "log": True}}},
-     ["log scale needs low > 0"]),
-    ({"algo": {"n_epochs": {"type": "int", "low": 1.5, "high": 3}}}, ["low must be an integer"]),
-    ({"algo": {"gamma": {"type": "categorical", "choices": []}}}, ["choices is empty"]),
-    ({"algo": {"gamma": 0.9}}, ["expected a mapping with a type"]),
-    ({"eval": {"freqq": {"type": "int", "low": 1, "high": 3}}}, ["'eval.freqq' is not a key"]),
-    ({"algo": {"seed": {"type": "int", "low": 1, "high": 3}}}, ["set by the harness"]),
-    ({}, ["space is empty"]),
-])
+@pytest.mark.parametrize(
+    "space, words",
+    [
+        (
+            {"algo": {"gamma": {"type": "uniform", "low": 0.9, "high": 1}}},
+            ["unknown type 'uniform'"],
+        ),
+        (
+            {"algo": {"gamma": {"type": "float", "low": 0.99, "high": 0.9}}},
+            ["low (0.99) > high (0.9)"],
+        ),
+        (
+            {"algo": {"learning_rat": {"type": "float", "low": 1e-4, "high": 1e-3}}},
+            ["unknown hyperparameter algo.learning_rat", "did you mean 'learning_rate'"],
+        ),
+        ({"algo": {"gamma": {"type": "float", "lo": 0.9, "high": 1}}}, ["unknown key(s) lo"]),
+        (
+            {"algo": {"ent_coef": {"type": "float", "low": 0.0, "high": 0.1, "log": True}}},
+            ["log scale needs low > 0"],
+        ),
+        (
+            {"algo": {"n_epochs": {"type": "int", "low": 1.5, "high": 3}}},
+            ["low must be an integer"],
+        ),
+        ({"algo": {"gamma": {"type": "categorical", "choices": []}}}, ["choices is empty"]),
+        ({"algo": {"gamma": 0.9}}, ["expected a mapping with a type"]),
+        ({"eval": {"freqq": {"type": "int", "low": 1, "high": 3}}}, ["'eval.freqq' is not a key"]),
+        ({"algo": {"seed": {"type": "int", "low": 1, "high": 3}}}, ["set by the harness"]),
+        ({}, ["space is empty"]),
+    ],
+)
 def test_bad_space_is_rejected(space: dict, words: list[str]) -> None:
     with pytest.raises(ConfigError) as e:
         space_cfg(space)
@@ -133,9 +185,12 @@ def test_samplers_and_pruners_by_name() -> None:
     assert isinstance(sweep.make_sampler({"name": "cmaes"}), optuna.samplers.CmaEsSampler)
     assert isinstance(sweep.make_sampler({"name": "gp"}), optuna.samplers.GPSampler)
     assert sweep.make_sampler({"name": "tpe"}, parallel=True)._constant_liar
-    for name, cls in [("median", "MedianPruner"), ("successive_halving",
-                                                    "SuccessiveHalvingPruner"),
-                      ("hyperband", "HyperbandPruner"), ("none", "NopPruner")]:
+    for name, cls in [
+        ("median", "MedianPruner"),
+        ("successive_halving", "SuccessiveHalvingPruner"),
+        ("hyperband", "HyperbandPruner"),
+        ("none", "NopPruner"),
+    ]:
         assert type(sweep.make_pruner({"name": name})).__name__ == cls
     with pytest.raises(ConfigError, match="not one of: tpe, random"):
         sweep.make_sampler({"name": "bayes"})
@@ -154,8 +209,9 @@ def test_resampled_seeds_differ_between_workers_and_sessions() -> None:
 
 
 def test_trial_report_prunes_and_stops_on_nan() -> None:
-    study = optuna.create_study(direction="maximize",
-                                pruner=optuna.pruners.ThresholdPruner(lower=100.0))
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=100.0)
+    )
     trial = study.ask()
     cb = sweep.TrialReport(trial)
     cb.parent = type("Eval", (), {"last_mean_reward": 50.0})()
@@ -196,8 +252,14 @@ def test_plugin_is_discovered_by_hydra() -> None:
 
 def test_bad_space_fails_before_any_trial_in_one_line() -> None:
     proc = subprocess.run(
-        [*sweep_cmd("bad"), "+hydra.sweeper.space.algo.learning_rat={type: float, low: 1, "
-         "high: 2}"], capture_output=True, text=True, timeout=120)
+        [
+            *sweep_cmd("bad"),
+            "+hydra.sweeper.space.algo.learning_rat={type: float, low: 1, high: 2}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("rl_harness: error: hydra.sweeper.space.algo.learning_rat")
@@ -250,10 +312,14 @@ def test_sweep_counts_resumes_nests_in_mlflow_and_exports_hparams_that_train() -
 
 def test_forced_prune_and_failed_trials_are_recorded_and_the_sweep_goes_on() -> None:
     # ThresholdPruner(lower=1e6) prunes at the first report; batch_size=1 makes PPO raise.
-    proc = run_sweep("prune", "hydra.sweeper.n_trials=4", "hydra.sweeper.pruner.name=threshold",
-                     "+hydra.sweeper.pruner.threshold={lower: 1.0e6}",
-                     "+hydra.sweeper.space.algo.batch_size={type: categorical, choices: [1, 64]}",
-                     "hydra.sweeper.sampler.name=random")
+    proc = run_sweep(
+        "prune",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.pruner.name=threshold",
+        "+hydra.sweeper.pruner.threshold={lower: 1.0e6}",
+        "+hydra.sweeper.space.algo.batch_size={type: categorical, choices: [1, 64]}",
+        "hydra.sweeper.sampler.name=random",
+    )
     study = load("prune")
     states = {t.number: t.state for t in study.trials}
     assert len(states) == 4
@@ -266,8 +332,9 @@ def test_forced_prune_and_failed_trials_are_recorded_and_the_sweep_goes_on() -> 
             assert t.user_attrs["pruned_at"] == 128 and list(t.intermediate_values) == [128]
             assert t.user_attrs["timesteps"] < 512
     assert set(by_batch) == {1, 64}  # the seeded random sampler tried both
-    trial_runs = {r.data.tags["optuna.trial"]: r for r in mlflow_runs()
-                  if "optuna.trial" in r.data.tags}
+    trial_runs = {
+        r.data.tags["optuna.trial"]: r for r in mlflow_runs() if "optuna.trial" in r.data.tags
+    }
     assert len(trial_runs) == 4  # a trial whose model could not be built has its run too
     for t in study.trials:
         run = trial_runs[str(t.number)]
@@ -293,8 +360,11 @@ def test_resume_after_sigkill_mid_trial() -> None:
     while time.monotonic() < deadline and victim is None:
         time.sleep(0.5)
         if journal.exists():
-            running = [t for t in load(study_name).trials if t.state == TrialState.RUNNING
-                       and t.intermediate_values]  # mid-training: it has reported
+            running = [
+                t
+                for t in load(study_name).trials
+                if t.state == TrialState.RUNNING and t.intermediate_values
+            ]  # mid-training: it has reported
             victim = running[0] if running else None
     assert victim is not None, Path("first.log").read_text()[-3000:]
     os.kill(first.pid, signal.SIGKILL)
@@ -325,8 +395,11 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes_the_study() -> None:
     while time.monotonic() < deadline and victim is None and first.poll() is None:
         time.sleep(0.5)
         if journal.exists():
-            running = [t for t in load(study_name).trials if t.state == TrialState.RUNNING
-                       and t.intermediate_values]
+            running = [
+                t
+                for t in load(study_name).trials
+                if t.state == TrialState.RUNNING and t.intermediate_values
+            ]
             victim = running[0] if running else None
     assert victim is not None, first.communicate()[1][-3000:]
     first.send_signal(signal.SIGINT)  # what Ctrl-C sends
@@ -337,8 +410,9 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes_the_study() -> None:
     stopped = study.trials[victim.number]
     assert stopped.state == TrialState.FAIL and "Ctrl-C" in stopped.user_attrs["error"]
     assert not [r for r in mlflow_runs() if r.info.status == "RUNNING"]  # parent and trial
-    (trial_run,) = [r for r in mlflow_runs()
-                    if r.data.tags.get("optuna.trial") == str(victim.number)]
+    (trial_run,) = [
+        r for r in mlflow_runs() if r.data.tags.get("optuna.trial") == str(victim.number)
+    ]
     assert trial_run.info.status == "KILLED" and trial_run.data.tags["optuna.error"] == "Ctrl-C"
 
     run_sweep(study_name, "hydra.sweeper.n_trials=2", "n_timesteps=4096")
@@ -386,8 +460,12 @@ def pg_url() -> str:
 
 def test_two_workers_on_postgresql_record_every_trial(pg_url: str) -> None:
     name = f"pg-{uuid.uuid4().hex[:8]}"
-    proc = run_sweep(name, "hydra.sweeper.n_trials=4", "hydra.sweeper.n_workers=2",
-                     f"hydra.sweeper.storage='{pg_url}'")
+    proc = run_sweep(
+        name,
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.n_workers=2",
+        f"hydra.sweeper.storage='{pg_url}'",
+    )
     assert ":***@" in proc.stdout or "@" not in pg_url  # the password is not printed
     check_parallel(load(name, pg_url), 4)
 
@@ -397,8 +475,9 @@ def test_every_shipped_search_space_is_valid(name: str) -> None:
     if name not in algos.REGISTRY:
         pytest.skip(f"algo={name} is not in this build's registry")
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[f"sweep={name}", f"algo={name}"],
-                      return_hydra_config=True)
+        cfg = compose(
+            "config", overrides=[f"sweep={name}", f"algo={name}"], return_hydra_config=True
+        )
     assert cfg.hydra.sweeper._target_.endswith("OptunaRLSweeper")
     params = sweep.parse_space(cfg.hydra.sweeper.space, cfg)
     assert params
@@ -407,15 +486,22 @@ def test_every_shipped_search_space_is_valid(name: str) -> None:
         sweep.make_pruner({**cfg.hydra.sweeper.pruner, "name": pruner})
 
 
-@pytest.mark.parametrize("path", sorted((CONF_DIR / "sweep/env").glob("*.yaml")),
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", sorted((CONF_DIR / "sweep/env").glob("*.yaml")), ids=lambda p: p.stem
+)
 def test_every_per_env_space_applies_on_top_of_its_algorithm_space(path: Path) -> None:
     name, env = path.stem.split("_", 1)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        base = compose("config", overrides=[f"sweep={name}", f"algo={name}", "env=cartpole"],
-                       return_hydra_config=True)
-        cfg = compose("config", overrides=[f"sweep={name}", f"algo={name}", f"env={env}"],
-                      return_hydra_config=True)
+        base = compose(
+            "config",
+            overrides=[f"sweep={name}", f"algo={name}", "env=cartpole"],
+            return_hydra_config=True,
+        )
+        cfg = compose(
+            "config",
+            overrides=[f"sweep={name}", f"algo={name}", f"env={env}"],
+            return_hydra_config=True,
+        )
     own = OmegaConf.load(path).hydra.sweeper
     space = cfg.hydra.sweeper.space
     for key, spec in own.space.algo.items():  # the env file's entries win...
@@ -432,10 +518,24 @@ def test_every_per_env_space_applies_on_top_of_its_algorithm_space(path: Path) -
 def test_cli_sweep_with_default_study_name_runs_qlearning(tmp_path: Path) -> None:
     """The documented command as typed: no study_name given, tabular Q-learning as the algo."""
     out = subprocess.run(
-        [sys.executable, "-m", "rl_harness", "-m", "sweep=qlearning", "algo=qlearning",
-         "env=frozenlake", "n_timesteps=2000", "eval.freq=1000", "eval.episodes=2",
-         "hydra.sweeper.n_trials=2"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "rl_harness",
+            "-m",
+            "sweep=qlearning",
+            "algo=qlearning",
+            "env=frozenlake",
+            "n_timesteps=2000",
+            "eval.freq=1000",
+            "eval.episodes=2",
+            "hydra.sweeper.n_trials=2",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "2 complete" in out.stdout
     assert (tmp_path / "sweeps/qlearning-frozenlake/best_hparams.yaml").is_file()

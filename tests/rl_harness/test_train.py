@@ -37,8 +37,14 @@ SMOKE = {
     "tqc": ("pendulum", ["algo.learning_starts=64", "algo.batch_size=32"]),
     "maskable_ppo": ("custom", ["algo.n_steps=64", "algo.batch_size=64"]),
     "qlearning": ("frozenlake", []),
-    "crossq": ("pendulum", ["algo.learning_starts=64", "algo.batch_size=32",
-                            "++algo.policy_kwargs={net_arch: [32, 32]}"]),
+    "crossq": (
+        "pendulum",
+        [
+            "algo.learning_starts=64",
+            "algo.batch_size=32",
+            "++algo.policy_kwargs={net_arch: [32, 32]}",
+        ],
+    ),
 }
 
 
@@ -73,9 +79,18 @@ def test_smoke_each_algorithm(algo: str, tmp_path: Path) -> None:
 
 
 def test_custom_env_is_scored_against_its_optimum() -> None:
-    cfg = compose_config(["algo=ppo", "env=custom", "n_envs=4", "algo.n_steps=128",
-                          "n_timesteps=2048", "eval.freq=1024", "eval.episodes=2",
-                          "checkpoint.freq=0"])
+    cfg = compose_config(
+        [
+            "algo=ppo",
+            "env=custom",
+            "n_envs=4",
+            "algo.n_steps=128",
+            "n_timesteps=2048",
+            "eval.freq=1024",
+            "eval.episodes=2",
+            "checkpoint.freq=0",
+        ]
+    )
     result = train.run(cfg)
     run = client().get_run(result["run_id"])
     metrics = run.data.metrics
@@ -95,18 +110,36 @@ RECORDING = pytest.mark.parametrize("background", ["false", "true"], ids=["inlin
 
 @RECORDING
 def test_mlflow_holds_params_metrics_artifacts_tags(background: str) -> None:
-    cfg = compose_config(["algo=ppo", "env=pendulum", "env.normalize=true", "n_envs=2",
-                          "algo.n_steps=128", "n_timesteps=1024", "eval.freq=512",
-                          "eval.episodes=2", "checkpoint.freq=512", "++mlflow.tags.team=rl",
-                          f"mlflow.background={background}"])
+    cfg = compose_config(
+        [
+            "algo=ppo",
+            "env=pendulum",
+            "env.normalize=true",
+            "n_envs=2",
+            "algo.n_steps=128",
+            "n_timesteps=1024",
+            "eval.freq=512",
+            "eval.episodes=2",
+            "checkpoint.freq=512",
+            "++mlflow.tags.team=rl",
+            f"mlflow.background={background}",
+        ]
+    )
     result = train.run(cfg)
     run = client().get_run(result["run_id"])
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
     assert params["algo.name"] == "ppo" and params["env.id"] == "Pendulum-v1"
     assert params["algo.n_steps"] == "128" and params["seed"] == "0"
     assert params["env.normalize"] == "True"
-    for key in ("rollout/ep_rew_mean", "train/loss", "time/fps", "eval/mean_reward",
-                "eval/std_reward", "eval/mean_ep_length", "final/mean_reward"):
+    for key in (
+        "rollout/ep_rew_mean",
+        "train/loss",
+        "time/fps",
+        "eval/mean_reward",
+        "eval/std_reward",
+        "eval/mean_ep_length",
+        "final/mean_reward",
+    ):
         assert key in metrics, key
     steps = [m.step for m in client().get_metric_history(run.info.run_id, "eval/mean_reward")]
     assert steps == [512, 1024]
@@ -125,19 +158,21 @@ def test_mlflow_holds_params_metrics_artifacts_tags(background: str) -> None:
 
 
 def test_tracking_off_records_nothing(tmp_path: Path) -> None:
-    cfg = compose_config(["n_timesteps=256", "eval.freq=0", "checkpoint.freq=0",
-                          "mlflow.enabled=false"])
+    cfg = compose_config(
+        ["n_timesteps=256", "eval.freq=0", "checkpoint.freq=0", "mlflow.enabled=false"]
+    )
     result = train.run(cfg)
     assert result["run_id"] is None
     assert client().search_experiments(filter_string="name = 'CartPole-v1'") == []
 
 
 @RECORDING
-@pytest.mark.parametrize(("error", "status"), [(RuntimeError("boom"), "FAILED"),
-                                               (KeyboardInterrupt(), "KILLED")])
-def test_interrupted_runs_end_failed_or_killed(error: BaseException, status: str,
-                                              background: str,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("error", "status"), [(RuntimeError("boom"), "FAILED"), (KeyboardInterrupt(), "KILLED")]
+)
+def test_interrupted_runs_end_failed_or_killed(
+    error: BaseException, status: str, background: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def explode(self, *args, **kwargs):
         raise error
 
@@ -153,8 +188,15 @@ def test_interrupted_runs_end_failed_or_killed(error: BaseException, status: str
 
 
 def test_same_config_and_seed_give_identical_results() -> None:
-    cfg = compose_config(["algo=dqn", "n_timesteps=2000", "algo.learning_starts=200",
-                          "eval.freq=1000", "eval.episodes=3"])
+    cfg = compose_config(
+        [
+            "algo=dqn",
+            "n_timesteps=2000",
+            "algo.learning_starts=200",
+            "eval.freq=1000",
+            "eval.episodes=3",
+        ]
+    )
     first = train.run(cfg)
     second = train.run(cfg)
     assert first["returns"] == second["returns"]
@@ -166,21 +208,41 @@ def test_same_config_and_seed_give_identical_results() -> None:
 
 def test_harness_adds_nothing_to_learning() -> None:
     """Same hyperparameters and seed as a plain SB3 script → the same weights and returns."""
-    cfg = compose_config(["algo=ppo", "env=cartpole", "n_timesteps=4096", "eval.freq=1024",
-                          "eval.episodes=5", "checkpoint.freq=2048"])
+    cfg = compose_config(
+        [
+            "algo=ppo",
+            "env=cartpole",
+            "n_timesteps=4096",
+            "eval.freq=1024",
+            "eval.episodes=5",
+            "checkpoint.freq=2048",
+        ]
+    )
     result = train.run(cfg)
     harness = PPO.load(result["model_path"], device="cpu")
 
     torch.set_num_threads(1)
     env = make_vec_env("CartPole-v1", n_envs=8, seed=0)
-    plain = PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98,
-                n_epochs=20, ent_coef=0.0, learning_rate=LinearSchedule(1e-3, 0.0, 1.0),
-                clip_range=LinearSchedule(0.2, 0.0, 1.0), seed=0, device="cpu")
+    plain = PPO(
+        "MlpPolicy",
+        env,
+        n_steps=32,
+        batch_size=256,
+        gae_lambda=0.8,
+        gamma=0.98,
+        n_epochs=20,
+        ent_coef=0.0,
+        learning_rate=LinearSchedule(1e-3, 0.0, 1.0),
+        clip_range=LinearSchedule(0.2, 0.0, 1.0),
+        seed=0,
+        device="cpu",
+    )
     plain.learn(4096)
     for p1, p2 in zip(harness.policy.parameters(), plain.policy.parameters(), strict=True):
         assert torch.equal(p1, p2)
     eval_env = make_vec_env("CartPole-v1", n_envs=1, seed=10_000)
     eval_env.seed(10_000)
-    returns, _ = evaluate_policy(plain, eval_env, n_eval_episodes=5, deterministic=True,
-                                 return_episode_rewards=True)
+    returns, _ = evaluate_policy(
+        plain, eval_env, n_eval_episodes=5, deterministic=True, return_episode_rewards=True
+    )
     assert [float(r) for r in returns] == result["returns"]
