@@ -105,6 +105,7 @@ class OptunaRLSweeper(Sweeper):
     def _sweep(self, arguments: list[str]) -> Any:
         import optuna
 
+        from rl_harness.config.names import experiment_name
         from rl_harness.errors import ConfigError
         from rl_harness.tracking import runs as tracking
         from rl_harness.tracking.recorder import NullRecorder
@@ -141,7 +142,7 @@ class OptunaRLSweeper(Sweeper):
         )
         study.pruner = sweep.make_pruner(self.options["pruner"])
         self.study = study
-        self.experiment = cfg.mlflow.experiment or cfg.env.id.split(":")[-1]
+        self.experiment = experiment_name(cfg)
         self.tracking = bool(cfg.mlflow.enabled)
         if self.worker:  # not the lead: no setup, no report
             workers = [] if self.spawned else self._start_workers(arguments)

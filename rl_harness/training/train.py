@@ -24,6 +24,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_nor
 
 from rl_harness.build import make as build
 from rl_harness.build import registry as algos
+from rl_harness.config.names import experiment_name
 from rl_harness.errors import ConfigError, NumericalError
 from rl_harness.tracking.recorder import NullRecorder
 from rl_harness.tracking.store import OUT_DIR_TAG
@@ -165,7 +166,7 @@ def run(
     else:
         model = build.make_model(cfg, env, kwargs)
 
-    experiment = cfg.mlflow.experiment or cfg.env.id.split(":")[-1]
+    experiment = experiment_name(cfg)
     tags = {**base_tags(cfg), **(cfg.mlflow.tags or {}), **(run_tags or {}), OUT_DIR_TAG: out_dir}
     run_id = point.run_id if point else None
     opened: contextlib.AbstractContextManager[Recorder]

@@ -30,7 +30,7 @@ from rl_harness.training import model_logging
 from rl_harness.training import saved_agent as agents
 from tests.rl_harness import tabular_double
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def reference_actions(trained, obs: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from rl_harness.tracking import runs as tracking
 from rl_harness.training import train
 from tests.conftest import compose_config
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def eval_config(*overrides: str):

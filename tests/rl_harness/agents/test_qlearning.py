@@ -22,7 +22,7 @@ from rl_harness.agents.tabular import ObsEncoder
 from rl_harness.agents.tabular_optimum import optimum_summary, policy_return
 from tests.rl_harness.vec_doubles import RandomMDPVecEnv
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "hparams"
+CONF = Path(__file__).resolve().parents[3] / "conf" / "hparams"
 # Two states, two actions, deterministic: (s, a) -> successors[s, a, 0] with reward rewards[s, a].
 TWO_STATE = {"successors": [[[1], [0]], [[0], [1]]], "rewards": [[1.0, 0.0], [2.0, 0.0]]}
 

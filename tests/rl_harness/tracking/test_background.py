@@ -43,7 +43,7 @@ def test_cli_process_never_loads_mlflow_when_the_helper_records(tmp_path: Path) 
         [sys.executable, "-c", probe],
         capture_output=True,
         text=True,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
         timeout=300,
     )
     assert out.returncode == 0, out.stderr

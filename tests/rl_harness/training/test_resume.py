@@ -22,7 +22,7 @@ from rl_harness.training import checkpoints, train
 from tests.conftest import compose_config
 from tests.rl_harness.faults import PoisonWeights
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SLOW_PPO = [
     "algo=ppo",
     "env=cartpole",

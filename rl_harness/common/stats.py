@@ -1,0 +1,63 @@
+"""The statistics every report uses, in one place: sample mean and std of returns, the 95%
+confidence interval of a mean, the interquartile mean and percentile-bootstrap intervals.
+
+One convention everywhere: the std of returns is the sample std (ddof=1), the one a
+confidence interval of the mean needs; with a single value it is 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def mean_std(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
+    """Mean and sample std (ddof=1; 0 for a single value)."""
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        raise ValueError("mean_std of no values")
+    return float(x.mean()), float(x.std(ddof=1)) if x.size > 1 else 0.0
+
+
+def ci95(values: Sequence[float] | np.ndarray) -> float:
+    """Half-width of the 95% confidence interval of the mean (Student's t; NaN below 2)."""
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float)
+    if x.size < 2:
+        return float("nan")
+    return float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+
+
+def iqm(x: Any, axis: int = -1) -> Any:
+    """Interquartile mean: the mean of the middle 50% (scipy's 25%-trimmed mean)."""
+    from scipy import stats
+
+    return stats.trim_mean(x, 0.25, axis=axis)
+
+
+def bootstrap_ci(
+    x: Any, statistic: Any, samples: int, confidence: float, seed: int, axis: int = -1
+) -> tuple[Any, Any]:
+    """Percentile-bootstrap interval of `statistic` over runs (NaN with fewer than 2 runs)."""
+    from scipy import stats
+
+    x = np.asarray(x, dtype=float)
+    point = statistic(x, axis=axis)
+    if x.shape[axis] < 2:
+        return np.full_like(point, np.nan), np.full_like(point, np.nan)
+    if np.all(x == np.take(x, [0], axis=axis)):  # no spread: the interval is the point
+        return point, point
+    res = stats.bootstrap(
+        (x,),
+        statistic,
+        n_resamples=samples,
+        confidence_level=confidence,
+        method="percentile",
+        axis=axis,
+        vectorized=True,
+        rng=seed,
+    )
+    return res.confidence_interval.low, res.confidence_interval.high

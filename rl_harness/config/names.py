@@ -1,0 +1,16 @@
+"""Names the harness gives to what it records, decided in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def experiment_name(cfg: Any) -> str:
+    """The MLflow experiment of a run: `mlflow.experiment`, else the env id without its module
+    (`envs:Inventory-v0` → `Inventory-v0`)."""
+    mlflow_cfg = cfg.get("mlflow") or {}
+    return mlflow_cfg.get("experiment") or env_experiment(cfg.env.id)
+
+
+def env_experiment(env_id: str) -> str:
+    return str(env_id).split(":")[-1]
