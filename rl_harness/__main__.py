@@ -8,6 +8,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from rl_harness.config.preflight import CONF_DIR
 from rl_harness.errors import HarnessError, exit_with
 
 
@@ -15,7 +16,7 @@ def fail(error: HarnessError) -> None:
     exit_with(error, "rl_harness")
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float:
     trial = cfg.get("optuna") is not None  # launched by the Optuna sweeper (sweep.is_trial)
     try:

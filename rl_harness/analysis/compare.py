@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from scipy import stats
 
 from rl_harness.common.plots import plot_final_performance, plot_learning_curves
+from rl_harness.config.preflight import CONF_DIR
 from rl_harness.errors import ConfigError, HarnessError, exit_with
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import train
@@ -289,7 +290,7 @@ def _record(
         return rec.run_id
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="compare")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="compare")
 def main(cfg: DictConfig) -> None:
     try:
         run(cfg)

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from rl_harness.build import make as build
+from rl_harness.config.preflight import CONF_DIR
 from rl_harness.errors import ConfigError, HarnessError, exit_with
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import saved_agent as agents
@@ -201,7 +202,7 @@ def _record(
         return recorder.run_id
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="evaluate")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     try:
         run(cfg)
