@@ -20,7 +20,7 @@ Update rule, once per vectorized step over the N envs, all in numpy::
   ``exploration_final_eps`` over the first ``exploration_fraction`` of training, like SB3 DQN;
   ``alpha`` is a float or an SB3 schedule ``progress_remaining -> float``.
 
-Observations map to one table row (``tabular_utils.ObsEncoder``): Discrete directly,
+Observations map to one table row (``tabular.ObsEncoder``): Discrete directly,
 MultiDiscrete/MultiBinary ravelled, Box clipped to ``[obs_low, obs_high]`` and cut into
 ``obs_bins`` equal-width bins per dimension, then ravelled.
 """
@@ -58,6 +58,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize, unwrap_vec_no
 
 from rl_harness.agents import tabular as tab
 from rl_harness.agents.tabular import SUPPORTED_OBS, ObsEncoder
+from rl_harness.common import space_codec
 
 SelfQLearning = TypeVar("SelfQLearning", bound="QLearning")
 _HPARAMS = (
@@ -361,8 +362,8 @@ class QLearning:
         meta = {
             "format": "rl_harness.QLearning/1",
             "hyperparameters": self.get_hyperparameters(),
-            "observation_space": tab.space_to_json(self.observation_space),
-            "action_space": tab.space_to_json(self.action_space),
+            "observation_space": space_codec.to_json(self.observation_space),
+            "action_space": space_codec.to_json(self.action_space),
             "num_timesteps": self.num_timesteps,
         }
         tab.write_archive(path, self.q_table, meta)
@@ -382,8 +383,8 @@ class QLearning:
             raise ValueError(f"Unknown QLearning.load kwargs {sorted(unknown)}; use {_HPARAMS}.")
         hparams.update(kwargs)
         hparams["learning_rate"] = tab.schedule_from_json(hparams["learning_rate"])
-        obs_space = tab.space_from_json(meta["observation_space"])
-        act_space = tab.space_from_json(meta["action_space"])
+        obs_space = space_codec.from_json(meta["observation_space"])
+        act_space = space_codec.from_json(meta["action_space"])
         model = cls(None, **hparams, _spaces=(obs_space, act_space))
         if model.q_table.shape != q_table.shape:
             raise ValueError(f"Saved table {q_table.shape} != rebuilt {model.q_table.shape}.")

@@ -1,5 +1,6 @@
 """Helpers for tabular agents: observation -> table row, env wrapping, and a no-pickle archive
-(``.npz``: arrays plus JSON metadata for spaces and schedules).
+(``.npz``: arrays plus JSON metadata for schedules, and for spaces in ``common.space_codec``'s
+form).
 
 Kept apart from ``qlearning.py`` so that file reads as the algorithm alone.
 """
@@ -125,30 +126,6 @@ def schedule_to_json(lr: float | Schedule) -> float | dict[str, float]:
 
 def schedule_from_json(lr: float | dict[str, float]) -> float | Schedule:
     return LinearSchedule(**lr) if isinstance(lr, dict) else float(lr)
-
-
-def space_to_json(space: spaces.Space) -> dict[str, Any]:
-    if isinstance(space, spaces.Discrete):
-        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
-    if isinstance(space, spaces.MultiDiscrete):
-        return {"type": "MultiDiscrete", "nvec": space.nvec, "start": space.start}
-    if isinstance(space, spaces.MultiBinary):
-        return {"type": "MultiBinary", "n": space.n}
-    if isinstance(space, spaces.Box):
-        return {"type": "Box", "low": space.low, "high": space.high, "dtype": str(space.dtype)}
-    raise ValueError(f"Cannot save space {space}.")
-
-
-def space_from_json(d: dict[str, Any]) -> spaces.Space:
-    kind, args = d["type"], {k: v for k, v in d.items() if k != "type"}
-    if kind == "Box":
-        dtype = np.dtype(args["dtype"])
-        return spaces.Box(
-            np.asarray(args["low"], dtype), np.asarray(args["high"], dtype), dtype=dtype
-        )
-    return getattr(spaces, kind)(
-        **{k: np.asarray(v) if isinstance(v, list) else v for k, v in args.items()}
-    )
 
 
 def as_vec_env(env: VecEnv | gym.Env) -> VecEnv:

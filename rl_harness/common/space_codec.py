@@ -1,5 +1,6 @@
 """Gymnasium spaces as plain JSON, and the check that a batch of observations fits one.
 
+The one JSON form of a space: in a served policy's `policy.json` and in Q-learning archives.
 A served policy keeps its observation and action spaces as JSON beside the model (no pickle),
 so that every request can be checked against them before it reaches the network: shape, numeric
 type, NaN / inf, bounds, and integer values for discrete spaces. Each failure is an
@@ -57,20 +58,28 @@ def to_json(space: spaces.Space) -> dict[str, Any]:
 
 
 def from_json(spec: dict[str, Any]) -> spaces.Space:
+    """The space `to_json` described; also the older form in Q-learning archives (Box bounds as
+    nested lists that may hold ±inf, no "shape"; MultiDiscrete without "dtype")."""
     kind = spec["type"]
     if kind == "Box":
-        shape = tuple(spec["shape"])
-        return spaces.Box(
-            _unbounds(spec["low"], -np.inf, shape),
-            _unbounds(spec["high"], np.inf, shape),
-            shape,
-            np.dtype(spec["dtype"]),
-        )
+        dtype = np.dtype(spec["dtype"])
+        if "shape" in spec:
+            shape = tuple(spec["shape"])
+            low = _unbounds(spec["low"], -np.inf, shape)
+            high = _unbounds(spec["high"], np.inf, shape)
+        else:  # the older form: the bounds carry the shape
+            low, high = (np.asarray(spec[k], dtype=np.float64) for k in ("low", "high"))
+        if np.issubdtype(dtype, np.floating):  # bounds already in the space's precision
+            low, high = low.astype(dtype), high.astype(dtype)
+        return spaces.Box(low, high, low.shape, dtype)
     if kind == "Discrete":
-        return spaces.Discrete(spec["n"], start=spec["start"])
+        return spaces.Discrete(spec["n"], start=spec.get("start", 0))
     if kind == "MultiDiscrete":
+        nvec = np.array(spec["nvec"])
         return spaces.MultiDiscrete(
-            np.array(spec["nvec"]), np.dtype(spec["dtype"]), start=np.array(spec["start"])
+            nvec,
+            np.dtype(spec.get("dtype", "int64")),
+            start=np.array(spec.get("start", np.zeros_like(nvec))),
         )
     if kind == "MultiBinary":
         return spaces.MultiBinary(spec["n"])
@@ -126,33 +135,8 @@ def check_batch(obs: Any, space: spaces.Space, max_batch: int) -> np.ndarray:
     Checks in order: numeric, shape, non-empty, size ≤ max_batch, finite, integral (discrete
     spaces), within bounds.
     """
-    try:
-        arr = np.asarray(obs)
-    except ValueError as e:  # ragged nested lists
-        raise ObservationError(f"observations are not a rectangular array: {e}") from None
     shape = tuple(space.shape)
-    if (
-        arr.dtype == np.bool_
-        or not np.issubdtype(arr.dtype, np.number)
-        or np.issubdtype(arr.dtype, np.complexfloating)
-    ):
-        raise ObservationError(f"observations must be real numbers, got dtype {arr.dtype}")
-    if arr.ndim != len(shape) + 1 or arr.shape[1:] != shape:
-        raise ObservationError(
-            f"expected a batch of observations of shape (n, {', '.join(map(str, shape))})".replace(
-                ", )", ")"
-            )
-            + f", got shape {arr.shape}"
-        )
-    n = arr.shape[0]
-    if n == 0:
-        raise ObservationError("empty batch: send at least one observation")
-    if n > max_batch:
-        raise ObservationError(
-            f"batch of {n} observations is larger than max_batch={max_batch}; "
-            "split it into smaller requests"
-        )
-    values = arr.astype(np.float64, copy=False)
+    values = _numeric_batch(obs, shape, max_batch)
     finite = np.isfinite(values)
     if not finite.all():
         index, more = _first(~finite, shape)
@@ -176,3 +160,31 @@ def check_batch(obs: Any, space: spaces.Space, max_batch: int) -> np.ndarray:
             f"outside the observation space's range [{lo:g}, {hi:g}]{more}"
         )
     return values.astype(space.dtype)
+
+
+def _numeric_batch(obs: Any, shape: tuple[int, ...], max_batch: int) -> np.ndarray:
+    """`obs` as a float64 array (n, *shape) with 1 ≤ n ≤ max_batch, or an error."""
+    try:
+        arr = np.asarray(obs)
+    except ValueError as e:  # ragged nested lists
+        raise ObservationError(f"observations are not a rectangular array: {e}") from None
+    if (
+        arr.dtype == np.bool_
+        or not np.issubdtype(arr.dtype, np.number)
+        or np.issubdtype(arr.dtype, np.complexfloating)
+    ):
+        raise ObservationError(f"observations must be real numbers, got dtype {arr.dtype}")
+    if arr.ndim != len(shape) + 1 or arr.shape[1:] != shape:
+        expected = f"(n, {', '.join(map(str, shape))})".replace(", )", ")")
+        raise ObservationError(
+            f"expected a batch of observations of shape {expected}, got shape {arr.shape}"
+        )
+    n = arr.shape[0]
+    if n == 0:
+        raise ObservationError("empty batch: send at least one observation")
+    if n > max_batch:
+        raise ObservationError(
+            f"batch of {n} observations is larger than max_batch={max_batch}; "
+            "split it into smaller requests"
+        )
+    return arr.astype(np.float64, copy=False)
