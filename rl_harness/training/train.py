@@ -9,6 +9,7 @@ import contextlib
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_nor
 
 from rl_harness.build import make as build
 from rl_harness.build import registry as algos
+from rl_harness.common.stats import mean_std
 from rl_harness.config.names import experiment_name
 from rl_harness.errors import ConfigError, NumericalError
 from rl_harness.tracking.recorder import NullRecorder
@@ -115,9 +117,52 @@ def evaluate(model: Any, env: VecEnv, cfg: DictConfig) -> tuple[float, float, li
         deterministic=cfg.eval.deterministic,
         return_episode_rewards=True,
     )
-    mean = float(sum(returns) / len(returns))
-    std = float((sum((r - mean) ** 2 for r in returns) / len(returns)) ** 0.5)
+    mean, std = mean_std(returns)
     return mean, std, [float(r) for r in returns]
+
+
+# (experiment, run name, tags, run id to reopen) -> the run, as a context manager
+Opener = Callable[
+    [str, "str | None", dict[str, Any], "str | None"],
+    contextlib.AbstractContextManager["Recorder"],
+]
+
+
+def open_recording(cfg: DictConfig) -> Opener:
+    """How this run is recorded: by a helper process, in this process, or not at all.
+
+    Decided before anything imports MLflow: `auto` records in a helper process only where this
+    process has not loaded MLflow (tracking/background.py says why). The store is checked now,
+    before the env and model are built, so an unreachable one fails in one line.
+    """
+    from rl_harness.tracking import background
+
+    if not cfg.mlflow.enabled:
+        return lambda *_: contextlib.nullcontext(NullRecorder(record_tasks.TASKS))
+    if background.use_background(cfg.mlflow.get("background", "auto")):
+        helper = background.begin(record_tasks.HELPER)
+        return lambda exp, name, tags, run_id: background.background_run(
+            helper, exp, name, tags, run_id
+        )
+    from rl_harness.tracking import runs
+
+    runs.check_store()
+    return lambda exp, name, tags, run_id: runs.mlflow_run(
+        exp, name, tags=tags, run_id=run_id, tasks=record_tasks.TASKS
+    )
+
+
+def resume_point(cfg: DictConfig, point: ResumePoint | None) -> ResumePoint | None:
+    """The interrupted run to continue (`resume=<run id>`), its progress file set aside."""
+    if point is None and cfg.get("resume"):
+        from rl_harness.training import resume
+
+        point = resume.find(cfg.resume)
+    if point is not None:
+        progress = point.out_dir / "progress.csv"  # SB3's CSV writer would truncate it
+        if progress.exists():
+            progress.rename(point.out_dir / f"progress_until_{point.checkpoint.name}.csv")
+    return point
 
 
 def run(
@@ -132,28 +177,10 @@ def run(
     interrupted run, and training continues from its latest checkpoint to the original total
     (`point`: that run's `resume.find`, where the caller has looked it up already).
     """
-    from rl_harness.tracking import background as recording
-
-    if point is None and cfg.get("resume"):
-        from rl_harness.training import resume
-
-        point = resume.find(cfg.resume)
-    if point is not None:
-        cfg = point.cfg
-        progress = point.out_dir / "progress.csv"  # SB3's CSV writer would truncate it
-        if progress.exists():
-            progress.rename(point.out_dir / f"progress_until_{point.checkpoint.name}.csv")
+    point = resume_point(cfg, point)
+    cfg = point.cfg if point else cfg
     cls, kwargs = validate(cfg)
-    # Decided before anything imports MLflow: `auto` records in a helper process only where
-    # this process has not loaded MLflow (tracking/background.py says why).
-    background = bool(cfg.mlflow.enabled) and recording.use_background(
-        cfg.mlflow.get("background", "auto")
-    )
-    helper = recording.begin(record_tasks.HELPER) if background else None
-    if cfg.mlflow.enabled and not background:
-        from rl_harness.tracking import runs as tracking
-
-        tracking.check_store()
+    opener = open_recording(cfg)
     torch.set_num_threads(cfg.torch_threads)
     out_dir = point.out_dir if point else output_dir()
     writable_dir(out_dir)
@@ -168,67 +195,23 @@ def run(
 
     experiment = experiment_name(cfg)
     tags = {**base_tags(cfg), **(cfg.mlflow.tags or {}), **(run_tags or {}), OUT_DIR_TAG: out_dir}
-    run_id = point.run_id if point else None
-    opened: contextlib.AbstractContextManager[Recorder]
-    if helper is not None:
-        opened = recording.background_run(helper, experiment, cfg.mlflow.run_name, tags, run_id)
-    elif cfg.mlflow.enabled:
-        opened = tracking.mlflow_run(
-            experiment, cfg.mlflow.run_name, tags=tags, run_id=run_id, tasks=record_tasks.TASKS
-        )
-    else:
-        opened = contextlib.nullcontext(NullRecorder(record_tasks.TASKS))
     with contextlib.ExitStack() as stack:
         stack.callback(eval_env.close)
         stack.callback(env.close)
-        recorder = stack.enter_context(opened)
+        recorder = stack.enter_context(
+            opener(experiment, cfg.mlflow.run_name, tags, point.run_id if point else None)
+        )
         if point is None:
-            recorder.log_params(OmegaConf.to_container(cfg, resolve=True))
-            if best is not None:
-                recorder.log_metrics({"optimum": best}, step=0)
-            config_path = out_dir / "resolved_config.yaml"
-            OmegaConf.save(cfg, config_path, resolve=True)
-            recorder.log_artifact(config_path)
-
+            record_start(recorder, cfg, out_dir, best)
         model.set_logger(_sb3_logger(out_dir, recorder, cfg.verbose))
         callbacks = make_callbacks(cfg, eval_env, out_dir, best, after_eval)
         if point is not None:
             restore_evaluations(callbacks, out_dir, until=model.num_timesteps)
             recorder.log_metrics({"resume/from_step": model.num_timesteps}, model.num_timesteps)
         learn(model, cfg, callbacks, out_dir, resumed=point is not None)
-
-        model_path = out_dir / "model.zip"
-        model.save(model_path)
-        vecnorm = model.get_vec_normalize_env()
-        stats_path = out_dir / "vecnormalize.pkl"
-        if isinstance(vecnorm, VecNormalize):
-            vecnorm.save(str(stats_path))
-            sync_envs_normalization(env, eval_env)
-        # A helper process packages the policy model while this one runs the final evaluation.
-        recorder.run_task(
-            "policy_model",
-            str(model_path.resolve()),
-            str(stats_path.resolve()) if stats_path.exists() else None,
-            OmegaConf.to_container(cfg, resolve=True),
-        )
-
+        model_path = save(model, env, eval_env, out_dir, recorder, cfg)
         mean, std, returns = evaluate(model, eval_env, cfg)
-        final = {"eval/mean_reward": mean, "eval/std_reward": std}
-        if best is not None:
-            final["eval/optimality"] = mean / best
-        recorder.log_metrics(
-            {f"final/{k.split('/')[1]}": v for k, v in final.items()}, step=model.num_timesteps
-        )
-        for path in (
-            model_path,
-            stats_path,
-            out_dir / "best_model.zip",
-            out_dir / "evaluations.npz",
-            out_dir / "progress.csv",
-        ):
-            if path.exists():
-                recorder.log_artifact(path, "model" if path.suffix in (".zip", ".pkl") else None)
-        recorder.run_task("learning_curve", str(Path(out_dir).resolve()), experiment)
+        record_end(recorder, out_dir, experiment, model.num_timesteps, mean, std, best)
 
     result = {
         "run_id": recorder.run_id,
@@ -239,13 +222,73 @@ def run(
         "optimum": best,
         "timesteps": model.num_timesteps,
     }
-    print(
-        f"run {recorder.run_id or '(tracking off)'} | eval {mean:.2f} ± {std:.2f} over "
-        f"{len(returns)} episodes"
-        + (f" ({100 * mean / best:.1f}% of optimum)" if best else "")
-        + f" | model {model_path}"
-    )
+    print(summary_line(result))
     return result
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    """The last line a run prints: its id, the final evaluation, where the model is."""
+    mean, std, best = result["mean_reward"], result["std_reward"], result["optimum"]
+    return (
+        f"run {result['run_id'] or '(tracking off)'} | eval {mean:.2f} ± {std:.2f} over "
+        f"{len(result['returns'])} episodes"
+        + (f" ({100 * mean / best:.1f}% of optimum)" if best else "")
+        + f" | model {result['model_path']}"
+    )
+
+
+def record_start(recorder: Recorder, cfg: DictConfig, out_dir: Path, best: float | None) -> None:
+    """What a new run records before training: the config (params and file), the optimum."""
+    recorder.log_params(OmegaConf.to_container(cfg, resolve=True))
+    if best is not None:
+        recorder.log_metrics({"optimum": best}, step=0)
+    config_path = out_dir / "resolved_config.yaml"
+    OmegaConf.save(cfg, config_path, resolve=True)
+    recorder.log_artifact(config_path)
+
+
+def save(
+    model: Any, env: VecEnv, eval_env: VecEnv, out_dir: Path, recorder: Recorder, cfg: DictConfig
+) -> Path:
+    """model.zip (and vecnormalize.pkl); the recorder packages the policy model meanwhile."""
+    model_path = out_dir / "model.zip"
+    model.save(model_path)
+    vecnorm = model.get_vec_normalize_env()
+    stats_path = out_dir / "vecnormalize.pkl"
+    if isinstance(vecnorm, VecNormalize):
+        vecnorm.save(str(stats_path))
+        sync_envs_normalization(env, eval_env)
+    # A helper process packages the policy model while this one runs the final evaluation.
+    recorder.run_task(
+        "policy_model",
+        str(model_path.resolve()),
+        str(stats_path.resolve()) if stats_path.exists() else None,
+        OmegaConf.to_container(cfg, resolve=True),
+    )
+    return model_path
+
+
+def record_end(
+    recorder: Recorder,
+    out_dir: Path,
+    experiment: str,
+    timesteps: int,
+    mean: float,
+    std: float,
+    best: float | None,
+) -> None:
+    """The final evaluation as `final/*`, the run's files as artifacts, the learning curve."""
+    final = {"final/mean_reward": mean, "final/std_reward": std}
+    if best is not None:
+        final["final/optimality"] = mean / best
+    recorder.log_metrics(final, step=timesteps)
+    for name in ("model.zip", "vecnormalize.pkl", "best_model.zip"):
+        if (out_dir / name).exists():
+            recorder.log_artifact(out_dir / name, "model")
+    for name in ("evaluations.npz", "progress.csv"):
+        if (out_dir / name).exists():
+            recorder.log_artifact(out_dir / name)
+    recorder.run_task("learning_curve", str(out_dir.resolve()), experiment)
 
 
 def learn(model: Any, cfg: DictConfig, callbacks: list, out_dir: Path, resumed: bool) -> None:
