@@ -1,6 +1,6 @@
 """Single-item inventory control with lost sales, a lead time and weekly demand seasonality.
 
-The exact dynamics are in shared/specs/inventory.md; every constant is a constructor kwarg so
+The exact dynamics are in envs/inventory_spec.md; every constant is a constructor kwarg so
 that `conf/env/custom.yaml` (and Optuna) can vary them. `envs.inventory_vec` steps N copies at
 once with numpy and `envs.inventory_dp` computes the exact optimum, for an optimality gap.
 """

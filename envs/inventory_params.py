@@ -34,7 +34,7 @@ def _nonneg_float(name: str, value: object) -> float:
 
 @dataclass(frozen=True)
 class InventoryParams:
-    """The task's constants (see shared/specs/inventory.md); validated on construction."""
+    """The task's constants (see envs/inventory_spec.md); validated on construction."""
 
     capacity: int = 20
     max_order: int = 10
