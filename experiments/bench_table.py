@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig
-from scipy.stats import trim_mean
 
 from experiments.bench_common import RESULTS, ROOT, compose_cfg, provenance
+from rl_harness.common import tables
+from rl_harness.common.stats import iqm as interquartile_mean
+from rl_harness.common.stats import mean_std
 
 EXPERIMENT = "bench"  # the MLflow experiment every bench run goes to
 
@@ -99,15 +101,16 @@ class RowStats:
 
     @property
     def mean(self) -> float:
-        return float(self.returns.mean()) if len(self.returns) else math.nan
+        return mean_std(self.returns)[0] if len(self.returns) else math.nan
 
     @property
     def std(self) -> float:
-        return float(self.returns.std(ddof=1)) if len(self.returns) > 1 else math.nan
+        """Sample std across seeds; NaN (shown as —) for a single seed."""
+        return mean_std(self.returns)[1] if len(self.returns) > 1 else math.nan
 
     @property
     def iqm(self) -> float:
-        return float(trim_mean(self.returns, 0.25)) if len(self.returns) else math.nan
+        return float(interquartile_mean(self.returns)) if len(self.returns) else math.nan
 
     @property
     def wall_s(self) -> float:
@@ -181,7 +184,8 @@ COLUMNS = [
 
 
 def table(stats: list[RowStats]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    """The matrix as a Markdown table (the README's bench block)."""
+    cells = []
     for s in stats:
         p, ref = s.plan, s.plan.row.reference
         steps = f"{p.budget:,}" + (f" (cut from {p.shipped:,})" if p.reduced else "")
@@ -194,28 +198,24 @@ def table(stats: list[RowStats]) -> str:
                 ref_text += f" ({100 * s.reference / s.optimum:.1f}% of optimum)"
             ref_text += f"; budget {ref.budget // 1000}k" if ref.budget else ""
         pct = s.pct_optimum
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    p.row.algo,
-                    p.row.env,
-                    p.hparams or "defaults",
-                    seeds,
-                    steps,
-                    f"{_num(s.mean)} ± {_num(s.std)}",
-                    _num(s.iqm),
-                    ", ".join(_num(c.mean_reward) for c in s.done) or "—",
-                    f"{pct:.1f}" if pct is not None else "—",
-                    _num(s.wall_s, ".1f"),
-                    _num(s.steps_per_s, ",.0f"),
-                    ref_text,
-                    s.verdict(),
-                ]
-            )
-            + " |"
+        cells.append(
+            [
+                p.row.algo,
+                p.row.env,
+                p.hparams or "defaults",
+                seeds,
+                steps,
+                f"{_num(s.mean)} ± {_num(s.std)}",
+                _num(s.iqm),
+                ", ".join(_num(c.mean_reward) for c in s.done) or "—",
+                f"{pct:.1f}" if pct is not None else "—",
+                _num(s.wall_s, ".1f"),
+                _num(s.steps_per_s, ",.0f"),
+                ref_text,
+                s.verdict(),
+            ]
         )
-    return "\n".join(lines)
+    return tables.markdown(COLUMNS, cells)
 
 
 def errors(stats: list[RowStats]) -> list[str]:

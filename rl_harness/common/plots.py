@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from rl_harness.common.stats import mean_std
+
 
 def _progress_curve(path: Path, key: str) -> tuple[list[float], list[float]]:
     xs, ys = [], []
@@ -42,7 +44,7 @@ def plot_learning_curve(out_dir: Path, path: Path, title: str = "") -> Path | No
     if evals.exists():
         data = np.load(evals)
         steps, results = data["timesteps"], data["results"]
-        mean, std = results.mean(axis=1), results.std(axis=1)
+        mean, std = np.array([mean_std(r) for r in results]).T
         ax.plot(steps, mean, marker="o", label="evaluation mean")
         ax.fill_between(steps, mean - std, mean + std, alpha=0.2, label="evaluation ± std")
     ax.set_xlabel("timesteps")

@@ -10,6 +10,7 @@ import numpy as np
 from omegaconf import DictConfig
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
 
+from rl_harness.common.stats import mean_std
 from rl_harness.errors import NumericalError
 from rl_harness.training import checkpoints
 
@@ -17,8 +18,9 @@ from rl_harness.training import checkpoints
 class EvalExtras(BaseCallback):
     """Runs after each evaluation of its parent `EvalCallback`.
 
-    Adds what SB3's EvalCallback does not record: `eval/std_reward` and, where the task's best
-    possible return is known, `eval/optimality` (mean return / optimum).
+    Adds what SB3's EvalCallback does not record: `eval/std_reward` (the sample std, as in
+    every report of the harness) and, where the task's best possible return is known,
+    `eval/optimality` (mean return / optimum).
     """
 
     def __init__(self, optimum: float | None = None) -> None:
@@ -28,10 +30,10 @@ class EvalExtras(BaseCallback):
     def _on_step(self) -> bool:
         parent = self.parent
         assert isinstance(parent, EvalCallback)
-        rewards = np.asarray(parent.evaluations_results[-1], dtype=float)
-        self.logger.record("eval/std_reward", float(rewards.std()))
+        mean, std = mean_std(parent.evaluations_results[-1])
+        self.logger.record("eval/std_reward", std)
         if self.optimum:
-            self.logger.record("eval/optimality", float(rewards.mean()) / self.optimum)
+            self.logger.record("eval/optimality", mean / self.optimum)
         self.logger.dump(self.num_timesteps)
         return True
 

@@ -1,0 +1,53 @@
+"""The statistics every report uses: sample std, CI of a mean, IQM, bootstrap intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from rl_harness.common import stats
+
+
+def test_mean_std_is_the_sample_std() -> None:
+    assert stats.mean_std([1.0, 2.0, 3.0, 4.0]) == pytest.approx(
+        (2.5, np.std([1, 2, 3, 4], ddof=1))
+    )
+    assert stats.mean_std(np.array([7.0])) == (7.0, 0.0)  # one value: no spread
+    with pytest.raises(ValueError, match="no values"):
+        stats.mean_std([])
+
+
+def test_ci95_is_students_t_half_width() -> None:
+    x = [1.0, 2.0, 4.0]
+    expected = scipy_stats.t.ppf(0.975, 2) * np.std(x, ddof=1) / np.sqrt(3)
+    assert stats.ci95(x) == pytest.approx(expected)
+    assert np.isnan(stats.ci95([1.0]))
+
+
+def test_iqm_is_the_mean_of_the_middle_half() -> None:
+    assert stats.iqm(np.array([0.0, 1.0, 2.0, 3.0, 100.0])) == pytest.approx(2.0)
+    assert stats.iqm(np.array([1.0, 2.0, 3.0, 4.0])) == pytest.approx(2.5)
+    assert stats.iqm(
+        np.array([[1.0, 5.0], [2.0, 6.0], [3.0, 7.0], [400.0, 8.0]]), axis=0
+    ) == pytest.approx([2.5, 6.5])
+
+
+def test_bootstrap_interval_brackets_the_iqm_and_repeats() -> None:
+    x = np.array([10.0, 12.0, 13.0, 15.0, 30.0])
+    lo, hi = stats.bootstrap_ci(x, stats.iqm, 2000, 0.95, seed=0)
+    assert lo <= stats.iqm(x) <= hi and lo < hi
+    assert (lo, hi) == stats.bootstrap_ci(x, stats.iqm, 2000, 0.95, seed=0)
+    wider = stats.bootstrap_ci(x, stats.iqm, 2000, 0.99, seed=0)
+    assert wider[0] <= lo and hi <= wider[1]
+    # the same percentile bootstrap as scipy's own, with the trimmed mean as statistic
+    ref = scipy_stats.bootstrap(
+        (x,),
+        lambda s, axis: scipy_stats.trim_mean(s, 0.25, axis=axis),
+        n_resamples=2000,
+        method="percentile",
+        rng=0,
+    ).confidence_interval
+    assert (lo, hi) == pytest.approx((ref.low, ref.high))
+    assert all(np.isnan(stats.bootstrap_ci(np.array([1.0]), stats.iqm, 100, 0.95, 0)))
+    assert stats.bootstrap_ci(np.array([2.0, 2.0, 2.0]), stats.iqm, 100, 0.95, 0) == (2, 2)
