@@ -1,6 +1,25 @@
-"""`python -m rl_harness.compare` — the command; the code is in `rl_harness.analysis.compare`."""
+"""`python -m rl_harness.compare` — the command; the code is in `rl_harness.analysis.compare`.
 
-from rl_harness.analysis.compare import main
+The command line is checked first (config.commands, conf/compare.yaml), before Hydra runs and
+before SB3, torch and MLflow load.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rl_harness.config import commands
+
+PROGRAM = "rl_harness.compare"
+
+
+def main() -> None:
+    with commands.reporting(PROGRAM):
+        sys.argv[1:] = commands.checked_argv("compare", sys.argv[1:])
+    from rl_harness.analysis.compare import main as hydra_main
+
+    hydra_main()
+
 
 if __name__ == "__main__":
     main()

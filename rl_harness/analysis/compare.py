@@ -21,15 +21,19 @@ from typing import Any
 import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
-from scipy import stats
 
+from rl_harness.common import tables
 from rl_harness.common.plots import plot_final_performance, plot_learning_curves
+from rl_harness.common.stats import bootstrap_ci, iqm, mean_std
+from rl_harness.config import commands
+from rl_harness.config.names import env_experiment
 from rl_harness.config.preflight import CONF_DIR
 from rl_harness.errors import ConfigError, HarnessError, exit_with
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import train
 
 RUN_TYPE = "comparison"
+ALIGN = "llllrrrrr"  # the numeric columns right-aligned
 
 
 @dataclass
@@ -53,34 +57,6 @@ class Group:
     @property
     def label(self) -> str:
         return self.algo + (f" [{self.group}]" if self.group else "")
-
-
-def iqm(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Interquartile mean: the mean of the middle 50% (scipy's 25%-trimmed mean)."""
-    return stats.trim_mean(x, 0.25, axis=axis)
-
-
-def bootstrap_ci(
-    x: np.ndarray, statistic: Any, samples: int, confidence: float, seed: int, axis: int = -1
-) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile-bootstrap interval of `statistic` over runs (NaN with fewer than 2 runs)."""
-    x = np.asarray(x, dtype=float)
-    point = statistic(x, axis=axis)
-    if x.shape[axis] < 2:
-        return np.full_like(point, np.nan), np.full_like(point, np.nan)
-    if np.all(x == np.take(x, [0], axis=axis)):  # no spread: the interval is the point
-        return point, point
-    res = stats.bootstrap(
-        (x,),
-        statistic,
-        n_resamples=samples,
-        confidence_level=confidence,
-        method="percentile",
-        axis=axis,
-        vectorized=True,
-        rng=seed,
-    )
-    return res.confidence_interval.low, res.confidence_interval.high
 
 
 def collect(cfg: DictConfig) -> list[Group]:
@@ -125,13 +101,14 @@ def summarize(group: Group, boot: DictConfig) -> dict[str, Any]:
     scores = np.array([r.score for r in group.runs])
     ci = (boot.samples, boot.confidence, boot.seed)
     lo, hi = bootstrap_ci(scores, iqm, *ci)
+    mean, std = mean_std(scores)
     row: dict[str, Any] = {
         "env": group.env,
         "algo": group.algo,
         "group": group.group,
         "seeds": len(scores),
-        "mean": scores.mean(),
-        "std": scores.std(),
+        "mean": mean,
+        "std": std,
         "iqm": float(iqm(scores)),
         "iqm_ci_low": float(lo),
         "iqm_ci_high": float(hi),
@@ -179,7 +156,8 @@ def _fmt(v: float | None, spec: str = ".1f") -> str:
     return "—" if v is None or np.isnan(v) else format(v, spec)
 
 
-def table(rows: list[dict[str, Any]], confidence: float) -> str:
+def table(rows: list[dict[str, Any]], confidence: float) -> tuple[list[str], list[list[str]]]:
+    """The comparison as headers and cells, for `tables.text` and `tables.markdown`."""
     pct = f"{round(100 * confidence)}%"
     head = [
         "env",
@@ -192,14 +170,14 @@ def table(rows: list[dict[str, Any]], confidence: float) -> str:
         "timesteps",
         "wall time/run",
     ]
-    lines = [head]
+    cells = []
     for r in rows:
         opt = (
             "—"
             if r["iqm_pct_optimum"] is None
             else (f"{r['iqm_pct_optimum']:.1f} [{_fmt(r['pct_ci_low'])}, {_fmt(r['pct_ci_high'])}]")
         )
-        lines.append(
+        cells.append(
             [
                 r["env"],
                 r["algo"],
@@ -212,13 +190,11 @@ def table(rows: list[dict[str, Any]], confidence: float) -> str:
                 f"{r['wall_s']:.1f} s",
             ]
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    out = [" | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
-    out.insert(1, "-|-".join("-" * w for w in widths))
-    return "\n".join(out)
+    return head, cells
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
+    commands.check("compare", cfg)  # as on the command line, also for callers that compose
     groups = collect(cfg)
     if not groups:
         raise ConfigError(
@@ -228,12 +204,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             f"{tracking.tracking_uri()}"
         )
     rows = [summarize(g, cfg.bootstrap) for g in groups]
-    text = table(rows, cfg.bootstrap.confidence)
+    head, cells = table(rows, cfg.bootstrap.confidence)
+    text = tables.text(head, cells, ALIGN)
     print(text)
     out_dir = train.output_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [out_dir / "compare.md", out_dir / "compare.csv", out_dir / "runs.json"]
-    files[0].write_text(text + "\n")
+    files[0].write_text(tables.markdown(head, cells, ALIGN) + "\n")
     with files[1].open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=[k for k in rows[0] if k != "run_ids"])
         writer.writeheader()
@@ -281,7 +258,7 @@ def _record(
             {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "mlflow"}
         )
         for r in rows:
-            prefix = f"{r['env'].split(':')[-1]}/{r['algo']}" + (
+            prefix = f"{env_experiment(r['env'])}/{r['algo']}" + (
                 f"/{r['group']}" if r["group"] else ""
             )
             rec.log_metrics({f"{prefix}/iqm": r["iqm"], f"{prefix}/mean": r["mean"]}, step=0)

@@ -20,8 +20,11 @@ from omegaconf import DictConfig
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from rl_harness.build import make as build
+from rl_harness.common.stats import mean_std
+from rl_harness.config import commands
+from rl_harness.config.names import env_experiment
 from rl_harness.config.preflight import CONF_DIR
-from rl_harness.errors import ConfigError, HarnessError, exit_with
+from rl_harness.errors import HarnessError, exit_with
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import saved_agent as agents
 from rl_harness.training import train
@@ -30,12 +33,8 @@ RUN_TYPE = "evaluation"
 
 
 def validate(cfg: DictConfig) -> None:
-    if bool(cfg.run_id) == bool(cfg.model_path):
-        raise ConfigError("give exactly one of run_id=<training run id> or model_path=<file>")
-    for key in ("episodes", "n_envs", "video_episodes"):
-        value = cfg[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+    """The command line's rules (config.commands), also for callers that compose the config."""
+    commands.check("evaluate", cfg)
 
 
 def load(cfg: DictConfig, dst: Path) -> agents.TrainedAgent:
@@ -104,12 +103,12 @@ def _even(frame: np.ndarray) -> np.ndarray:
 
 
 def summary(returns: list[float], lengths: list[int], optimum: float | None) -> dict[str, float]:
-    r = np.asarray(returns)
+    mean, std = mean_std(returns)
     out = {
-        "eval/mean_reward": float(r.mean()),
-        "eval/std_reward": float(r.std()),
+        "eval/mean_reward": mean,
+        "eval/std_reward": std,
         "eval/mean_ep_length": float(np.mean(lengths)),
-        "eval/episodes": float(len(r)),
+        "eval/episodes": float(len(returns)),
     }
     if optimum:
         out["eval/optimality"] = out["eval/mean_reward"] / optimum
@@ -172,7 +171,7 @@ def _record(
     elif agent.run_id:
         experiment = tracking.experiment_name(tracking.get_run(agent.run_id).info.experiment_id)
     else:
-        experiment = agent.cfg.env.id.split(":")[-1]
+        experiment = env_experiment(agent.cfg.env.id)
     tags = {
         "run_type": RUN_TYPE,
         "algo": agent.algo,

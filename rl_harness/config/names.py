@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# `checkpoint=` of evaluate and export: the model file of a training run each name loads
+# (artifacts model/model.zip and model/best_model.zip).
+CHECKPOINT_FILES = {"final": "model.zip", "best": "best_model.zip"}
+
 
 def experiment_name(cfg: Any) -> str:
     """The MLflow experiment of a run: `mlflow.experiment`, else the env id without its module

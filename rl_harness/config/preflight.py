@@ -1,23 +1,34 @@
 """Command-line pre-flight: catch mistyped names on the command line before Hydra composes.
 
 Hydra's own messages for these are several lines long and do not name the accepted values of
-our keys; here each becomes one line. Hyperparameter overrides (`algo.<kwarg>=`, and
-`env.kwargs.<kwarg>=`) may name any constructor argument, also one the YAML does not list, so
-they are turned into Hydra's add-or-override form (`++`); the signature check in
-`train.validate` then judges them.
+our keys; here each becomes one line. Every command's config is checked the same way
+(`preflight(argv, "evaluate")`, ...; see `config.commands`); only the training config
+(`config`) has groups and free-form keys. There, hyperparameter overrides (`algo.<kwarg>=`,
+and `env.kwargs.<kwarg>=`) may name any constructor argument, also one the YAML does not
+list, so they are turned into Hydra's add-or-override form (`++`); the signature check in
+`train.validate` then judges them, and `+key=` may add a key. The other commands' configs are
+closed: every key must exist.
 """
 
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
 from rl_harness.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+TRAINING = "config"  # the training config; the other commands' configs sit beside it
 FREE_FORM = ("algo.", "env.kwargs.", "mlflow.tags")
+# Hydra flags followed by a value (--cfg job, --config-name NAME, ...): passed through.
+VALUE_FLAGS = (
+    "--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
+    "--config-dir", "-cd", "--info", "--experimental-rerun",
+)  # fmt: skip
 
 
 def group_options(group: str) -> list[str]:
@@ -28,65 +39,78 @@ def _groups() -> list[str]:
     return sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir())
 
 
-def preflight(argv: list[str]) -> list[str]:
-    """Check and normalise the override arguments; flags pass through unchanged."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
+@dataclass(frozen=True)
+class _Schema:
+    """What one command's config accepts on the command line."""
 
-    base = OmegaConf.load(CONF_DIR / "config.yaml")
-    groups = _groups()
+    base: Any  # the YAML as loaded (DictConfig)
+    groups: list[str]  # config groups (`algo=ppo`); training only
+    open: bool  # `+key=` may add keys and FREE_FORM keys pass (training only)
+
+    @classmethod
+    def of(cls, config_name: str) -> _Schema:
+        path = CONF_DIR / f"{config_name}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"no config {config_name!r} in {CONF_DIR}")
+        training = config_name == TRAINING
+        return cls(OmegaConf.load(path), _groups() if training else [], training)
+
+
+def preflight(argv: list[str], config_name: str = TRAINING) -> list[str]:
+    """Check and normalise the override arguments against conf/<config_name>.yaml; flags pass
+    through unchanged."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    schema = _Schema.of(config_name)
     parser = OverridesParser.create()
     out: list[str] = []
     skip_next = False
     for arg in argv:
-        if skip_next or arg.startswith("-"):
-            # flags such as --cfg job, -m, --config-name NAME keep their values
-            skip_next = arg in (
-                "--cfg",
-                "-c",
-                "--package",
-                "-p",
-                "--config-path",
-                "-cp",
-                "--config-name",
-                "-cn",
-                "--config-dir",
-                "-cd",
-                "--info",
-                "--experimental-rerun",
-            )
+        if skip_next or arg.startswith("-"):  # a flag, or the value of the flag before
+            skip_next = not skip_next and arg in VALUE_FLAGS
             out.append(arg)
             continue
-        try:
-            override = parser.parse_override(arg)
-        except HydraException as e:
-            raise ConfigError(f"cannot parse override '{arg}': {str(e).splitlines()[0]}") from None
-        key = override.key_or_group
-        if key in ("hydra.run.dir", "hydra.sweep.dir"):
-            _check_output_dir(override.get_value_element_as_str())
-        if override.package is not None or key.startswith("hydra"):
-            out.append(arg)
-            continue
-        if key in groups and not override.is_delete():
-            values = (
-                list(override.sweep_string_iterator())
-                if override.is_sweep_override()
-                else [override.get_value_element_as_str()]
-            )
-            options = group_options(key)
-            for value in values:
-                if value not in options and value != "null":
-                    close = difflib.get_close_matches(value, options, n=1)
-                    hint = f" (did you mean '{close[0]}'?)" if close else ""
-                    raise ConfigError(
-                        f"unknown {key} '{value}'{hint}; choose one of: {', '.join(options)}"
-                    )
-        elif key.startswith(FREE_FORM) and not override.is_add() and not override.is_force_add():
-            arg = "++" + arg
-        elif not (override.is_add() or override.is_force_add() or override.is_delete()):
-            _check_path(base, key, groups)
-        out.append(arg)
+        out.append(_check_override(parser, arg, schema))
     return out
+
+
+def _check_override(parser: Any, arg: str, schema: _Schema) -> str:
+    """One `key=value` checked; returned as Hydra should receive it."""
+    from hydra.errors import HydraException
+
+    try:
+        override = parser.parse_override(arg)
+    except HydraException as e:
+        raise ConfigError(f"cannot parse override '{arg}': {str(e).splitlines()[0]}") from None
+    key = override.key_or_group
+    if key in ("hydra.run.dir", "hydra.sweep.dir"):
+        _check_output_dir(override.get_value_element_as_str())
+    if override.package is not None or key.startswith("hydra"):
+        return arg
+    adds = override.is_add() or override.is_force_add()
+    if key in schema.groups and not override.is_delete():
+        _check_group(override, key)
+    elif schema.open and key.startswith(FREE_FORM) and not adds:
+        return "++" + arg
+    elif not (schema.open and (adds or override.is_delete())):
+        _check_path(schema.base, key, schema.groups, schema.open)
+    return arg
+
+
+def _check_group(override: Any, group: str) -> None:
+    values = (
+        list(override.sweep_string_iterator())
+        if override.is_sweep_override()
+        else [override.get_value_element_as_str()]
+    )
+    options = group_options(group)
+    for value in values:
+        if value not in options and value != "null":
+            close = difflib.get_close_matches(value, options, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(
+                f"unknown {group} '{value}'{hint}; choose one of: {', '.join(options)}"
+            )
 
 
 def _check_output_dir(path: str) -> None:
@@ -102,7 +126,7 @@ def _check_output_dir(path: str) -> None:
         ) from None
 
 
-def _check_path(base: object, key: str, groups: list[str]) -> None:
+def _check_path(base: object, key: str, groups: list[str], open_config: bool = True) -> None:
     node = base
     parts = key.split(".")
     for i, part in enumerate(parts):
@@ -111,13 +135,16 @@ def _check_path(base: object, key: str, groups: list[str]) -> None:
         keys = list(node.keys()) if OmegaConf.is_dict(node) else []  # type: ignore[union-attr]
         if part not in keys:
             where = ".".join(parts[:i]) or "top level"
-            allowed = keys + ([g for g in groups] if i == 0 else [])
+            allowed = [k for k in keys if k != "hydra"] + (list(groups) if i == 0 else [])
             close = difflib.get_close_matches(part, allowed, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
+            add = " (prefix with + to add a new key)" if open_config else ""
             raise ConfigError(
                 f"unknown config key '{key}'{hint}; keys at {where}: "
-                f"{', '.join(sorted(allowed))} (prefix with + to add a new key)"
+                f"{', '.join(sorted(allowed))}{add}"
             )
+        if OmegaConf.is_missing(node, part):
+            return  # a required value (???): the command's own check asks for it
         node = node[part]  # type: ignore[index]
         if not OmegaConf.is_dict(node):
             return

@@ -16,7 +16,6 @@ Gather(table, index). Recurrent policies are refused (their state is not an inpu
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -25,9 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
-from omegaconf import OmegaConf
+from omegaconf import DictConfig
 
-from rl_harness.errors import ConfigError, HarnessError, exit_with
+from rl_harness.config import commands
+from rl_harness.errors import ConfigError
 from rl_harness.training import saved_agent as agents
 
 OPSET = 18
@@ -168,23 +168,11 @@ def export_agent(agent: agents.TrainedAgent, path: Path) -> Path:
 
 
 def main(argv: list[str]) -> None:
-    defaults = {
-        "run_id": None,
-        "model_path": None,
-        "config": None,
-        "checkpoint": "final",
-        "out": "policy.onnx",
-    }
-    cfg = OmegaConf.create(defaults)
-    for arg in argv:
-        key, sep, _ = arg.partition("=")
-        if not sep or key not in defaults:
-            raise ConfigError(
-                f"expected key=value with key one of {', '.join(defaults)}, got {arg!r}"
-            )
-    cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(argv))
-    if bool(cfg.run_id) == bool(cfg.model_path):
-        raise ConfigError("give exactly one of run_id=<training run id> or model_path=<file>")
+    run(commands.load("export", argv))
+
+
+def run(cfg: DictConfig) -> None:
+    """Export the agent a checked conf/export.yaml names (config.commands.load)."""
     with tempfile.TemporaryDirectory() as tmp:
         agent = (
             agents.from_run(str(cfg.run_id), Path(tmp), cfg.checkpoint)
@@ -196,11 +184,3 @@ def main(argv: list[str]) -> None:
         f"exported {agent.algo} policy to {out} (input '{INPUT}': float32 raw observations, "
         f"batch first; output '{OUTPUT}')"
     )
-
-
-def cli() -> None:
-    """`python -m rl_harness.export`: user mistakes as one line, exit code 2."""
-    try:
-        main(sys.argv[1:])
-    except HarnessError as e:
-        exit_with(e, "rl_harness.export")

@@ -13,7 +13,7 @@ Requests are checked against the saved observation space (`spaces.check_batch`);
 gets HTTP 400 with a message naming the problem, and the server keeps serving. Nothing in a
 request names a file or model: the server only ever loads the model it was started with.
 
-Command line (`key=value`):
+Command line (`key=value`, checked like every command's: conf/register.yaml, conf/serve.yaml):
     python -m rl_harness.serving register run_id=<id> name=<name> [alias=champion]
     python -m rl_harness.serving serve [model=models:/<name>@<alias> | name=<name>] [port=5001]
         [host=127.0.0.1] [workers=1] [max_batch=10000]
@@ -31,11 +31,12 @@ import mlflow
 import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from rl_harness.common import space_codec as spaces
 from rl_harness.common.obs_normalizer import ObsNormalizer
-from rl_harness.errors import ConfigError, HarnessError, exit_with
+from rl_harness.config import commands
+from rl_harness.errors import ConfigError, HarnessError
 from rl_harness.tracking import runs as tracking
 from rl_harness.training.model_logging import DEFAULT_MAX_BATCH, MODEL_NAME, MODEL_URI_TAG  # noqa: F401
 from rl_harness.training.saved_agent import load_model
@@ -151,41 +152,21 @@ def serve_env(base: dict[str, str] | None = None) -> dict[str, str]:
 
 # ---------------------------------------------------------------- command line
 
-COMMANDS: dict[str, dict[str, Any]] = {
-    "register": {"run_id": None, "name": None, "alias": DEFAULT_ALIAS},
-    "serve": {
-        "model": None,
-        "name": None,
-        "port": DEFAULT_PORT,
-        "host": "127.0.0.1",
-        "workers": 1,
-        "max_batch": None,
-    },
-}
+COMMANDS = ("register", "serve")  # each reads conf/<command>.yaml (config.commands)
 
 
 def parse(argv: list[str]) -> tuple[str, DictConfig]:
-    if not argv or argv[0] not in COMMANDS:
-        raise ConfigError(
-            f"usage: python -m rl_harness.serving {{{','.join(COMMANDS)}}} key=value ..."
-        )
-    command, args = argv[0], argv[1:]
-    cfg = OmegaConf.create(COMMANDS[command])
-    OmegaConf.set_struct(cfg, True)
-    for arg in args:
-        key, sep, _ = arg.partition("=")
-        if not sep or key not in cfg:
-            raise ConfigError(
-                f"{command}: expected key=value with key one of {', '.join(cfg)}, got {arg!r}"
-            )
-    return command, OmegaConf.merge(cfg, OmegaConf.from_dotlist(args))
+    """The subcommand and its checked config (config.commands)."""
+    return commands.load_subcommand("rl_harness.serving", COMMANDS, argv)
 
 
 def main(argv: list[str]) -> None:
-    command, cfg = parse(argv)
+    run(*parse(argv))
+
+
+def run(command: str, cfg: DictConfig) -> None:
+    """Register a run's policy model, or exec MLflow's scoring server (never returns)."""
     if command == "register":
-        if not cfg.run_id or not cfg.name:
-            raise ConfigError("register needs run_id=<training run id> name=<model name>")
         uri = register(cfg.run_id, cfg.name, cfg.alias or None)
         alias = f" (alias @{cfg.alias}: models:/{cfg.name}@{cfg.alias})" if cfg.alias else ""
         print(f"registered {uri}{alias}")
@@ -197,11 +178,3 @@ def main(argv: list[str]) -> None:
         env["SERVING_MODEL_CONFIG"] = json.dumps({"max_batch": int(cfg.max_batch)})
     print(f"serving {uri} on http://{cfg.host}:{cfg.port}/invocations", flush=True)
     os.execve(cmd[0], cmd, env)
-
-
-def cli() -> None:
-    """`python -m rl_harness.serving`: user mistakes as one line, exit code 2."""
-    try:
-        main(sys.argv[1:])
-    except HarnessError as e:
-        exit_with(e, "rl_harness.serving")

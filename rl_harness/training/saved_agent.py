@@ -20,10 +20,11 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from rl_harness.build import make as build
 from rl_harness.build import registry as algos
 from rl_harness.common.obs_normalizer import ObsNormalizer  # noqa: F401 - agents.ObsNormalizer
+from rl_harness.config.names import CHECKPOINT_FILES
 from rl_harness.errors import ConfigError
 from rl_harness.tracking import runs as tracking
 
-CHECKPOINTS = {"final": "model.zip", "best": "best_model.zip"}
+CHECKPOINTS = CHECKPOINT_FILES
 CONFIG_FILE = "resolved_config.yaml"
 STATS_FILE = "vecnormalize.pkl"
 

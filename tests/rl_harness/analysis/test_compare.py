@@ -1,4 +1,4 @@
-"""Comparison across seeds: grouping, IQM and bootstrap intervals, the table, the figures."""
+"""Comparison across seeds: grouping, the table, the figures (the statistics: common/test_stats)."""
 
 from __future__ import annotations
 
@@ -45,34 +45,6 @@ def fake_training_run(
         return rec.run_id
 
 
-def test_iqm_is_the_mean_of_the_middle_half() -> None:
-    assert compare.iqm(np.array([0.0, 1.0, 2.0, 3.0, 100.0])) == pytest.approx(2.0)
-    assert compare.iqm(np.array([1.0, 2.0, 3.0, 4.0])) == pytest.approx(2.5)
-    assert compare.iqm(
-        np.array([[1.0, 5.0], [2.0, 6.0], [3.0, 7.0], [400.0, 8.0]]), axis=0
-    ) == pytest.approx([2.5, 6.5])
-
-
-def test_bootstrap_interval_brackets_the_iqm_and_repeats() -> None:
-    x = np.array([10.0, 12.0, 13.0, 15.0, 30.0])
-    lo, hi = compare.bootstrap_ci(x, compare.iqm, 2000, 0.95, seed=0)
-    assert lo <= compare.iqm(x) <= hi and lo < hi
-    assert (lo, hi) == compare.bootstrap_ci(x, compare.iqm, 2000, 0.95, seed=0)
-    wider = compare.bootstrap_ci(x, compare.iqm, 2000, 0.99, seed=0)
-    assert wider[0] <= lo and hi <= wider[1]
-    # the same percentile bootstrap as scipy's own, with the trimmed mean as statistic
-    ref = stats.bootstrap(
-        (x,),
-        lambda s, axis: stats.trim_mean(s, 0.25, axis=axis),
-        n_resamples=2000,
-        method="percentile",
-        rng=0,
-    ).confidence_interval
-    assert (lo, hi) == pytest.approx((ref.low, ref.high))
-    assert all(np.isnan(compare.bootstrap_ci(np.array([1.0]), compare.iqm, 100, 0.95, 0)))
-    assert compare.bootstrap_ci(np.array([2.0, 2.0, 2.0]), compare.iqm, 100, 0.95, 0) == (2, 2)
-
-
 @pytest.fixture
 def runs() -> dict[str, list[str]]:
     """PPO and DQN (3 seeds each) on one env, PPO again under a group tag, noise to skip."""
@@ -102,6 +74,7 @@ def test_compare_groups_seeds_and_reports_iqm_ci_optimum(runs, capsys) -> None:
     ppo = rows[("ppo", "")]
     assert sorted(ppo["run_ids"]) == sorted(runs["ppo"]) and ppo["seeds"] == 3
     assert ppo["mean"] == pytest.approx(140.0)
+    assert ppo["std"] == pytest.approx(np.std([100, 120, 200], ddof=1))
     assert ppo["iqm"] == pytest.approx(stats.trim_mean([100, 120, 200], 0.25))
     assert ppo["iqm_ci_low"] <= ppo["iqm"] <= ppo["iqm_ci_high"]
     assert ppo["iqm_pct_optimum"] == pytest.approx(100 * ppo["iqm"] / 400)

@@ -49,7 +49,7 @@ def test_evaluation_run_is_linked_and_repeats_the_training_evaluation(trained) -
     returns = np.array(result["returns"])
     assert len(returns) == 6
     assert metrics["eval/mean_reward"] == pytest.approx(returns.mean())
-    assert metrics["eval/std_reward"] == pytest.approx(returns.std())
+    assert metrics["eval/std_reward"] == pytest.approx(returns.std(ddof=1))
     assert metrics["eval/episodes"] == 6 and "eval/optimality" not in metrics
     history = tracking.metric_history(run.info.run_id, "eval/episode_return")
     assert [s for s, _ in history] == list(range(6))

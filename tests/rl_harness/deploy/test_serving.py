@@ -205,7 +205,7 @@ def test_serve_env_finds_the_scoring_server_without_an_activated_venv() -> None:
 
 
 def test_cli_rejects_unknown_keys() -> None:
-    with pytest.raises(ConfigError, match="key one of run_id, name, alias"):
+    with pytest.raises(ConfigError, match="unknown config key .runid.*: alias, name, run_id"):
         serving.parse(["register", "runid=3"])
     with pytest.raises(ConfigError, match="usage"):
         serving.parse(["deploy"])

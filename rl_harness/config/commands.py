@@ -1,0 +1,204 @@
+"""Every command reads its command line one way, and fails on bad input with one line.
+
+    argv ──► preflight(argv, name)   syntax, keys, group options        config.preflight
+         ──► compose(name, argv)     Hydra's Compose API: the typed config of conf/<name>.yaml
+         ──► check(name, cfg)        values: the YAML's types, required (???) keys, the rules
+                                     below (ranges, choices, one of two keys)
+    any failure: `<program>: error: <one line>`, exit code 2, before torch, SB3 or MLflow load
+
+    name       command                                         config
+    config     python -m rl_harness                            conf/config.yaml (+ groups)
+    evaluate   python -m rl_harness.evaluate                   conf/evaluate.yaml
+    compare    python -m rl_harness.compare                    conf/compare.yaml
+    register   python -m rl_harness.serving register ...       conf/register.yaml
+    serve      python -m rl_harness.serving serve ...          conf/serve.yaml
+    export     python -m rl_harness.export                     conf/export.yaml
+
+Hydra apps (training, evaluate, compare) get their checked argv back (`checked_argv`) and
+compose again under `@hydra.main`; serving and export take the composed config (`load`,
+`load_subcommand`). The entry points (rl_harness/<command>.py) run these checks before they
+import the command's code, inside `reporting(program)`.
+Training's values are judged by `train.validate` after composition (they depend on the
+algorithm's signature); the rules here are for the commands around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from rl_harness.config.names import CHECKPOINT_FILES
+from rl_harness.config.preflight import CONF_DIR, preflight
+from rl_harness.errors import ConfigError, HarnessError, exit_with
+
+Rule = Callable[[DictConfig], None]
+
+
+def compose(name: str, argv: Sequence[str]) -> DictConfig:
+    """conf/<name>.yaml with the (pre-flighted) overrides, through Hydra's Compose API."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose(name, overrides=list(argv))
+
+
+def load(name: str, argv: Sequence[str]) -> DictConfig:
+    """The checked config of a command that is not a Hydra app (serving, export)."""
+    cfg = compose(name, preflight(list(argv), name))
+    check(name, cfg)
+    return cfg
+
+
+def checked_argv(name: str, argv: Sequence[str]) -> list[str]:
+    """A Hydra app's argv, checked (a single run's values too) and normalised for
+    `@hydra.main`. Flags (-m, --cfg, --help) leave the values to each job."""
+    out = preflight(list(argv), name)
+    if not any(a.startswith("-") for a in out):
+        check(name, compose(name, out))
+    return out
+
+
+def load_subcommand(
+    program: str, choices: Sequence[str], argv: Sequence[str]
+) -> tuple[str, DictConfig]:
+    """`<program> <choice> key=value ...`: the choice and its checked config."""
+    if not argv or argv[0] not in choices:
+        raise ConfigError(f"usage: python -m {program} {{{','.join(choices)}}} key=value ...")
+    return argv[0], load(argv[0], argv[1:])
+
+
+@contextmanager
+def reporting(program: str) -> Iterator[None]:
+    """The commands' one way out on a user mistake: one line on stderr, exit code 2."""
+    try:
+        yield
+    except HarnessError as e:
+        exit_with(e, program)
+
+
+def check(name: str, cfg: DictConfig) -> None:
+    """The command's values against its YAML (types, ??? keys) and its rules."""
+    base = OmegaConf.load(CONF_DIR / f"{name}.yaml")
+    _required(cfg)
+    _types(OmegaConf.to_container(base, resolve=False), cfg, "")
+    for rule in RULES.get(name, ()):
+        rule(cfg)
+
+
+def _required(cfg: DictConfig) -> None:
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        give = " ".join(f"{k}=<value>" for k in missing)
+        raise ConfigError(f"missing required {', '.join(missing)}: give {give}")
+
+
+def _types(defaults: Any, cfg: DictConfig, prefix: str) -> None:
+    """A value must have its default's type (bool, integer, number, list); null takes any."""
+    for key, default in defaults.items():
+        if key == "hydra" or OmegaConf.is_missing(cfg, key):
+            continue
+        path, value = prefix + str(key), cfg[key]
+        if isinstance(default, dict):
+            if not OmegaConf.is_dict(value):
+                raise ConfigError(
+                    f"{path} must be a mapping of {', '.join(default)}, got {value!r}"
+                )
+            _types(default, value, path + ".")
+        elif isinstance(default, bool) and not isinstance(value, bool):
+            raise ConfigError(f"{path} must be true or false, got {value!r}")
+        elif isinstance(default, int) and not isinstance(default, bool) and not _is_int(value):
+            raise ConfigError(f"{path} must be an integer, got {value!r}")
+        elif isinstance(default, float) and not _is_number(value):
+            raise ConfigError(f"{path} must be a number, got {value!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return _is_int(value) or isinstance(value, float)
+
+
+# ---------------------------------------------------------------- rules
+
+
+def one_of(a: str, b: str, hint_a: str, hint_b: str) -> Rule:
+    def rule(cfg: DictConfig) -> None:
+        if bool(cfg[a]) == bool(cfg[b]):
+            raise ConfigError(f"give exactly one of {a}=<{hint_a}> or {b}=<{hint_b}>")
+
+    return rule
+
+
+def integer(*keys: str, minimum: int | None = 1, optional: bool = False) -> Rule:
+    """Integers ≥ `minimum` (1: positive; None: any), or (`optional`) null."""
+    what = {1: "a positive integer", 0: "an integer ≥ 0"}.get(minimum, "an integer")  # type: ignore[arg-type]
+
+    def rule(cfg: DictConfig) -> None:
+        for key in keys:
+            value = OmegaConf.select(cfg, key)
+            if optional and value is None:
+                continue
+            if not _is_int(value) or (minimum is not None and value < minimum):
+                extra = " or null" if optional else ""
+                raise ConfigError(f"{key} must be {what}{extra}, got {value!r}")
+
+    return rule
+
+
+def choice(key: str, options: Sequence[str]) -> Rule:
+    def rule(cfg: DictConfig) -> None:
+        if cfg[key] not in options:
+            raise ConfigError(f"{key} must be one of {', '.join(options)}, got {cfg[key]!r}")
+
+    return rule
+
+
+def between(key: str, low: float, high: float, *, open_interval: bool = False) -> Rule:
+    def rule(cfg: DictConfig) -> None:
+        value = OmegaConf.select(cfg, key)
+        inside = _is_number(value) and (
+            low < value < high if open_interval else low <= value <= high
+        )
+        if not inside:
+            bounds = f"({low}, {high})" if open_interval else f"[{low}, {high}]"
+            raise ConfigError(f"{key} must be a number in {bounds}, got {value!r}")
+
+    return rule
+
+
+def names(key: str) -> Rule:
+    """null or a list of names."""
+
+    def rule(cfg: DictConfig) -> None:
+        value = cfg[key]
+        if value is not None and not (
+            OmegaConf.is_list(value) and all(isinstance(v, str) for v in value)
+        ):
+            raise ConfigError(f"{key} must be a list of names, e.g. [ppo,dqn], got {value!r}")
+
+    return rule
+
+
+_MODEL = ("run_id", "model_path", "training run id", "file")
+RULES: dict[str, list[Rule]] = {
+    "evaluate": [
+        one_of(*_MODEL),
+        integer("episodes", "n_envs", "video_episodes"),
+        integer("video_fps", optional=True),
+        integer("seed", minimum=None, optional=True),
+        choice("checkpoint", list(CHECKPOINT_FILES)),
+    ],
+    "compare": [
+        names("algos"),
+        integer("min_seeds", "bootstrap.samples"),
+        between("bootstrap.confidence", 0.0, 1.0, open_interval=True),
+    ],
+    "serve": [between("port", 1, 65535), integer("workers"), integer("max_batch", optional=True)],
+    "export": [one_of(*_MODEL), choice("checkpoint", list(CHECKPOINT_FILES))],
+}
