@@ -101,49 +101,62 @@ class QLearning:
         self.seed, self.verbose, self.device = seed, verbose, device  # device: SB3 parity only
         self.stats_window_size, self.tensorboard_log = stats_window_size, tensorboard_log
 
-        self.env: VecEnv | None = None
-        self._vec_normalize_env: VecNormalize | None = None
-        if env is not None:
-            env = tab.as_vec_env(env)
-            _spaces = (env.observation_space, env.action_space)
+        vec_env = tab.as_vec_env(env) if env is not None else None
+        if vec_env is not None:
+            _spaces = (vec_env.observation_space, vec_env.action_space)
         if _spaces is None:
             raise ValueError("QLearning needs an env (or use QLearning.load(path)).")
-        self.observation_space, self.action_space = _spaces
-        if not isinstance(self.action_space, spaces.Discrete):
+        self._setup_table(*_spaces)
+        self._setup_schedules()
+        self._reset_counters()
+        self.env: VecEnv | None = None
+        self._vec_normalize_env: VecNormalize | None = None
+        if vec_env is not None:
+            self.set_env(vec_env)
+            if seed is not None:  # like SB3's set_random_seed: seeds the next reset
+                vec_env.seed(seed)
+                self.action_space.seed(seed)
+
+    def _setup_table(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+        """Spaces, the observation encoder and the Q-table (refused when over max_table_mb)."""
+        self.observation_space, self.action_space = observation_space, action_space
+        if not isinstance(action_space, spaces.Discrete):
             raise ValueError(
-                f"QLearning supports only Discrete action spaces, got {self.action_space}; "
+                f"QLearning supports only Discrete action spaces, got {action_space}; "
                 f"observation spaces supported: {SUPPORTED_OBS}."
             )
-        self._n_actions = int(self.action_space.n)
-        self._action_start = int(self.action_space.start)
-        self._encode = ObsEncoder(self.observation_space, obs_bins, obs_low, obs_high)
+        self._n_actions = int(action_space.n)
+        self._action_start = int(action_space.start)
+        self._encode = ObsEncoder(observation_space, self.obs_bins, self.obs_low, self.obs_high)
         n_states = self._encode.n_states
         size_mb = n_states * self._n_actions * 8 / 2**20
-        if size_mb > max_table_mb:
+        if size_mb > self.max_table_mb:
             raise ValueError(
                 f"Q-table of {n_states} states x {self._n_actions} actions needs {size_mb:.1f} MB, "
-                f"over max_table_mb={max_table_mb}; use fewer obs_bins or raise max_table_mb."
+                f"over max_table_mb={self.max_table_mb}; use fewer obs_bins or raise max_table_mb."
             )
-        self.q_table = np.full((n_states, self._n_actions), float(initial_q_value))
-        self.lr_schedule = FloatSchedule(learning_rate)
+        self.q_table = np.full((n_states, self._n_actions), float(self.initial_q_value))
+
+    def _setup_schedules(self) -> None:
+        """Learning rate and exploration schedules (SB3's), and the behaviour policy's RNG."""
+        self.lr_schedule = FloatSchedule(self.learning_rate)
         self.exploration_schedule = LinearSchedule(
-            exploration_initial_eps, exploration_final_eps, exploration_fraction
+            self.exploration_initial_eps, self.exploration_final_eps, self.exploration_fraction
         )
-        self.exploration_rate = exploration_initial_eps
-        self._rng = np.random.default_rng(seed)
+        self.exploration_rate = self.exploration_initial_eps
+        self._rng = np.random.default_rng(self.seed)
+
+    def _reset_counters(self) -> None:
+        """What SB3's BaseAlgorithm keeps between learn calls: counters, episode buffers,
+        logger, last observation."""
         self.num_timesteps, self._total_timesteps, self._episode_num = 0, 0, 0
         self._num_timesteps_at_start, self._current_progress_remaining = 0, 1.0
-        self.ep_info_buffer: deque = deque(maxlen=stats_window_size)
-        self.ep_success_buffer: deque = deque(maxlen=stats_window_size)
+        self.ep_info_buffer: deque = deque(maxlen=self.stats_window_size)
+        self.ep_success_buffer: deque = deque(maxlen=self.stats_window_size)
         self._logger: Logger | None = None
         self._custom_logger = False
         self._last_obs: np.ndarray | None = None
         self.start_time = time.time_ns()
-        if env is not None:
-            self.set_env(env)
-            if seed is not None:  # like SB3's set_random_seed: seeds the next reset
-                env.seed(seed)
-                self.action_space.seed(seed)
 
     # ------------------------------------------------------------------ acting and learning
     def _act(self, rows: np.ndarray, eps: float) -> np.ndarray:
