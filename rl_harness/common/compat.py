@@ -1,8 +1,18 @@
-"""Every use of another library's private API, in one place, each with why and a test
-(tests/rl_harness/common/test_compat.py). The dependencies named here have upper bounds in
-pyproject.toml, so a release that moves them fails CI rather than a user's run."""
+"""Every use of another library's private (or discouraged) API, in one place, each with why and
+a test (tests/rl_harness/common/test_compat.py) that runs it against the installed library. The
+dependencies named here have upper bounds in pyproject.toml, so a release that moves them fails
+CI rather than a user's run.
+
+    warm_mlflow_requirements   MLflow   mlflow.utils.requirements_utils (private module)
+    attach_trial               Optuna   optuna.trial.Trial(study, trial_id) (discouraged)
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import optuna
 
 
 def warm_mlflow_requirements(requirements: list[str]) -> None:
@@ -12,3 +22,14 @@ def warm_mlflow_requirements(requirements: list[str]) -> None:
     from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
 
     warn_dependency_requirement_mismatches(requirements)
+
+
+def attach_trial(study: optuna.Study, trial_id: int) -> optuna.Trial:
+    """A handle on a trial that another process asked for, so a sweep job can `report` to it and
+    ask `should_prune`. Optuna's docs call direct use of the `Trial` constructor "not
+    recommended": its public ways to get a `Trial` (`study.ask`, `study.optimize`) only make new
+    trials. If the constructor changes, every sweep trial fails at its start (the test catches
+    that); the replacement would be the sweeper reporting on the job's behalf."""
+    import optuna
+
+    return optuna.trial.Trial(study, trial_id)

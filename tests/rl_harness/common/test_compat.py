@@ -1,0 +1,56 @@
+"""Each private (or discouraged) API that rl_harness.common.compat wraps, run against the installed
+library: a release that moves one fails here, in CI, rather than in a user's sweep or run."""
+
+from __future__ import annotations
+
+import logging
+
+import optuna
+import pytest
+
+from rl_harness.common import compat
+
+
+def test_attach_trial_reports_to_a_trial_another_handle_asked() -> None:
+    storage = optuna.storages.InMemoryStorage()
+    sweeper = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    asked = sweeper.ask({"x": optuna.distributions.FloatDistribution(0.0, 1.0)})
+    tid = storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name("s"), asked.number
+    )
+    # the job's side: its own study handle with a pruner, and the trial found by number
+    job = optuna.load_study(
+        study_name="s", storage=storage, pruner=optuna.pruners.ThresholdPruner(lower=1.0)
+    )
+    trial = compat.attach_trial(job, tid)
+    assert trial.number == asked.number and trial.params == asked.params
+    trial.report(0.5, step=128)
+    trial.set_user_attr("pruned_at", 128)
+    assert trial.should_prune()
+    stored = storage.get_trial(tid)
+    assert stored.intermediate_values == {128: 0.5}
+    assert stored.user_attrs["pruned_at"] == 128
+
+
+@pytest.fixture
+def mlflow_warnings() -> list[str]:
+    messages: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    logger = logging.getLogger("mlflow.utils.requirements_utils")
+    handler = Keep(level=logging.WARNING)
+    logger.addHandler(handler)
+    yield messages
+    logger.removeHandler(handler)
+
+
+def test_warm_mlflow_requirements_checks_against_the_environment(
+    mlflow_warnings: list[str],
+) -> None:
+    compat.warm_mlflow_requirements(["optuna"])
+    assert mlflow_warnings == []
+    compat.warm_mlflow_requirements(["optuna==0.0.1"])
+    assert len(mlflow_warnings) == 1 and "optuna==0.0.1" in mlflow_warnings[0]
