@@ -135,7 +135,7 @@ def check_batch(obs: Any, space: spaces.Space, max_batch: int) -> np.ndarray:
     Checks in order: numeric, shape, non-empty, size ≤ max_batch, finite, integral (discrete
     spaces), within bounds.
     """
-    shape = tuple(space.shape)
+    shape = tuple(space.shape or ())
     values = _numeric_batch(obs, shape, max_batch)
     finite = np.isfinite(values)
     if not finite.all():

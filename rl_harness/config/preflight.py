@@ -126,13 +126,13 @@ def _check_output_dir(path: str) -> None:
         ) from None
 
 
-def _check_path(base: object, key: str, groups: list[str], open_config: bool = True) -> None:
+def _check_path(base: Any, key: str, groups: list[str], open_config: bool = True) -> None:
     node = base
     parts = key.split(".")
     for i, part in enumerate(parts):
         if i == 0 and part in groups:
             return  # inside a group: the group's own keys are checked after composition
-        keys = list(node.keys()) if OmegaConf.is_dict(node) else []  # type: ignore[union-attr]
+        keys = list(node.keys()) if OmegaConf.is_dict(node) else []
         if part not in keys:
             where = ".".join(parts[:i]) or "top level"
             allowed = [k for k in keys if k != "hydra"] + (list(groups) if i == 0 else [])
@@ -145,6 +145,6 @@ def _check_path(base: object, key: str, groups: list[str], open_config: bool = T
             )
         if OmegaConf.is_missing(node, part):
             return  # a required value (???): the command's own check asks for it
-        node = node[part]  # type: ignore[index]
+        node = node[part]
         if not OmegaConf.is_dict(node):
             return
