@@ -1,1 +1,1 @@
-"""Hydra sweeper `optuna_rl`: drives Optuna (≥ 4) with pruning; see rl_harness.sweep."""
+"""Hydra sweeper `optuna_rl`: drives Optuna (4 or 5) with pruning; see rl_harness.tuning.sweep."""

@@ -9,19 +9,20 @@ worker (the lead, `worker=0`) also fails the trials of dead processes (they are 
 opens the study's MLflow parent run; at the end it writes the best hyperparameters and prints the
 summary. Each machine's first process starts `n_workers - 1` more: the same command with
 `hydra.sweeper.worker=<k> hydra.sweeper.spawned=true`. The search-space and Optuna logic is in
-rl_harness.sweep.
+rl_harness.tuning (rl_harness.tuning.sweep names it all).
 """
 
 # No `from __future__ import annotations`: Hydra loads plugins outside sys.modules, where
 # dataclasses cannot resolve string annotations.
 import contextlib
 import fcntl
+import io
 import math
 import os
 import signal
 import subprocess
 import sys
-import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobReturn, JobStatus
+from hydra.plugins.launcher import Launcher
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
@@ -68,6 +70,11 @@ OWN_KEYS = (
 
 
 class OptunaRLSweeper(Sweeper):
+    # Set by setup(), which Hydra calls before sweep(); the base class declares them Optional.
+    hydra_context: HydraContext
+    config: DictConfig
+    launcher: Launcher
+
     def __init__(self, **options: Any) -> None:
         self.options = options
         self.n_trials, self.n_workers = int(options["n_trials"]), int(options["n_workers"])
@@ -103,15 +110,35 @@ class OptunaRLSweeper(Sweeper):
     # ------------------------------------------------------------ set up
 
     def _sweep(self, arguments: list[str]) -> Any:
-        import optuna
-
+        """check the sweep → open the study → (lead) fail orphans, open the parent run →
+        run the workers → (lead) report."""
         from rl_harness.config.names import experiment_name
-        from rl_harness.errors import ConfigError
-        from rl_harness.tracking import runs as tracking
-        from rl_harness.tracking.recorder import NullRecorder
         from rl_harness.tuning import sweep
 
-        cfg = self.config
+        self._check_sweep(arguments)
+        self.experiment = experiment_name(self.config)
+        self.tracking = bool(self.config.mlflow.enabled)
+        self._open_study(arguments)
+        if self.worker:  # not the lead: no setup, no report
+            self._run_workers(arguments, spawn=not self.spawned)
+            return None
+        print(
+            f"study '{self.study.study_name}' in {sweep.redact(self.url)}: "
+            f"{sweep.counted(self.study.trials)} of {self.n_trials} trials done; "
+            f"{self.n_workers} worker(s)"
+        )
+        with self._parent_run() as parent:
+            if parent.run_id:
+                self.study.set_user_attr("mlflow_parent_run_id", parent.run_id)
+            self._run_workers(arguments, spawn=True)
+            self._report(parent, arguments)
+        return None
+
+    def _check_sweep(self, arguments: list[str]) -> None:
+        """Refuse what cannot be swept, before the study is opened or any trial runs."""
+        from rl_harness.errors import ConfigError
+        from rl_harness.tuning import sweep
+
         for arg in arguments:
             if OverridesParser.create().parse_override(arg).is_sweep_override():
                 raise ConfigError(
@@ -119,89 +146,84 @@ class OptunaRLSweeper(Sweeper):
                 )
         if self.n_trials < 1 or self.n_workers < 1:
             raise ConfigError("hydra.sweeper.n_trials and n_workers must be ≥ 1")
-        self.params = sweep.parse_space(self.options["space"], cfg)
+        self.params = sweep.parse_space(self.options["space"], self.config)
         self._check_composes(arguments)
 
-        self.sweep_dir = Path(str(cfg.hydra.sweep.dir)).resolve()
+    def _open_study(self, arguments: list[str]) -> None:
+        """Create the study or load it to resume; the lead fails the trials of dead workers.
+
+        The study the loop uses is loaded after that: for an RDB storage Optuna caches finished
+        trials per handle, and a cached trial would miss the `interrupted` mark set here.
+        """
+        import optuna
+
+        from rl_harness.tuning import sweep
+
+        self.sweep_dir = Path(str(self.config.hydra.sweep.dir)).resolve()
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        self.lock = self.sweep_dir / ".ask.lock"
         self.url = self.options["storage"] or str(self.sweep_dir / "optuna.journal")
         rdb = "://" in self.url
-        storage = sweep.open_storage(self.url, self.options["heartbeat"] if rdb else None)
-        self.lock = self.sweep_dir / ".ask.lock"
+        self.storage = sweep.open_storage(self.url, self.options["heartbeat"] if rdb else None)
+        name = str(self.options["study_name"])
         study = optuna.create_study(
-            study_name=str(self.options["study_name"]),
-            storage=storage,
+            study_name=name,
+            storage=self.storage,
             direction=self.options["direction"],
             load_if_exists=True,
         )
         self._check_same_sweep(study, arguments)
-        study.sampler = sweep.make_sampler(
-            self.options["sampler"],
-            1000 * self.worker + len(study.trials),
-            parallel=self.n_workers > 1 or rdb,
+        seed_offset = 1000 * self.worker + len(study.trials)
+        if not self.worker:
+            self._fail_orphans(study)
+        self.study = optuna.load_study(
+            study_name=name,
+            storage=self.storage,
+            sampler=sweep.make_sampler(
+                self.options["sampler"], seed_offset, parallel=self.n_workers > 1 or rdb
+            ),
+            pruner=sweep.make_pruner(self.options["pruner"]),
         )
-        study.pruner = sweep.make_pruner(self.options["pruner"])
-        self.study = study
-        self.experiment = experiment_name(cfg)
-        self.tracking = bool(cfg.mlflow.enabled)
-        if self.worker:  # not the lead: no setup, no report
-            workers = [] if self.spawned else self._start_workers(arguments)
-            try:
-                self._loop(arguments)
-            finally:
-                self._stop_workers(workers)
-            return None
 
+    def _fail_orphans(self, study: Any) -> None:
+        from rl_harness.tuning import sweep
+
+        retry = self.options["retry_interrupted"]
         with self._locked():
-            orphans = sweep.fail_orphans(study, self.options["retry_interrupted"])
+            orphans = sweep.fail_orphans(study, self.storage, retry)
         for t in orphans:
             print(
                 f"trial {t.number}: its process died; marked FAIL"
-                + (" and queued to run again" if self.options["retry_interrupted"] else "")
+                + (" and queued to run again" if retry else "")
             )
             self._tag_run(
                 t.number,
                 {"optuna.state": "FAIL", "optuna.error": "process died"},
                 end_running="KILLED",
             )
-        done = sweep.counted(study.trials)
-        print(
-            f"study '{study.study_name}' in {sweep.redact(self.url)}: {done} of "
-            f"{self.n_trials} trials done; {self.n_workers} worker(s)"
+
+    def _parent_run(self) -> contextlib.AbstractContextManager[Any]:
+        """The study's MLflow parent run: opened on the first session, reopened on resumes."""
+        from rl_harness.tracking import runs as tracking
+        from rl_harness.tracking.recorder import NullRecorder
+
+        study = self.study
+        if not self.tracking:
+            return contextlib.nullcontext(NullRecorder())
+        parent_id = study.user_attrs.get("mlflow_parent_run_id")
+        return tracking.mlflow_run(
+            self.experiment,
+            run_name=f"sweep {study.study_name}",
+            tags=self._parent_tags(),
+            run_id=parent_id if parent_id and tracking.run_exists(parent_id) else None,
         )
-        parent_id = study.user_attrs.get("mlflow_parent_run_id") if self.tracking else None
-        opened = (
-            tracking.mlflow_run(
-                self.experiment,
-                run_name=f"sweep {study.study_name}",
-                tags=self._parent_tags(),
-                run_id=parent_id if parent_id and tracking.run_exists(parent_id) else None,
-            )
-            if self.tracking
-            else contextlib.nullcontext(NullRecorder())
-        )
-        with opened as parent:
-            if parent.run_id:
-                study.set_user_attr("mlflow_parent_run_id", parent.run_id)
-            workers = self._start_workers(arguments)
-            try:
-                self._loop(arguments)
-            finally:
-                self._stop_workers(workers)
-            self._report(parent, arguments)
-        return None
 
     def _check_composes(self, arguments: list[str]) -> None:
         """Compose and validate one trial's config (lowest values, first choices) up front."""
         from rl_harness.training import train
         from rl_harness.tuning import sweep
 
-        first = {
-            p.path: p.distribution.choices[0]
-            if hasattr(p.distribution, "choices")
-            else p.distribution.low
-            for p in self.params
-        }
+        first = {p.path: p.first() for p in self.params}
         job_cfg = self.hydra_context.config_loader.load_sweep_config(
             self.config, [*arguments, *sweep.overrides(self.params, first)]
         )
@@ -251,6 +273,14 @@ class OptunaRLSweeper(Sweeper):
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
+    def _run_workers(self, arguments: list[str], spawn: bool) -> None:
+        """This process's loop, beside the `n_workers - 1` it starts when `spawn`."""
+        workers = self._start_workers(arguments) if spawn else []
+        try:
+            self._loop(arguments)
+        finally:
+            self._stop_workers(workers)
+
     def _loop(self, arguments: list[str]) -> None:
         from rl_harness.tuning import sweep
 
@@ -259,11 +289,13 @@ class OptunaRLSweeper(Sweeper):
             with self._locked():
                 if sweep.counted(study.get_trials(deepcopy=False)) >= self.n_trials:
                     return
-                trial = study.ask(sweep.distributions(self.params))
-                study._storage.set_trial_user_attr(trial._trial_id, "owner", sweep.owner())
+                with warnings.catch_warnings():  # we beat ourselves (tuning.storage.heartbeat)
+                    warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+                    trial = study.ask(sweep.distributions(self.params))
+                trial.set_user_attr("owner", sweep.owner())
             earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
             if sweep.counted(earlier) >= self.n_trials:  # another machine asked at the same time
-                study._storage.set_trial_user_attr(trial._trial_id, "surplus", True)
+                trial.set_user_attr("surplus", True)
                 study.tell(trial, state=sweep.TrialState.FAIL)
                 return
             self._run_trial(trial, arguments)
@@ -282,58 +314,48 @@ class OptunaRLSweeper(Sweeper):
         threads = max(1, len(os.sched_getaffinity(0)) // self.n_workers)
         if self.config.torch_threads > threads:
             job.append(f"torch_threads={threads}")
+        tid = sweep.trial_id(self.storage, self.study.study_name, trial.number)
         try:
-            with _heartbeat(self.study._storage, trial._trial_id, self.options["heartbeat"]):
+            with sweep.heartbeat(self.storage, tid, self.options["heartbeat"]):
                 [ret] = self.launcher.launch([job], initial_job_idx=trial.number)
         except KeyboardInterrupt:
-            frozen = self.study._storage.get_trial(trial._trial_id)
             sweep.mark_interrupted(
-                self.study, frozen, "stopped by Ctrl-C", self.options["retry_interrupted"]
+                self.study,
+                self.storage,
+                self.storage.get_trial(tid),
+                "stopped by Ctrl-C",
+                self.options["retry_interrupted"],
             )
             self._tag_run(trial.number, {"optuna.state": "FAIL", "optuna.error": "Ctrl-C"})
             raise
-        state, value, error = self._outcome(ret, trial)
+        state, value, error = outcome(ret, self.storage.get_trial_user_attrs(tid))
         if error:
             trial.set_user_attr("error", error[:2000])
         if state == sweep.TrialState.COMPLETE:
             self.study.tell(trial, value)
         else:
             self.study.tell(trial, state=state)
-        frozen = self.study._storage.get_trial(trial._trial_id)
-        tags = {"optuna.state": state.name}
+        self._record(trial, self.storage.get_trial(tid), error)
+
+    def _record(self, trial: Any, frozen: Any, error: str | None) -> None:
+        """Tag the finished trial's run (or open a FAILED one for it) and print one line."""
+        from rl_harness.tuning import sweep
+
+        tags = {"optuna.state": frozen.state.name}
         if frozen.value is not None:
             tags["optuna.value"] = f"{frozen.value:.6g}"
         if error:
             tags["optuna.error"] = error[:500]
-        if not self._tag_run(trial.number, tags) and state == sweep.TrialState.FAIL:
+        if not self._tag_run(trial.number, tags) and frozen.state == sweep.TrialState.FAIL:
             self._failed_run(trial, tags, error or "failed")
+        pruned_at = frozen.user_attrs.get("pruned_at")
         print(
-            f"trial {trial.number}: {state.name}"
-            + (
-                f" at step {frozen.user_attrs['pruned_at']}"
-                if "pruned_at" in frozen.user_attrs
-                else ""
-            )
+            f"trial {trial.number}: {frozen.state.name}"
+            + (f" at step {pruned_at}" if pruned_at is not None else "")
             + (f", value {frozen.value:.4g}" if frozen.value is not None else "")
             + (f": {error}" if error else ""),
             flush=True,
         )
-
-    def _outcome(self, ret: JobReturn, trial: Any) -> tuple[Any, float | None, str | None]:
-        from rl_harness.tuning.sweep import TrialState
-
-        attrs = self.study._storage.get_trial_user_attrs(trial._trial_id)
-        if ret.status == JobStatus.FAILED:
-            e = ret._return_value
-            return TrialState.FAIL, None, f"{type(e).__name__}: {e}".splitlines()[0]
-        if attrs.get("pruned_at") is not None:
-            return TrialState.PRUNED, None, None
-        if attrs.get("error"):
-            return TrialState.FAIL, None, str(attrs["error"])
-        value = ret.return_value
-        if not isinstance(value, int | float) or not math.isfinite(value):
-            return TrialState.FAIL, None, f"the objective is {value!r}"
-        return TrialState.COMPLETE, float(value), None
 
     def _tag_run(
         self, number: int, tags: dict[str, str], end_running: str | None = None
@@ -345,7 +367,7 @@ class OptunaRLSweeper(Sweeper):
 
         return tracking.update_runs(
             self.experiment,
-            {"optuna.study": self.study.study_name, "optuna.trial": str(number)},
+            {"optuna.study": str(self.options["study_name"]), "optuna.trial": str(number)},
             tags,
             end_running,
         )
@@ -408,72 +430,79 @@ class OptunaRLSweeper(Sweeper):
     # ------------------------------------------------------------ results
 
     def _report(self, parent: Any, arguments: list[str]) -> None:
+        """summary.txt, best_hparams.yaml, the parent run's metrics and `best.*` tags."""
         from rl_harness.tuning import sweep
 
-        study, params = self.study, self.params
-        table = sweep.summary(study, params)
+        table = sweep.summary(self.study, self.params)
         (self.sweep_dir / "summary.txt").write_text(table + "\n")
-        trials = study.get_trials(deepcopy=False)
-        states = {s.name.lower(): sum(t.state == s for t in trials) for s in sweep.TrialState}
-        metrics = {f"trials/{s}": states[s] for s in ("complete", "pruned", "fail")}
-        metrics["timesteps/total"] = sum(int(t.user_attrs.get("timesteps", 0)) for t in trials)
         print(table)
+        trials = self.study.get_trials(deepcopy=False)
+        counts = sweep.counts(trials)
+        metrics: dict[str, Any] = {f"trials/{s}": counts[s] for s in ("complete", "pruned", "fail")}
+        metrics["timesteps/total"] = counts["timesteps"]
         try:
-            best = study.best_trial
+            best = self.study.best_trial
         except ValueError:
             best = None
         if best is not None:
-            job_cfg = self.hydra_context.config_loader.load_sweep_config(
-                self.config, [*arguments, *sweep.overrides(params, best.params)]
-            )
-            header = (
-                f"Best of Optuna study '{study.study_name}': trial {best.number}, value "
-                f"{best.value:.6g} ({states['complete']} complete, {states['pruned']} "
-                f"pruned).\nCommand-line overrides: {' '.join(arguments)}\n"
-                f"Use it as conf/hparams/{self.config.algo.name}_"
-                f"{self.config.hydra.runtime.choices.env}.yaml"
-            )
-            path = sweep.write_hparams(
-                sweep.best_hparams(job_cfg, params), self.sweep_dir / "best_hparams.yaml", header
-            )
             metrics["best/value"] = best.value
-            parent.set_tags(
-                {
-                    "best.trial": best.number,
-                    **{
-                        f"best.{k}": sweep.hydra_value(p.value(best.params[k]))
-                        for p in params
-                        if (k := p.path) in best.params
-                    },
-                }
-            )
-            parent.log_artifact(path)
-            print(f"best hyperparameters: {path}")
+            self._export_best(parent, best, counts, arguments)
         parent.log_metrics(metrics, step=sweep.counted(trials))
         parent.log_artifact(self.sweep_dir / "summary.txt")
         print(f"dashboard: optuna-dashboard {sweep.redact(self.url)}")
 
+    def _export_best(
+        self, parent: Any, best: Any, counts: dict[str, int], arguments: list[str]
+    ) -> None:
+        """The best trial's config as conf/hparams YAML, logged and tagged on the parent run."""
+        from rl_harness.tuning import sweep
 
-@contextlib.contextmanager
-def _heartbeat(storage: Any, trial_id: int, interval: int) -> Iterator[None]:
-    """RDB storages: beat while the trial runs, so other machines can tell a lost one."""
-    from optuna.storages import RDBStorage
+        study, params = self.study, self.params
+        job_cfg = self.hydra_context.config_loader.load_sweep_config(
+            self.config, [*arguments, *sweep.overrides(params, best.params)]
+        )
+        header = (
+            f"Best of Optuna study '{study.study_name}': trial {best.number}, value "
+            f"{best.value:.6g} ({counts['complete']} complete, {counts['pruned']} "
+            f"pruned).\nCommand-line overrides: {' '.join(arguments)}\n"
+            f"Use it as conf/hparams/{self.config.algo.name}_"
+            f"{self.config.hydra.runtime.choices.env}.yaml"
+        )
+        path = sweep.write_hparams(
+            sweep.best_hparams(job_cfg, params), self.sweep_dir / "best_hparams.yaml", header
+        )
+        best_values = {
+            f"best.{p.path}": sweep.hydra_value(p.value(best.params[p.path]))
+            for p in params
+            if p.path in best.params
+        }
+        parent.set_tags({"best.trial": best.number, **best_values})
+        parent.log_artifact(path)
+        print(f"best hyperparameters: {path}")
 
-    if not isinstance(storage, RDBStorage) or not storage.get_heartbeat_interval():
-        yield
-        return
-    stop = threading.Event()
 
-    def beat() -> None:
-        while True:
-            storage.record_heartbeat(trial_id)
-            if stop.wait(interval):
-                return
+def outcome(ret: JobReturn, attrs: dict[str, Any]) -> tuple[Any, float | None, str | None]:
+    """(state, value, error) of a trial from what its job returned and set on the trial."""
+    from optuna.trial import TrialState
 
-    thread = threading.Thread(target=beat, daemon=True)
-    thread.start()
+    if ret.status == JobStatus.FAILED:
+        return TrialState.FAIL, None, job_error(ret)
+    if attrs.get("pruned_at") is not None:
+        return TrialState.PRUNED, None, None
+    if attrs.get("error"):
+        return TrialState.FAIL, None, str(attrs["error"])
+    value = ret.return_value
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return TrialState.FAIL, None, f"the objective is {value!r}"
+    return TrialState.COMPLETE, float(value), None
+
+
+def job_error(ret: JobReturn) -> str:
+    """A failed job's exception in one line. `JobReturn.return_value` raises it, after writing
+    "Error executing job with overrides: ..." to stderr: the trial's own line says it instead."""
     try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+        with contextlib.redirect_stderr(io.StringIO()):
+            _ = ret.return_value
+    except Exception as e:
+        return f"{type(e).__name__}: {e}".splitlines()[0]
+    return "the job failed"

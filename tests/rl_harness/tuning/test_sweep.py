@@ -203,9 +203,13 @@ def test_samplers_and_pruners_by_name() -> None:
 
 
 def test_resampled_seeds_differ_between_workers_and_sessions() -> None:
-    a = sweep.make_sampler({"name": "random", "seed": 0}, seed_offset=0)
-    b = sweep.make_sampler({"name": "random", "seed": 0}, seed_offset=1000)
-    assert a._rng.rng.random() != b._rng.rng.random()
+    def draws(offset: int) -> list[float]:
+        study = optuna.create_study(
+            sampler=sweep.make_sampler({"name": "random", "seed": 0}, offset)
+        )
+        return [study.ask().suggest_float("x", 0.0, 1.0) for _ in range(3)]
+
+    assert draws(0) == draws(0) and draws(0) != draws(1000)
 
 
 def test_trial_report_prunes_and_stops_on_nan() -> None:
@@ -226,18 +230,30 @@ def test_trial_report_prunes_and_stops_on_nan() -> None:
     assert "nan" in nan_trial.user_attrs["error"]
 
 
-def test_outcome_fails_a_nan_objective_and_an_exception() -> None:
-    from hydra_plugins.rl_harness_sweeper.optuna_rl_sweeper import OptunaRLSweeper
+def test_outcome_fails_a_nan_objective_and_an_exception(capsys: pytest.CaptureFixture) -> None:
+    from hydra_plugins.rl_harness_sweeper.optuna_rl_sweeper import outcome
 
-    sweeper = object.__new__(OptunaRLSweeper)
-    sweeper.study = optuna.create_study()
-    trial = sweeper.study.ask()
     nan = JobReturn(status=JobStatus.COMPLETED, _return_value=float("nan"))
-    assert sweeper._outcome(nan, trial)[0] == TrialState.FAIL
-    raised = JobReturn(status=JobStatus.FAILED, _return_value=RuntimeError("boom"))
-    assert sweeper._outcome(raised, trial) == (TrialState.FAIL, None, "RuntimeError: boom")
+    assert outcome(nan, {})[0] == TrialState.FAIL
+    raised = JobReturn(status=JobStatus.FAILED, _return_value=RuntimeError("boom\ntrace"))
+    assert outcome(raised, {}) == (TrialState.FAIL, None, "RuntimeError: boom")
+    assert capsys.readouterr().err == ""  # the trial's own line reports it, not Hydra's
     ok = JobReturn(status=JobStatus.COMPLETED, _return_value=12.5)
-    assert sweeper._outcome(ok, trial) == (TrialState.COMPLETE, 12.5, None)
+    assert outcome(ok, {}) == (TrialState.COMPLETE, 12.5, None)
+    assert outcome(ok, {"pruned_at": 128}) == (TrialState.PRUNED, None, None)
+    assert outcome(ok, {"error": "evaluation returned nan"})[2] == "evaluation returned nan"
+
+
+def test_heartbeat_beats_on_the_rdb_storage_we_opened(tmp_path: Path) -> None:
+    storage = sweep.open_storage(f"sqlite:///{tmp_path / 'o.db'}", heartbeat=30)
+    study = optuna.create_study(study_name="hb", storage=storage)
+    number = study.ask().number
+    tid = sweep.trial_id(storage, "hb", number)
+    beats: list[int] = []
+    storage.record_heartbeat = beats.append  # type: ignore[method-assign]
+    with sweep.heartbeat(storage, tid, 30):
+        pass
+    assert beats == [tid]
 
 
 def test_plugin_is_discovered_by_hydra() -> None:

@@ -1,0 +1,89 @@
+"""Samplers and pruners by name, each with its own class's arguments, checked before a trial runs.
+
+hydra.sweeper.sampler: {name: tpe, seed: 0, tpe: {n_startup_trials: 5}}
+hydra.sweeper.pruner:  {name: median, median: {n_warmup_steps: 2}}
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import optuna
+from omegaconf import OmegaConf
+
+from rl_harness.errors import ConfigError
+
+SAMPLERS = {
+    "tpe": "TPESampler",
+    "random": "RandomSampler",
+    "cmaes": "CmaEsSampler",
+    "gp": "GPSampler",
+    "qmc": "QMCSampler",
+}
+PRUNERS = {
+    "median": "MedianPruner",
+    "percentile": "PercentilePruner",
+    "successive_halving": "SuccessiveHalvingPruner",
+    "hyperband": "HyperbandPruner",
+    "threshold": "ThresholdPruner",
+    "none": "NopPruner",
+}
+
+
+def _plain(spec: Any) -> dict[str, Any]:
+    return OmegaConf.to_container(OmegaConf.create(spec or {}), resolve=True)  # type: ignore
+
+
+def _build(
+    kind: str, table: dict[str, str], module: Any, spec: dict[str, Any], **common: Any
+) -> Any:
+    """`{name: median, median: {n_warmup_steps: ...}, hyperband: {...}}` → MedianPruner(...).
+
+    Arguments are kept per class, so switching `name` never carries another class's arguments.
+    """
+    name = spec.get("name")
+    if name not in table:
+        raise ConfigError(f"hydra.sweeper.{kind}.name={name!r} is not one of: {', '.join(table)}")
+    if unknown := sorted(set(spec) - {"name", *common, *table}):
+        raise ConfigError(
+            f"hydra.sweeper.{kind}: unknown key(s) {', '.join(unknown)}; give a "
+            f"class's arguments under its name, e.g. {kind}.{name}.<argument>"
+        )
+    kwargs = spec.get(name) or {}
+    if not isinstance(kwargs, dict):
+        raise ConfigError(f"hydra.sweeper.{kind}.{name} must be a mapping of arguments")
+    cls = getattr(module, table[name])
+    accepted = set(inspect.signature(cls).parameters)
+    if bad := sorted(set(kwargs) - accepted):
+        raise ConfigError(
+            f"hydra.sweeper.{kind}.{name}: {table[name]} does not accept "
+            f"{', '.join(bad)}; accepted: {', '.join(sorted(accepted))}"
+        )
+    kwargs = {k: v for k, v in common.items() if k in accepted} | kwargs
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError, ImportError) as e:
+        raise ConfigError(
+            f"hydra.sweeper.{kind}: cannot make {name}: {e}".splitlines()[0]
+        ) from None
+
+
+def make_sampler(
+    spec: Any, seed_offset: int = 0, parallel: bool = False
+) -> optuna.samplers.BaseSampler:
+    """tpe (default), random, cmaes, gp or qmc, with `seed` and the class's own arguments.
+
+    `seed_offset` keeps parallel workers and resumed sessions from replaying the same draws.
+    """
+    spec = _plain(spec) or {"name": "tpe"}
+    seed = spec.get("seed")
+    common: dict[str, Any] = {"seed": None if seed is None else int(seed) + seed_offset}
+    if parallel:  # TPE: pending trials count as bad, so workers do not pick the same point
+        common["constant_liar"] = True
+    return _build("sampler", SAMPLERS, optuna.samplers, spec, **common)
+
+
+def make_pruner(spec: Any) -> optuna.pruners.BasePruner:
+    """median, percentile, successive_halving, hyperband, threshold or none."""
+    return _build("pruner", PRUNERS, optuna.pruners, _plain(spec) or {"name": "none"})

@@ -1,0 +1,199 @@
+"""Search spaces: YAML under `hydra.sweeper.space` → Optuna distributions → Hydra overrides.
+
+A search space is nested like the config it samples:
+
+    algo:
+      learning_rate: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}
+      n_epochs: {type: int, low: 1, high: 20}
+      policy_kwargs:
+        net_arch: {type: categorical, choices: {small: [64, 64], large: [256, 256]}}
+
+A mapping with a `type` key is one hyperparameter; its path is the Hydra override key and the
+Optuna parameter name. Structured choices (lists, mappings) are given names: the mapping's keys,
+or the compact JSON of each value.
+
+    space YAML ──parse_space──▶ [Param] ──distributions──▶ study.ask(...)
+                                   │
+    trial.params ───overrides──────┴──▶ ["++algo.learning_rate=0.0003", ...] ──▶ the job
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+from rl_harness.build import registry as algos
+from rl_harness.errors import ConfigError
+
+SPEC_KEYS = {
+    "float": {"type", "low", "high", "log", "step"},
+    "int": {"type", "low", "high", "log", "step"},
+    "categorical": {"type", "choices"},
+}
+# Trial user attributes that take a trial out of the study's count (it is run again).
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter: its config path, its Optuna distribution, and named choices."""
+
+    path: str
+    distribution: BaseDistribution
+    values: dict[str, Any] | None = None  # choice name → structured value
+
+    def value(self, sampled: Any) -> Any:
+        """The config value of a sampled Optuna value (a choice's name → its structure)."""
+        return self.values[sampled] if self.values is not None else sampled
+
+    def first(self) -> Any:
+        """The low end or the first choice: the trial config the sweep checks up front."""
+        d = self.distribution
+        if isinstance(d, CategoricalDistribution):
+            return d.choices[0]
+        assert isinstance(d, IntDistribution | FloatDistribution)
+        return d.low
+
+
+def parse_space(space: Any, cfg: DictConfig) -> list[Param]:
+    """Check a search space against the composed config and the algorithm's signature.
+
+    Raises ConfigError naming the offending entry, before any trial runs.
+    """
+    plain = OmegaConf.to_container(space, resolve=True) if OmegaConf.is_config(space) else space
+    if not isinstance(plain, dict) or not plain:
+        raise ConfigError(
+            "hydra.sweeper.space is empty: give at least one hyperparameter "
+            "(see conf/sweep/ppo.yaml)"
+        )
+    cls = algos.get_class(cfg.algo.name)
+    params = [_parse_spec(path, spec) for path, spec in _leaves(plain, "")]
+    for p in params:
+        _check_path(p.path, cfg, cls)
+    return params
+
+
+def _leaves(node: dict, prefix: str) -> list[tuple[str, dict]]:
+    out: list[tuple[str, dict]] = []
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and "type" in value:
+            out.append((path, value))
+        elif isinstance(value, dict) and value:
+            out.extend(_leaves(value, f"{path}."))
+        else:
+            raise ConfigError(
+                f"hydra.sweeper.space.{path}: expected a mapping with a type "
+                f"(float, int or categorical), got {value!r}"
+            )
+    return out
+
+
+def _parse_spec(path: str, spec: dict) -> Param:
+    where = f"hydra.sweeper.space.{path}"
+    kind = spec.get("type")
+    if kind not in SPEC_KEYS:
+        raise ConfigError(f"{where}: unknown type {kind!r}; use float, int or categorical")
+    if unknown := sorted(set(spec) - SPEC_KEYS[kind]):
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)} for type {kind}; "
+            f"accepted: {', '.join(sorted(SPEC_KEYS[kind]))}"
+        )
+    if kind == "categorical":
+        return _categorical(path, where, spec.get("choices"))
+    low: Any = spec.get("low")
+    high: Any = spec.get("high")
+    step: Any = spec.get("step")
+    log = bool(spec.get("log"))
+    number, what = ((int,), "an integer") if kind == "int" else ((int, float), "a number")
+    for name, v in (("low", low), ("high", high), ("step", step)):
+        if (v is not None or name != "step") and (not isinstance(v, number) or isinstance(v, bool)):
+            raise ConfigError(f"{where}: {name} must be {what}, got {v!r}")
+    if low > high:
+        raise ConfigError(f"{where}: low ({low}) > high ({high})")
+    if log and low <= 0:
+        raise ConfigError(f"{where}: a log scale needs low > 0, got {low}")
+    if log and step is not None:
+        raise ConfigError(f"{where}: step and log cannot be combined")
+    if kind == "int":
+        return Param(path, IntDistribution(low, high, log=log, step=step or 1))
+    return Param(path, FloatDistribution(float(low), float(high), log=log, step=step))
+
+
+def _categorical(path: str, where: str, choices: Any) -> Param:
+    if isinstance(choices, dict):
+        named = {str(k): v for k, v in choices.items()}
+    elif isinstance(choices, list):
+        if all(_scalar(c) for c in choices):
+            if not choices:
+                raise ConfigError(f"{where}: choices is empty")
+            return Param(path, CategoricalDistribution(choices))
+        named = {json.dumps(c, separators=(",", ":")): c for c in choices}
+    else:
+        raise ConfigError(
+            f"{where}: choices must be a list or a mapping of names to values, got {choices!r}"
+        )
+    if not named:
+        raise ConfigError(f"{where}: choices is empty")
+    return Param(path, CategoricalDistribution(list(named)), named)
+
+
+def _scalar(v: Any) -> bool:
+    return v is None or isinstance(v, bool | int | float | str)
+
+
+def _check_path(path: str, cfg: DictConfig, cls: type) -> None:
+    where = f"hydra.sweeper.space.{path}"
+    head, _, rest = path.partition(".")
+    if head == "algo":
+        key = rest.split(".")[0]
+        if key == "name":
+            raise ConfigError(f"{where}: the algorithm is chosen with algo=, not searched")
+        try:
+            algos.check_keys(cfg.algo.name, cls, [key])
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+    elif head in ("hydra", "optuna"):
+        raise ConfigError(f"{where}: {head}.* cannot be searched")
+    elif OmegaConf.select(cfg, path, default="<missing>") == "<missing>":
+        raise ConfigError(
+            f"{where}: '{path}' is not a key of the composed config "
+            "(searchable: algo.<constructor argument> and existing config keys)"
+        )
+
+
+def distributions(params: list[Param]) -> dict[str, BaseDistribution]:
+    """What `study.ask` takes: parameter name → distribution."""
+    return {p.path: p.distribution for p in params}
+
+
+def overrides(params: list[Param], sampled: dict[str, Any]) -> list[str]:
+    """Hydra overrides for a trial's parameters (`++` so keys the YAML lacks are added)."""
+    return [
+        f"++{p.path}={hydra_value(p.value(sampled[p.path]))}" for p in params if p.path in sampled
+    ]
+
+
+def hydra_value(v: Any) -> str:
+    """A Python value in Hydra's override grammar."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(v, list | tuple):
+        return "[" + ",".join(hydra_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ",".join(f"{k}:{hydra_value(x)}" for k, x in v.items()) + "}"
+    raise ConfigError(f"cannot write {v!r} as a Hydra override")

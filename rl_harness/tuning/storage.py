@@ -1,0 +1,82 @@
+"""Where a study lives: an RDB URL (PostgreSQL, MySQL, SQLite) or a journal file, and the
+storage-level calls the sweep needs (trial ids, heartbeats) through Optuna's public
+`BaseStorage` methods on the storage object we opened ourselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+
+import optuna
+
+
+def storage_url(url: str) -> str:
+    """SQLAlchemy 2.1 reads `postgresql://` as psycopg 3; name psycopg2 when only it is there."""
+    if url.startswith("postgresql://"):
+        try:
+            import psycopg  # type: ignore[import-not-found]  # noqa: F401
+        except ImportError:
+            return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    return url
+
+
+@lru_cache(maxsize=4)
+def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.BaseStorage:
+    """An RDB URL (PostgreSQL, MySQL, SQLite) or a journal file path (the one-machine default)."""
+    if "://" in url:
+        if heartbeat:
+            return optuna.storages.RDBStorage(
+                storage_url(url), heartbeat_interval=heartbeat, grace_period=4 * heartbeat
+            )
+        return optuna.storages.RDBStorage(storage_url(url))
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    Path(url).parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(
+        JournalFileBackend(url, lock_obj=JournalFileOpenLock(url))
+    )
+
+
+def redact(url: str) -> str:
+    """The storage URL without its password, for tags and messages."""
+    if "://" in url and "@" in url:
+        scheme, _, rest = url.partition("://")
+        creds, _, host = rest.rpartition("@")
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+def trial_id(storage: optuna.storages.BaseStorage, study_name: str, number: int) -> int:
+    """The storage's key of a study's trial `number` (Optuna's public handles carry numbers)."""
+    study_id = storage.get_study_id_from_name(study_name)
+    return storage.get_trial_id_from_study_id_trial_number(study_id, number)
+
+
+@contextlib.contextmanager
+def heartbeat(storage: optuna.storages.BaseStorage, trial: int, interval: int) -> Iterator[None]:
+    """RDB storages: beat while the trial runs, so other machines can tell a lost one.
+
+    `storage` must be the RDBStorage we opened: a study wraps it in a cache that is not one.
+    """
+    if not isinstance(storage, optuna.storages.RDBStorage) or not storage.get_heartbeat_interval():
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            storage.record_heartbeat(trial)
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
