@@ -31,7 +31,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rl_harness.config.names import CHECKPOINT_FILES
-from rl_harness.config.preflight import CONF_DIR, preflight
+from rl_harness.config.preflight import CONF_DIR, TRAINING, preflight
 from rl_harness.errors import ConfigError, HarnessError, exit_with
 
 Rule = Callable[[DictConfig], None]
@@ -55,9 +55,10 @@ def load(name: str, argv: Sequence[str]) -> DictConfig:
 
 def checked_argv(name: str, argv: Sequence[str]) -> list[str]:
     """A Hydra app's argv, checked (a single run's values too) and normalised for
-    `@hydra.main`. Flags (-m, --cfg, --help) leave the values to each job."""
+    `@hydra.main`. Flags (-m, --cfg, --help) leave the values to each job, and training's
+    values are `train.validate`'s (they depend on the algorithm)."""
     out = preflight(list(argv), name)
-    if not any(a.startswith("-") for a in out):
+    if name != TRAINING and not any(a.startswith("-") for a in out):
         check(name, compose(name, out))
     return out
 

@@ -72,6 +72,16 @@ def test_mistakes_are_one_line(name: str, argv: list[str], words: str) -> None:
     assert words in str(err.value) and "\n" not in str(err.value)
 
 
+def test_training_keeps_its_own_value_checks() -> None:
+    # keys and groups are checked here; values are train.validate's, after composition
+    assert commands.checked_argv("config", ["n_timesteps=abc", "algo.gamma=0.9"]) == [
+        "n_timesteps=abc",
+        "++algo.gamma=0.9",
+    ]
+    with pytest.raises(ConfigError, match="unknown algo 'foo'"):
+        commands.checked_argv("config", ["algo=foo"])
+
+
 def test_subcommand_usage() -> None:
     with pytest.raises(ConfigError, match=r"usage: python -m prog \{register,serve\} key=value"):
         commands.load_subcommand("prog", ("register", "serve"), ["deploy"])
