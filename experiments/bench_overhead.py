@@ -1,8 +1,19 @@
-"""Harness overhead: `python -m rl_harness algo=ppo env=cartpole` against a plain SB3 script.
+"""What the harness and its tracking cost: `python -m rl_harness algo=ppo env=cartpole` with
+tracking on and off, against a plain SB3 script of the same hyperparameters.
 
-Runs the variants alternately (order rotated each round) as separate processes and prints the
-median wall time of each, its ratio to the plain script measured in the same run, and the final
-evaluation (which must be identical: the harness adds nothing to the learning).
+Each variant runs as its own process, rounds alternated (the order rotates each round), so a
+burst of load on a shared machine falls on every variant alike. Per variant, the median of:
+
+    wall s       start to exit
+    CPU s        user + sys of the process and every process it waited for (the recording
+                 helper, git): os.wait4's rusage. Where every core is busy (sweep workers =
+                 cores, a packed node) CPU time is wall time, so the verdicts use it.
+    trainer MB   peak RSS (VmHWM) of the training process itself, polled
+    largest MB   peak RSS of the largest process of the tree (ru_maxrss; the helper's, if larger)
+
+Ratios are against the plain script measured in the same run; two groups: with evaluation
+(every 10k steps, checkpoints every 50k: the shipped defaults) and without either (issue 12's
+run). Final evaluations must be identical within a group: the harness adds nothing to learning.
 
     python experiments/bench_overhead.py                   # 100k steps, 3 rounds
     python experiments/bench_overhead.py --timesteps 20000 --rounds 2
@@ -17,56 +28,170 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from experiments.bench_common import provenance  # noqa: E402
+from rl_harness.common import tables  # noqa: E402
 
-RATIO_TARGET = 1.05  # harness (MLflow on) / plain SB3 script
-MLFLOW_TARGET = 2.0  # % of wall time, MLflow on vs off
+CPU_TARGET = 5.0  # % more CPU time, tracking on vs off
+WALL_TARGET = 3.0  # % more wall time, tracking on vs off
+PLAIN_TARGET = 3.0  # % more CPU time, harness with tracking off vs the plain script
+RSS_TARGET = 15.0  # % more peak RSS, the training process vs the plain script
+GROUPS = {"eval": "with evaluation", "no eval": "no evaluation, no checkpoints"}
+KINDS = ("plain SB3 script", "harness, tracking off", "harness, tracking on")
 
 
-def variants(steps: int, tmp: str) -> dict[str, list[str]]:
-    py = sys.executable
-    harness = [
-        py,
-        "-m",
-        "rl_harness",
-        "algo=ppo",
-        "env=cartpole",
-        f"n_timesteps={steps}",
-        "progress_bar=false",
-        f"hydra.run.dir={tmp}/run_${{now:%H%M%S%f}}",
+@dataclass
+class Samples:
+    """One variant's measurements, a value per round."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    trainer_mb: list[float] = field(default_factory=list)
+    largest_mb: list[float] = field(default_factory=list)
+    evals: set[str] = field(default_factory=set)
+
+    def median(self, name: str) -> float:
+        return statistics.median(getattr(self, name))
+
+
+def harness(steps: int, tmp: str, *overrides: str) -> list[str]:
+    return [
+        *(sys.executable, "-m", "rl_harness", "algo=ppo", "env=cartpole"),
+        *(
+            f"n_timesteps={steps}",
+            "progress_bar=false",
+            f"hydra.run.dir={tmp}/run_${{now:%H%M%S%f}}",
+        ),
+        *overrides,
     ]
-    return {
-        "plain SB3 script": [
-            py,
-            str(ROOT / "experiments/plain_sb3_ppo_cartpole.py"),
-            str(steps),
-            f"{tmp}/plain",
-        ],
-        "harness (MLflow on)": harness,
-        "harness (MLflow off)": [*harness, "mlflow.enabled=false"],
-        "plain SB3, no eval": [
-            py,
-            str(ROOT / "experiments/plain_sb3_ppo_cartpole.py"),
-            str(steps),
-            f"{tmp}/plain0",
-            "0",
-        ],
-        "harness, no eval, MLflow off": [*harness, "mlflow.enabled=false", "eval.freq=0"],
-    }
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
-    start = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, check=True)
-    elapsed = time.perf_counter() - start
-    match = re.search(r"eval (-?[\d.]+)", out.stdout)
-    return elapsed, match.group(1) if match else "?"
+def variants(steps: int, tmp: str) -> dict[tuple[str, str], list[str]]:
+    """(group, kind) → command line."""
+    plain = [sys.executable, str(ROOT / "experiments/plain_sb3_ppo_cartpole.py"), str(steps)]
+    cmds = {}
+    for group, plain_args, overrides in (
+        ("eval", [f"{tmp}/plain", "10000", "50000"], []),
+        ("no eval", [f"{tmp}/plain0", "0", "0"], ["eval.freq=0", "checkpoint.freq=0"]),
+    ):
+        cmds[group, KINDS[0]] = [*plain, *plain_args]
+        cmds[group, KINDS[1]] = harness(steps, tmp, *overrides, "mlflow.enabled=false")
+        cmds[group, KINDS[2]] = harness(steps, tmp, *overrides)
+    return cmds
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def measure(cmd: list[str], env: dict[str, str], into: Samples) -> None:
+    """Run once; the trainer's own peak RSS is polled (its rusage includes the helper's)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=err, text=True)
+        peak, done = [0.0], threading.Event()
+
+        def poll() -> None:
+            while not done.wait(0.2):
+                peak[0] = max(peak[0], _peak_rss_mb(proc.pid) or 0.0)
+
+        threading.Thread(target=poll, daemon=True).start()
+        _, status, usage = os.wait4(proc.pid, 0)  # not proc.wait(): it drops the rusage
+        wall = time.perf_counter() - start
+        done.set()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{stderr[-3000:]}")
+    match = re.search(r"eval (-?[\d.]+)", stdout)
+    into.wall.append(wall)
+    into.cpu.append(usage.ru_utime + usage.ru_stime)
+    into.trainer_mb.append(peak[0] or usage.ru_maxrss / 1024)
+    into.largest_mb.append(usage.ru_maxrss / 1024)
+    into.evals.add(match.group(1) if match else "?")
+
+
+def rounds(cmds: dict[tuple[str, str], list[str]], n: int, env: dict[str, str]) -> dict:
+    """Every variant once per round, the order rotated by one each round."""
+    samples = {key: Samples() for key in cmds}
+    keys = list(cmds)
+    for r in range(n):
+        for key in keys[r % len(keys) :] + keys[: r % len(keys)]:
+            measure(cmds[key], env, samples[key])
+            s = samples[key]
+            print(
+                f"  round {r + 1}: {key[0]:<8} {key[1]:<22} wall {s.wall[-1]:6.1f} s  "
+                f"CPU {s.cpu[-1]:6.1f} s  trainer {s.trainer_mb[-1]:4.0f} MB  "
+                f"largest {s.largest_mb[-1]:4.0f} MB  load {os.getloadavg()[0]:.1f}",
+                file=sys.stderr,
+                flush=True,
+            )
+    return samples
+
+
+def table(samples: dict[tuple[str, str], Samples]) -> str:
+    rows = []
+    for (group, kind), s in samples.items():
+        base = samples[group, KINDS[0]]
+        rows.append(
+            [
+                GROUPS[group],
+                kind,
+                f"{s.median('wall'):.1f}",
+                f"{s.median('wall') / base.median('wall'):.3f}",
+                f"{s.median('cpu'):.1f}",
+                f"{s.median('cpu') / base.median('cpu'):.3f}",
+                f"{s.median('trainer_mb'):.0f}",
+                f"{s.median('largest_mb'):.0f}",
+                ", ".join(sorted(s.evals)),
+            ]
+        )
+    headers = ["runs", "variant", "wall s", "wall ratio", "CPU s", "CPU ratio"]
+    headers += ["trainer peak MB", "largest peak MB", "final eval"]
+    return tables.markdown(headers, rows, align="llrrrrrrr")
+
+
+def _verdict(value: float, target: float) -> str:
+    return f"target ≤ {target:g}%: {'met' if value <= target else 'NOT met'}"
+
+
+def verdicts(samples: dict[tuple[str, str], Samples]) -> list[str]:
+    """The issue-12 targets, each group on its own line."""
+    lines = []
+    for group, label in GROUPS.items():
+        plain, off, on = (samples[group, kind] for kind in KINDS)
+        fixed = on.median("cpu") - off.median("cpu")
+        cpu = 100 * fixed / off.median("cpu")
+        wall = 100 * (on.median("wall") / off.median("wall") - 1)
+        harness = 100 * (off.median("cpu") / plain.median("cpu") - 1)
+        rss = 100 * (
+            max(off.median("trainer_mb"), on.median("trainer_mb")) / plain.median("trainer_mb") - 1
+        )
+        same = len(plain.evals | off.evals | on.evals) == 1
+        lines += [
+            f"- {label}: tracking costs {fixed:+.1f} s of CPU ({cpu:+.1f}%, "
+            f"{_verdict(cpu, CPU_TARGET)}) and {wall:+.1f}% of wall time "
+            f"({_verdict(wall, WALL_TARGET)});",
+            f"  harness with tracking off vs plain SB3: CPU {harness:+.1f}% "
+            f"({_verdict(harness, PLAIN_TARGET)}); training process peak RSS, the larger of "
+            f"tracking on / off, vs plain: {rss:+.1f}% ({_verdict(rss, RSS_TARGET)}); final "
+            f"evaluations {'identical' if same else 'DIFFER'}.",
+        ]
+    return lines
 
 
 def main() -> None:
@@ -74,53 +199,31 @@ def main() -> None:
     ap.add_argument("--timesteps", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    command = (
+        f"python experiments/bench_overhead.py --timesteps {args.timesteps} --rounds {args.rounds}"
+    )
+    header = provenance(command)  # the load average at the start
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db"}
         cmds = variants(args.timesteps, tmp)
+        # The store is created once, before the rounds: its first-run migrations are not a
+        # per-run cost (a user's store exists after their first run).
         subprocess.run(
-            cmds["harness (MLflow on)"][:3] + ["--cfg", "job"],
+            harness(256, tmp, "eval.freq=0", "checkpoint.freq=0"),
             env=env,
             cwd=ROOT,
             capture_output=True,
             check=True,
-        )  # warm caches
-        times: dict[str, list[float]] = {k: [] for k in cmds}
-        evals: dict[str, set[str]] = {k: set() for k in cmds}
-        names = list(cmds)
-        for r in range(args.rounds):
-            for name in names[r % len(names) :] + names[: r % len(names)]:
-                t, ev = timed(cmds[name], env)
-                times[name].append(t)
-                evals[name].add(ev)
-                print(f"  round {r + 1}: {name:<30} {t:7.1f} s  eval {ev}", file=sys.stderr)
-    base = statistics.median(times["plain SB3 script"])
-    base0 = statistics.median(times["plain SB3, no eval"])
-    command = (
-        f"python experiments/bench_overhead.py --timesteps {args.timesteps} --rounds {args.rounds}"
-    )
-    print(f"\n{provenance(command)}\n")
-    print(f"PPO CartPole-v1, {args.timesteps} steps, {args.rounds} rounds, median wall time\n")
-    print("| variant | wall s | ratio | final eval |")
-    print("|---|---|---|---|")
-    for name in names:
-        med = statistics.median(times[name])
-        ref = base0 if "no eval" in name else base
-        print(f"| {name} | {med:.1f} | {med / ref:.3f} | {', '.join(sorted(evals[name]))} |")
-    on = statistics.median(times["harness (MLflow on)"])
-    off = statistics.median(times["harness (MLflow off)"])
-    ratio = on / base
-    groups = ([n for n in names if "no eval" not in n], [n for n in names if "no eval" in n])
-    same = all(len(set().union(*(evals[n] for n in g))) == 1 for g in groups)
+        )
+        samples = rounds(cmds, args.rounds, env)
+    print(f"\n{header[:-2]}; load average at end {os.getloadavg()[0]:.1f}._\n")
     print(
-        f"\nHarness / plain SB3 wall time: {ratio:.3f} (target ≤ {RATIO_TARGET}: "
-        f"{'met' if ratio <= RATIO_TARGET else 'NOT met'}); final evaluations "
-        f"{'identical' if same else 'DIFFER'} (plain vs harness, every round)"
+        f"PPO CartPole-v1, {args.timesteps} steps, {args.rounds} rounds alternated, medians; "
+        "ratios against the plain SB3 script of the same group\n"
     )
-    overhead = 100 * (on - off) / off
-    print(
-        f"MLflow tracking overhead: {overhead:+.1f}% of wall time (target ≤ {MLFLOW_TARGET}%: "
-        f"{'met' if overhead <= MLFLOW_TARGET else 'NOT met'})"
-    )
+    print(table(samples))
+    print()
+    print("\n".join(verdicts(samples)))
 
 
 if __name__ == "__main__":

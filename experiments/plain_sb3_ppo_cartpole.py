@@ -3,6 +3,7 @@
 Same hyperparameters (conf/hparams/ppo_cartpole.yaml), seed, evaluation and checkpoint schedule
 as `python -m rl_harness algo=ppo env=cartpole`, without Hydra or MLflow.
 Usage: python experiments/plain_sb3_ppo_cartpole.py [n_timesteps] [out_dir] [eval_freq]
+[checkpoint_freq] (defaults 100000, a temporary directory, 10000, 50000; 0 turns either off)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.utils import LinearSchedule
 
 
-def main(n_timesteps: int, out_dir: str, eval_freq: int) -> None:
+def main(n_timesteps: int, out_dir: str, eval_freq: int, checkpoint_freq: int) -> None:
     torch.set_num_threads(1)
     env = make_vec_env("CartPole-v1", n_envs=8, seed=0)
     eval_env = make_vec_env("CartPole-v1", n_envs=1, seed=10_000)
@@ -36,7 +37,9 @@ def main(n_timesteps: int, out_dir: str, eval_freq: int) -> None:
         seed=0,
         device="cpu",
     )
-    callbacks = [CheckpointCallback(50_000 // 8, f"{out_dir}/checkpoints")]
+    callbacks = []
+    if checkpoint_freq:
+        callbacks.append(CheckpointCallback(checkpoint_freq // 8, f"{out_dir}/checkpoints"))
     if eval_freq:
         callbacks.append(
             EvalCallback(
@@ -63,4 +66,5 @@ if __name__ == "__main__":
         int(args[0]) if args else 100_000,
         args[1] if len(args) > 1 else tempfile.mkdtemp(),
         int(args[2]) if len(args) > 2 else 10_000,
+        int(args[3]) if len(args) > 3 else 50_000,
     )

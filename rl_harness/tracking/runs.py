@@ -35,9 +35,6 @@ from rl_harness.tracking.store import (  # noqa: F401 - tracking_uri is read her
     unreachable,
 )
 
-# The harness records to the user's own store and nowhere else (MLflow 3 sends usage telemetry
-# unless told not to); set MLFLOW_DISABLE_TELEMETRY=false to allow it.
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 PID_START_TAG = "rl_harness.pid_start"  # with the pid: a reused pid is not the run's process
 MAX_PARAM_LEN = 6000
 BATCH_LIMIT = 1000  # MLflow's per-request cap on metrics

@@ -8,14 +8,22 @@
 The model's code is `rl_harness/deploy/policy_model.py` (MLflow's "models from code"): it is
 copied into the model as a file and runs only when the model is loaded for serving, so this
 module refers to it by path and does not import the serving layer.
+
+Packaging runs in the recording helper, which has no other use for torch: the spaces come from
+the saved file (`saved_spaces`), not from loading the agent, which would import torch and SB3
+and build the optimizer (torch._dynamo): ~4.5 s of CPU and ~250 MB in a process that only
+writes files.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import pickle
 import tempfile
 import time
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +38,6 @@ from rl_harness.common import space_codec
 from rl_harness.common.obs_normalizer import ObsNormalizer
 from rl_harness.errors import HarnessError
 from rl_harness.tracking import runs as tracking
-from rl_harness.training.saved_agent import load_model
 
 MODEL_NAME = "policy"  # the model's name inside each training run
 MODEL_URI_TAG = "policy_model_uri"
@@ -64,6 +71,43 @@ def pip_requirements() -> list[str]:
     return reqs
 
 
+def saved_spaces(algo: str, model_path: Path) -> tuple[gym_spaces.Space, gym_spaces.Space]:
+    """The observation and action spaces of a saved model, the ones its `load` would restore.
+
+    SB3's zip holds them in its `data` JSON member, each pickled (cloudpickle, base64) under
+    ":serialized:" (stable_baselines3.common.save_util.data_to_json); unpickling a Gymnasium
+    space needs neither torch nor SB3. Any other file (Q-learning's archive, a format SB3 may
+    adopt later) is loaded with its class's own `load`. The file is the one this run just
+    wrote: the same trust as `load`, which unpickles it too.
+    """
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            data = json.loads(archive.read("data"))
+        obs, act = (
+            pickle.loads(base64.b64decode(data[key][":serialized:"]))
+            for key in ("observation_space", "action_space")
+        )
+        if isinstance(obs, gym_spaces.Space) and isinstance(act, gym_spaces.Space):
+            return obs, act
+    except Exception:  # noqa: BLE001 - not SB3's layout: the class's own load decides
+        pass
+    from rl_harness.training.saved_agent import load_model  # imports SB3 and torch
+
+    model = load_model(algo, model_path)
+    return model.observation_space, model.action_space
+
+
+def prewarm() -> None:
+    """The one-time costs of the first model logged, paid early (the helper calls this while
+    training runs): importing MLflow's pyfunc flavour, and MLflow mapping the installed
+    packages to check the requirements (~1 s; later calls ~0.1 s)."""
+    import mlflow.pyfunc  # noqa: F401
+
+    from rl_harness.common.compat import warm_mlflow_requirements
+
+    warm_mlflow_requirements(pip_requirements())
+
+
 def log_policy_model(
     run_id: str,
     model_path: Path,
@@ -79,9 +123,9 @@ def log_policy_model(
     start = time.perf_counter()
     client = tracking.client()
     try:
-        model = load_model(cfg.algo.name, model_path)
-        obs_json = space_codec.to_json(model.observation_space)
-        act_json = space_codec.to_json(model.action_space)
+        observation_space, action_space = saved_spaces(cfg.algo.name, model_path)
+        obs_json = space_codec.to_json(observation_space)
+        act_json = space_codec.to_json(action_space)
     except HarnessError as e:
         warnings.warn(f"policy not logged as an MLflow model: {e}", stacklevel=2)
         client.set_tag(run_id, "policy_model_skipped", str(e))
@@ -116,7 +160,7 @@ def log_policy_model(
             run_id=run_id,
             python_model=str(POLICY_MODEL_CODE),
             artifacts=artifacts,
-            signature=signature(model.observation_space, model.action_space),
+            signature=signature(observation_space, action_space),
             pip_requirements=pip_requirements(),
             model_config={"max_batch": max_batch},
             tags={"algo": cfg.algo.name, "env": cfg.env.id},
