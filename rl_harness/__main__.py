@@ -52,14 +52,12 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def entry() -> None:
-    from rl_harness.config.preflight import preflight
+    from rl_harness.config import commands
 
     # `kill` (SIGTERM) stops a run like Ctrl-C: final checkpoint, MLflow status KILLED.
     signal.signal(signal.SIGTERM, _terminate)
-    try:
-        sys.argv[1:] = preflight(sys.argv[1:])
-    except HarnessError as e:
-        fail(e)
+    with commands.reporting("rl_harness"):
+        sys.argv[1:] = commands.checked_argv("config", sys.argv[1:])
     if _records_in_background(sys.argv[1:]):
         from rl_harness.tracking import background
         from rl_harness.training.record_tasks import HELPER
