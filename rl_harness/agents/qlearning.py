@@ -155,7 +155,7 @@ class QLearning:
         self.ep_success_buffer: deque = deque(maxlen=self.stats_window_size)
         self._logger: Logger | None = None
         self._custom_logger = False
-        self._last_obs: np.ndarray | None = None
+        self._last_obs: Any = None  # the VecEnv's last observation batch
         self.start_time = time.time_ns()
 
     # ------------------------------------------------------------------ acting and learning
@@ -218,7 +218,9 @@ class QLearning:
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
         callback.on_training_start(locals(), globals())
-        env, n_envs = self.env, self.env.num_envs
+        env = self.env
+        assert env is not None  # _setup_learn raised otherwise
+        n_envs = env.num_envs
         rows = self._encode(self._last_obs)
         while self.num_timesteps < total_timesteps:
             # Each VecEnv step is one "rollout" (as for DQN with train_freq=1), so callbacks

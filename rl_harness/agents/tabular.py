@@ -43,6 +43,7 @@ class ObsEncoder:
         high: float | list[float] | None = None,
     ) -> None:
         self.kind = "multi"
+        self.start: Any
         if isinstance(space, spaces.Discrete):
             self.kind, self.start, self.n_states = "discrete", int(space.start), int(space.n)
             return
@@ -73,7 +74,7 @@ class ObsEncoder:
         self.strides[:-1] = np.cumprod(nvec[::-1])[::-1][1:]
         self.n_states = int(np.prod([int(n) for n in nvec]))  # Python ints: no overflow
 
-    def __call__(self, obs: np.ndarray) -> np.ndarray:
+    def __call__(self, obs: Any) -> np.ndarray:
         """Batch ``(n, *obs_shape)`` -> rows ``(n,)``."""
         if self.kind == "discrete":
             rows = np.asarray(obs).reshape(-1).astype(np.intp, copy=False)
@@ -142,7 +143,10 @@ def write_archive(
 ) -> None:
     """``np.savez`` of the table and JSON metadata. A zip either way; like SB3, a path without a
     suffix gets ``.zip`` (np.savez would otherwise append ``.npz``)."""
-    arrays = {"q_table": table, "metadata": np.array(json.dumps(meta, default=to_json))}
+    arrays: dict[str, Any] = {
+        "q_table": table,
+        "metadata": np.array(json.dumps(meta, default=to_json)),
+    }
     if isinstance(path, (str, os.PathLike)):
         path = os.fspath(path)
         path = path if os.path.splitext(path)[1] else path + ".zip"

@@ -18,6 +18,8 @@ policy that never finishes (FrozenLake8x8 scores 0.0 that way).
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 import numpy as np
 
@@ -28,7 +30,7 @@ def transition_arrays(env: gym.Env) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     ``R`` is the expected immediate reward, ``C`` the probability of *continuing* to ``s'``
     (done transitions are left out), ``d0`` the initial-state distribution.
     """
-    base = env.unwrapped
+    base: Any = env.unwrapped  # a toy-text env: its spaces are Discrete and it has P
     n_s, n_a = base.observation_space.n, base.action_space.n
     rewards = np.zeros((n_s, n_a))
     cont = np.zeros((n_s, n_a, n_s))

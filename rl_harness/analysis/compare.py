@@ -22,6 +22,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from rl_harness.build.make import to_plain
 from rl_harness.common import tables
 from rl_harness.common.plots import plot_final_performance, plot_learning_curves
 from rl_harness.common.stats import bootstrap_ci, iqm, mean_std
@@ -125,7 +126,7 @@ def summarize(group: Group, boot: DictConfig) -> dict[str, Any]:
         pct = 100 * scores / np.array(optima)
         plo, phi = bootstrap_ci(pct, iqm, *ci)
         row.update(
-            optimum=float(np.mean(optima)),
+            optimum=float(np.mean(np.asarray(optima, dtype=float))),
             iqm_pct_optimum=float(iqm(pct)),
             pct_ci_low=float(plo),
             pct_ci_high=float(phi),
@@ -254,9 +255,7 @@ def _record(
     )
     tags = {"run_type": RUN_TYPE, "compared_runs": sum(len(g.runs) for g in groups)}
     with tracking.mlflow_run(experiment, cfg.mlflow.run_name or "compare", tags=tags) as rec:
-        rec.log_params(
-            {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "mlflow"}
-        )
+        rec.log_params({k: v for k, v in to_plain(cfg).items() if k != "mlflow"})
         for r in rows:
             prefix = f"{env_experiment(r['env'])}/{r['algo']}" + (
                 f"/{r['group']}" if r["group"] else ""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import hydra
 import numpy as np
@@ -49,12 +49,15 @@ def episodes(
     """Returns and lengths of n episodes (n_envs at once)."""
     env = agents.make_eval_env(agent, min(n_envs, n), seed)
     try:
-        returns, lengths = evaluate_policy(
-            agent.model,
-            env,
-            n_eval_episodes=n,
-            deterministic=deterministic,
-            return_episode_rewards=True,
+        returns, lengths = cast(  # return_episode_rewards=True: one entry per episode
+            tuple[list[float], list[int]],
+            evaluate_policy(
+                agent.model,
+                env,
+                n_eval_episodes=n,
+                deterministic=deterministic,
+                return_episode_rewards=True,
+            ),
         )
     finally:
         env.close()
@@ -78,7 +81,8 @@ def record_video(
     try:
         obs = env.reset()
         for i in range(n):
-            frames, done, state = [env.get_images()[0]], False, None
+            frames: list[Any] = [env.get_images()[0]]
+            done, state = False, None
             start = np.ones((1,), dtype=bool)
             while not done:
                 action, state = agent.model.predict(

@@ -50,7 +50,7 @@ def import_path(path: str) -> Any:
         raise ConfigError(f"cannot import '{path}': {e}") from None
 
 
-def get_class(name: str) -> type:
+def get_class(name: str) -> Any:
     """The algorithm class for a registry name."""
     if name not in REGISTRY:
         raise ConfigError(
@@ -60,7 +60,7 @@ def get_class(name: str) -> type:
     return import_path(REGISTRY[name])
 
 
-def accepted_keys(cls: type) -> dict[str, inspect.Parameter]:
+def accepted_keys(cls: Any) -> dict[str, inspect.Parameter]:
     """Constructor parameters a user may set under `algo.`, read from the class signature."""
     params = inspect.signature(cls.__init__).parameters
     return {

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
 Row = Sequence[object]
@@ -29,7 +30,7 @@ def text(
         column.overflow = "fold"
     for row in _cells(rows):
         table.add_row(*row)
-    console = Console(width=10_000, record=True, file=_Null(), color_system=None)
+    console = Console(width=10_000, record=True, file=io.StringIO(), color_system=None)
     console.print(table)
     lines = console.export_text().splitlines()
     return "\n".join(line.rstrip() for line in lines if line.strip())
@@ -43,10 +44,3 @@ def markdown(headers: Sequence[str], rows: Sequence[Row], align: str | None = No
     return "\n".join(
         [line(list(headers)), "|" + "|".join(rule) + "|"] + [line(r) for r in _cells(rows)]
     )
-
-
-class _Null:
-    def write(self, _: str) -> int:
-        return 0
-
-    def flush(self) -> None: ...

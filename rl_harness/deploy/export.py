@@ -38,6 +38,11 @@ INPUT, OUTPUT = "observation", "action"
 class OnnxablePolicy(torch.nn.Module):
     """normalize → policy._predict(deterministic=True) → SB3's action post-processing."""
 
+    mean: torch.Tensor  # buffers, registered when the policy needs them
+    scale: torch.Tensor
+    low: torch.Tensor
+    high: torch.Tensor
+
     def __init__(self, policy: Any, normalizer: agents.ObsNormalizer | None = None) -> None:
         super().__init__()
         self.policy = policy
@@ -108,6 +113,7 @@ def export_table(model: Any, path: Path) -> Path:
     from onnx import TensorProto, helper, numpy_helper
 
     space = model.observation_space
+    shape: list[int | None]
     if isinstance(space, spaces.Discrete):
         nvec, start, shape = np.array([space.n]), np.array([space.start]), [None]
     elif isinstance(space, spaces.MultiDiscrete) and space.nvec.ndim == 1:

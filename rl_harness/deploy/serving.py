@@ -31,6 +31,7 @@ import mlflow
 import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.pyfunc.model import PythonModel
 from omegaconf import DictConfig
 
 from rl_harness.common import space_codec as spaces
@@ -45,7 +46,7 @@ DEFAULT_ALIAS = "champion"
 DEFAULT_PORT = 5001
 
 
-class PolicyModel(mlflow.pyfunc.PythonModel):
+class PolicyModel(PythonModel):
     """Observations (float64 batch, n × obs shape) → deterministic actions, one per row."""
 
     # The tensor signature logged with the model is the schema. Without this flag MLflow wraps

@@ -72,7 +72,7 @@ def check(checkpoint: Path) -> Path:
     return model_file
 
 
-def load(checkpoint: Path, cls: type, env: VecEnv, device: str) -> tuple[Any, VecEnv]:
+def load(checkpoint: Path, cls: Any, env: VecEnv, device: str) -> tuple[Any, VecEnv]:
     """Model (with optimizer state, timestep counter, replay buffer) and env statistics."""
     from stable_baselines3.common.vec_env import VecNormalize
 

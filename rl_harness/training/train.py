@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -110,12 +110,15 @@ def _sb3_logger(out_dir: Path, recorder: Recorder, verbose: int) -> Logger:
 def evaluate(model: Any, env: VecEnv, cfg: DictConfig) -> tuple[float, float, list[float]]:
     """Final evaluation on freshly seeded episodes, so it depends on the final model alone."""
     env.seed(cfg.seed + build.EVAL_SEED_OFFSET)
-    returns, _ = evaluate_policy(
-        model,
-        env,
-        n_eval_episodes=cfg.eval.episodes,
-        deterministic=cfg.eval.deterministic,
-        return_episode_rewards=True,
+    returns, _ = cast(  # return_episode_rewards=True: lists, one entry per episode
+        tuple[list[float], list[int]],
+        evaluate_policy(
+            model,
+            env,
+            n_eval_episodes=cfg.eval.episodes,
+            deterministic=cfg.eval.deterministic,
+            return_episode_rewards=True,
+        ),
     )
     mean, std = mean_std(returns)
     return mean, std, [float(r) for r in returns]
@@ -239,7 +242,7 @@ def summary_line(result: dict[str, Any]) -> str:
 
 def record_start(recorder: Recorder, cfg: DictConfig, out_dir: Path, best: float | None) -> None:
     """What a new run records before training: the config (params and file), the optimum."""
-    recorder.log_params(OmegaConf.to_container(cfg, resolve=True))
+    recorder.log_params(build.to_plain(cfg))
     if best is not None:
         recorder.log_metrics({"optimum": best}, step=0)
     config_path = out_dir / "resolved_config.yaml"
