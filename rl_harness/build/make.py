@@ -193,7 +193,7 @@ class FiniteCheck(VecCheckNan):
         ):
             return
         try:
-            super()._check_val(event, **kwargs)
+            super()._check_val(event, **kwargs)  # our override's parent: SB3's detailed scan
         except ValueError as e:
             raise NumericalError(f"training stopped: {_one_line(e)}") from None
 

@@ -5,14 +5,16 @@ CI rather than a user's run.
 
     warm_mlflow_requirements   MLflow   mlflow.utils.requirements_utils (private module)
     attach_trial               Optuna   optuna.trial.Trial(study, trial_id) (discouraged)
+    deterministic_action       SB3      BasePolicy._predict (protected)
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import optuna
+    import torch
 
 
 def warm_mlflow_requirements(requirements: list[str]) -> None:
@@ -33,3 +35,11 @@ def attach_trial(study: optuna.Study, trial_id: int) -> optuna.Trial:
     import optuna
 
     return optuna.trial.Trial(study, trial_id)
+
+
+def deterministic_action(policy: Any, observation: torch.Tensor) -> torch.Tensor:
+    """The policy's deterministic action for a batch of (preprocessed) observations, as a graph
+    ONNX can trace. SB3's own docs export through this protected method: `policy.predict` works
+    on numpy arrays and leaves the graph. If it is renamed, `export` fails and so does the
+    parity test (tests/rl_harness/deploy/test_export.py)."""
+    return policy._predict(observation, deterministic=True)

@@ -26,6 +26,7 @@ import torch
 from gymnasium import spaces
 from omegaconf import DictConfig
 
+from rl_harness.common import compat
 from rl_harness.config import commands
 from rl_harness.errors import ConfigError
 from rl_harness.training import saved_agent as agents
@@ -65,7 +66,7 @@ class OnnxablePolicy(torch.nn.Module):
     def forward(self, observation: torch.Tensor) -> torch.Tensor:
         if self.normalize:
             observation = torch.clamp((observation - self.mean) * self.scale, -self.clip, self.clip)
-        actions = self.policy._predict(observation, deterministic=True)
+        actions = compat.deterministic_action(self.policy, observation)
         if self.box:
             if self.policy.squash_output:
                 return self.low + 0.5 * (actions + 1.0) * (self.high - self.low)

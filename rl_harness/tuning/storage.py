@@ -18,7 +18,7 @@ def storage_url(url: str) -> str:
     """SQLAlchemy 2.1 reads `postgresql://` as psycopg 3; name psycopg2 when only it is there."""
     if url.startswith("postgresql://"):
         try:
-            import psycopg  # type: ignore[import-not-found]  # noqa: F401
+            import psycopg  # noqa: F401
         except ImportError:
             return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
     return url

@@ -54,3 +54,17 @@ def test_warm_mlflow_requirements_checks_against_the_environment(
     assert mlflow_warnings == []
     compat.warm_mlflow_requirements(["optuna==0.0.1"])
     assert len(mlflow_warnings) == 1 and "optuna==0.0.1" in mlflow_warnings[0]
+
+
+def test_deterministic_action_matches_the_policys_predict() -> None:
+    import gymnasium as gym
+    import numpy as np
+    import torch
+    from stable_baselines3 import PPO
+
+    model = PPO("MlpPolicy", gym.make("CartPole-v1"), n_steps=64, seed=0, device="cpu")
+    obs = np.stack([model.observation_space.sample() for _ in range(8)]).astype(np.float32)
+    with torch.no_grad():
+        actions = compat.deterministic_action(model.policy, torch.as_tensor(obs))
+    expected, _ = model.predict(obs, deterministic=True)
+    np.testing.assert_array_equal(actions.numpy(), expected)
