@@ -32,7 +32,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from rl_harness.errors import ConfigError, HarnessError
 from rl_harness.tracking.recorder import Tasks
@@ -44,7 +44,7 @@ END_TIMEOUT_S = 600.0  # packaging a large policy model and uploading artifacts 
 _helper: subprocess.Popen | None = None
 
 
-def prestart(entry: str) -> None:
+def prestart(entry: str) -> subprocess.Popen:
     """Start the helper now, so it loads MLflow while the caller composes its config.
 
     `entry` is the module the helper runs (`python -m entry`): the layer that owns the tasks,
@@ -54,14 +54,14 @@ def prestart(entry: str) -> None:
         _helper = subprocess.Popen(
             [sys.executable, "-m", entry], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
         )
+    return _helper
 
 
 def begin(entry: str) -> BackgroundRecorder:
     """Hand the helper a go-ahead to check the store (it touches nothing before this, so a
     config error found earlier leaves no trace)."""
     global _helper
-    prestart(entry)
-    recorder, _helper = BackgroundRecorder(_helper), None
+    recorder, _helper = BackgroundRecorder(prestart(entry)), None
     recorder.send("check")
     return recorder
 
@@ -83,7 +83,11 @@ class BackgroundRecorder:
     """The Recorder interface, as messages to the helper process."""
 
     def __init__(self, proc: subprocess.Popen) -> None:
+        if proc.stdin is None or proc.stdout is None:
+            raise ValueError("the recording helper must be started with pipes for stdin and stdout")
         self.proc = proc
+        self._commands: IO[bytes] = proc.stdin
+        self._replies: IO[bytes] = proc.stdout
         self._buffer = b""
         self._run_id: str | None = None
         self._ready = False
@@ -91,8 +95,8 @@ class BackgroundRecorder:
     # -- plumbing
     def send(self, *message: Any) -> None:
         try:
-            pickle.dump(message, self.proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            self.proc.stdin.flush()
+            pickle.dump(message, self._commands, protocol=pickle.HIGHEST_PROTOCOL)
+            self._commands.flush()
         except (BrokenPipeError, OSError):
             raise RuntimeError(
                 f"the MLflow recording process exited (code {self.proc.poll()})"
@@ -110,7 +114,7 @@ class BackgroundRecorder:
                 return reply
 
     def _next_reply(self, expected: str, timeout: float) -> dict[str, Any]:
-        fd = self.proc.stdout.fileno()
+        fd = self._replies.fileno()
         while b"\n" not in self._buffer:
             if not select.select([fd], [], [], timeout)[0]:
                 raise RuntimeError(
@@ -171,7 +175,7 @@ class BackgroundRecorder:
         self.send("end", status, summary, details)
         reply = self.receive("ended", END_TIMEOUT_S)
         self._run_id = reply["run_id"]
-        self.proc.stdin.close()
+        self._commands.close()
         self.proc.wait(timeout=60)
         if reply.get("failure") and status == "FINISHED":
             raise RuntimeError(

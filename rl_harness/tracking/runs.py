@@ -361,7 +361,8 @@ def search_runs(experiments: list[str] | None = None, filter_string: str = "") -
         return []
     status = "attributes.status = 'FINISHED'"
     query = f"{status} and {filter_string}" if filter_string else status
-    runs, token = [], None
+    runs: list[Any] = []
+    token: str | None = None
     while True:
         page = c.search_runs(
             ids, query, max_results=1000, page_token=token, order_by=["attributes.start_time DESC"]
