@@ -40,7 +40,6 @@ from rl_harness.config import commands
 from rl_harness.errors import ConfigError, HarnessError
 from rl_harness.tracking import runs as tracking
 from rl_harness.training.model_logging import DEFAULT_MAX_BATCH, MODEL_NAME, MODEL_URI_TAG  # noqa: F401
-from rl_harness.training.saved_agent import load_model
 
 DEFAULT_ALIAS = "champion"
 DEFAULT_PORT = 5001
@@ -55,7 +54,11 @@ class PolicyModel(PythonModel):
     _skip_type_hint_validation = True
 
     def load_context(self, context: Any) -> None:
+        # SB3 and torch load here, not at import: MLflow imports this module to log every
+        # training run's model, where the agent itself is not needed.
         import torch
+
+        from rl_harness.training.saved_agent import load_model
 
         torch.set_num_threads(1)  # small MLPs: one thread answers fastest
         spec = json.loads(Path(context.artifacts["policy"]).read_text())
