@@ -17,3 +17,10 @@ layers below it (tests/test_layers.py checks this on every CI run):
     entry points                python -m rl_harness[.evaluate|.compare|.serving|.export],
                                 the Hydra sweeper plugin (hydra_plugins/)
 """
+
+import os as _os
+
+# The harness records to the user's own store and nowhere else: MLflow 3 sends usage telemetry
+# unless told not to, and reads this once, on its first import, wherever that happens (set
+# MLFLOW_DISABLE_TELEMETRY=false to allow it).
+_os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
