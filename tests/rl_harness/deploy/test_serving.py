@@ -3,13 +3,13 @@ requests answered with a 400 that names the problem while the server keeps servi
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -29,6 +29,7 @@ from rl_harness.tracking import runs as tracking
 from rl_harness.training import model_logging
 from rl_harness.training import saved_agent as agents
 from tests.rl_harness import tabular_double
+from tests.waiting import group_gone, port_closed, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -240,17 +241,17 @@ class Server:
             start_new_session=True,
         )
 
+    def ready(self) -> bool:
+        """Answers /ping; an exited server fails at once with its log."""
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"server exited: {Path(self.log.name).read_text()[-3000:]}")
+        try:
+            return self.request("GET", "/ping")[0] == 200
+        except OSError:  # not listening yet, or not answering yet
+            return False
+
     def wait(self, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {Path(self.log.name).read_text()[-3000:]}")
-            try:
-                if self.request("GET", "/ping")[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.5)
-        raise TimeoutError(f"server not up in {timeout} s: {Path(self.log.name).read_text()}")
+        wait_for(self.ready, f"the server on port {self.port} to answer /ping", timeout)
 
     def request(self, method: str, path: str, body: str | bytes | None = None) -> tuple[int, str]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
@@ -266,14 +267,21 @@ class Server:
         return status, json.loads(text)
 
     def stop(self) -> None:
+        """SIGTERM to the group (MLflow's launcher and uvicorn); returns once all have exited."""
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.kill()
                 self.proc.wait()
-        self.log.close()
+        # uvicorn can outlive the launcher briefly: wait for the whole group, then make sure
+        try:
+            wait_for(lambda: group_gone(self.proc.pid), "the server's processes to exit", 20)
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # a straggler past the deadline
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.log.close()
 
 
 def inputs(obs) -> str:
@@ -348,11 +356,4 @@ def test_serve_registered_model_end_to_end(trained) -> None:
         assert server.predict(inputs(obs)) == (200, {"predictions": expected.tolist()})
     finally:
         server.stop()
-    deadline = time.monotonic() + 30  # stopped: soon nothing listens on the port
-    while True:
-        try:
-            server.request("GET", "/ping")
-        except ConnectionRefusedError:
-            break
-        assert time.monotonic() < deadline, "the server still answers after stop()"
-        time.sleep(0.2)
+    wait_for(lambda: port_closed(server.port), f"port {server.port} to close after stop()", 30)

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from rl_harness.tracking import runs as tracking
 from rl_harness.training import train
 from rl_harness.tuning import sweep
 from tests.conftest import compose_config
+from tests.waiting import wait_for
 
 SPACE = (
     "hydra.sweeper.space={algo: {learning_rate: {type: float, low: 1e-4, high: 3e-3, "
@@ -365,28 +365,35 @@ def test_forced_prune_and_failed_trials_are_recorded_and_the_sweep_goes_on() -> 
             assert f"trial {t.number}: FAIL" in proc.stdout
 
 
+def trial_mid_training(
+    study: str, proc: subprocess.Popen, log: Path | None = None
+) -> optuna.trial.FrozenTrial | None:
+    """A RUNNING trial that has reported an intermediate value; fails if the sweep ended."""
+    if proc.poll() is not None:
+        out = log.read_text() if log else proc.communicate()[1]
+        pytest.fail(f"the sweep ended (exit {proc.returncode}) before a trial ran: {out[-3000:]}")
+    if not (Path("sweeps") / study / "optuna.journal").exists():
+        return None
+    running = [
+        t for t in load(study).trials if t.state == TrialState.RUNNING and t.intermediate_values
+    ]
+    return running[0] if running else None
+
+
 def test_resume_after_sigkill_mid_trial() -> None:
     study_name = "killed"
-    cmd = sweep_cmd(study_name, "hydra.sweeper.n_trials=3", "n_timesteps=4096")
+    cmd = sweep_cmd(study_name, "hydra.sweeper.n_trials=3", "n_timesteps=2048")
     with open("first.log", "w") as log:
         first = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    journal = Path("sweeps") / study_name / "optuna.journal"
-    deadline = time.monotonic() + 180
-    victim = None
-    while time.monotonic() < deadline and victim is None:
-        time.sleep(0.5)
-        if journal.exists():
-            running = [
-                t
-                for t in load(study_name).trials
-                if t.state == TrialState.RUNNING and t.intermediate_values
-            ]  # mid-training: it has reported
-            victim = running[0] if running else None
-    assert victim is not None, Path("first.log").read_text()[-3000:]
+    victim = wait_for(
+        lambda: trial_mid_training(study_name, first, Path("first.log")),
+        "a trial to report mid-training",
+        180,
+    )
     os.kill(first.pid, signal.SIGKILL)
     first.wait()
 
-    run_sweep(study_name, "hydra.sweeper.n_trials=3", "n_timesteps=4096")
+    run_sweep(study_name, "hydra.sweeper.n_trials=3", "n_timesteps=2048")
     study = load(study_name)
     dead = study.trials[victim.number]
     assert dead.state == TrialState.FAIL and dead.user_attrs["interrupted"]
@@ -403,21 +410,11 @@ def test_resume_after_sigkill_mid_trial() -> None:
 
 def test_ctrl_c_stops_cleanly_and_the_rerun_finishes_the_study() -> None:
     study_name = "ctrlc"
-    cmd = sweep_cmd(study_name, "hydra.sweeper.n_trials=2", "n_timesteps=4096")
+    cmd = sweep_cmd(study_name, "hydra.sweeper.n_trials=2", "n_timesteps=2048")
     first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    journal = Path("sweeps") / study_name / "optuna.journal"
-    deadline = time.monotonic() + 180
-    victim = None
-    while time.monotonic() < deadline and victim is None and first.poll() is None:
-        time.sleep(0.5)
-        if journal.exists():
-            running = [
-                t
-                for t in load(study_name).trials
-                if t.state == TrialState.RUNNING and t.intermediate_values
-            ]
-            victim = running[0] if running else None
-    assert victim is not None, first.communicate()[1][-3000:]
+    victim = wait_for(
+        lambda: trial_mid_training(study_name, first), "a trial to report mid-training", 180
+    )
     first.send_signal(signal.SIGINT)  # what Ctrl-C sends
     _, err = first.communicate(timeout=60)
     assert first.returncode == 130, err[-3000:]
@@ -431,7 +428,7 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes_the_study() -> None:
     ]
     assert trial_run.info.status == "KILLED" and trial_run.data.tags["optuna.error"] == "Ctrl-C"
 
-    run_sweep(study_name, "hydra.sweeper.n_trials=2", "n_timesteps=4096")
+    run_sweep(study_name, "hydra.sweeper.n_trials=2", "n_timesteps=2048")
     study = load(study_name)
     retry = [t for t in study.trials if t.user_attrs.get("retry_of") == victim.number]
     assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE
