@@ -24,11 +24,15 @@ sweep:
 		hydra.sweeper.n_workers=2 hydra.sweeper.pruner.median.n_startup_trials=3 \
 		hydra.sweeper.pruner.median.n_warmup_steps=4000 hydra.sweeper.sampler.tpe.n_startup_trials=4
 
+# Tests in parallel (pytest-xdist; TEST_WORKERS=0 runs them in one process), the slowest listed.
+# `test`: the fast suite, under 4 min on 2 cores; `test-full`: everything, learning checks too.
+TEST_WORKERS ?= auto
+PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 test:
-	$(PY) -m pytest -m "not slow" -q
+	$(PYTEST) -m "not slow" --durations=15
 
 test-full:
-	$(PY) -m pytest -q
+	$(PYTEST) --durations=25
 
 lint:
 	$(VENV)/bin/ruff check rl_harness envs tests experiments hydra_plugins
