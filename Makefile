@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install train sweep test test-full lint ui serve bench bench-full
+.PHONY: install train sweep test test-full lint format ui serve bench bench-full
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,16 @@ test:
 test-full:
 	$(PYTEST) --durations=25
 
+# Lint, format and types, as CI runs them (`make format` rewrites the files).
+SRC := rl_harness envs tests experiments hydra_plugins
 lint:
-	$(VENV)/bin/ruff check rl_harness envs tests experiments hydra_plugins
+	$(VENV)/bin/ruff check $(SRC)
+	$(VENV)/bin/ruff format --check $(SRC)
+	$(VENV)/bin/mypy
+
+format:
+	$(VENV)/bin/ruff check --fix $(SRC)
+	$(VENV)/bin/ruff format $(SRC)
 
 ui:
 	$(VENV)/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}
