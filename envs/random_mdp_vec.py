@@ -1,6 +1,7 @@
-"""A fast numpy VecEnv test double: N copies of a small random MDP stepped at once.
+"""N copies of a small random MDP stepped at once with numpy: a known-optimum task for tests
+and benchmarks of tabular agents (tests/rl_harness/agents, experiments/bench_qlearning.py).
 
-Stands in for the project's vectorized inventory env: an SB3 ``VecEnv`` subclass, a fixed horizon
+Shaped like the project's vectorized inventory env: an SB3 ``VecEnv`` subclass, a fixed horizon
 (truncation, ``TimeLimit.truncated=True``, with ``terminal_observation``), optional absorbing
 terminal states, VecMonitor-style ``episode`` infos, and cheap infos (fresh empty dicts except for
 finished envs). The MDP's tables are public so tests can compute Q* by value iteration.

@@ -23,10 +23,10 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
 from envs.inventory_vec import InventoryVecEnv
+from envs.random_mdp_vec import RandomMDPVecEnv
 from experiments.bench_common import provenance
 from rl_harness.agents.qlearning import QLearning
 from rl_harness.build import make as build
-from tests.rl_harness.vec_doubles import RandomMDPVecEnv
 
 CARTPOLE_BINS = {"obs_bins": [6, 6, 12, 12], "obs_low": [-2.4, -3.0, -0.21, -3.5]}
 CARTPOLE_BINS["obs_high"] = [-x for x in CARTPOLE_BINS["obs_low"]]

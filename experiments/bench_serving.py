@@ -47,11 +47,12 @@ def free_port() -> int:
 
 
 def train_and_register(tmp: Path) -> str:
+    from rl_harness.config.commands import compose
     from rl_harness.deploy import serving
     from rl_harness.training import train
-    from tests.conftest import compose_config
 
-    cfg = compose_config(
+    cfg = compose(
+        "config",
         [
             "algo=ppo",
             "env=cartpole",
@@ -60,7 +61,8 @@ def train_and_register(tmp: Path) -> str:
             "eval.freq=0",
             "checkpoint.freq=0",
             "eval.episodes=2",
-        ]
+            "progress_bar=false",
+        ],
     )
     result = train.run(cfg)
     serving.register(result["run_id"], "bench-cartpole-ppo", "champion")

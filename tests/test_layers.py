@@ -136,12 +136,7 @@ def test_the_contract_catches_an_upward_import(tmp_path: Path) -> None:
 
 
 # Benchmarks stand on their own (they are run as scripts, in CI and by hand); only the tests of
-# the benchmarks import them. Pending, for their owners to remove: a test double and the test
-# config helper, still imported by two benchmarks.
-PENDING_BENCH_IMPORTS = {
-    "experiments/bench_qlearning.py imports tests.rl_harness.vec_doubles",
-    "experiments/bench_serving.py imports tests.conftest",
-}
+# the benchmarks import them.
 
 
 def imported_from(path: Path, top: str) -> list[str]:
@@ -166,4 +161,4 @@ def test_benchmarks_and_tests_keep_apart() -> None:
         if ROOT / "tests/experiments" not in path.parents
         for module in imported_from(path, "experiments")
     ]
-    assert set(bad) <= PENDING_BENCH_IMPORTS, "\n".join(sorted(set(bad) - PENDING_BENCH_IMPORTS))
+    assert not bad, "\n".join(bad)

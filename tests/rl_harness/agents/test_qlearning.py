@@ -17,10 +17,10 @@ from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecNormalize
 
+from envs.random_mdp_vec import RandomMDPVecEnv
 from rl_harness.agents.qlearning import QLearning
 from rl_harness.agents.tabular import ObsEncoder
 from rl_harness.agents.tabular_optimum import optimum_summary, policy_return
-from tests.rl_harness.vec_doubles import RandomMDPVecEnv
 
 CONF = Path(__file__).resolve().parents[3] / "conf" / "hparams"
 # Two states, two actions, deterministic: (s, a) -> successors[s, a, 0] with reward rewards[s, a].
