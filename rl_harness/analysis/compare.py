@@ -29,7 +29,7 @@ from rl_harness.common.stats import bootstrap_ci, iqm, mean_std
 from rl_harness.config import commands
 from rl_harness.config.names import env_experiment
 from rl_harness.config.preflight import CONF_DIR
-from rl_harness.errors import ConfigError, HarnessError, exit_with
+from rl_harness.errors import ConfigError
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import train
 
@@ -268,7 +268,5 @@ def _record(
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="compare")
 def main(cfg: DictConfig) -> None:
-    try:
+    with commands.reporting("rl_harness.compare"):
         run(cfg)
-    except HarnessError as e:
-        exit_with(e, "rl_harness.compare")

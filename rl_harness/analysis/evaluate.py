@@ -24,7 +24,6 @@ from rl_harness.common.stats import mean_std
 from rl_harness.config import commands
 from rl_harness.config.names import env_experiment
 from rl_harness.config.preflight import CONF_DIR
-from rl_harness.errors import HarnessError, exit_with
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import saved_agent as agents
 from rl_harness.training import train
@@ -207,7 +206,5 @@ def _record(
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    try:
+    with commands.reporting("rl_harness.evaluate"):
         run(cfg)
-    except HarnessError as e:
-        exit_with(e, "rl_harness.evaluate")
