@@ -376,12 +376,13 @@ class OptunaRLSweeper(Sweeper):
         """A trial that failed before its run opened (e.g. the model could not be built) still
         gets a FAILED child run under the sweep, with its sampled parameters and the error."""
         from rl_harness.tracking import runs as tracking
+        from rl_harness.tuning.job import trial_name
 
         own = {"optuna.study": self.study.study_name, "optuna.trial": str(trial.number)}
         if parent := self.study.user_attrs.get("mlflow_parent_run_id"):
             own["mlflow.parentRunId"] = parent
         tracking.failed_run(
-            self.experiment, f"trial {trial.number}", {**own, **tags}, trial.params, error
+            self.experiment, trial_name(trial), {**own, **tags}, trial.params, error
         )
 
     # ------------------------------------------------------------ workers

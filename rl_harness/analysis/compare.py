@@ -27,7 +27,7 @@ from rl_harness.common import tables
 from rl_harness.common.plots import plot_final_performance, plot_learning_curves
 from rl_harness.common.stats import bootstrap_ci, iqm, mean_std
 from rl_harness.config import commands
-from rl_harness.config.names import env_experiment
+from rl_harness.config.names import COMPARISONS_EXPERIMENT, env_experiment
 from rl_harness.config.preflight import CONF_DIR
 from rl_harness.errors import ConfigError
 from rl_harness.tracking import runs as tracking
@@ -250,11 +250,18 @@ def _record(
 ) -> str | None:
     if not cfg.mlflow.enabled:
         return None
-    experiment = cfg.mlflow.experiment or (
-        cfg.experiment if isinstance(cfg.experiment, str) else "comparisons"
-    )
-    tags = {"run_type": RUN_TYPE, "compared_runs": sum(len(g.runs) for g in groups)}
-    with tracking.mlflow_run(experiment, cfg.mlflow.run_name or "compare", tags=tags) as rec:
+    # Their own experiment: one-value metrics per group would crowd the training runs' charts.
+    experiment = cfg.mlflow.experiment or COMPARISONS_EXPERIMENT
+    compared = cfg.experiment if isinstance(cfg.experiment, str) else cfg.env_id or "all"
+    tags = {
+        "run_type": RUN_TYPE,
+        "compared_runs": sum(len(g.runs) for g in groups),
+        "compared_experiment": compared,
+    }
+    name = cfg.mlflow.run_name or f"compare-{env_experiment(str(compared))}"
+    with tracking.mlflow_run(
+        experiment, name, tags=tags, unique_name=not cfg.mlflow.run_name
+    ) as rec:
         rec.log_params({k: v for k, v in to_plain(cfg).items() if k != "mlflow"})
         for r in rows:
             prefix = f"{env_experiment(r['env'])}/{r['algo']}" + (
@@ -263,6 +270,7 @@ def _record(
             rec.log_metrics({f"{prefix}/iqm": r["iqm"], f"{prefix}/mean": r["mean"]}, step=0)
         for path in files:
             rec.log_artifact(path)
+        tracking.log_table(rec, rows, "compare_table.json")  # the UI shows it as a table
         return rec.run_id
 
 

@@ -182,11 +182,13 @@ def _record(
         "source_run_id": agent.run_id or "",
         "source_model": str(agent.model_path),
     }
+    source_name = tracking.get_run(agent.run_id).info.run_name if agent.run_id else agent.algo
     with tracking.mlflow_run(
         experiment,
-        cfg.mlflow.run_name or f"eval-{agent.algo}",
+        cfg.mlflow.run_name or f"eval-{source_name}",
         tags=tags,
         parent_run_id=agent.run_id,
+        unique_name=not cfg.mlflow.run_name,
     ) as recorder:
         recorder.log_params(
             {

@@ -6,6 +6,7 @@ CI rather than a user's run.
     warm_mlflow_requirements   MLflow   mlflow.utils.requirements_utils (private module)
     attach_trial               Optuna   optuna.trial.Trial(study, trial_id) (discouraged)
     deterministic_action       SB3      BasePolicy._predict (protected)
+    system_metrics_monitor     MLflow   mlflow.system_metrics.system_metrics_monitor (internal)
 """
 
 from __future__ import annotations
@@ -24,6 +25,18 @@ def warm_mlflow_requirements(requirements: list[str]) -> None:
     from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
 
     warn_dependency_requirement_mismatches(requirements)
+
+
+def system_metrics_monitor(run_id: str, tracking_uri: str, resumed: bool) -> Any:
+    """MLflow's own CPU / memory / disk / network (and GPU) sampler for a run, `system/*`
+    metrics every MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL seconds (10). Its public switch,
+    `mlflow.start_run(log_system_metrics=True)`, belongs to the fluent API, which would make the
+    run "active" process-wide; we open runs with MlflowClient, so we start the same monitor
+    class that `start_run` starts. If it moves, runs go on without system metrics (caller
+    catches) and the test fails."""
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    return SystemMetricsMonitor(run_id, resume_logging=resumed, tracking_uri=tracking_uri)
 
 
 def attach_trial(study: optuna.Study, trial_id: int) -> optuna.Trial:

@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
+
+from omegaconf import OmegaConf
 
 # `checkpoint=` of evaluate and export: the model file of a training run each name loads
 # (artifacts model/model.zip and model/best_model.zip).
 CHECKPOINT_FILES = {"final": "model.zip", "best": "best_model.zip"}
+
+# The experiment that comparisons and tuning reports go to, apart from the training runs whose
+# charts their one-value metrics would crowd.
+COMPARISONS_EXPERIMENT = "comparisons"
+
+# Keys that change how a run is executed, named or recorded, but not what it learns: two runs
+# that differ only here (and in the seed) are seeds of one configuration.
+_NOT_CONFIGURATION = (
+    "seed",
+    "resume",
+    "mlflow",
+    "optuna",
+    "progress_bar",
+    "verbose",
+    "torch_threads",
+    "vec_env",
+    "device",
+    "checkpoint",
+)
 
 
 def experiment_name(cfg: Any) -> str:
@@ -18,3 +41,20 @@ def experiment_name(cfg: Any) -> str:
 
 def env_experiment(env_id: str) -> str:
     return str(env_id).split(":")[-1]
+
+
+def run_name(cfg: Any) -> str:
+    """A training run's default name, `<algo>-<env>-s<seed>` (the tracking layer adds a short
+    suffix where the experiment already has one): the runs list says what each run is."""
+    return f"{cfg.algo.name}-{env_experiment(cfg.env.id)}-s{cfg.seed}"
+
+
+def seed_group(cfg: Any) -> str:
+    """`<algo>-<env>-<hash>` of the resolved config without the seed and the keys that do not
+    change learning: runs that share it are seeds of one configuration, so MLflow's own
+    "Group by" (tag `seed_group`) averages them and draws their range."""
+    plain = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    assert isinstance(plain, dict)
+    kept = {k: v for k, v in plain.items() if k not in _NOT_CONFIGURATION}
+    digest = hashlib.sha1(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{cfg.algo.name}-{env_experiment(cfg.env.id)}-{digest[:8]}"

@@ -192,6 +192,8 @@ def background_run(
     tags: Mapping[str, Any] | None = None,
     run_id: str | None = None,
     parent_run_id: str | None = None,
+    unique_name: bool = False,
+    system_metrics: bool = False,
 ) -> Iterator[BackgroundRecorder]:
     """`tracking.mlflow_run`, carried out by the helper that `begin` handed the go-ahead."""
     try:
@@ -208,6 +210,8 @@ def background_run(
                 },
                 "run_id": run_id,
                 "parent_run_id": parent_run_id,
+                "unique_name": unique_name,
+                "system_metrics": system_metrics,
             },
         )
         recorder.receive("opened", READY_TIMEOUT_S)  # ~0.2 s: a run that cannot open fails now

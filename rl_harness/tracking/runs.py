@@ -6,6 +6,7 @@ state: FINISHED, FAILED (exception; the error is tagged and attached) or KILLED 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -24,7 +25,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
-from rl_harness.common import processes
+from rl_harness.common import compat, processes
 from rl_harness.errors import ConfigError
 from rl_harness.tracking.recorder import Tasks, run_task
 from rl_harness.tracking.store import (  # noqa: F401 - tracking_uri is read here too
@@ -200,15 +201,21 @@ def mlflow_run(
     run_id: str | None = None,
     parent_run_id: str | None = None,
     tasks: Tasks | None = None,
+    unique_name: bool = False,
+    system_metrics: bool = False,
 ) -> Iterator[MlflowRecorder]:
     """Open (or, with `run_id`, reopen) a run; it always ends FINISHED, FAILED or KILLED.
 
     The process id and host are tagged, so a run whose process dies without a word is found
     RUNNING-but-dead by the next start in the same experiment and marked FAILED.
+    `unique_name`: a name the experiment already has gets a suffix (`-2`, `-3`, ...);
+    `system_metrics`: MLflow's own CPU / memory (/ GPU) sampling, `system/*`, while it is open.
     """
     client = _client_for(tracking_uri())
     exp_id = get_or_create_experiment(client, experiment)
     mark_dead_runs(client, exp_id)
+    if unique_name and run_name and run_id is None:
+        run_name = free_name(client, exp_id, run_name)
     all_tags = {
         "command": " ".join(sys.argv),
         PID_TAG: os.getpid(),
@@ -229,16 +236,57 @@ def mlflow_run(
         client.update_run(run_id, status="RUNNING")
         client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in all_tags.items()])
     recorder = MlflowRecorder(client, run.info.run_id, tasks)
+    monitor = (
+        _start_monitor(run.info.run_id, resumed=run_id is not None) if system_metrics else None
+    )
     try:
         yield recorder
     except KeyboardInterrupt:
+        _stop_monitor(monitor)
         client.set_terminated(run.info.run_id, "KILLED")
         raise
     except BaseException as e:
+        _stop_monitor(monitor)
         _record_failure(recorder, e)
         client.set_terminated(run.info.run_id, "FAILED")
         raise
+    _stop_monitor(monitor)
     client.set_terminated(run.info.run_id, "FINISHED")
+
+
+def _start_monitor(run_id: str, resumed: bool) -> Any:
+    """MLflow's system-metrics sampler on a thread of this process (the helper, for a CLI run):
+    CPU and memory are the machine's, whatever process samples them. Never fails the run."""
+    try:
+        monitor = compat.system_metrics_monitor(run_id, tracking_uri(), resumed)
+        monitor.start()
+        return monitor
+    except Exception as e:  # noqa: BLE001 - e.g. psutil missing: the run goes on without them
+        print(f"rl_harness: system metrics off: {e}", file=sys.stderr)
+        return None
+
+
+def _stop_monitor(monitor: Any) -> None:
+    """Its last samples are logged before the run ends."""
+    if monitor is not None:
+        try:
+            monitor.finish()
+        except Exception as e:  # noqa: BLE001
+            print(f"rl_harness: system metrics not completed: {e}", file=sys.stderr)
+
+
+def free_name(client: MlflowClient, experiment_id: str, name: str) -> str:
+    """`name`, or `name-2`, `name-3`, ... : the first one no run of the experiment has."""
+    pattern = name.replace("'", "\\'")
+    taken = {
+        r.info.run_name
+        for r in client.search_runs(
+            [experiment_id], f"attributes.run_name LIKE '{pattern}%'", max_results=5000
+        )
+    }
+    if name not in taken:
+        return name
+    return next(f"{name}-{k}" for k in range(2, len(taken) + 3) if f"{name}-{k}" not in taken)
 
 
 def run_exists(run_id: str) -> bool:
@@ -371,6 +419,16 @@ def search_runs(experiments: list[str] | None = None, filter_string: str = "") -
         token = page.token
         if not token:
             return runs
+
+
+def log_table(recorder: MlflowRecorder, rows: list[dict[str, Any]], artifact_file: str) -> None:
+    """Rows (dicts with the same keys) as an MLflow table artifact, which the UI shows as a
+    table; numpy numbers become plain ones."""
+    if recorder.run_id is None or not rows:
+        return
+    plain = json.loads(json.dumps(rows, default=float))
+    columns = {key: [row.get(key) for row in plain] for key in plain[0]}
+    recorder.client.log_table(recorder.run_id, data=columns, artifact_file=artifact_file)
 
 
 def metric_history(run_id: str, key: str) -> list[tuple[int, float]]:

@@ -151,8 +151,11 @@ def log_policy_model(
                 normalizer.save(Path(tmp) / "obs_normalization.npz")
                 artifacts["obs_normalization"] = str(Path(tmp) / "obs_normalization.npz")
         # Model.log rather than pyfunc.log_model: it takes the run id (no active fluent run here).
+        # It files the model under the fluent API's current experiment (the Default one unless
+        # set), so set the run's: the run page then lists its model, and the experiment shows it.
         # No input example: the signature says it all, and validating one would load the model.
         warnings.filterwarnings("ignore", message=".*input example was not provided.*")
+        mlflow.set_experiment(experiment_id=client.get_run(run_id).info.experiment_id)
         info = Model.log(
             artifact_path=None,
             name=MODEL_NAME,

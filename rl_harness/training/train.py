@@ -26,6 +26,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_nor
 from rl_harness.build import make as build
 from rl_harness.build import registry as algos
 from rl_harness.common.stats import mean_std
+from rl_harness.config import names
 from rl_harness.config.names import experiment_name
 from rl_harness.errors import ConfigError, NumericalError
 from rl_harness.tracking.recorder import NullRecorder
@@ -54,6 +55,8 @@ def validate(cfg: DictConfig) -> tuple[type, dict[str, Any]]:
         value = OmegaConf.select(cfg, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"{key} must be an integer ≥ 0 (0 {zero}), got {value!r}")
+    if not isinstance(system_metrics := cfg.mlflow.get("system_metrics", False), bool):
+        raise ConfigError(f"mlflow.system_metrics must be true or false, got {system_metrics!r}")
     if cfg.vec_env not in build.VEC_ENVS:
         raise ConfigError(f"vec_env='{cfg.vec_env}' is not one of: {', '.join(build.VEC_ENVS)}")
     cls = algos.get_class(cfg.algo.name)
@@ -92,8 +95,9 @@ def output_dir() -> Path:
 
 
 def base_tags(cfg: DictConfig) -> dict[str, str]:
-    """Tags that group runs in the UI and in `compare`: algo, env and the overrides typed."""
-    tags = {"algo": cfg.algo.name, "env": cfg.env.id}
+    """Tags that group runs in the UI and in `compare`: algo, env, the seeds of one
+    configuration (`seed_group`) and the overrides typed."""
+    tags = {"algo": cfg.algo.name, "env": cfg.env.id, "seed_group": names.seed_group(cfg)}
     if HydraConfig.initialized():
         tags["hydra.overrides"] = " ".join(HydraConfig.get().overrides.task)
     return tags
@@ -124,11 +128,8 @@ def evaluate(model: Any, env: VecEnv, cfg: DictConfig) -> tuple[float, float, li
     return mean, std, [float(r) for r in returns]
 
 
-# (experiment, run name, tags, run id to reopen) -> the run, as a context manager
-Opener = Callable[
-    [str, "str | None", dict[str, Any], "str | None"],
-    contextlib.AbstractContextManager["Recorder"],
-]
+# experiment=, run_name=, tags=, run_id= (to reopen), unique_name=, system_metrics= -> the run
+Opener = Callable[..., contextlib.AbstractContextManager["Recorder"]]
 
 
 def open_recording(cfg: DictConfig) -> Opener:
@@ -141,18 +142,14 @@ def open_recording(cfg: DictConfig) -> Opener:
     from rl_harness.tracking import background
 
     if not cfg.mlflow.enabled:
-        return lambda *_: contextlib.nullcontext(NullRecorder(record_tasks.TASKS))
+        return lambda **_: contextlib.nullcontext(NullRecorder(record_tasks.TASKS))
     if background.use_background(cfg.mlflow.get("background", "auto")):
         helper = background.begin(record_tasks.HELPER)
-        return lambda exp, name, tags, run_id: background.background_run(
-            helper, exp, name, tags, run_id
-        )
+        return lambda **run: background.background_run(helper, **run)
     from rl_harness.tracking import runs
 
     runs.check_store()
-    return lambda exp, name, tags, run_id: runs.mlflow_run(
-        exp, name, tags=tags, run_id=run_id, tasks=record_tasks.TASKS
-    )
+    return lambda **run: runs.mlflow_run(**run, tasks=record_tasks.TASKS)
 
 
 def resume_point(cfg: DictConfig, point: ResumePoint | None) -> ResumePoint | None:
@@ -173,12 +170,15 @@ def run(
     run_tags: dict[str, str] | None = None,
     after_eval: list | None = None,
     point: ResumePoint | None = None,
+    run_name: str | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate, save and record one configuration; returns the final evaluation.
 
     With `resume=<run id>` the configuration, output directory and MLflow run are those of the
     interrupted run, and training continues from its latest checkpoint to the original total
-    (`point`: that run's `resume.find`, where the caller has looked it up already).
+    (`point`: that run's `resume.find`, where the caller has looked it up already). The run is
+    named `mlflow.run_name`, else `run_name` (a sweep's `trial-<n>`), else `<algo>-<env>-s<seed>`
+    made unique in its experiment.
     """
     point = resume_point(cfg, point)
     cfg = point.cfg if point else cfg
@@ -202,7 +202,14 @@ def run(
         stack.callback(eval_env.close)
         stack.callback(env.close)
         recorder = stack.enter_context(
-            opener(experiment, cfg.mlflow.run_name, tags, point.run_id if point else None)
+            opener(
+                experiment=experiment,
+                run_name=cfg.mlflow.run_name or run_name or names.run_name(cfg),
+                tags=tags,
+                run_id=point.run_id if point else None,
+                unique_name=not (cfg.mlflow.run_name or run_name),
+                system_metrics=bool(cfg.mlflow.get("system_metrics", False)),
+            )
         )
         if point is None:
             record_start(recorder, cfg, out_dir, best)

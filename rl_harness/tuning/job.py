@@ -67,7 +67,12 @@ def job_hooks(cfg: DictConfig) -> dict[str, Any]:
     tags = {"optuna.study": study.study_name, "optuna.trial": str(trial.number)}
     if parent := study.user_attrs.get("mlflow_parent_run_id"):
         tags["mlflow.parentRunId"] = parent
-    return {"run_tags": tags, "after_eval": [TrialReport(trial)]}
+    return {"run_tags": tags, "after_eval": [TrialReport(trial)], "run_name": trial_name(trial)}
+
+
+def trial_name(trial: optuna.Trial | optuna.trial.FrozenTrial) -> str:
+    """A trial's MLflow run name; the study is in its parent's name (`sweep <study>`)."""
+    return f"trial-{trial.number}"
 
 
 def record_result(hooks: dict[str, Any], result: dict[str, Any]) -> None:

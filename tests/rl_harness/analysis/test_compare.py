@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,15 @@ def test_compare_groups_seeds_and_reports_iqm_ci_optimum(runs, capsys) -> None:
     assert "IQM [95% CI]" in printed and "% optimum" in printed and "big" in printed
     run = tracking.get_run(result["run_id"])
     assert run.data.tags["run_type"] == "comparison"
+    # apart from the training runs, named for what it compared, its table previewable
+    assert tracking.experiment_name(run.info.experiment_id) == "comparisons"
+    assert run.info.run_name == "compare-exp" and run.data.tags["compared_experiment"] == "exp"
+    table = json.loads(
+        tracking.download(result["run_id"], "compare_table.json", Path("t")).read_text()
+    )
+    assert table["columns"][:2] == ["env", "algo"] and len(table["data"]) == 3
+    again = compare.run(compare_config("experiment=exp", "bootstrap.samples=50"))
+    assert tracking.get_run(again["run_id"]).info.run_name == "compare-exp-2"
     assert run.data.metrics["Inv/ppo/big/iqm"] == pytest.approx(310.0)
     for name in (
         "compare.md",

@@ -43,6 +43,9 @@ def test_evaluation_run_is_linked_and_repeats_the_training_evaluation(trained) -
     run = tracking.get_run(result["run_id"])
     tags, metrics = run.data.tags, run.data.metrics
     assert tags["mlflow.parentRunId"] == trained.run_id == tags["source_run_id"]
+    source_name = tracking.get_run(trained.run_id).info.run_name
+    # the first evaluation above took the plain name
+    assert source_name == "ppo-CartPole-v1-s3" and run.info.run_name == f"eval-{source_name}-2"
     assert tags["run_type"] == "evaluation" and tags["algo"] == "ppo"
     training = tracking.get_run(trained.run_id)
     assert run.info.experiment_id == training.info.experiment_id

@@ -68,3 +68,24 @@ def test_deterministic_action_matches_the_policys_predict() -> None:
         actions = compat.deterministic_action(model.policy, torch.as_tensor(obs))
     expected, _ = model.predict(obs, deterministic=True)
     np.testing.assert_array_equal(actions.numpy(), expected)
+
+
+def test_system_metrics_monitor_logs_cpu_and_memory_to_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlflow import MlflowClient
+
+    from rl_harness.tracking.store import tracking_uri
+    from tests.waiting import wait_for
+
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
+    client = MlflowClient(tracking_uri())
+    run = client.create_run(client.create_experiment("sys"))
+    monitor = compat.system_metrics_monitor(run.info.run_id, tracking_uri(), resumed=False)
+    monitor.start()
+    key = "system/cpu_utilization_percentage"
+    wait_for(lambda: key in client.get_run(run.info.run_id).data.metrics, "a first sample", 60)
+    monitor.finish()
+    metrics = client.get_run(run.info.run_id).data.metrics
+    assert 0 <= metrics["system/cpu_utilization_percentage"] <= 100
+    assert metrics["system/system_memory_usage_megabytes"] > 0

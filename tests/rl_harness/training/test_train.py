@@ -17,6 +17,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.utils import LinearSchedule
 
 from rl_harness.build import registry as algos
+from rl_harness.config import names as naming
 from rl_harness.deploy import serving
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import train
@@ -110,7 +111,10 @@ RECORDING = pytest.mark.parametrize("background", ["false", "true"], ids=["inlin
 
 
 @RECORDING
-def test_mlflow_holds_params_metrics_artifacts_tags(background: str) -> None:
+def test_mlflow_holds_params_metrics_artifacts_tags(
+    background: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "1")  # default 10 s
     cfg = compose_config(
         [
             "algo=ppo",
@@ -157,6 +161,34 @@ def test_mlflow_holds_params_metrics_artifacts_tags(background: str) -> None:
     assert tags[tracking.PID_TAG] == str(os.getpid()) and tags["command"] == " ".join(sys.argv)
     assert tags[serving.MODEL_URI_TAG].startswith("models:/")
     assert run.info.status == "FINISHED"
+    # named for what it is; grouped with its other seeds; its model beside it; system metrics
+    assert run.info.run_name == "ppo-Pendulum-v1-s0"
+    assert tags["seed_group"] == naming.seed_group(cfg) and tags["seed_group"].startswith("ppo-")
+    (model,) = client().search_logged_models(
+        experiment_ids=[run.info.experiment_id],
+        filter_string=f"source_run_id = '{run.info.run_id}'",
+    )
+    assert model.name == "policy" and tags[serving.MODEL_URI_TAG] == model.model_uri
+    assert "system/cpu_utilization_percentage" in metrics
+    assert "system/system_memory_usage_megabytes" in metrics
+
+
+def test_run_names_are_unique_and_a_given_name_wins() -> None:
+    base = ["algo=qlearning", "env=frozenlake", "n_timesteps=64", "eval.freq=0"]
+    base += ["checkpoint.freq=0", "mlflow.system_metrics=false"]
+    ids = [train.run(compose_config([*base, "seed=4"]))["run_id"] for _ in range(3)]
+    ids.append(train.run(compose_config([*base, "seed=4", "mlflow.run_name=mine"]))["run_id"])
+    ids.append(train.run(compose_config([*base, "seed=4", "mlflow.run_name=mine"]))["run_id"])
+    runs = [client().get_run(i) for i in ids]
+    assert [r.info.run_name for r in runs] == [
+        "qlearning-FrozenLake-v1-s4",
+        "qlearning-FrozenLake-v1-s4-2",
+        "qlearning-FrozenLake-v1-s4-3",
+        "mine",
+        "mine",
+    ]
+    assert len({r.data.tags["seed_group"] for r in runs}) == 1  # one configuration
+    assert not any(k.startswith("system/") for r in runs for k in r.data.metrics)
 
 
 def test_tracking_off_records_nothing(tmp_path: Path) -> None:

@@ -307,6 +307,7 @@ def test_sweep_counts_resumes_nests_in_mlflow_and_exports_hparams_that_train() -
     children = children_of(parent_id)
     assert sorted(int(r.data.tags["optuna.trial"]) for r in children) == [0, 1, 2]
     for r in children:
+        assert r.info.run_name == f"trial-{r.data.tags['optuna.trial']}"  # not MLflow's random
         assert r.data.tags["optuna.state"] == "COMPLETE"
         assert r.data.params["algo.gamma"] in ("0.9", "0.99")
         assert "eval/mean_reward" in r.data.metrics and "final/mean_reward" in r.data.metrics
