@@ -114,13 +114,20 @@ class MlflowRecorder:
         run_task(self.tasks, self, name, args)
 
 
+# MLflow's UI opens an experiment on its GenAI overview (traces) unless the experiment says it
+# holds model training runs.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def get_or_create_experiment(client: MlflowClient, name: str) -> str:
     """Experiment id by name; safe when several processes create it at once."""
     exp = client.get_experiment_by_name(name)
     if exp is not None:
+        if not exp.tags.get("mlflow.experimentKind"):  # made before the tag, or by hand
+            client.set_experiment_tag(exp.experiment_id, *next(iter(EXPERIMENT_KIND.items())))
         return exp.experiment_id
     try:
-        return client.create_experiment(name)
+        return client.create_experiment(name, tags=EXPERIMENT_KIND)
     except MlflowException:
         exp = client.get_experiment_by_name(name)
         if exp is None:

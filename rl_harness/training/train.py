@@ -25,7 +25,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_nor
 
 from rl_harness.build import make as build
 from rl_harness.build import registry as algos
-from rl_harness.common.stats import mean_std
+from rl_harness.common.stats import ci95, mean_std
 from rl_harness.config import names
 from rl_harness.config.names import experiment_name
 from rl_harness.errors import ConfigError, NumericalError
@@ -222,6 +222,7 @@ def run(
         model_path = save(model, env, eval_env, out_dir, recorder, cfg)
         mean, std, returns = evaluate(model, eval_env, cfg)
         record_end(recorder, out_dir, experiment, model.num_timesteps, mean, std, best)
+        recorder.set_tags({NOTE_TAG: run_note(cfg, model.num_timesteps, returns, best)})
 
     result = {
         "run_id": recorder.run_id,
@@ -234,6 +235,22 @@ def run(
     }
     print(summary_line(result))
     return result
+
+
+NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
+
+
+def run_note(cfg: DictConfig, timesteps: int, returns: list[float], best: float | None) -> str:
+    """The run page's description: what a person compares, without opening params or metrics."""
+    mean = float(np.mean(returns))
+    pct = f" = **{100 * mean / best:.1f}% of optimum**" if best else ""
+    hparams = {k: v for k, v in build.to_plain(cfg.algo).items() if k != "name" and v is not None}
+    shown = ", ".join(f"`{k}={v}`" for k, v in list(hparams.items())[:10])
+    return (
+        f"**{cfg.algo.name}** on **{cfg.env.id}**, seed {cfg.seed}, {timesteps:,} steps: "
+        f"final evaluation **{mean:.2f} ± {ci95(returns):.2f}** (95% CI of the mean, "
+        f"{len(returns)} episodes){pct}.\n\nHyperparameters: {shown or 'the defaults'}."
+    )
 
 
 def summary_line(result: dict[str, Any]) -> str:

@@ -170,6 +170,11 @@ def test_mlflow_holds_params_metrics_artifacts_tags(
     )
     assert model.name == "policy" and tags[serving.MODEL_URI_TAG] == model.model_uri
     assert "system/cpu_utilization_percentage" in metrics
+    note = tags["mlflow.note.content"]  # the run page's description
+    assert note.startswith("**ppo** on **Pendulum-v1**, seed 0, 1,024 steps") and "95% CI" in note
+    assert f"{result['mean_reward']:.2f} ± " in note and "`n_steps=128`" in note
+    experiment = client().get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     assert "system/system_memory_usage_megabytes" in metrics
 
 
