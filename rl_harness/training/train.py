@@ -45,6 +45,13 @@ def validate(cfg: DictConfig) -> tuple[type, dict[str, Any]]:
         value = cfg.get(key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(f"{key} must be a positive integer, got {value!r}")
+    check_final_eval(cfg)
+    if not isinstance(cfg.seed, int) or not 0 <= cfg.seed <= build.EVAL_SEED_OFFSET - cfg.n_envs:
+        raise ConfigError(
+            f"seed must be an integer in [0, {build.EVAL_SEED_OFFSET - cfg.n_envs}], got "
+            f"{cfg.seed!r}: evaluation seeds start at {build.EVAL_SEED_OFFSET}, and no training "
+            "seed may reach them"
+        )
     if cfg.eval.episodes <= 0 and cfg.eval.freq > 0:
         raise ConfigError(f"eval.episodes must be positive, got {cfg.eval.episodes}")
     for key, zero in (
@@ -63,6 +70,23 @@ def validate(cfg: DictConfig) -> tuple[type, dict[str, Any]]:
     kwargs = build.algo_kwargs(cfg.algo.name, cls, cfg.algo)
     build.check_env_id(cfg.env.id)
     return cls, kwargs
+
+
+def check_final_eval(cfg: DictConfig) -> None:
+    """eval.final.*: counts are positive integers, precision a number ≥ 0."""
+    final = cfg.eval.final
+    for key in ("episodes", "max_episodes", "n_envs"):
+        value = final.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"eval.final.{key} must be a positive integer, got {value!r}")
+    if final.max_episodes < final.episodes:
+        raise ConfigError(
+            f"eval.final.max_episodes ({final.max_episodes}) must be ≥ eval.final.episodes "
+            f"({final.episodes})"
+        )
+    precision = final.get("precision")
+    if isinstance(precision, bool) or not isinstance(precision, int | float) or precision < 0:
+        raise ConfigError(f"eval.final.precision must be a number ≥ 0, got {precision!r}")
 
 
 @lru_cache(maxsize=8)
@@ -111,21 +135,45 @@ def _sb3_logger(out_dir: Path, recorder: Recorder, verbose: int) -> Logger:
     return Logger(folder=str(out_dir), output_formats=outputs)
 
 
-def evaluate(model: Any, env: VecEnv, cfg: DictConfig) -> tuple[float, float, list[float]]:
-    """Final evaluation on freshly seeded episodes, so it depends on the final model alone."""
-    env.seed(cfg.seed + build.EVAL_SEED_OFFSET)
+def evaluate(
+    model: Any, train_env: VecEnv, cfg: DictConfig, best: float | None
+) -> tuple[float, float, list[float]]:
+    """The closing evaluation, the run's reported result: `eval.final.episodes` freshly seeded
+    episodes (seeds from EVAL_SEED_OFFSET on, which no training seed reaches); where the env
+    has an optimum, more in batches until the 95% CI half-width of the mean is ≤ `precision` ×
+    optimum or `max_episodes` have been played."""
+    final = cfg.eval.final
+    env = build.make_env(cfg, evaluation=True, n_envs=final.n_envs)
+    try:
+        if isinstance(env, VecNormalize):
+            sync_envs_normalization(train_env, env)
+        env.seed(cfg.seed + build.EVAL_SEED_OFFSET)
+        returns: list[float] = []
+        batch = final.episodes
+        while batch > 0:
+            returns += play(model, env, batch, cfg.eval.deterministic)
+            if not best or not final.precision or ci95(returns) <= final.precision * abs(best):
+                break
+            batch = min(max(len(returns), final.n_envs), final.max_episodes - len(returns))
+    finally:
+        env.close()
+    mean, std = mean_std(returns)
+    return mean, std, returns
+
+
+def play(model: Any, env: VecEnv, episodes: int, deterministic: bool) -> list[float]:
+    """`episodes` more episodes on `env` (which continues its seeded streams), their returns."""
     returns, _ = cast(  # return_episode_rewards=True: lists, one entry per episode
         tuple[list[float], list[int]],
         evaluate_policy(
             model,
             env,
-            n_eval_episodes=cfg.eval.episodes,
-            deterministic=cfg.eval.deterministic,
+            n_eval_episodes=episodes,
+            deterministic=deterministic,
             return_episode_rewards=True,
         ),
     )
-    mean, std = mean_std(returns)
-    return mean, std, [float(r) for r in returns]
+    return [float(r) for r in returns]
 
 
 # experiment=, run_name=, tags=, run_id= (to reopen), unique_name=, system_metrics= -> the run
@@ -220,8 +268,8 @@ def run(
             recorder.log_metrics({"resume/from_step": model.num_timesteps}, model.num_timesteps)
         learn(model, cfg, callbacks, out_dir, resumed=point is not None)
         model_path = save(model, env, eval_env, out_dir, recorder, cfg)
-        mean, std, returns = evaluate(model, eval_env, cfg)
-        record_end(recorder, out_dir, experiment, model.num_timesteps, mean, std, best)
+        mean, std, returns = evaluate(model, env, cfg, best)
+        record_end(recorder, out_dir, experiment, model.num_timesteps, returns, best)
         recorder.set_tags({NOTE_TAG: run_note(cfg, model.num_timesteps, returns, best)})
 
     result = {
@@ -254,12 +302,14 @@ def run_note(cfg: DictConfig, timesteps: int, returns: list[float], best: float 
 
 
 def summary_line(result: dict[str, Any]) -> str:
-    """The last line a run prints: its id, the final evaluation, where the model is."""
-    mean, std, best = result["mean_reward"], result["std_reward"], result["optimum"]
+    """The last line a run prints: its id, the final evaluation with the 95% CI of its mean,
+    where the model is."""
+    mean, best, returns = result["mean_reward"], result["optimum"], result["returns"]
+    ci = ci95(returns)
     return (
-        f"run {result['run_id'] or '(tracking off)'} | eval {mean:.2f} ± {std:.2f} over "
-        f"{len(result['returns'])} episodes"
-        + (f" ({100 * mean / best:.1f}% of optimum)" if best else "")
+        f"run {result['run_id'] or '(tracking off)'} | eval {mean:.2f} ± {ci:.2f} (95% CI; "
+        f"std {result['std_reward']:.2f}) over {len(returns)} episodes"
+        + (f" ({100 * mean / best:.1f}% ± {100 * ci / abs(best):.1f}% of optimum)" if best else "")
         + f" | model {result['model_path']}"
     )
 
@@ -300,14 +350,21 @@ def record_end(
     out_dir: Path,
     experiment: str,
     timesteps: int,
-    mean: float,
-    std: float,
+    returns: list[float],
     best: float | None,
 ) -> None:
     """The final evaluation as `final/*`, the run's files as artifacts, the learning curve."""
-    final = {"final/mean_reward": mean, "final/std_reward": std}
+    mean, std = mean_std(returns)
+    ci = ci95(returns)
+    final = {
+        "final/mean_reward": mean,
+        "final/std_reward": std,
+        "final/ci95": ci,  # half-width of the 95% CI of the mean
+        "final/episodes": len(returns),
+    }
     if best is not None:
         final["final/optimality"] = mean / best
+        final["final/optimality_ci95"] = ci / abs(best)
     recorder.log_metrics(final, step=timesteps)
     for name in ("model.zip", "vecnormalize.pkl", "best_model.zip"):
         if (out_dir / name).exists():

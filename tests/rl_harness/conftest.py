@@ -27,6 +27,8 @@ TINY_PPO = [
     "algo.n_epochs=2",
     "eval.freq=256",
     "eval.episodes=2",
+    "eval.final.episodes=2",  # the closing evaluation as one batch of 2: `evaluate` repeats it
+    "eval.final.n_envs=1",
     "checkpoint.freq=0",
     "seed=3",
 ]

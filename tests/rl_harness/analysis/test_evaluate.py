@@ -109,6 +109,9 @@ def test_qlearning_agent_from_its_run_repeats_its_evaluation_and_scores_the_opti
             "eval.freq=0",
             "checkpoint.freq=0",
             "eval.episodes=3",
+            "eval.final.episodes=3",
+            "eval.final.precision=0",
+            "eval.final.n_envs=1",
             "progress_bar=false",
         ]
     )

@@ -11,6 +11,7 @@ import pytest
 import stable_baselines3
 import torch
 from mlflow import MlflowClient
+from scipy import stats
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -19,6 +20,7 @@ from stable_baselines3.common.utils import LinearSchedule
 from rl_harness.build import registry as algos
 from rl_harness.config import names as naming
 from rl_harness.deploy import serving
+from rl_harness.errors import ConfigError
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import train
 from tests.conftest import compose_config
@@ -103,6 +105,26 @@ def test_custom_env_is_scored_against_its_optimum() -> None:
     for ratio, mean in zip(history, means, strict=True):
         assert ratio.value == pytest.approx(mean.value / result["optimum"])
     assert metrics["final/optimality"] == pytest.approx(result["mean_reward"] / result["optimum"])
+    # the closing evaluation played on until its mean is known to ±0.3% of the optimum (95%)
+    returns = result["returns"]
+    half_width = stats.t.ppf(0.975, len(returns) - 1) * np.std(returns, ddof=1)
+    half_width /= np.sqrt(len(returns))
+    assert len(returns) > 30 and metrics["final/episodes"] == len(returns)
+    assert half_width <= 0.003 * result["optimum"] or len(returns) == 1000
+    assert metrics["final/ci95"] == pytest.approx(half_width)
+    assert metrics["final/optimality_ci95"] == pytest.approx(half_width / result["optimum"])
+    line = train.summary_line(result)
+    assert f"± {half_width:.2f} (95% CI; std " in line and f"over {len(returns)} episodes" in line
+    assert f"% ± {100 * half_width / result['optimum']:.1f}% of optimum" in line
+
+
+def test_final_evaluation_without_optimum_plays_its_episodes_on_seeds_training_never_uses() -> None:
+    cfg = compose_config(["algo=a2c", "n_timesteps=64", "eval.freq=0", "checkpoint.freq=0"])
+    result = train.run(cfg)
+    assert len(result["returns"]) == cfg.eval.final.episodes == 30  # no optimum: no more
+    with pytest.raises(ConfigError, match=r"seed must be an integer in \[0, 9996\]"):
+        train.validate(compose_config(["seed=9997", "n_envs=4"]))
+    train.validate(compose_config(["seed=9996", "n_envs=4"]))  # its last env: seed 9999
 
 
 # Recorded by this process (inline), or by the helper process a CLI run uses (recording.py):
@@ -254,6 +276,8 @@ def test_harness_adds_nothing_to_learning() -> None:
             "n_timesteps=4096",
             "eval.freq=1024",
             "eval.episodes=5",
+            "eval.final.episodes=5",
+            "eval.final.n_envs=1",
             "checkpoint.freq=2048",
         ]
     )
