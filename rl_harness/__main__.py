@@ -9,7 +9,7 @@ import hydra
 from omegaconf import DictConfig
 
 from rl_harness.config.preflight import CONF_DIR
-from rl_harness.errors import HarnessError, exit_with
+from rl_harness.errors import HarnessError, Stopped, exit_with, stopped
 
 
 def fail(error: HarnessError) -> None:
@@ -48,7 +48,22 @@ def main(cfg: DictConfig) -> float:
 
 
 def _terminate(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise Stopped(signum)
+
+
+def stop_line(stop: Stopped) -> str:
+    """What a stopped run left behind, in one line: the signal, the step, the checkpoint, the run
+    and the command that resumes it."""
+    parts = [f"rl_harness: stopped by {signal.Signals(stop.signum).name}"]
+    if stop.step is not None:
+        parts[0] += f" at step {stop.step:,}"
+    parts.append(f"checkpoint {stop.checkpoint}" if stop.checkpoint else "no checkpoint written")
+    if stop.run_id:
+        parts += [
+            f"run {stop.run_id} marked KILLED",
+            f"resume: python -m rl_harness resume={stop.run_id}",
+        ]
+    return "; ".join(parts)
 
 
 def entry() -> None:
@@ -63,7 +78,12 @@ def entry() -> None:
         from rl_harness.training.record_tasks import HELPER
 
         background.prestart(HELPER)  # loads MLflow on another core while Hydra composes
-    main()
+    try:
+        main()
+    except KeyboardInterrupt as interrupt:  # Ctrl-C or kill: one line, no traceback
+        stop = stopped(interrupt)
+        print(stop_line(stop), file=sys.stderr)
+        sys.exit(128 + stop.signum)
 
 
 def _records_in_background(args: list[str]) -> bool:

@@ -8,6 +8,9 @@
     └── ObservationError    observations that do not fit a policy's observation space
         (also a ValueError; the serving model turns it into an HTTP 400)
 
+    Stopped                 Ctrl-C or `kill`: a KeyboardInterrupt that carries what the stop
+                            left behind (signal, run id, checkpoint), for the one-line report
+
 Anything else that escapes is a bug and keeps its traceback.
 """
 
@@ -31,6 +34,22 @@ class NumericalError(HarnessError, ArithmeticError):
 
 class ObservationError(HarnessError, ValueError):
     """Observations sent to a trained policy do not fit its observation space."""
+
+
+class Stopped(KeyboardInterrupt):
+    """Training was stopped by a signal; the layers it passes through fill in what they saved."""
+
+    def __init__(self, signum: int = 2) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+        self.run_id: str | None = None
+        self.checkpoint: str | None = None
+        self.step: int | None = None
+
+
+def stopped(interrupt: KeyboardInterrupt) -> Stopped:
+    """The interrupt as a Stopped (a plain Ctrl-C arrives as a bare KeyboardInterrupt)."""
+    return interrupt if isinstance(interrupt, Stopped) else Stopped()
 
 
 def exit_with(error: HarnessError, program: str) -> NoReturn:

@@ -43,6 +43,12 @@ def env_experiment(env_id: str) -> str:
     return str(env_id).split(":")[-1]
 
 
+# `${env_name:${env.id}}` in conf/config.yaml's output folders: named by the env trained, also
+# when an override (`env.id=Acrobot-v1`) changes it under another env config.
+if not OmegaConf.has_resolver("env_name"):
+    OmegaConf.register_new_resolver("env_name", lambda env_id: env_experiment(env_id))
+
+
 def run_name(cfg: Any) -> str:
     """A training run's default name, `<algo>-<env>-s<seed>` (the tracking layer adds a short
     suffix where the experiment already has one): the runs list says what each run is."""

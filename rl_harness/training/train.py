@@ -6,7 +6,6 @@ Everything that trains — a single run, a sweep trial — goes through `run`.
 from __future__ import annotations
 
 import contextlib
-import sys
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from rl_harness.build import registry as algos
 from rl_harness.common.stats import ci95, mean_std
 from rl_harness.config import names
 from rl_harness.config.names import experiment_name
-from rl_harness.errors import ConfigError, NumericalError
+from rl_harness.errors import ConfigError, NumericalError, stopped
 from rl_harness.tracking.recorder import NullRecorder
 from rl_harness.tracking.store import OUT_DIR_TAG
 from rl_harness.training import checkpoints, record_tasks
@@ -246,31 +245,37 @@ def run(
 
     experiment = experiment_name(cfg)
     tags = {**base_tags(cfg), **(cfg.mlflow.tags or {}), **(run_tags or {}), OUT_DIR_TAG: out_dir}
-    with contextlib.ExitStack() as stack:
-        stack.callback(eval_env.close)
-        stack.callback(env.close)
-        recorder = stack.enter_context(
-            opener(
-                experiment=experiment,
-                run_name=cfg.mlflow.run_name or run_name or names.run_name(cfg),
-                tags=tags,
-                run_id=point.run_id if point else None,
-                unique_name=not (cfg.mlflow.run_name or run_name),
-                system_metrics=bool(cfg.mlflow.get("system_metrics", False)),
+    recorder: Recorder | None = None
+    try:
+        with contextlib.ExitStack() as stack:
+            stack.callback(eval_env.close)
+            stack.callback(env.close)
+            recorder = stack.enter_context(
+                opener(
+                    experiment=experiment,
+                    run_name=cfg.mlflow.run_name or run_name or names.run_name(cfg),
+                    tags=tags,
+                    run_id=point.run_id if point else None,
+                    unique_name=not (cfg.mlflow.run_name or run_name),
+                    system_metrics=bool(cfg.mlflow.get("system_metrics", False)),
+                )
             )
-        )
-        if point is None:
-            record_start(recorder, cfg, out_dir, best)
-        model.set_logger(_sb3_logger(out_dir, recorder, cfg.verbose))
-        callbacks = make_callbacks(cfg, eval_env, out_dir, best, after_eval)
-        if point is not None:
-            restore_evaluations(callbacks, out_dir, until=model.num_timesteps)
-            recorder.log_metrics({"resume/from_step": model.num_timesteps}, model.num_timesteps)
-        learn(model, cfg, callbacks, out_dir, resumed=point is not None)
-        model_path = save(model, env, eval_env, out_dir, recorder, cfg)
-        mean, std, returns = evaluate(model, env, cfg, best)
-        record_end(recorder, out_dir, experiment, model.num_timesteps, returns, best)
-        recorder.set_tags({NOTE_TAG: run_note(cfg, model.num_timesteps, returns, best)})
+            if point is None:
+                record_start(recorder, cfg, out_dir, best)
+            model.set_logger(_sb3_logger(out_dir, recorder, cfg.verbose))
+            callbacks = make_callbacks(cfg, eval_env, out_dir, best, after_eval)
+            if point is not None:
+                restore_evaluations(callbacks, out_dir, until=model.num_timesteps)
+                recorder.log_metrics({"resume/from_step": model.num_timesteps}, model.num_timesteps)
+            learn(model, cfg, callbacks, out_dir, resumed=point is not None)
+            model_path = save(model, env, eval_env, out_dir, recorder, cfg)
+            mean, std, returns = evaluate(model, env, cfg, best)
+            record_end(recorder, out_dir, experiment, model.num_timesteps, returns, best)
+            recorder.set_tags({NOTE_TAG: run_note(cfg, model.num_timesteps, returns, best)})
+    except KeyboardInterrupt as interrupt:  # the run id, for the one-line report of the stop
+        stop = stopped(interrupt)
+        stop.run_id = recorder.run_id if recorder is not None else None
+        raise stop from None
 
     result = {
         "run_id": recorder.run_id,
@@ -396,12 +401,14 @@ def learn(model: Any, cfg: DictConfig, callbacks: list, out_dir: Path, resumed: 
                 f"parameter '{bad}' became NaN/inf by step {model.num_timesteps}; training stopped"
             ) from e
         raise
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        stop = stopped(interrupt)
+        stop.step = model.num_timesteps
         saver = next((c for c in callbacks if isinstance(c, Checkpoint)), None)
         if saver is not None:
             with contextlib.suppress(Exception):
-                print(f"interrupted: checkpoint {saver.save()}", file=sys.stderr)
-        raise
+                stop.checkpoint = str(saver.save())
+        raise stop from None
     finally:
         model.logger.close()  # flushes buffered metrics, also when training fails
 

@@ -56,3 +56,14 @@ def test_cfg_job_prints_the_composed_config() -> None:
     assert out.returncode == 0
     assert "name: dqn" in out.stdout and "id: CartPole-v1" in out.stdout
     assert "target_update_interval: 10" in out.stdout  # from conf/hparams/dqn_cartpole.yaml
+
+
+def test_output_folder_is_named_by_the_env_actually_trained(isolated: Path) -> None:
+    out = cli(
+        *("algo=a2c", "env.id=Acrobot-v1", "env.kwargs.render_mode=null", "n_timesteps=64"),
+        *("eval.freq=0", "checkpoint.freq=0", "mlflow.enabled=false", "progress_bar=false"),
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    model = Path(out.stdout.strip().splitlines()[-1].rsplit("| model ", 1)[1])
+    assert model.parent.name.endswith("_a2c_Acrobot-v1") and model.is_file()
+    assert model.parent.parent.parent == isolated / "outputs"

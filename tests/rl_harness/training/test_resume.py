@@ -234,18 +234,26 @@ def test_resume_restores_what_the_checkpoint_holds(
     assert result["timesteps"] == total and run.data.metrics["resume/from_step"] == step
 
 
-def test_ctrl_c_marks_killed_and_writes_a_final_checkpoint(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_a_stop_marks_killed_writes_a_final_checkpoint_and_says_so_in_one_line(
+    tmp_path: Path, signum: int
+) -> None:
     proc = start_training(tmp_path, "n_timesteps=50000", "checkpoint.freq=1000")
     latest = wait_for_checkpoint(proc, tmp_path / "run/checkpoints", 1000)
     wait_past(proc, tmp_path / "run", checkpoint_step(latest))
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     proc.wait(timeout=60)
-    assert proc.returncode != 0
+    assert proc.returncode == 128 + signum  # 130 / 143, as shells report a signal
     (run,) = runs()
     assert run.info.status == "KILLED"
     final = checkpoints.latest(tmp_path / "run/checkpoints")
-    assert "interrupted: checkpoint" in proc.stderr.read()
     assert checkpoint_step(final) > 1000
+    stderr = proc.stderr.read()
+    assert "Traceback" not in stderr
+    (line,) = [x for x in stderr.splitlines() if x.startswith("rl_harness:")]
+    assert line.startswith(f"rl_harness: stopped by {signal.Signals(signum).name} at step ")
+    assert f"checkpoint {final}" in line and f"run {run.info.run_id} marked KILLED" in line
+    assert line.endswith(f"resume: python -m rl_harness resume={run.info.run_id}")
 
 
 def test_dead_run_is_marked_failed_on_next_start(tmp_path: Path) -> None:
