@@ -83,8 +83,8 @@ def _check_override(parser: Any, arg: str, schema: _Schema) -> str:
     except HydraException as e:
         raise ConfigError(f"cannot parse override '{arg}': {str(e).splitlines()[0]}") from None
     key = override.key_or_group
-    if key in ("hydra.run.dir", "hydra.sweep.dir"):
-        _check_output_dir(override.get_value_element_as_str())
+    if key in ("hydra.run.dir", "hydra.sweep.dir") and isinstance(override.value(), str):
+        _check_output_dir(override.value())  # the parsed value: a quoted path without its quotes
     if override.package is not None or key.startswith("hydra"):
         return arg
     adds = override.is_add() or override.is_force_add()

@@ -67,3 +67,11 @@ def test_output_folder_is_named_by_the_env_actually_trained(isolated: Path) -> N
     model = Path(out.stdout.strip().splitlines()[-1].rsplit("| model ", 1)[1])
     assert model.parent.name.endswith("_a2c_Acrobot-v1") and model.is_file()
     assert model.parent.parent.parent == isolated / "outputs"
+
+
+def test_a_quoted_output_dir_is_created_without_its_quotes(isolated: Path) -> None:
+    # the sweeper passes its workers hydra.sweep.dir='<path>' (was: a folder named ' here)
+    target = isolated / "sweeps" / "a b"
+    assert preflight([f"hydra.sweep.dir='{target}'", 'hydra.run.dir="runs/x"'])
+    assert target.is_dir() and (isolated / "runs" / "x").is_dir()
+    assert sorted(p.name for p in isolated.iterdir()) == ["mlflow.db", "runs", "sweeps"]
