@@ -1,8 +1,8 @@
 """The bad-input matrix (experiments/bad_inputs.py owns its cases): each case in-process, where
 the error is raised, and through the CLI, as a user meets it: a fresh process per malformed
 input exits 2 with one line naming the problem and what is accepted, and leaves no MLflow run
-RUNNING. How fast each one fails is the benchmark's to measure (python experiments/bad_inputs.py),
-not the tests'."""
+RUNNING (all through the CLI in the slow suite, one of each kind in the fast one). How fast each
+one fails is the benchmark's to measure (python experiments/bad_inputs.py), not the tests'."""
 
 from __future__ import annotations
 
@@ -51,7 +51,22 @@ def test_bad_config_rejected_before_training(args: list[str], words: list[str]) 
     assert all_runs(tracking.tracking_uri()) == []  # nothing recorded, nothing left RUNNING
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+# Through the CLI, the fast suite runs one case of each kind — a pre-flight one, a validation
+# one, and each case that needs a real store or run — since every case of a kind takes the same
+# path to its one line (each message is asserted in-process above); the slow suite runs them all.
+# Each CLI case is a fresh process that imports torch and SB3: ~8 s of CPU.
+_OWN_PATH = CASES[len(PREFLIGHT) + len(VALIDATE) :]
+FAST = {CASES[0].name, CASES[len(PREFLIGHT)].name, *(c.name for c in _OWN_PATH)}
+CLI_CASES = [
+    pytest.param(c, id=c.name, marks=() if c.name in FAST else pytest.mark.slow) for c in CASES
+]
+
+
+def test_the_fast_suite_runs_one_cli_case_of_each_kind() -> None:
+    assert len(FAST) == 2 + len(_OWN_PATH) == 5 and len(CLI_CASES) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CLI_CASES)
 def test_bad_input_fails_in_one_line_through_the_cli(case: Case, tmp_path: Path) -> None:
     store = tmp_path / "mlflow.db"
     env = bad_inputs.cli_env(store)
