@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +12,12 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from rl_harness.config.preflight import CONF_DIR
+
+# A test run started in the background by a non-interactive shell (`bash -c '... &'`) inherits
+# SIGINT ignored, and so would every process a test starts: the Ctrl-C tests would then fail.
+# Python's own handler here means the processes the tests start get the default one back.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
