@@ -25,7 +25,8 @@ sweep:
 		hydra.sweeper.pruner.median.n_warmup_steps=4000 hydra.sweeper.sampler.tpe.n_startup_trials=4
 
 # Tests in parallel (pytest-xdist; TEST_WORKERS=0 runs them in one process), the slowest listed.
-# `test`: the fast suite, under 4 min on 2 cores; `test-full`: everything, learning checks too.
+# `test`: the fast suite (~7 min on 2 cores; the target is 4); `test-full`: everything, learning
+# checks and the MLflow UI in a browser too (~35 min).
 TEST_WORKERS ?= auto
 PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 test:

@@ -1,7 +1,7 @@
 """Learning thresholds with the shipped hyperparameters and fixed seeds.
 
 All are `slow` (`make test-full`) but the quick Q-learning threshold on the custom task: a
-learning check needs a real budget, and the fast suite stays under four minutes without them.
+learning check needs a real budget, and the fast suite must stay short without them.
 """
 
 from __future__ import annotations
