@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -245,37 +245,25 @@ def run(
 
     experiment = experiment_name(cfg)
     tags = {**base_tags(cfg), **(cfg.mlflow.tags or {}), **(run_tags or {}), OUT_DIR_TAG: out_dir}
-    recorder: Recorder | None = None
-    try:
-        with contextlib.ExitStack() as stack:
-            stack.callback(eval_env.close)
-            stack.callback(env.close)
-            recorder = stack.enter_context(
-                opener(
-                    experiment=experiment,
-                    run_name=cfg.mlflow.run_name or run_name or names.run_name(cfg),
-                    tags=tags,
-                    run_id=point.run_id if point else None,
-                    unique_name=not (cfg.mlflow.run_name or run_name),
-                    system_metrics=bool(cfg.mlflow.get("system_metrics", False)),
-                )
-            )
-            if point is None:
-                record_start(recorder, cfg, out_dir, best)
-            model.set_logger(_sb3_logger(out_dir, recorder, cfg.verbose))
-            callbacks = make_callbacks(cfg, eval_env, out_dir, best, after_eval)
-            if point is not None:
-                restore_evaluations(callbacks, out_dir, until=model.num_timesteps)
-                recorder.log_metrics({"resume/from_step": model.num_timesteps}, model.num_timesteps)
-            learn(model, cfg, callbacks, out_dir, resumed=point is not None)
-            model_path = save(model, env, eval_env, out_dir, recorder, cfg)
-            mean, std, returns = evaluate(model, env, cfg, best)
-            record_end(recorder, out_dir, experiment, model.num_timesteps, returns, best)
-            recorder.set_tags({NOTE_TAG: run_note(cfg, model.num_timesteps, returns, best)})
-    except KeyboardInterrupt as interrupt:  # the run id, for the one-line report of the stop
-        stop = stopped(interrupt)
-        stop.run_id = recorder.run_id if recorder is not None else None
-        raise stop from None
+    with contextlib.ExitStack() as stack:
+        stack.callback(eval_env.close)
+        stack.callback(env.close)
+        recorder = stack.enter_context(
+            opener(**run_identity(cfg, experiment, tags, point, run_name))
+        )
+        stack.enter_context(_naming_the_run(recorder))
+        if point is None:
+            record_start(recorder, cfg, out_dir, best)
+        model.set_logger(_sb3_logger(out_dir, recorder, cfg.verbose))
+        callbacks = make_callbacks(cfg, eval_env, out_dir, best, after_eval)
+        if point is not None:
+            restore_evaluations(callbacks, out_dir, until=model.num_timesteps)
+            recorder.log_metrics({"resume/from_step": model.num_timesteps}, model.num_timesteps)
+        learn(model, cfg, callbacks, out_dir, resumed=point is not None)
+        model_path = save(model, env, eval_env, out_dir, recorder, cfg)
+        mean, std, returns = evaluate(model, env, cfg, best)
+        record_end(recorder, out_dir, experiment, model.num_timesteps, returns, best)
+        recorder.set_tags({NOTE_TAG: run_note(cfg, model.num_timesteps, returns, best)})
 
     result = {
         "run_id": recorder.run_id,
@@ -288,6 +276,36 @@ def run(
     }
     print(summary_line(result))
     return result
+
+
+def run_identity(
+    cfg: DictConfig,
+    experiment: str,
+    tags: dict[str, Any],
+    point: ResumePoint | None,
+    run_name: str | None,
+) -> dict[str, Any]:
+    """The opener's keywords: where the run is recorded, its name, whether it is reopened."""
+    return {
+        "experiment": experiment,
+        "run_name": cfg.mlflow.run_name or run_name or names.run_name(cfg),
+        "tags": tags,
+        "run_id": point.run_id if point else None,
+        "unique_name": not (cfg.mlflow.run_name or run_name),
+        "system_metrics": bool(cfg.mlflow.get("system_metrics", False)),
+    }
+
+
+@contextlib.contextmanager
+def _naming_the_run(recorder: Recorder) -> Iterator[None]:
+    """A stop (Ctrl-C, kill) carries the run's id to its one-line report; the recorder, which
+    exits after this, marks the run KILLED."""
+    try:
+        yield
+    except KeyboardInterrupt as interrupt:
+        stop = stopped(interrupt)
+        stop.run_id = recorder.run_id
+        raise stop from None
 
 
 NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
