@@ -7,6 +7,7 @@ state: FINISHED, FAILED (exception; the error is tagged and attached) or KILLED 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import socket
@@ -264,6 +265,9 @@ def mlflow_run(
 def _start_monitor(run_id: str, resumed: bool) -> Any:
     """MLflow's system-metrics sampler on a thread of this process (the helper, for a CLI run):
     CPU and memory are the machine's, whatever process samples them. Never fails the run."""
+    # Its INFO lines ("Started monitoring system metrics.", four a run) would interleave with a
+    # sweep's own output; warnings and errors still show.
+    logging.getLogger("mlflow.system_metrics").setLevel(logging.WARNING)
     try:
         monitor = compat.system_metrics_monitor(run_id, tracking_uri(), resumed)
         monitor.start()
