@@ -40,8 +40,9 @@ if TYPE_CHECKING:
 
 def validate(cfg: DictConfig) -> tuple[type, dict[str, Any]]:
     """Every check that needs no env or model: fail in milliseconds, not after training."""
-    for key in ("n_timesteps", "n_envs", "torch_threads"):
-        value = cfg.get(key)
+    counts = ("n_timesteps", "n_envs", "torch_threads")
+    for key in (*counts, "eval.final.episodes", "eval.final.max_episodes", "eval.final.n_envs"):
+        value = OmegaConf.select(cfg, key)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(f"{key} must be a positive integer, got {value!r}")
     check_final_eval(cfg)
@@ -72,12 +73,9 @@ def validate(cfg: DictConfig) -> tuple[type, dict[str, Any]]:
 
 
 def check_final_eval(cfg: DictConfig) -> None:
-    """eval.final.*: counts are positive integers, precision a number ≥ 0."""
+    """eval.final.*, beyond its counts (positive integers, checked with the others): enough
+    room for the batches, precision a number ≥ 0."""
     final = cfg.eval.final
-    for key in ("episodes", "max_episodes", "n_envs"):
-        value = final.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ConfigError(f"eval.final.{key} must be a positive integer, got {value!r}")
     if final.max_episodes < final.episodes:
         raise ConfigError(
             f"eval.final.max_episodes ({final.max_episodes}) must be ≥ eval.final.episodes "
