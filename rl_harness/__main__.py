@@ -17,7 +17,7 @@ def fail(error: HarnessError) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | dict:
     trial = cfg.get("optuna") is not None  # launched by the Optuna sweeper (sweep.is_trial)
     try:
         if not trial:
@@ -37,9 +37,7 @@ def main(cfg: DictConfig) -> float:
         from rl_harness.tuning import sweep
 
         hooks = sweep.job_hooks(cfg)  # the trial's report/prune callback, tags
-        result = train.run(cfg, **hooks)
-        sweep.record_result(hooks, result)
-        return result["mean_reward"]
+        return sweep.job_result(hooks, train.run(cfg, **hooks))  # the job's scores
     except HarnessError as e:
         if trial:
             raise  # the sweeper records the trial as failed and goes on

@@ -22,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -55,11 +56,37 @@ class OptunaRLSweeperConf:
     heartbeat: int = 30  # seconds, RDB storages: trials of a lost machine fail after 4 beats
     worker: int = 0  # 0: the lead, which sets up and reports; other machines use 10, 20, ...
     spawned: bool = False  # internal: started by another worker of this machine
+    # Tuning seeds per trial (seed, seed+1, ...); each runs as its own job on a free worker.
+    # 1 scores a trial on one seed; raise it (3-5) when seeds of one config disagree by more
+    # than the configs differ — the winner of a 1-seed study is partly the luckiest seed.
+    seeds: int = 1
+    # A trial's value: `aggregate` (mean | iqm) over its seeds of `metric` (last: the closing
+    # evaluation; best: the best evaluation; auc: the evaluation curve's mean height).
+    objective: dict[str, Any] = field(
+        default_factory=lambda: {"metric": "last", "aggregate": "mean"}
+    )
+    # After the search: the `top` best trials retrained on `seeds` test seeds from
+    # `seed_offset` (never tuning seeds), ranked by test IQM; the winner against the incumbent
+    # (conf/hparams/<algo>_<env>.yaml, or the defaults) on the same seeds. top=0: none.
+    # `promote=true` replaces that file (or `promote_to`) when the winner is significantly
+    # better; its model is registered as `model_name` (default <algo>-<env>) @champion.
+    validate: dict[str, Any] = field(
+        default_factory=lambda: {
+            "top": 5,
+            "seeds": 5,
+            "seed_offset": 5000,
+            "promote": False,
+            "promote_to": None,
+            "model_name": None,
+        }
+    )
 
 
 ConfigStore.instance().store(
     group="hydra/sweeper", name="optuna_rl", node=OptunaRLSweeperConf, provider="rl_harness"
 )
+WAIT = "wait"  # _next_unit: nothing to take now, but others run what may open more work
+POLL_SECONDS = 2.0
 OWN_KEYS = (
     "hydra.sweeper.worker=",
     "hydra.sweeper.spawned=",
@@ -79,6 +106,7 @@ class OptunaRLSweeper(Sweeper):
         self.options = options
         self.n_trials, self.n_workers = int(options["n_trials"]), int(options["n_workers"])
         self.worker, self.spawned = int(options["worker"]), bool(options["spawned"])
+        self.k = options["seeds"]
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -146,7 +174,13 @@ class OptunaRLSweeper(Sweeper):
                 )
         if self.n_trials < 1 or self.n_workers < 1:
             raise ConfigError("hydra.sweeper.n_trials and n_workers must be ≥ 1")
+        if not isinstance(self.k, int) or isinstance(self.k, bool) or self.k < 1:
+            raise ConfigError(f"hydra.sweeper.seeds must be an integer ≥ 1, got {self.k!r}")
+        self.metric, self.how = sweep.check_objective(self.options["objective"])
+        self.checks = sweep.validation_settings(self.options["validate"])
         self.params = sweep.parse_space(self.options["space"], self.config)
+        n_envs = sweep.largest(self.params, "n_envs", self.config.n_envs)
+        sweep.check_seeds(self.checks, self.config.seed, self.k, n_envs, self.options["direction"])
         self._check_composes(arguments)
 
     def _open_study(self, arguments: list[str]) -> None:
@@ -234,6 +268,14 @@ class OptunaRLSweeper(Sweeper):
 
         fixed = sorted(arguments)
         before = study.user_attrs.get("overrides")
+        k = study.user_attrs.get("seeds_per_trial", 1 if before is not None else None)
+        if k is None:
+            study.set_user_attr("seeds_per_trial", self.k)
+        elif k != self.k:
+            raise ConfigError(
+                f"study '{study.study_name}' scores each trial on {k} seed(s); this command "
+                f"has hydra.sweeper.seeds={self.k}: use {k} to resume, or a new study_name"
+            )
         if before is None:
             study.set_user_attr("overrides", fixed)
         elif before != fixed:
@@ -282,43 +324,120 @@ class OptunaRLSweeper(Sweeper):
             self._stop_workers(workers)
 
     def _loop(self, arguments: list[str]) -> None:
+        """Take the next unit of work until none is left: a trial's seed, a new trial, then
+        the validation jobs. Wait while others run what the rest depends on."""
+        while True:
+            with self._locked():
+                unit = self._next_unit()
+            if unit is None:
+                return
+            if unit is WAIT:
+                if not self.worker:
+                    self._fail_orphans(self.study)
+                time.sleep(POLL_SECONDS)
+                continue
+            self._run_unit(unit, arguments)
+
+    def _next_unit(self) -> Any:
+        """A claimed Unit, WAIT, or None when every trial and validation job has finished."""
         from rl_harness.tuning import sweep
 
         study = self.study
-        while True:
-            with self._locked():
-                if sweep.counted(study.get_trials(deepcopy=False)) >= self.n_trials:
-                    return
-                with warnings.catch_warnings():  # we beat ourselves (tuning.storage.heartbeat)
-                    warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-                    trial = study.ask(sweep.distributions(self.params))
-                trial.set_user_attr("owner", sweep.owner())
-            earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
-            if sweep.counted(earlier) >= self.n_trials:  # another machine asked at the same time
-                trial.set_user_attr("surplus", True)
-                study.tell(trial, state=sweep.TrialState.FAIL)
-                return
-            self._run_trial(trial, arguments)
+        trials = study.get_trials(deepcopy=False)
+        if self.k > 1:
+            for t in trials:
+                if unit := sweep.open_trial_seed(t, self.k):
+                    sweep.claim(study, self.storage, unit)
+                    return unit
+        if sweep.counted(trials) < self.n_trials:
+            return self._ask()
+        if any(t.state in (sweep.TrialState.RUNNING, sweep.TrialState.WAITING) for t in trials):
+            return WAIT
+        jobs = sweep.validation_units(study, self.checks) if self.checks.top else []
+        if unit := sweep.open_job(study, jobs):
+            sweep.claim(study, self.storage, unit)
+            return unit
+        done = sweep.job_results(study)
+        return None if all(u.label in done for u in jobs) else WAIT
 
-    def _run_trial(self, trial: Any, arguments: list[str]) -> None:
+    def _ask(self) -> Any:
+        """A new trial (or one queued again) and the first of its seeds to run."""
+        from rl_harness.tuning import sweep
+
+        study = self.study
+        with warnings.catch_warnings():  # we beat ourselves (tuning.storage.heartbeat)
+            warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+            trial = study.ask(sweep.distributions(self.params))
+        if "seeds" not in trial.user_attrs:
+            trial.set_user_attr("seeds", sweep.seeds(int(self.config.seed), self.k))
+        if self.k == 1:
+            trial.set_user_attr("owner", sweep.owner())
+        earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
+        if sweep.counted(earlier) >= self.n_trials:  # another machine asked at the same time
+            trial.set_user_attr("surplus", True)
+            study.tell(trial, state=sweep.TrialState.FAIL)
+            return WAIT
+        tid = sweep.trial_id(self.storage, study.study_name, trial.number)
+        unit = sweep.open_trial_seed(self.storage.get_trial(tid), self.k)
+        if unit is None:  # a retried trial whose seeds had all finished
+            self._finish_trial(tid, None)
+            return WAIT
+        if self.k > 1:
+            sweep.claim(study, self.storage, unit)
+        return unit
+
+    def _run_unit(self, unit: Any, arguments: list[str]) -> None:
+        """Launch one job: a trial's seed, a re-test or an incumbent run; record its outcome."""
         from rl_harness.tuning import sweep
 
         q = sweep.hydra_value
         job = [
-            *arguments,
-            *sweep.overrides(self.params, trial.params),
+            *(a for a in arguments if not (unit.sets_seed and _is_seed(a))),
+            *self._unit_overrides(unit),
             f"+optuna.study={q(self.study.study_name)}",
             f"+optuna.storage={q(self.url)}",
-            f"+optuna.trial={trial.number}",
+            f"+optuna.job={unit.label}",
         ]
         threads = max(1, len(os.sched_getaffinity(0)) // self.n_workers)
         if self.config.torch_threads > threads:
             job.append(f"torch_threads={threads}")
-        tid = sweep.trial_id(self.storage, self.study.study_name, trial.number)
+        tid = None
+        if unit.stage == "trial":
+            tid = sweep.trial_id(self.storage, self.study.study_name, unit.trial)
         try:
             with sweep.heartbeat(self.storage, tid, self.options["heartbeat"]):
-                [ret] = self.launcher.launch([job], initial_job_idx=trial.number)
+                [ret] = self.launcher.launch([job], initial_job_idx=unit.trial or 0)
         except KeyboardInterrupt:
+            self._interrupted(unit, tid)
+            raise
+        if tid is not None:
+            self._after_seed(unit, tid, ret)
+        else:
+            self._after_job(unit, ret)
+
+    def _unit_overrides(self, unit: Any) -> list[str]:
+        from rl_harness.tuning import sweep
+
+        if unit.stage == "incumbent":
+            return [f"seed={unit.seed}", "+optuna.stage=incumbent"]
+        tid = sweep.trial_id(self.storage, self.study.study_name, unit.trial)
+        params = sweep.overrides(self.params, self.storage.get_trial(tid).params)
+        if unit.stage == "retest":
+            return [
+                *params,
+                f"seed={unit.seed}",
+                "+optuna.stage=retest",
+                f"+optuna.trial={unit.trial}",
+            ]
+        own = [f"seed={unit.seed}", f"+optuna.seed_index={unit.index}"] if unit.k > 1 else []
+        return [*params, f"+optuna.trial={unit.trial}", *own]
+
+    def _interrupted(self, unit: Any, tid: int | None) -> None:
+        """Ctrl-C: a one-seed trial fails and is queued again; a seed or a validation job is
+        released, for the next session to run."""
+        from rl_harness.tuning import sweep
+
+        if unit.stage == "trial" and unit.k == 1:
             sweep.mark_interrupted(
                 self.study,
                 self.storage,
@@ -326,19 +445,57 @@ class OptunaRLSweeper(Sweeper):
                 "stopped by Ctrl-C",
                 self.options["retry_interrupted"],
             )
-            self._tag_run(trial.number, {"optuna.state": "FAIL", "optuna.error": "Ctrl-C"})
-            raise
-        state, value, error = outcome(ret, self.storage.get_trial_user_attrs(tid))
-        if error:
-            trial.set_user_attr("error", error[:2000])
-        if state == sweep.TrialState.COMPLETE:
-            self.study.tell(trial, value)
+            self._tag_run(unit.trial, {"optuna.state": "FAIL", "optuna.error": "Ctrl-C"})
         else:
-            self.study.tell(trial, state=state)
-        self._record(trial, self.storage.get_trial(tid), error)
+            sweep.release(self.study, self.storage, unit)
 
-    def _record(self, trial: Any, frozen: Any, error: str | None) -> None:
-        """Tag the finished trial's run (or open a FAILED one for it) and print one line."""
+    def _after_seed(self, unit: Any, tid: int, ret: JobReturn) -> None:
+        """Keep the seed's scores; the trial ends when a seed is pruned or fails, or when all
+        its seeds are scored (then its value is their aggregate)."""
+        from rl_harness.tuning import sweep
+
+        state, scores, error = outcome(ret, self.storage.get_trial_user_attrs(tid))
+        sweep.record(self.study, self.storage, unit, scores or {"error": error or state.name})
+        if unit.k > 1:
+            shown = f"{scores[self.metric]:.4g}" if scores and not error else (error or state.name)
+            print(f"trial {unit.trial} seed {unit.seed}: {shown}", flush=True)
+        self._finish_trial(tid, None if state == sweep.TrialState.COMPLETE else (state, error))
+
+    def _finish_trial(self, tid: int, ended: tuple[Any, str | None] | None) -> None:
+        from rl_harness.tuning import sweep
+
+        with self._locked():
+            frozen = self.storage.get_trial(tid)
+            if frozen.state.is_finished():
+                return  # another seed ended it
+            if ended is None:
+                done = sweep.seed_results(frozen)
+                if len(done) < len(frozen.user_attrs["seeds"]):
+                    return
+                scores = [r.get(self.metric, math.nan) for r in done.values()]
+                value = sweep.aggregate(scores, self.how)
+                ended = (sweep.TrialState.COMPLETE, None)
+                if not math.isfinite(value):
+                    ended = (sweep.TrialState.FAIL, f"the objective is {value!r}")
+            state, error = ended
+            if error:
+                self.storage.set_trial_user_attr(tid, "error", error[:2000])
+            if state == sweep.TrialState.COMPLETE:
+                self.study.tell(frozen.number, value)
+            else:
+                self.study.tell(frozen.number, state=state)
+        self._record(self.storage.get_trial(tid), error)
+
+    def _after_job(self, unit: Any, ret: JobReturn) -> None:
+        from rl_harness.tuning import sweep
+
+        state, scores, error = outcome(ret, {})
+        sweep.record(self.study, self.storage, unit, scores if not error else {"error": error})
+        shown = f"{self.metric} {scores[self.metric]:.4g}" if scores and not error else error
+        print(f"{unit.label.replace('_', '-')}: {shown}", flush=True)
+
+    def _record(self, frozen: Any, error: str | None) -> None:
+        """Tag the finished trial's run(s) (or open a FAILED one for it) and print one line."""
         from rl_harness.tuning import sweep
 
         tags = {"optuna.state": frozen.state.name}
@@ -346,11 +503,11 @@ class OptunaRLSweeper(Sweeper):
             tags["optuna.value"] = f"{frozen.value:.6g}"
         if error:
             tags["optuna.error"] = error[:500]
-        if not self._tag_run(trial.number, tags) and frozen.state == sweep.TrialState.FAIL:
-            self._failed_run(trial, tags, error or "failed")
+        if not self._tag_run(frozen.number, tags) and frozen.state == sweep.TrialState.FAIL:
+            self._failed_run(frozen, tags, error or "failed")
         pruned_at = frozen.user_attrs.get("pruned_at")
         print(
-            f"trial {trial.number}: {frozen.state.name}"
+            f"trial {frozen.number}: {frozen.state.name}"
             + (f" at step {pruned_at}" if pruned_at is not None else "")
             + (f", value {frozen.value:.4g}" if frozen.value is not None else "")
             + (f": {error}" if error else ""),
@@ -373,6 +530,7 @@ class OptunaRLSweeper(Sweeper):
         )
 
     def _failed_run(self, trial: Any, tags: dict[str, str], error: str) -> None:
+        # `trial`: the FrozenTrial
         """A trial that failed before its run opened (e.g. the model could not be built) still
         gets a FAILED child run under the sweep, with its sampled parameters and the error."""
         from rl_harness.tracking import runs as tracking
@@ -431,41 +589,84 @@ class OptunaRLSweeper(Sweeper):
     # ------------------------------------------------------------ results
 
     def _report(self, parent: Any, arguments: list[str]) -> None:
-        """summary.txt, best_hparams.yaml, the parent run's metrics and `best.*` tags."""
+        """summary.txt, best_hparams.yaml, the parent run's metrics and `best.*` tags; with
+        validation, the comparison (champion.py) and its decision."""
         from rl_harness.tuning import sweep
 
         table = sweep.summary(self.study, self.params)
         (self.sweep_dir / "summary.txt").write_text(table + "\n")
         print(table)
         trials = self.study.get_trials(deepcopy=False)
-        counts = sweep.counts(trials)
+        counts = sweep.counts(trials, sweep.job_results(self.study))
         metrics: dict[str, Any] = {f"trials/{s}": counts[s] for s in ("complete", "pruned", "fail")}
         metrics["timesteps/total"] = counts["timesteps"]
+        metrics["timesteps/validation"] = counts["validation_timesteps"]
         try:
             best = self.study.best_trial
         except ValueError:
             best = None
+        checked = None
         if best is not None:
             metrics["best/value"] = best.value
-            self._export_best(parent, best, counts, arguments)
+            checked = sweep.validation_report(self.study, self.checks, self.metric, self.how)
+            if checked is None:
+                header = (
+                    f"Best of Optuna study '{self.study.study_name}': trial {best.number}, "
+                    f"value {best.value:.6g} ({counts['complete']} complete, "
+                    f"{counts['pruned']} pruned)."
+                )
+                self._export(parent, best, header, arguments)
         parent.log_metrics(metrics, step=sweep.counted(trials))
         parent.log_artifact(self.sweep_dir / "summary.txt")
+        if checked is not None:
+            self._validated(parent, checked, arguments)
         print(f"dashboard: optuna-dashboard {sweep.redact(self.url)}")
 
-    def _export_best(
-        self, parent: Any, best: Any, counts: dict[str, int], arguments: list[str]
-    ) -> None:
-        """The best trial's config as conf/hparams YAML, logged and tagged on the parent run."""
+    def _validated(self, parent: Any, v: Any, arguments: list[str]) -> None:
+        """Write and record the comparison; register the champion; promote it if asked and
+        significantly better, else say why not."""
+        from rl_harness.config.preflight import CONF_DIR
+        from rl_harness.tuning import champion, sweep
+
+        where = champion.Where(
+            self.sweep_dir, self.experiment, self.study.study_name, self.tracking
+        )
+        files = list(champion.write(v, where, self.k, self.metric, self.how))
+        promote, why = sweep.decide(v, bool(self.checks.promote))
+        c = v.champion
+        header = (
+            f"Champion of Optuna study '{self.study.study_name}': trial {c.trial}, test IQM "
+            f"{c.test_iqm:.6g} [{c.test_ci[0]:.6g}, {c.test_ci[1]:.6g}] on seeds "
+            f"{' '.join(map(str, c.test_seeds))} (tuning {c.tuning:.6g});\n"
+            f"incumbent {v.incumbent_iqm:.6g}; P(champion > incumbent) = {v.poi:.2f} "
+            f"[{v.poi_ci[0]:.2f}, {v.poi_ci[1]:.2f}]."
+        )
+        frozen = self.study.trials[c.trial]
+        files.append(self._export(parent, frozen, header, arguments))
+        env = self.config.hydra.runtime.choices.env
+        if promote:
+            target = Path(
+                self.checks.promote_to
+                or CONF_DIR / "hparams" / f"{self.config.algo.name}_{env}.yaml"
+            )
+            why += f": {champion.promote(files[-1], target)}"
+        print(why, flush=True)
+        champion.record(v, where, parent.run_id, files, why)
+        if self.tracking:
+            parent.set_tags({**champion.summary_tags(v), "decision": why})
+        champion.register(v, where, self.checks.model_name or f"{self.config.algo.name}-{env}")
+
+    def _export(self, parent: Any, trial: Any, header: str, arguments: list[str]) -> Path:
+        """A trial's config as conf/hparams YAML (best_hparams.yaml), logged and tagged on the
+        parent run."""
         from rl_harness.tuning import sweep
 
-        study, params = self.study, self.params
+        params = self.params
         job_cfg = self.hydra_context.config_loader.load_sweep_config(
-            self.config, [*arguments, *sweep.overrides(params, best.params)]
+            self.config, [*arguments, *sweep.overrides(params, trial.params)]
         )
-        header = (
-            f"Best of Optuna study '{study.study_name}': trial {best.number}, value "
-            f"{best.value:.6g} ({counts['complete']} complete, {counts['pruned']} "
-            f"pruned).\nCommand-line overrides: {' '.join(arguments)}\n"
+        header += (
+            f"\nCommand-line overrides: {' '.join(arguments)}\n"
             f"Use it as conf/hparams/{self.config.algo.name}_"
             f"{self.config.hydra.runtime.choices.env}.yaml"
         )
@@ -473,29 +674,38 @@ class OptunaRLSweeper(Sweeper):
             sweep.best_hparams(job_cfg, params), self.sweep_dir / "best_hparams.yaml", header
         )
         best_values = {
-            f"best.{p.path}": sweep.hydra_value(p.value(best.params[p.path]))
+            f"best.{p.path}": sweep.hydra_value(p.value(trial.params[p.path]))
             for p in params
-            if p.path in best.params
+            if p.path in trial.params
         }
-        parent.set_tags({"best.trial": best.number, **best_values})
+        parent.set_tags({"best.trial": trial.number, **best_values})
         parent.log_artifact(path)
         print(f"best hyperparameters: {path}")
+        return path
 
 
-def outcome(ret: JobReturn, attrs: dict[str, Any]) -> tuple[Any, float | None, str | None]:
-    """(state, value, error) of a trial from what its job returned and set on the trial."""
+def outcome(ret: JobReturn, attrs: dict[str, Any]) -> tuple[Any, dict[str, Any] | None, str | None]:
+    """(state, scores, error) of a job from what it returned (objective.scores) and what it set
+    on its trial (`attrs`: pruned_at, error); a pruned job still has the scores it reached."""
     from optuna.trial import TrialState
 
     if ret.status == JobStatus.FAILED:
         return TrialState.FAIL, None, job_error(ret)
+    scores = ret.return_value
+    if not isinstance(scores, dict):
+        return TrialState.FAIL, None, f"the job returned {scores!r}, not its scores"
     if attrs.get("pruned_at") is not None:
-        return TrialState.PRUNED, None, None
+        return TrialState.PRUNED, scores, None
     if attrs.get("error"):
-        return TrialState.FAIL, None, str(attrs["error"])
-    value = ret.return_value
-    if not isinstance(value, int | float) or not math.isfinite(value):
-        return TrialState.FAIL, None, f"the objective is {value!r}"
-    return TrialState.COMPLETE, float(value), None
+        return TrialState.FAIL, scores, str(attrs["error"])
+    if not math.isfinite(last := scores.get("last", math.nan)):
+        return TrialState.FAIL, scores, f"the objective is {last!r}"
+    return TrialState.COMPLETE, scores, None
+
+
+def _is_seed(argument: str) -> bool:
+    """A `seed=` override, which a job that runs its own seed leaves out."""
+    return argument.lstrip("+").split("=", 1)[0] == "seed"
 
 
 def job_error(ret: JobReturn) -> str:

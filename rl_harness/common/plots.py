@@ -130,3 +130,59 @@ def plot_final_performance(
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+Interval = tuple[float, float]
+
+
+def plot_validation(
+    retests: list[tuple[str, float, Interval, float, Interval]],
+    finalists: list[tuple[str, list[float], float, Interval]],
+    improvement: tuple[float, Interval],
+    path: Path,
+    metric: str,
+) -> Path:
+    """Three panels: per re-tested trial its tuning score against its test IQM (the diagonal is
+    a perfect reproduction); champion and incumbent, each test seed as a dot and the IQM with
+    its CI; the probability of improvement with its CI against 0.5.
+
+    `retests`: (label, tuning, tuning CI, test IQM, test CI); `finalists`: (label, scores, IQM,
+    CI); `improvement`: (P(champion > incumbent), its CI).
+    """
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(14, 4), width_ratios=[1.2, 1.2, 0.6])
+    for label, x, xci, y, yci in retests:
+        xerr = [[x - xci[0]], [xci[1] - x]] if np.isfinite(xci[0]) else None
+        ax1.errorbar(x, y, xerr=xerr, yerr=[[y - yci[0]], [yci[1] - y]], fmt="o", capsize=3)
+        ax1.annotate(label, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    values = [v for _, x, _, y, _ in retests for v in (x, y)]
+    lo, hi = min(values), max(values)
+    ax1.plot([lo, hi], [lo, hi], "--", color="grey", label="test = tuning")
+    ax1.set_xlabel(f"tuning score ({metric})")
+    ax1.set_ylabel("test IQM (unseen seeds)")
+    ax1.set_title("Reproduction: tuning vs test", fontsize=10)
+    ax1.legend(fontsize=8)
+    for y, (_, scores, center, ci) in enumerate(finalists):
+        ax2.plot(list(ci), [y, y], linewidth=8, alpha=0.35, solid_capstyle="butt")
+        ax2.plot([center], [y], "k|", markersize=18)
+        ax2.scatter(scores, [y] * len(scores), s=14, color="k", alpha=0.6, zorder=3)
+    ax2.set_yticks(range(len(finalists)), [f[0] for f in finalists])
+    ax2.set_ylim(-0.7, len(finalists) - 0.3)
+    ax2.set_xlabel(f"{metric} on the test seeds (IQM, 95% CI)")
+    ax2.set_title("Champion vs incumbent", fontsize=10)
+    p, (plo, phi) = improvement
+    if np.isfinite(plo):
+        ax3.plot([0, 0], [plo, phi], linewidth=8, alpha=0.35, solid_capstyle="butt")
+    ax3.plot([0], [p], "ko")
+    ax3.axhline(0.5, linestyle="--", color="grey")
+    ax3.set_ylim(0, 1)
+    ax3.set_xticks([])
+    ax3.set_ylabel("P(champion > incumbent)")
+    ax3.set_title("Probability of improvement", fontsize=10)
+    for ax in (ax1, ax2, ax3):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

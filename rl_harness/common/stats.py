@@ -1,5 +1,6 @@
 """The statistics every report uses, in one place: sample mean and std of returns, the 95%
-confidence interval of a mean, the interquartile mean and percentile-bootstrap intervals.
+confidence interval of a mean, the interquartile mean, percentile-bootstrap intervals and the
+probability of improvement (rliable's P(X > Y)).
 
 One convention everywhere: the std of returns is the sample std (ddof=1), the one a
 confidence interval of the mean needs; with a single value it is 0.
@@ -61,3 +62,28 @@ def bootstrap_ci(
         rng=seed,
     )
     return res.confidence_interval.low, res.confidence_interval.high
+
+
+def probability_of_improvement(x: Any, y: Any) -> float:
+    """P(X > Y) over all pairs of runs (ties count half), as rliable defines it: the chance
+    that a run of X beats a run of Y."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    wins = (x[:, None] > y[None, :]) + 0.5 * (x[:, None] == y[None, :])
+    return float(wins.mean())
+
+
+def improvement_ci(
+    x: Any, y: Any, samples: int, confidence: float, seed: int
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of P(X > Y), X's and Y's runs resampled independently
+    (rliable's stratified bootstrap with one task); NaN below 2 runs on a side."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.size < 2 or y.size < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    xs = x[rng.integers(0, x.size, (samples, x.size))]
+    ys = y[rng.integers(0, y.size, (samples, y.size))]
+    wins = (xs[:, :, None] > ys[:, None, :]) + 0.5 * (xs[:, :, None] == ys[:, None, :])
+    p = wins.mean(axis=(1, 2))
+    tail = 100 * (1 - confidence) / 2
+    return float(np.percentile(p, tail)), float(np.percentile(p, 100 - tail))

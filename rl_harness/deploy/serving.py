@@ -27,7 +27,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
@@ -39,7 +38,12 @@ from rl_harness.common.obs_normalizer import ObsNormalizer
 from rl_harness.config import commands
 from rl_harness.errors import ConfigError, HarnessError
 from rl_harness.tracking import runs as tracking
-from rl_harness.training.model_logging import DEFAULT_MAX_BATCH, MODEL_NAME, MODEL_URI_TAG  # noqa: F401
+from rl_harness.training.model_logging import (  # noqa: F401 - kept importable from here
+    DEFAULT_MAX_BATCH,
+    MODEL_NAME,
+    MODEL_URI_TAG,
+    register,
+)
 
 DEFAULT_ALIAS = "champion"
 DEFAULT_PORT = 5001
@@ -86,22 +90,6 @@ def _as_array(model_input: Any) -> Any:
     if hasattr(model_input, "to_numpy"):  # a DataFrame (dataframe_split / _records requests)
         return model_input.to_numpy()
     return model_input
-
-
-def register(run_id: str, name: str, alias: str | None = DEFAULT_ALIAS) -> str:
-    """Register the run's policy model as a new version of `name` (alias moved to it)."""
-    run = tracking.get_run(run_id)
-    source = run.data.tags.get(MODEL_URI_TAG)
-    if source is None:
-        raise ConfigError(
-            f"run {run_id} has no logged policy model (tag {MODEL_URI_TAG}); "
-            "runs trained before model logging existed cannot be registered"
-        )
-    client = tracking.client()
-    version = mlflow.register_model(source, name, tags={"source_run_id": run_id}).version
-    if alias:
-        client.set_registered_model_alias(name, alias, version)
-    return f"models:/{name}/{version}"
 
 
 def latest_registered(name: str | None = None) -> str:

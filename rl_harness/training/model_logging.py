@@ -36,7 +36,7 @@ from omegaconf import DictConfig
 
 from rl_harness.common import space_codec
 from rl_harness.common.obs_normalizer import ObsNormalizer
-from rl_harness.errors import HarnessError
+from rl_harness.errors import ConfigError, HarnessError
 from rl_harness.tracking import runs as tracking
 
 MODEL_NAME = "policy"  # the model's name inside each training run
@@ -171,3 +171,24 @@ def log_policy_model(
     client.set_tag(run_id, MODEL_URI_TAG, info.model_uri)
     client.log_metric(run_id, "time/policy_model_log_s", time.perf_counter() - start)
     return info.model_uri
+
+
+def register(
+    run_id: str, name: str, alias: str | None = "champion", tags: dict[str, str] | None = None
+) -> str:
+    """Register the run's policy model as a new version of `name` (alias moved to it), with
+    `tags` on the version besides its source run."""
+    run = tracking.get_run(run_id)
+    source = run.data.tags.get(MODEL_URI_TAG)
+    if source is None:
+        raise ConfigError(
+            f"run {run_id} has no logged policy model (tag {MODEL_URI_TAG}); "
+            "runs trained before model logging existed cannot be registered"
+        )
+    client = tracking.client()
+    version = mlflow.register_model(
+        source, name, tags={"source_run_id": run_id, **(tags or {})}
+    ).version
+    if alias:
+        client.set_registered_model_alias(name, alias, version)
+    return f"models:/{name}/{version}"

@@ -271,6 +271,7 @@ def run(
         "model_path": str(model_path),
         "optimum": best,
         "timesteps": model.num_timesteps,
+        "curve": evaluation_curve(callbacks),
     }
     print(summary_line(result))
     return result
@@ -427,6 +428,15 @@ def learn(model: Any, cfg: DictConfig, callbacks: list, out_dir: Path, resumed: 
         raise stop from None
     finally:
         model.logger.close()  # flushes buffered metrics, also when training fails
+
+
+def evaluation_curve(callbacks: list) -> list[tuple[int, float]]:
+    """(timestep, mean return) of each periodic evaluation, for objectives over the curve."""
+    evals = next((c for c in callbacks if isinstance(c, EvalCallback)), None)
+    if evals is None:
+        return []
+    pairs = zip(evals.evaluations_timesteps, evals.evaluations_results, strict=True)
+    return [(int(t), float(np.mean(r))) for t, r in pairs]
 
 
 def restore_evaluations(callbacks: list, out_dir: Path, until: int) -> None:

@@ -12,6 +12,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rl_harness.common import tables
 from rl_harness.tuning.space import Param
+from rl_harness.tuning.units import seed_results
 
 
 def best_hparams(job_cfg: DictConfig, params: list[Param]) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def summary(study: optuna.Study, params: list[Param]) -> str:
             t.number,
             t.state.name + (" (retried)" if t.user_attrs.get("interrupted") else ""),
             _short(last_value(t), ".4g"),
-            t.user_attrs.get("timesteps", ""),
+            trial_timesteps(t) or "",
             *[_short(t.params.get(p.path)) for p in params],
         ]
         for t in trials
@@ -72,11 +73,22 @@ def summary(study: optuna.Study, params: list[Param]) -> str:
     return "\n".join(lines)
 
 
-def counts(trials: list[FrozenTrial]) -> dict[str, int]:
-    """Trials by state (`complete`, `pruned`, `fail`, ...) and `timesteps` spent in all."""
+def counts(
+    trials: list[FrozenTrial], jobs: dict[str, dict[str, Any]] | None = None
+) -> dict[str, int]:
+    """Trials by state (`complete`, `pruned`, `fail`, ...) and `timesteps` spent in all, by the
+    trials' seeds and by the validation `jobs` (units.job_results)."""
     out = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
-    out["timesteps"] = sum(int(t.user_attrs.get("timesteps", 0)) for t in trials)
+    out["timesteps"] = sum(trial_timesteps(t) for t in trials)
+    out["validation_timesteps"] = sum(int(r.get("timesteps", 0)) for r in (jobs or {}).values())
     return out
+
+
+def trial_timesteps(t: FrozenTrial) -> int:
+    """Timesteps a trial trained, over all its seeds."""
+    if done := seed_results(t):
+        return sum(int(r.get("timesteps", 0)) for r in done.values())
+    return int(t.user_attrs.get("timesteps", 0))
 
 
 def last_value(t: FrozenTrial) -> float | None:

@@ -63,6 +63,18 @@ class Param:
         return d.low
 
 
+def largest(params: list[Param], path: str, default: Any) -> Any:
+    """The largest value the search can give `path` (its config value where not searched)."""
+    for p in params:
+        if p.path == path:
+            d = p.distribution
+            if isinstance(d, CategoricalDistribution):
+                return max(p.value(c) for c in d.choices)
+            assert isinstance(d, IntDistribution | FloatDistribution)
+            return d.high
+    return default
+
+
 def parse_space(space: Any, cfg: DictConfig) -> list[Param]:
     """Check a search space against the composed config and the algorithm's signature.
 

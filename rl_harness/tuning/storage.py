@@ -57,12 +57,19 @@ def trial_id(storage: optuna.storages.BaseStorage, study_name: str, number: int)
 
 
 @contextlib.contextmanager
-def heartbeat(storage: optuna.storages.BaseStorage, trial: int, interval: int) -> Iterator[None]:
-    """RDB storages: beat while the trial runs, so other machines can tell a lost one.
+def heartbeat(
+    storage: optuna.storages.BaseStorage, trial: int | None, interval: int
+) -> Iterator[None]:
+    """RDB storages: beat while the trial runs, so other machines can tell a lost one
+    (`trial` None: a job of no trial, nothing to beat for).
 
     `storage` must be the RDBStorage we opened: a study wraps it in a cache that is not one.
     """
-    if not isinstance(storage, optuna.storages.RDBStorage) or not storage.get_heartbeat_interval():
+    if (
+        trial is None
+        or not isinstance(storage, optuna.storages.RDBStorage)
+        or not storage.get_heartbeat_interval()
+    ):
         yield
         return
     stop = threading.Event()

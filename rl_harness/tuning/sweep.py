@@ -10,17 +10,21 @@ and launches a normal job, which rebuilds the trial and reports to it:
     storage.open_storage   journal file or RDB URL
     search.make_sampler/make_pruner
     trials.fail_orphans    dead workers' trials: FAIL, queued again
-    study.ask → space.overrides ──── +optuna.study/storage/trial ───▶ job.job_hooks → TrialReport
-                                                                     job.record_result
-    study.tell ◀──── return value, trial user attrs (pruned_at, error, timesteps) ────┘
+    units: a trial's k seeds, then validation jobs, taken by free workers
+    study.ask → space.overrides ──── +optuna.study/storage/trial/job ─▶ job.job_hooks → TrialReport
+                                                                     job.job_result → scores
+    study.tell ◀── objective.aggregate of the seeds' scores; trial attrs (pruned_at, error) ──┘
     results.summary, results.best_hparams → summary.txt, best_hparams.yaml
+    validation.report: top trials re-tested on unseen seeds, champion vs incumbent → promote?
 """
 
 from __future__ import annotations
 
 from optuna.trial import FrozenTrial, TrialState
 
-from rl_harness.tuning.job import TrialReport, is_trial, job_hooks, record_result
+from rl_harness.tuning.job import TrialReport, is_trial, job_hooks, job_result
+from rl_harness.tuning.objective import aggregate
+from rl_harness.tuning.objective import check as check_objective
 from rl_harness.tuning.results import best_hparams, counts, last_value, summary, write_hparams
 from rl_harness.tuning.search import PRUNERS, SAMPLERS, make_pruner, make_sampler
 from rl_harness.tuning.space import (
@@ -28,6 +32,7 @@ from rl_harness.tuning.space import (
     Param,
     distributions,
     hydra_value,
+    largest,
     overrides,
     parse_space,
 )
@@ -40,38 +45,70 @@ from rl_harness.tuning.trials import (
     owner,
     owner_alive,
 )
+from rl_harness.tuning.units import (
+    Unit,
+    claim,
+    job_results,
+    open_job,
+    open_trial_seed,
+    record,
+    release,
+    seed_results,
+    seeds,
+)
+from rl_harness.tuning.validation import check_seeds, decide
+from rl_harness.tuning.validation import report as validation_report
+from rl_harness.tuning.validation import settings as validation_settings
+from rl_harness.tuning.validation import units as validation_units
 
 __all__ = [
+    "FrozenTrial",
     "NOT_COUNTED",
     "PRUNERS",
+    "Param",
     "SAMPLERS",
     "SPEC_KEYS",
-    "FrozenTrial",
-    "Param",
     "TrialReport",
     "TrialState",
+    "Unit",
+    "aggregate",
     "best_hparams",
+    "check_objective",
+    "check_seeds",
+    "claim",
     "counted",
     "counts",
+    "decide",
     "distributions",
     "fail_orphans",
     "heartbeat",
     "hydra_value",
     "is_trial",
     "job_hooks",
+    "job_result",
+    "job_results",
+    "largest",
     "last_value",
     "make_pruner",
     "make_sampler",
     "mark_interrupted",
+    "open_job",
     "open_storage",
+    "open_trial_seed",
     "overrides",
     "owner",
     "owner_alive",
     "parse_space",
-    "record_result",
+    "record",
     "redact",
+    "release",
+    "seed_results",
+    "seeds",
     "storage_url",
     "summary",
     "trial_id",
+    "validation_report",
+    "validation_settings",
+    "validation_units",
     "write_hparams",
 ]

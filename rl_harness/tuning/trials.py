@@ -6,11 +6,13 @@ User attributes a trial can carry:
     interrupted  its process died or was stopped: it does not count and is queued again
     surplus      asked by two machines at once past n_trials: failed at once, does not count
     retry_of     the number of the trial it runs again
+    seeds, seed.<s>   its tuning seeds and their results (units.py): a retry keeps them
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -54,8 +56,11 @@ def fail_orphans(
         optuna.storages.fail_stale_trials(study)  # RDB heartbeats: trials of any machine
     orphans = []
     for t in study.get_trials(deepcopy=False):
+        ours = "owner" in t.user_attrs or "seeds" in t.user_attrs
         stale_by_heartbeat = (
-            t.state == TrialState.FAIL and "owner" in t.user_attrs and "error" not in t.user_attrs
+            t.state == TrialState.FAIL
+            and ours
+            and not any(k in t.user_attrs for k in ("error", *NOT_COUNTED))
         )
         if stale_by_heartbeat or (
             t.state == TrialState.RUNNING and owner_alive(t.user_attrs.get("owner")) is False
@@ -82,4 +87,13 @@ def mark_interrupted(
         except optuna.exceptions.UpdateFinishedTrialError:
             pass
     if retry and t.params:
-        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number, **carried_attrs(t)})
+
+
+def carried_attrs(trial: FrozenTrial) -> dict[str, Any]:
+    """What a retried trial keeps of the one it replaces: its seeds and their results."""
+    attrs = trial.user_attrs
+    if "seeds" not in attrs:
+        return {}
+    done = {f"seed.{s}": attrs[f"seed.{s}"] for s in attrs["seeds"] if f"seed.{s}" in attrs}
+    return {"seeds": attrs["seeds"], **done}

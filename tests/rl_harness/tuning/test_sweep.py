@@ -50,6 +50,7 @@ TINY = [
     SPACE,
     "hydra.sweeper.sampler.seed=0",
     "hydra.sweeper.pruner.name=none",
+    "hydra.sweeper.validate.top=0",  # validation: tests/rl_harness/tuning/test_validation.py
 ]
 EXPERIMENT = "CartPole-v1"
 
@@ -233,15 +234,18 @@ def test_trial_report_prunes_and_stops_on_nan() -> None:
 def test_outcome_fails_a_nan_objective_and_an_exception(capsys: pytest.CaptureFixture) -> None:
     from hydra_plugins.rl_harness_sweeper.optuna_rl_sweeper import outcome
 
-    nan = JobReturn(status=JobStatus.COMPLETED, _return_value=float("nan"))
-    assert outcome(nan, {})[0] == TrialState.FAIL
+    nan = JobReturn(status=JobStatus.COMPLETED, _return_value={"last": float("nan")})
+    assert outcome(nan, {})[0] == TrialState.FAIL and "nan" in outcome(nan, {})[2]
     raised = JobReturn(status=JobStatus.FAILED, _return_value=RuntimeError("boom\ntrace"))
     assert outcome(raised, {}) == (TrialState.FAIL, None, "RuntimeError: boom")
     assert capsys.readouterr().err == ""  # the trial's own line reports it, not Hydra's
-    ok = JobReturn(status=JobStatus.COMPLETED, _return_value=12.5)
-    assert outcome(ok, {}) == (TrialState.COMPLETE, 12.5, None)
-    assert outcome(ok, {"pruned_at": 128}) == (TrialState.PRUNED, None, None)
+    scores = {"last": 12.5, "best": 13.0, "auc": 10.0, "timesteps": 512}
+    ok = JobReturn(status=JobStatus.COMPLETED, _return_value=scores)
+    assert outcome(ok, {}) == (TrialState.COMPLETE, scores, None)
+    assert outcome(ok, {"pruned_at": 128}) == (TrialState.PRUNED, scores, None)
     assert outcome(ok, {"error": "evaluation returned nan"})[2] == "evaluation returned nan"
+    bare = JobReturn(status=JobStatus.COMPLETED, _return_value=12.5)
+    assert outcome(bare, {})[0] == TrialState.FAIL  # a job that returns no scores
 
 
 def test_heartbeat_beats_on_the_rdb_storage_we_opened(tmp_path: Path) -> None:

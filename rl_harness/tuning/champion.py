@@ -1,0 +1,130 @@
+"""The end of a validated sweep: the comparison written, recorded and acted on.
+
+validation.md          tuning vs test per re-tested trial, champion vs incumbent
+validation.png         the same as figures
+best_hparams.yaml      the champion's config (the sweeper writes it)
+MLflow                 a `champion-vs-incumbent` run under the sweep's parent run with the
+                       table, the figure and the metrics; the champion's model registered
+                       as <algo>-<env>@champion with its test IQM and CI as tags
+promotion              best_hparams.yaml copied over the shipped hparams file, only on
+                       `promote=true` and a significant improvement
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rl_harness.common import plots
+from rl_harness.tuning import validation
+from rl_harness.tuning.validation import Validation
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where the comparison goes: the sweep's directory and MLflow experiment, the study."""
+
+    sweep_dir: Path
+    experiment: str
+    study: str
+    tracking: bool
+
+
+def write(v: Validation, where: Where, k: int, metric: str, how: str) -> tuple[Path, Path]:
+    """validation.md and validation.png in the sweep directory."""
+    text = validation.table(v, k, metric, how)
+    md = where.sweep_dir / "validation.md"
+    md.write_text(f"# Validation of study {where.study}\n\n{text}\n")
+    print(text, flush=True)
+    retests = [(f"trial {r.trial}", r.tuning, r.tuning_ci, r.test_iqm, r.test_ci) for r in v.rows]
+    c = v.champion
+    finalists = [
+        ("incumbent", v.incumbent, v.incumbent_iqm, v.incumbent_ci),
+        (f"champion (trial {c.trial})", c.test, c.test_iqm, c.test_ci),
+    ]
+    png = plots.plot_validation(
+        retests, finalists, (v.poi, v.poi_ci), where.sweep_dir / "validation.png", metric
+    )
+    return md, png
+
+
+def record(
+    v: Validation, where: Where, parent_id: str | None, files: list[Path], decision: str
+) -> None:
+    """The comparison as a child run of the sweep: metrics, the table, the files."""
+    if not where.tracking:
+        return
+    from rl_harness.tracking import runs
+
+    c = v.champion
+    tags = {
+        "optuna.study": where.study,
+        "optuna.stage": "comparison",
+        "champion.trial": str(c.trial),
+        "decision": decision,
+    }
+    with runs.mlflow_run(
+        where.experiment, run_name="champion-vs-incumbent", tags=tags, parent_run_id=parent_id
+    ) as rec:
+        rec.log_metrics(validation.metrics(v), step=0)
+        rows = [
+            {
+                "trial": r.trial,
+                "tuning": r.tuning,
+                "tuning_low": r.tuning_ci[0],
+                "tuning_high": r.tuning_ci[1],
+                "test_iqm": r.test_iqm,
+                "test_low": r.test_ci[0],
+                "test_high": r.test_ci[1],
+                "gap": r.gap,
+            }
+            for r in v.rows
+        ]
+        runs.log_table(rec, rows, "validation_table.json")
+        for path in files:
+            rec.log_artifact(path)
+
+
+def register(v: Validation, where: Where, name: str) -> str | None:
+    """The champion's typical test run (score nearest its IQM) as `name`@champion, tagged with
+    the test IQM and its CI; None where there is no model to register."""
+    if not where.tracking or (run_id := validation.typical_run(v)) is None:
+        return None
+    from rl_harness.errors import ConfigError
+    from rl_harness.training.model_logging import register as register_model
+
+    c = v.champion
+    tags = {
+        "test_iqm": f"{c.test_iqm:.6g}",
+        "test_iqm_ci95": f"[{c.test_ci[0]:.6g}, {c.test_ci[1]:.6g}]",
+        "test_seeds": " ".join(map(str, c.test_seeds)),
+        "improvement_probability": f"{v.poi:.3f} [{v.poi_ci[0]:.3f}, {v.poi_ci[1]:.3f}]",
+        "optuna.study": where.study,
+        "optuna.trial": str(c.trial),
+    }
+    try:
+        uri = register_model(run_id, name, alias="champion", tags=tags)
+    except ConfigError as e:
+        print(f"champion not registered: {e}")
+        return None
+    print(f"champion model: {uri} (alias champion)")
+    return uri
+
+
+def promote(best: Path, target: Path) -> Path:
+    """The champion's hparams over the shipped file (git keeps the one it replaces)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(best, target)
+    return target
+
+
+def summary_tags(v: Validation) -> dict[str, Any]:
+    """What the parent run says of the validation, for the runs list."""
+    c = v.champion
+    return {
+        "champion.trial": c.trial,
+        "champion.test_iqm": f"{c.test_iqm:.6g}",
+        "champion.improvement": f"{v.poi:.2f} [{v.poi_ci[0]:.2f}, {v.poi_ci[1]:.2f}]",
+    }

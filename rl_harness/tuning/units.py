@@ -1,0 +1,138 @@
+"""Who runs what: a sweep's work is seed jobs — each trial's k tuning seeds, then the re-tests
+of the best trials and the incumbent's runs on the test seeds — taken by whichever worker is
+free, so a trial's seeds run side by side only when there is nothing else to run.
+
+Claims and results live in the Optuna storage, where every worker sees them:
+
+    trial user attrs   seeds                 the trial's tuning seeds (k > 1)
+                       seed.<s>.owner        host:pid:start of the worker running seed s
+                       seed.<s>              its scores (objective.scores) or {"error": ...}
+    study user attrs   job.<label>.owner     the same for a validation job
+                       job.<label>
+
+A claim whose owner died (on this machine) or was stopped is open again; a result is never
+redone. Claims are taken under the sweep's lock (one machine); k = 1 trials are owned by the
+trial's `owner` attribute as before (trials.fail_orphans).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from rl_harness.tuning import storage as storages
+from rl_harness.tuning.trials import owner, owner_alive
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One job: `stage` trial (seed `seed` of trial `trial`, at `index` among its seeds),
+    retest (trial `trial` on test seed `seed`) or incumbent (the shipped config on `seed`)."""
+
+    stage: str
+    seed: int
+    trial: int | None = None
+    index: int = 0
+    k: int = 1
+
+    @property
+    def sets_seed(self) -> bool:
+        """Whether the job gets its own `seed=` (one-seed trials keep the command's seed)."""
+        return self.stage != "trial" or self.k > 1
+
+    @property
+    def label(self) -> str:
+        """The job's name: its Hydra subdir and, with `-` for `_`, its MLflow run name."""
+        if self.stage == "trial":
+            return f"trial_{self.trial}" + (f"_s{self.seed}" if self.k > 1 else "")
+        if self.stage == "retest":
+            return f"retest_t{self.trial}_s{self.seed}"
+        return f"incumbent_s{self.seed}"
+
+
+def seeds(base: int, n: int) -> list[int]:
+    return [base + i for i in range(n)]
+
+
+def _open(claim: str | None) -> bool:
+    """Nobody runs it: never claimed, released, or its owner died here."""
+    return not claim or owner_alive(claim) is False
+
+
+def open_trial_seed(trial: FrozenTrial, k: int) -> Unit | None:
+    """The first seed of a running k-seed trial that has no result and nobody running it."""
+    attrs = trial.user_attrs
+    if trial.state != TrialState.RUNNING or "seeds" not in attrs or attrs.get("pruned_at"):
+        return None
+    for i, s in enumerate(attrs["seeds"]):
+        if f"seed.{s}" not in attrs and _open(attrs.get(f"seed.{s}.owner")):
+            return Unit("trial", s, trial.number, i, k)
+    return None
+
+
+def seed_results(trial: FrozenTrial) -> dict[int, dict[str, Any]]:
+    """The trial's finished seeds: seed → scores or {"error": ...}."""
+    return {
+        s: trial.user_attrs[f"seed.{s}"]
+        for s in trial.user_attrs.get("seeds", [])
+        if f"seed.{s}" in trial.user_attrs
+    }
+
+
+def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, unit: Unit) -> None:
+    _set(study, storage, unit, f"{_key(unit)}.owner", owner())
+
+
+def release(study: optuna.Study, storage: optuna.storages.BaseStorage, unit: Unit) -> None:
+    """Stopped before it finished: open to the next worker or session."""
+    _set(study, storage, unit, f"{_key(unit)}.owner", "")
+
+
+def record(
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    unit: Unit,
+    result: Mapping[str, Any],
+) -> None:
+    _set(study, storage, unit, _key(unit), dict(result))
+
+
+def job_results(study: optuna.Study) -> dict[str, dict[str, Any]]:
+    """label → result of every finished validation job."""
+    attrs = study.user_attrs
+    return {k.removeprefix("job."): v for k, v in attrs.items() if _is_result(k)}
+
+
+def open_job(study: optuna.Study, units: Iterable[Unit]) -> Unit | None:
+    """The first validation job with no result and nobody running it."""
+    attrs = study.user_attrs
+    for unit in units:
+        if f"job.{unit.label}" not in attrs and _open(attrs.get(f"job.{unit.label}.owner")):
+            return unit
+    return None
+
+
+def _is_result(key: str) -> bool:
+    return key.startswith("job.") and not key.endswith(".owner")
+
+
+def _key(unit: Unit) -> str:
+    return f"seed.{unit.seed}" if unit.stage == "trial" else f"job.{unit.label}"
+
+
+def _set(
+    study: optuna.Study, storage: optuna.storages.BaseStorage, unit: Unit, key: str, value: Any
+) -> None:
+    if unit.stage == "trial":
+        assert unit.trial is not None
+        tid = storages.trial_id(storage, study.study_name, unit.trial)
+        try:
+            storage.set_trial_user_attr(tid, key, value)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # another seed pruned or failed the trial meanwhile: nothing left to record
+    else:
+        study.set_user_attr(key, value)

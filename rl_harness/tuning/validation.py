@@ -1,0 +1,261 @@
+"""After the search: re-test the best trials on seeds tuning never saw, and weigh the winner
+(the champion) against the incumbent — the shipped `conf/hparams/<algo>_<env>.yaml`, or the
+algorithm's defaults where none ships — on the same test seeds.
+
+    top m trials by tuning value ──▶ n test seeds each ──▶ test IQM [bootstrap CI] ──▶ champion
+    incumbent on the same n seeds ──▶ IQM [CI];  P(champion > incumbent) [CI] ──▶ promote?
+
+Promotion needs the lower bound of the probability of improvement above 0.5 (and the user's
+`promote=true`). Scores are the sweep's objective metric per seed (objective.py), so a trial's
+tuning value and its test IQM compare: their difference is the reproduction gap.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from rl_harness.common import stats, tables
+from rl_harness.errors import ConfigError
+from rl_harness.tuning.units import Unit, job_results, seed_results, seeds
+
+SAMPLES, CONFIDENCE, BOOT_SEED = 2000, 0.95, 0  # percentile bootstrap, fixed for repeatability
+CI = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Settings:
+    top: int  # trials re-tested (0: no validation)
+    seeds: int  # test seeds
+    seed_offset: int  # the first test seed
+    promote: bool
+    promote_to: str | None  # the hparams file promotion replaces (None: the shipped one)
+    model_name: str | None  # registered name of the champion's model (None: <algo>-<env>)
+
+
+def settings(options: Mapping[str, Any]) -> Settings:
+    """`hydra.sweeper.validate`, checked: one-line errors naming the key."""
+    allowed = {"top", "seeds", "seed_offset", "promote", "promote_to", "model_name"}
+    if unknown := set(options) - allowed:
+        raise ConfigError(
+            f"hydra.sweeper.validate.{sorted(unknown)[0]} is not an option: "
+            f"give {', '.join(sorted(allowed))}"
+        )
+    for key, low in (("top", 0), ("seeds", 1), ("seed_offset", 0)):
+        value = options.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ConfigError(
+                f"hydra.sweeper.validate.{key} must be an integer ≥ {low}, got {value!r}"
+            )
+    if not isinstance(options.get("promote"), bool):
+        raise ConfigError(
+            f"hydra.sweeper.validate.promote must be true or false, got {options.get('promote')!r}"
+        )
+    o = options
+    return Settings(
+        o["top"],
+        o["seeds"],
+        o["seed_offset"],
+        o["promote"],
+        o.get("promote_to"),
+        o.get("model_name"),
+    )
+
+
+def check_seeds(s: Settings, base: int, k: int, n_envs: int, direction: str) -> None:
+    """Tuning seeds [base, base+k) and test seeds [offset, offset+n), each with the n_envs
+    env seeds after it, never meet; the test ones stay below the evaluation seeds."""
+    if not s.top:
+        return
+    if direction != "maximize":
+        raise ConfigError(
+            "hydra.sweeper.validate compares returns (direction=maximize); "
+            "set hydra.sweeper.validate.top=0 to sweep without it"
+        )
+    tuning_end = base + k - 1 + n_envs - 1
+    if s.seed_offset <= tuning_end:
+        raise ConfigError(
+            f"hydra.sweeper.validate.seed_offset={s.seed_offset} overlaps the tuning seeds "
+            f"{base}..{base + k - 1} (with {n_envs} env seeds each, up to {tuning_end}): "
+            "test seeds must be unseen in tuning"
+        )
+
+
+def retested(study: optuna.Study, top: int) -> list[FrozenTrial]:
+    """The top `top` complete trials by tuning value (ties: the earlier trial)."""
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    done.sort(key=lambda t: (-float(t.value or -math.inf), t.number))
+    return done[:top]
+
+
+def units(study: optuna.Study, s: Settings) -> list[Unit]:
+    """The validation jobs, in the order workers take them: the re-tests, then the incumbent."""
+    test = seeds(s.seed_offset, s.seeds)
+    jobs = [Unit("retest", x, t.number) for t in retested(study, s.top) for x in test]
+    return jobs + [Unit("incumbent", x) for x in test] if jobs else []
+
+
+@dataclass
+class Row:
+    trial: int
+    tuning: float
+    tuning_ci: CI
+    test: list[float]
+    test_iqm: float
+    test_ci: CI
+    test_seeds: list[int] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float:
+        return self.tuning - self.test_iqm
+
+
+@dataclass
+class Validation:
+    rows: list[Row]  # re-tested trials, best test IQM first
+    incumbent: list[float]
+    incumbent_iqm: float
+    incumbent_ci: CI
+    poi: float  # P(champion's run > incumbent's run)
+    poi_ci: CI
+    optimum: float | None
+    run_ids: dict[str, str]  # job label → MLflow run id
+
+    @property
+    def champion(self) -> Row:
+        return self.rows[0]
+
+    @property
+    def significant(self) -> bool:
+        return bool(self.poi_ci[0] > 0.5)
+
+
+def iqm_ci(x: list[float]) -> tuple[float, CI]:
+    low, high = stats.bootstrap_ci(x, stats.iqm, SAMPLES, CONFIDENCE, BOOT_SEED)
+    return float(stats.iqm(np.asarray(x))), (float(low), float(high))
+
+
+def tuning_ci(trial: FrozenTrial, metric: str, how: str) -> CI:
+    """Across the trial's seeds (k ≥ 2); with one seed, the closing evaluation's CI (metric
+    `last`), else none."""
+    per_seed = [r[metric] for r in seed_results(trial).values() if metric in r]
+    if len(per_seed) >= 2:
+        stat = np.mean if how == "mean" else stats.iqm
+        low, high = stats.bootstrap_ci(per_seed, stat, SAMPLES, CONFIDENCE, BOOT_SEED)
+        return float(low), float(high)
+    results = list(seed_results(trial).values())
+    only = results[0] if len(results) == 1 else {}
+    half = only.get("last_ci") if metric == "last" else None
+    value = float(trial.value or math.nan)
+    return (value - half, value + half) if half else (math.nan, math.nan)
+
+
+def report(study: optuna.Study, s: Settings, metric: str, how: str) -> Validation | None:
+    """The comparison, once every validation job has a result (None before, or with none)."""
+    jobs, done = units(study, s), job_results(study)
+    if not jobs or any(u.label not in done for u in jobs):
+        return None
+    ok = {label: r for label, r in done.items() if metric in r}
+    test = seeds(s.seed_offset, s.seeds)
+    rows = []
+    for t in retested(study, s.top):
+        ran = [x for x in test if f"retest_t{t.number}_s{x}" in ok]
+        if ran:
+            scores = [ok[f"retest_t{t.number}_s{x}"][metric] for x in ran]
+            value, ci = iqm_ci(scores)
+            tuning = float(t.value if t.value is not None else math.nan)
+            rows.append(
+                Row(t.number, tuning, tuning_ci(t, metric, how), scores, value, ci, ran, t.params)
+            )
+    incumbent = [ok[f"incumbent_s{x}"][metric] for x in test if f"incumbent_s{x}" in ok]
+    if not rows or not incumbent:
+        return None
+    rows.sort(key=lambda r: (-r.test_iqm, r.trial))
+    inc_iqm, inc_ci = iqm_ci(incumbent)
+    poi = stats.probability_of_improvement(rows[0].test, incumbent)
+    poi_ci = stats.improvement_ci(rows[0].test, incumbent, SAMPLES, CONFIDENCE, BOOT_SEED)
+    optimum = next((r.get("optimum") for r in ok.values() if r.get("optimum")), None)
+    run_ids = {label: r["run_id"] for label, r in ok.items() if r.get("run_id")}
+    return Validation(rows, incumbent, inc_iqm, inc_ci, poi, poi_ci, optimum, run_ids)
+
+
+def decide(v: Validation, promote: bool) -> tuple[bool, str]:
+    """Whether to replace the incumbent, and the sentence that says why (or why not)."""
+    p, (low, high) = v.poi, v.poi_ci
+    odds = f"P(champion > incumbent) = {p:.2f} [{low:.2f}, {high:.2f}]"
+    if math.isnan(low):
+        return False, f"kept the incumbent: {odds}; judging needs at least 2 test seeds"
+    if not v.significant:
+        return False, f"kept the incumbent: {odds}; its lower bound is not above 0.5"
+    if not promote:
+        return False, (
+            f"the champion (trial {v.champion.trial}) beats the incumbent: {odds}; "
+            "hydra.sweeper.validate.promote=true would replace the shipped hparams"
+        )
+    return True, f"promoted trial {v.champion.trial}: {odds}"
+
+
+def _fmt(x: float, ci: CI, optimum: float | None) -> str:
+    text = f"{x:.4g} [{ci[0]:.4g}, {ci[1]:.4g}]" if not math.isnan(ci[0]) else f"{x:.4g}"
+    return text + (f" ({100 * x / optimum:.1f}%)" if optimum else "")
+
+
+def table(v: Validation, k: int, metric: str, how: str) -> str:
+    """Per re-tested trial: tuning value vs test IQM (the reproduction gap), then the champion
+    against the incumbent."""
+    n, c, best = len(v.incumbent), v.champion, v.optimum
+    headers = ["trial", f"tuning ({how} of {k} seed(s), {metric})", f"test IQM ({n} seeds)", "gap"]
+    rows = [
+        [
+            r.trial,
+            _fmt(r.tuning, r.tuning_ci, best),
+            _fmt(r.test_iqm, r.test_ci, best),
+            f"{r.gap:+.4g}",
+        ]
+        for r in v.rows
+    ]
+    rows.append(["incumbent", "", _fmt(v.incumbent_iqm, v.incumbent_ci, best), ""])
+    lines = [
+        tables.markdown(headers, rows, "rrrr"),
+        "",
+        f"champion: trial {c.trial}, test IQM {_fmt(c.test_iqm, c.test_ci, best)}; "
+        f"incumbent {_fmt(v.incumbent_iqm, v.incumbent_ci, best)}; "
+        f"P(champion > incumbent) = {v.poi:.2f} [{v.poi_ci[0]:.2f}, {v.poi_ci[1]:.2f}] "
+        "(95% bootstrap CIs)",
+    ]
+    return "\n".join(lines)
+
+
+def metrics(v: Validation) -> dict[str, float]:
+    """The comparison as MLflow metrics."""
+    c = v.champion
+    return {
+        "champion/test_iqm": c.test_iqm,
+        "champion/test_iqm_low": c.test_ci[0],
+        "champion/test_iqm_high": c.test_ci[1],
+        "champion/tuning": c.tuning,
+        "champion/gap": c.gap,
+        "incumbent/test_iqm": v.incumbent_iqm,
+        "incumbent/test_iqm_low": v.incumbent_ci[0],
+        "incumbent/test_iqm_high": v.incumbent_ci[1],
+        "improvement/probability": v.poi,
+        "improvement/low": v.poi_ci[0],
+        "improvement/high": v.poi_ci[1],
+    }
+
+
+def typical_run(v: Validation) -> str | None:
+    """The champion's test run whose score is nearest its IQM: the model to register."""
+    c = v.champion
+    pairs = [(abs(score - c.test_iqm), x) for score, x in zip(c.test, c.test_seeds, strict=True)]
+    for _, x in sorted(pairs):
+        if run := v.run_ids.get(f"retest_t{c.trial}_s{x}"):
+            return run
+    return None
