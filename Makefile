@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install train sweep test test-full lint format ui serve bench bench-full
+.PHONY: install train sweep tune test test-full lint format ui serve bench bench-full
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,19 @@ sweep:
 	$(PY) -m rl_harness -m sweep=ppo env=cartpole n_timesteps=20000 eval.freq=2000 \
 		eval.episodes=5 hydra.sweeper.study_name=demo-ppo-cartpole hydra.sweeper.n_trials=12 \
 		hydra.sweeper.n_workers=2 hydra.sweeper.pruner.median.n_startup_trials=3 \
-		hydra.sweeper.pruner.median.n_warmup_steps=4000 hydra.sweeper.sampler.tpe.n_startup_trials=4
+		hydra.sweeper.pruner.median.n_warmup_steps=4000 hydra.sweeper.sampler.tpe.n_startup_trials=4 \
+		hydra.sweeper.validate.top=2 hydra.sweeper.validate.seeds=3
+
+# The validated loop for one pair (README, Validated tuning): TRIALS trials on 3 seeds each, the
+# best 5 re-tested on 5 unseen seeds, the winner promoted into conf/hparams/ only when it is
+# significantly better than the shipped config. Rerun it to continue after a stop.
+ALGO ?= ppo
+ENV ?= custom
+TRIALS ?= 20
+tune:
+	$(PY) -m rl_harness -m sweep=$(ALGO) algo=$(ALGO) env=$(ENV) hydra.sweeper.n_trials=$(TRIALS) \
+		hydra.sweeper.seeds=3 hydra.sweeper.validate.promote=true \
+		hydra.sweeper.study_name=tune-$(ALGO)-$(ENV)
 
 # Tests in parallel (pytest-xdist; TEST_WORKERS=0 runs them in one process), the slowest listed.
 # `test`: the fast suite (~7 min on 2 cores; the target is 4); `test-full`: everything, learning
