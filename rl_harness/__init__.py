@@ -24,3 +24,12 @@ import os as _os
 # unless told not to, and reads this once, on its first import, wherever that happens (set
 # MLFLOW_DISABLE_TELEMETRY=false to allow it).
 _os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def __getattr__(name: str) -> object:
+    """`rl_harness.train(...)`: the Python API (rl_harness.api), loaded on first use."""
+    if name == "train":
+        from rl_harness.api import train
+
+        return train
+    raise AttributeError(f"module 'rl_harness' has no attribute {name!r}")

@@ -21,18 +21,9 @@ def main(cfg: DictConfig) -> float | dict:
     trial = cfg.get("optuna") is not None  # launched by the Optuna sweeper (sweep.is_trial)
     try:
         if not trial:
-            point = None
-            if cfg.get("resume"):  # a resume that cannot happen fails before torch loads
-                from rl_harness.training import resume
+            from rl_harness.training.launch import train_config
 
-                point = resume.find(cfg.resume)
-            elif cfg.mlflow.enabled:  # so does a tracking server that takes no connection
-                from rl_harness.tracking.store import check_server_reachable
-
-                check_server_reachable()
-            from rl_harness.training import train
-
-            return train.run(cfg, point=point)["mean_reward"]
+            return train_config(cfg)["mean_reward"]
         from rl_harness.training import train  # sweep imports optuna: only for sweep trials
         from rl_harness.tuning import sweep
 

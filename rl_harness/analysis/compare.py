@@ -194,7 +194,7 @@ def table(rows: list[dict[str, Any]], confidence: float) -> tuple[list[str], lis
     return head, cells
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
+def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
     commands.check("compare", cfg)  # as on the command line, also for callers that compose
     groups = collect(cfg)
     if not groups:
@@ -208,7 +208,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     head, cells = table(rows, cfg.bootstrap.confidence)
     text = tables.text(head, cells, ALIGN)
     print(text)
-    out_dir = train.output_dir()
+    out_dir = out_dir or train.output_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [out_dir / "compare.md", out_dir / "compare.csv", out_dir / "runs.json"]
     files[0].write_text(tables.markdown(head, cells, ALIGN) + "\n")

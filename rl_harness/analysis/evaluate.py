@@ -118,10 +118,10 @@ def summary(returns: list[float], lengths: list[int], optimum: float | None) -> 
     return out
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
+def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
     """Evaluate one trained agent and record the evaluation; returns the summary."""
     validate(cfg)
-    out_dir = train.output_dir()
+    out_dir = out_dir or train.output_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         agent = load(cfg, Path(tmp))

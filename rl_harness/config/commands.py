@@ -37,13 +37,14 @@ from rl_harness.errors import ConfigError, HarnessError, exit_with
 Rule = Callable[[DictConfig], None]
 
 
-def compose(name: str, argv: Sequence[str]) -> DictConfig:
-    """conf/<name>.yaml with the (pre-flighted) overrides, through Hydra's Compose API."""
+def compose(name: str, argv: Sequence[str], hydra: bool = False) -> DictConfig:
+    """conf/<name>.yaml with the (pre-flighted) overrides, through Hydra's Compose API
+    (`hydra`: with the `hydra` node, e.g. for its run directory)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose(name, overrides=list(argv))
+        return hydra_compose(name, overrides=list(argv), return_hydra_config=hydra)
 
 
 def load(name: str, argv: Sequence[str]) -> DictConfig:

@@ -13,6 +13,7 @@ closed: every key must exist.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,11 @@ from omegaconf import OmegaConf
 
 from rl_harness.errors import ConfigError
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+# The shipped configs: `conf/` beside the package in a checkout (editable installs too), the
+# package data `rl_harness/conf/` in an installed wheel.
+_CHECKOUT_CONF = Path(__file__).resolve().parents[2] / "conf"
+_INSTALLED_CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF_DIR = _CHECKOUT_CONF if (_CHECKOUT_CONF / "config.yaml").is_file() else _INSTALLED_CONF
 TRAINING = "config"  # the training config; the other commands' configs sit beside it
 FREE_FORM = ("algo.", "env.kwargs.", "mlflow.tags")
 # Hydra flags followed by a value (--cfg job, --config-name NAME, ...): passed through.
@@ -31,8 +36,28 @@ VALUE_FLAGS = (
 )  # fmt: skip
 
 
-def group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+def group_options(group: str, extra: Sequence[Path] = ()) -> list[str]:
+    """The options of a config group: the shipped ones and those in `extra` config dirs."""
+    return sorted({p.stem for d in (CONF_DIR, *extra) for p in (d / group).glob("*.yaml")})
+
+
+def search_path(dirs: Sequence[Path]) -> str:
+    """The override that adds config directories to Hydra's search path."""
+    return "hydra.searchpath=[" + ",".join(f"file://{Path(d).resolve()}" for d in dirs) + "]"
+
+
+def _user_dirs(parser: Any, argv: list[str]) -> list[Path]:
+    """The `file://` directories of a `hydra.searchpath=[...]` override, if any."""
+    for arg in argv:
+        if arg.startswith("hydra.searchpath="):
+            value = parser.parse_override(arg).value()
+            entries = value if isinstance(value, list) else [value]
+            return [
+                Path(str(e).removeprefix("file://"))
+                for e in entries
+                if "://" not in str(e) or str(e).startswith("file://")
+            ]
+    return []
 
 
 def _groups() -> list[str]:
@@ -46,6 +71,7 @@ class _Schema:
     base: Any  # the YAML as loaded (DictConfig)
     groups: list[str]  # config groups (`algo=ppo`); training only
     open: bool  # `+key=` may add keys and FREE_FORM keys pass (training only)
+    dirs: tuple[Path, ...] = ()  # the user's config directories (hydra.searchpath)
 
     @classmethod
     def of(cls, config_name: str) -> _Schema:
@@ -61,8 +87,10 @@ def preflight(argv: list[str], config_name: str = TRAINING) -> list[str]:
     through unchanged."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    schema = _Schema.of(config_name)
     parser = OverridesParser.create()
+    schema = _Schema.of(config_name)
+    if dirs := _user_dirs(parser, argv):
+        schema = _Schema(schema.base, schema.groups, schema.open, tuple(dirs))
     out: list[str] = []
     skip_next = False
     for arg in argv:
@@ -89,7 +117,7 @@ def _check_override(parser: Any, arg: str, schema: _Schema) -> str:
         return arg
     adds = override.is_add() or override.is_force_add()
     if key in schema.groups and not override.is_delete():
-        _check_group(override, key)
+        _check_group(override, key, schema.dirs)
     elif schema.open and key.startswith(FREE_FORM) and not adds:
         return "++" + arg
     elif not (schema.open and (adds or override.is_delete())):
@@ -97,13 +125,13 @@ def _check_override(parser: Any, arg: str, schema: _Schema) -> str:
     return arg
 
 
-def _check_group(override: Any, group: str) -> None:
+def _check_group(override: Any, group: str, dirs: Sequence[Path] = ()) -> None:
     values = (
         list(override.sweep_string_iterator())
         if override.is_sweep_override()
         else [override.get_value_element_as_str()]
     )
-    options = group_options(group)
+    options = group_options(group, dirs)
     for value in values:
         if value not in options and value != "null":
             close = difflib.get_close_matches(value, options, n=1)

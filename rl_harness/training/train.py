@@ -216,6 +216,7 @@ def run(
     after_eval: list | None = None,
     point: ResumePoint | None = None,
     run_name: str | None = None,
+    out_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate, save and record one configuration; returns the final evaluation.
 
@@ -223,14 +224,14 @@ def run(
     interrupted run, and training continues from its latest checkpoint to the original total
     (`point`: that run's `resume.find`, where the caller has looked it up already). The run is
     named `mlflow.run_name`, else `run_name` (a sweep's `trial-<n>`), else `<algo>-<env>-s<seed>`
-    made unique in its experiment.
+    made unique in its experiment. Files go to `out_dir`, else Hydra's run directory.
     """
     point = resume_point(cfg, point)
     cfg = point.cfg if point else cfg
     cls, kwargs = validate(cfg)
     opener = open_recording(cfg)
     torch.set_num_threads(cfg.torch_threads)
-    out_dir = point.out_dir if point else output_dir()
+    out_dir = point.out_dir if point else (out_dir or output_dir())
     writable_dir(out_dir)
 
     env = build.make_env(cfg)

@@ -1,0 +1,26 @@
+"""Starting a training run from a composed config, as the CLI and the Python API both do: the
+checks that can fail without torch come first (a resume that cannot happen, a tracking server
+that takes no connection), then training itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+
+def train_config(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
+    """train.run's result for a config composed from `conf/config.yaml` (not a sweep trial)."""
+    point = None
+    if cfg.get("resume"):
+        from rl_harness.training import resume
+
+        point = resume.find(cfg.resume)
+    elif cfg.mlflow.enabled:
+        from rl_harness.tracking.store import check_server_reachable
+
+        check_server_reachable()
+    from rl_harness.training import train  # torch, SB3: after the cheap checks
+
+    return train.run(cfg, point=point, out_dir=out_dir)
