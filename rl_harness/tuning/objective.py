@@ -59,6 +59,7 @@ def scores(result: Mapping[str, Any]) -> dict[str, Any]:
         "auc": area_per_step(curve),
         "run_id": result.get("run_id"),
         "timesteps": int(result["timesteps"]),
+        "optimum": result.get("optimum"),  # the task's best expected return, where known
     }
 
 
