@@ -8,10 +8,15 @@ PY := $(VENV)/bin/python
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# torch first, pinned: what `pip install torch==2.13.0` gets depends on where it runs. PyPI's
+# Linux x86_64 wheel is the CUDA build (several GB with its nvidia-* packages), on every Python
+# version; only a machine that keeps a CPU wheel in its pip find-links (as our Python 3.11 CI
+# image does) gets the ~200 MB CPU build from PyPI's name. A CPU-only user gets the small build
+# from PyTorch's own index:  make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 install: $(PY)
 	$(PY) -m pip install -q --upgrade pip
-	# The CPU build of torch first: a looser requirement would pull a multi-GB CUDA build.
-	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -e ".[dev]"
 
 train:
