@@ -1,0 +1,186 @@
+"""The README's shell commands work as written, so the README cannot drift from the code.
+
+Every command of a ```bash block is matched to exactly one rule below, which says how it is
+checked; a new command with no rule fails the fast test, which asks for a decision. The fast
+tests check each harness command's command line (pre-flight and composition, in-process); the
+slow test runs them in a fresh shell with the virtual environment activated, as the README says,
+appending small budgets where a run would be long (a later `key=value` wins in Hydra).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from rl_harness.config import commands
+from tests.waiting import port_closed, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN = [
+    "n_timesteps=512", "eval.freq=256", "eval.episodes=2", "checkpoint.freq=0",
+    "progress_bar=false", "eval.final.episodes=4", "eval.final.max_episodes=8",
+    "eval.final.n_envs=4",
+]  # fmt: skip
+SWEEP = [
+    *TRAIN, "hydra.sweeper.n_trials=1", "hydra.sweeper.validate.top=0",
+    "hydra.sweeper.seeds=1", "hydra.sweeper.study_name=readme",
+]  # fmt: skip
+
+
+def readme_commands() -> list[str]:
+    """The commands of the README's bash blocks, continuation lines joined, comments dropped."""
+    commands_, inside, pending = [], None, ""
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if line.startswith("```"):
+            inside = None if inside is not None else (line[3:].strip() or "plain")
+            continue
+        if inside != "bash":
+            continue
+        line = f"{pending} {line.strip()}" if pending else line
+        if line.rstrip().endswith("\\"):
+            pending = line.rstrip()[:-1].strip()
+            continue
+        pending = ""
+        text = re.sub(r"\s+#\s.*$", "", line.strip())
+        if text and not text.startswith("#"):
+            commands_.append(text)
+    return commands_
+
+
+@dataclass(frozen=True)
+class Rule:
+    pattern: str  # a regex the whole command matches
+    how: str  # train | sweep | make | run | serve | request | answer | covered | remote | setup
+    why: str = ""  # for what is not run here
+
+
+RULES = [
+    Rule(r"make install train|make test", "setup", "the two setup commands: .ci/run runs them"),
+    Rule(r"source \.venv/bin/activate", "setup", "every command here runs after it"),
+    Rule(r"make bench(-full)?", "setup", "benchmarks (15 min to hours), run by hand"),
+    Rule(r"python -m rl_harness -m sweep=(?!.*db-host).*", "sweep"),
+    Rule(r"python -m rl_harness (?!-m sweep=)(?!.*my_conf).*", "train"),
+    Rule(r"python -m rl_harness\.(evaluate|compare|export|serving register) .*", "run"),
+    Rule(r"python -m envs\.inventory_dp.*", "run"),
+    Rule(r"python -c \"import onnxruntime.*", "run"),
+    Rule(r"make (sweep|tune.*)", "make"),
+    Rule(r"mlflow models serve .*|make serve", "serve"),
+    Rule(r"\$ curl .*", "request"),
+    Rule(r"\{.*", "answer"),
+    Rule(r"cd my_project|.*my_conf.*", "covered", "tests/test_packaging.py runs these"),
+    Rule(r"export MLFLOW_TRACKING_URI=http://mlflow-host.*|.*@db-host/.*", "remote", "other hosts"),
+]
+
+
+def rule_of(command: str) -> Rule:
+    matches = [r for r in RULES if re.fullmatch(r.pattern, command)]
+    assert len(matches) == 1, f"README command with {len(matches)} rules: {command}"
+    return matches[0]
+
+
+def test_every_readme_command_has_exactly_one_rule() -> None:
+    found = readme_commands()
+    assert len(found) > 30 and "make install train" in found
+    for command in found:
+        rule_of(command)
+
+
+def substitute(command: str, run_id: str = "0" * 32, model: str = "model.zip") -> str:
+    out = command.replace("<run id>", run_id)
+    return re.sub(r"outputs/<date>/<time>_\w+_[\w-]+/model\.zip", model, out)
+
+
+HARNESS = re.compile(r"python -m rl_harness(\.evaluate|\.compare|\.export)? (.*)")
+
+
+def test_every_readme_harness_command_passes_the_pre_flight_and_composes() -> None:
+    """What the CLI checks before any heavy work, for each documented command line."""
+    for command in readme_commands():
+        m = HARNESS.fullmatch(substitute(command))
+        if not m or rule_of(command).how == "covered":
+            continue
+        name = {None: "config", ".evaluate": "evaluate", ".compare": "compare"}.get(m.group(1))
+        if name is None:
+            continue  # export: tested in tests/rl_harness/deploy
+        checked = commands.checked_argv(name, shlex.split(m.group(2)))
+        if not any(a.startswith("-") or "," in a for a in checked):
+            commands.compose(name, checked)
+
+
+# ---------------------------------------------------------------- run as written
+
+
+def shell(command: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """A fresh shell with the venv activated, as the README says."""
+    script = f"source {ROOT}/.venv/bin/activate && cd {shlex.quote(str(cwd))} && {command}"
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=timeout)
+
+
+def ok(command: str, cwd: Path, timeout: int = 600) -> str:
+    proc = shell(command, cwd, timeout)
+    assert proc.returncode == 0, f"{command}\n{proc.stderr[-3000:]}"
+    return proc.stdout + proc.stderr
+
+
+def with_budget(command: str, budget: list[str]) -> str:
+    return f"{command} {' '.join(shlex.quote(b) for b in budget)}"
+
+
+@pytest.mark.slow
+def test_readme_commands_run_as_written(tmp_path: Path) -> None:
+    found = readme_commands()
+    run_id = model = None
+    for command in found:
+        how = rule_of(command).how
+        if how == "train":
+            out = ok(with_budget(command, TRAIN), tmp_path)
+            if command == "python -m rl_harness algo=ppo env=cartpole":
+                run_id = re.search(r"^run ([0-9a-f]{32}) \|", out, re.M).group(1)
+            if "env=custom" in command and "algo=ppo" in command:
+                model = re.search(r"\| model (\S+model\.zip)$", out, re.M).group(1)
+        elif how == "sweep":
+            ok(with_budget(command, SWEEP), tmp_path)
+        elif how == "make":
+            dry = ok(f"make -s -n -C {ROOT} {command.removeprefix('make ')}", tmp_path)
+            line = " ".join(dry.replace("\\\n", " ").split()).replace(".venv/bin/python", "python")
+            ok(with_budget(line, SWEEP), tmp_path)
+    assert run_id and model, "the README's PPO runs (CartPole, custom) gave a run and a model"
+    for command in found:
+        if rule_of(command).how == "run":
+            ok(substitute(command, run_id, model), tmp_path)
+    assert (tmp_path / "policy.onnx").exists()
+    serve_and_ask(found, tmp_path)
+
+
+def serve_and_ask(found: list[str], cwd: Path) -> None:
+    """Each serving command, then the README's requests against it."""
+    requests = [c.removeprefix("$ ") for c in found if rule_of(c).how == "request"]
+    answers = [json.loads(c) for c in found if rule_of(c).how == "answer" and "..." not in c]
+    for command in (c for c in found if rule_of(c).how == "serve"):
+        text = f"make -C {ROOT} serve" if command == "make serve" else command
+        server = subprocess.Popen(
+            ["bash", "-c", f"source {ROOT}/.venv/bin/activate && cd {cwd} && exec {text}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            wait_for(lambda s=server: not port_closed(5001) or s.poll() is not None, "5001", 180)
+            assert server.poll() is None, f"{command} exited with {server.returncode}"
+            replies = [ok(r, cwd) for r in requests]
+            for reply, answer in zip(replies, answers, strict=False):
+                got = json.loads(reply)
+                assert len(got["predictions"]) == len(answer["predictions"]), (reply, answer)
+            assert "error_code" in json.loads(replies[-1])  # the NaN request is refused
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=60)
+            wait_for(lambda: port_closed(5001), "port 5001 to close", 60)
