@@ -222,3 +222,17 @@ def test_registered_id_makes_with_kwargs():
 def test_package_exports():
     assert set(envs.__all__) == {"InventoryEnv", "INVENTORY_ID"}
     assert envs.INVENTORY_ID in gym.registry
+
+
+def test_chart_frames_carry_a_legend_and_axis_labels_outside_the_panels() -> None:
+    from envs import inventory_render as r
+
+    blank = r.template()
+    ink = (blank < 200).any(axis=2)  # dark pixels: text
+    assert ink[: r.LEGEND_PX].sum() > 100  # the legend
+    assert ink[r.TOP0 : r.BOT0 + r.PANEL_PX, : r.LABEL_PX].sum() > 100  # the axis labels
+    assert ink[r.BOT0 + r.PANEL_PX :].sum() > 100  # the time axis' label
+    frame = r.draw_chart([50] * 10, [5] * 10, [7] * 10, [1] * 10, 100, 20)
+    changed = (frame != blank).any(axis=2)
+    assert changed[r.TOP0 : r.BOT0 + r.PANEL_PX, r.LEFT :].any()  # bars inside the panels
+    assert not changed[: r.LEGEND_PX].any() and not changed[:, : r.LABEL_PX].any()
