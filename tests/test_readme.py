@@ -31,7 +31,7 @@ TRAIN = [
 ]  # fmt: skip
 SWEEP = [
     *TRAIN, "hydra.sweeper.n_trials=1", "hydra.sweeper.validate.top=0",
-    "hydra.sweeper.seeds=1", "hydra.sweeper.study_name=readme",
+    "hydra.sweeper.seeds=1",
 ]  # fmt: skip
 
 
@@ -138,7 +138,8 @@ def with_budget(command: str, budget: list[str]) -> str:
 def test_readme_commands_run_as_written(tmp_path: Path) -> None:
     found = readme_commands()
     run_id = model = None
-    for command in found:
+    for i, command in enumerate(found):
+        study = [f"hydra.sweeper.study_name=readme-{i}"]  # each sweep its own study
         how = rule_of(command).how
         if how == "train":
             out = ok(with_budget(command, TRAIN), tmp_path)
@@ -147,11 +148,11 @@ def test_readme_commands_run_as_written(tmp_path: Path) -> None:
             if "env=custom" in command and "algo=ppo" in command:
                 model = re.search(r"\| model (\S+model\.zip)$", out, re.M).group(1)
         elif how == "sweep":
-            ok(with_budget(command, SWEEP), tmp_path)
+            ok(with_budget(command, SWEEP + study), tmp_path)
         elif how == "make":
             dry = ok(f"make -s -n -C {ROOT} {command.removeprefix('make ')}", tmp_path)
             line = " ".join(dry.replace("\\\n", " ").split()).replace(".venv/bin/python", "python")
-            ok(with_budget(line, SWEEP), tmp_path)
+            ok(with_budget(line, SWEEP + study), tmp_path)
     assert run_id and model, "the README's PPO runs (CartPole, custom) gave a run and a model"
     for command in found:
         if rule_of(command).how == "run":
