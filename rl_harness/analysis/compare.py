@@ -66,8 +66,6 @@ def collect(cfg: DictConfig) -> list[Group]:
     if isinstance(experiments, str):
         experiments = [experiments]
     filters = []
-    if cfg.env_id:
-        filters.append(f"tags.env = '{cfg.env_id}'")
     if cfg.group:
         filters.append(f"tags.`{cfg.group_tag}` = '{cfg.group}'")
     runs = tracking.search_runs(list(experiments) if experiments else None, " and ".join(filters))
@@ -79,6 +77,8 @@ def collect(cfg: DictConfig) -> list[Group]:
             continue
         if algos is not None and tags["algo"] not in algos:
             continue
+        if cfg.env_id and env_experiment(tags.get("env", "")) != env_experiment(cfg.env_id):
+            continue  # `Inventory-v0` matches runs of `envs:Inventory-v0`
         key = (tags["algo"], tags.get("env", "?"), tags.get(cfg.group_tag, ""))
         final = tracking.metric_history(run.info.run_id, cfg.metric)
         groups.setdefault(key, Group(*key)).runs.append(

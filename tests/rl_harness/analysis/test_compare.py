@@ -136,6 +136,9 @@ def test_filters_and_no_match(runs) -> None:
     assert [(r["algo"], r["group"]) for r in result["rows"]] == [("ppo", "big")]
     with pytest.raises(ConfigError, match="no finished training runs match"):
         compare.run(compare_config("env_id=Nope-v0"))
+    # an env id matches with or without its module (`Inv` runs, asked as `envs:Inv`)
+    result = compare.run(compare_config("env_id=envs:Inv", "algos=[dqn]", "mlflow.enabled=false"))
+    assert [r["algo"] for r in result["rows"]] == ["dqn"]
 
 
 @pytest.mark.slow
