@@ -9,12 +9,14 @@ appending small budgets where a run would be long (a later `key=value` wins in H
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
 import signal
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +41,8 @@ def readme_commands() -> list[str]:
     """The commands of the README's bash blocks, continuation lines joined, comments dropped."""
     commands_, inside, pending = [], None, ""
     for line in (ROOT / "README.md").read_text().splitlines():
-        if line.startswith("```"):
-            inside = None if inside is not None else (line[3:].strip() or "plain")
+        if line.strip().startswith("```"):  # also fences indented in a list item
+            inside = None if inside is not None else (line.strip()[3:].strip() or "plain")
             continue
         if inside != "bash":
             continue
@@ -73,6 +75,7 @@ RULES = [
     Rule(r"python -c \"import onnxruntime.*", "run"),
     Rule(r"make (sweep|tune.*)", "make"),
     Rule(r"mlflow models serve .*|make serve", "serve"),
+    Rule(r"make ui|optuna-dashboard .*", "ui"),
     Rule(r"\$ curl .*", "request"),
     Rule(r"\{.*", "answer"),
     Rule(r"cd my_project|.*my_conf.*", "covered", "tests/test_packaging.py runs these"),
@@ -159,6 +162,35 @@ def test_readme_commands_run_as_written(tmp_path: Path) -> None:
             ok(substitute(command, run_id, model), tmp_path)
     assert (tmp_path / "policy.onnx").exists()
     serve_and_ask(found, tmp_path)
+    for command in (c for c in found if rule_of(c).how == "ui"):
+        study = next((tmp_path / "sweeps").glob("*/optuna.journal")).parent.name
+        text = command.replace("<study>", study).replace("make ui", f"make -C {ROOT} ui")
+        port = 5000 if "make ui" in command else 8080
+        with running(text, tmp_path, port) as server:
+            page = ok(
+                f"curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{port}/", tmp_path
+            )
+            assert page.strip() == "200" and server.poll() is None, command
+
+
+@contextlib.contextmanager
+def running(command: str, cwd: Path, port: int) -> Iterator[subprocess.Popen]:
+    """A server command in a fresh shell with the venv activated, until its port answers;
+    stopped (its whole process group) afterwards."""
+    server = subprocess.Popen(
+        ["bash", "-c", f"source {ROOT}/.venv/bin/activate && cd {cwd} && exec {command}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: not port_closed(port) or server.poll() is not None, f"{port}", 180)
+        assert server.poll() is None, f"{command} exited with {server.returncode}"
+        yield server
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+        wait_for(lambda: port_closed(port), f"port {port} to close", 60)
 
 
 def serve_and_ask(found: list[str], cwd: Path) -> None:
@@ -167,21 +199,9 @@ def serve_and_ask(found: list[str], cwd: Path) -> None:
     answers = [json.loads(c) for c in found if rule_of(c).how == "answer" and "..." not in c]
     for command in (c for c in found if rule_of(c).how == "serve"):
         text = f"make -C {ROOT} serve" if command == "make serve" else command
-        server = subprocess.Popen(
-            ["bash", "-c", f"source {ROOT}/.venv/bin/activate && cd {cwd} && exec {text}"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            wait_for(lambda s=server: not port_closed(5001) or s.poll() is not None, "5001", 180)
-            assert server.poll() is None, f"{command} exited with {server.returncode}"
+        with running(text, cwd, 5001):
             replies = [ok(r, cwd) for r in requests]
             for reply, answer in zip(replies, answers, strict=False):
                 got = json.loads(reply)
                 assert len(got["predictions"]) == len(answer["predictions"]), (reply, answer)
             assert "error_code" in json.loads(replies[-1])  # the NaN request is refused
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=60)
-            wait_for(lambda: port_closed(5001), "port 5001 to close", 60)
