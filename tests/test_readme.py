@@ -168,7 +168,7 @@ def test_readme_commands_run_as_written(tmp_path: Path) -> None:
         port = 5000 if "make ui" in command else 8080
         with running(text, tmp_path, port) as server:
             page = ok(
-                f"curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{port}/", tmp_path
+                f"curl -sL -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{port}/", tmp_path
             )
             assert page.strip() == "200" and server.poll() is None, command
 
