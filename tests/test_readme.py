@@ -138,6 +138,7 @@ def with_budget(command: str, budget: list[str]) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # ~6 min on 2 quiet cores; far more on a busy machine
 def test_readme_commands_run_as_written(tmp_path: Path) -> None:
     found = readme_commands()
     run_id = model = None
