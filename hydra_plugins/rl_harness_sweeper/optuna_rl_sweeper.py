@@ -331,6 +331,9 @@ class OptunaRLSweeper(Sweeper):
                 unit = self._next_unit()
             if unit is None:
                 return
+            if isinstance(unit, int):  # a trial left untold: end it from its seeds' results
+                self._finish_trial(unit, None)
+                continue
             if unit is WAIT:
                 if not self.worker:
                     self._fail_orphans(self.study)
@@ -339,13 +342,16 @@ class OptunaRLSweeper(Sweeper):
             self._run_unit(unit, arguments)
 
     def _next_unit(self) -> Any:
-        """A claimed Unit, WAIT, or None when every trial and validation job has finished."""
+        """A claimed Unit, WAIT, None when every trial and validation job has finished, or
+        the id of a trial whose seeds all finished but which was never told."""
         from rl_harness.tuning import sweep
 
         study = self.study
         trials = study.get_trials(deepcopy=False)
         if self.k > 1:
             for t in trials:
+                if sweep.stranded(t):
+                    return sweep.trial_id(self.storage, study.study_name, t.number)
                 if unit := sweep.open_trial_seed(t, self.k):
                     sweep.claim(study, self.storage, unit)
                     return unit

@@ -55,6 +55,7 @@ from rl_harness.tuning.units import (
     release,
     seed_results,
     seeds,
+    stranded,
 )
 from rl_harness.tuning.validation import check_seeds, decide
 from rl_harness.tuning.validation import report as validation_report
@@ -105,6 +106,7 @@ __all__ = [
     "seed_results",
     "seeds",
     "storage_url",
+    "stranded",
     "summary",
     "trial_id",
     "validation_report",

@@ -74,6 +74,17 @@ def open_trial_seed(trial: FrozenTrial, k: int) -> Unit | None:
     return None
 
 
+def stranded(trial: FrozenTrial) -> bool:
+    """A running trial whose seeds all have results but which was never told (its last worker
+    died in between): whoever sees it ends it."""
+    seeds_ = trial.user_attrs.get("seeds")
+    return bool(
+        trial.state == TrialState.RUNNING
+        and seeds_
+        and all(f"seed.{s}" in trial.user_attrs for s in seeds_)
+    )
+
+
 def seed_results(trial: FrozenTrial) -> dict[int, dict[str, Any]]:
     """The trial's finished seeds: seed → scores or {"error": ...}."""
     return {

@@ -169,6 +169,11 @@ def test_free_workers_take_a_trials_seeds_and_dead_claims_reopen(tmp_path: Path)
     storage.set_trial_user_attr(tid, "seed.2.owner", f"{socket.gethostname()}:999999999:1")
     assert sweep.open_trial_seed(frozen(), 3) == dead  # its owner is gone: open again
     assert sweep.seed_results(frozen()) == {0: {"last": 1.0}}
+    assert not sweep.stranded(frozen())
+    for s in (1, 2):
+        sweep.record(study, storage, Unit("trial", s, trial.number, s, 3), {"last": 2.0})
+    assert sweep.stranded(frozen())  # all seeds scored, never told: the next worker ends it
+    assert sweep.open_trial_seed(frozen(), 3) is None
     jobs = [Unit("retest", 5000, 0), Unit("incumbent", 5000)]
     assert sweep.open_job(study, jobs) == jobs[0]
     sweep.claim(study, storage, jobs[0])
