@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TRAIN = [
     "n_timesteps=512", "eval.freq=256", "eval.episodes=2", "checkpoint.freq=0",
     "progress_bar=false", "eval.final.episodes=4", "eval.final.max_episodes=8",
-    "eval.final.n_envs=4",
+    "eval.final.n_envs=4", "n_envs=2",
 ]  # fmt: skip
 SWEEP = [
     *TRAIN, "hydra.sweeper.n_trials=1", "hydra.sweeper.validate.top=0",

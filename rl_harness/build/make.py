@@ -213,7 +213,16 @@ def algo_kwargs(name: str, cls: type, algo_cfg: DictConfig | dict) -> dict[str, 
     raw = {k: v for k, v in to_plain(algo_cfg).items() if k != "name"}
     algos.check_keys(name, cls, list(raw))
     params = algos.accepted_keys(cls)
-    return {k: _convert(k, v, params[k].default) for k, v in raw.items()}
+    return {k: _convert(k, v, _default(params[k])) for k, v in raw.items()}
+
+
+def _default(param: Any) -> Any:
+    """The default whose type a value must have; an integer default of a parameter annotated
+    as a float (ARS's `alive_bonus_offset: float = 0`) stands for a float."""
+    default = param.default
+    if type(default) is int and "float" in str(param.annotation):
+        return float(default)
+    return default
 
 
 def _convert(key: str, value: Any, default: Any) -> Any:
