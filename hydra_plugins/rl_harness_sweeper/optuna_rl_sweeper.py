@@ -536,9 +536,8 @@ class OptunaRLSweeper(Sweeper):
         )
 
     def _failed_run(self, trial: Any, tags: dict[str, str], error: str) -> None:
-        # `trial`: the FrozenTrial
-        """A trial that failed before its run opened (e.g. the model could not be built) still
-        gets a FAILED child run under the sweep, with its sampled parameters and the error."""
+        """A trial (FrozenTrial) that failed before its run opened (e.g. the model could not be
+        built) still gets a FAILED child run under the sweep, with its parameters and error."""
         from rl_harness.tracking import runs as tracking
         from rl_harness.tuning.job import trial_name
 
