@@ -70,7 +70,8 @@ def settings(options: Mapping[str, Any]) -> Settings:
 
 def check_seeds(s: Settings, base: int, k: int, n_envs: int, direction: str) -> None:
     """Tuning seeds [base, base+k) and test seeds [offset, offset+n), each with the n_envs
-    env seeds after it, never meet; the test ones stay below the evaluation seeds."""
+    env seeds after it, never meet (each job's own check keeps them below the evaluation
+    seeds)."""
     if not s.top:
         return
     if direction != "maximize":
@@ -166,15 +167,16 @@ def report(study: optuna.Study, s: Settings, metric: str, how: str) -> Validatio
     test = seeds(s.seed_offset, s.seeds)
     rows = []
     for t in retested(study, s.top):
-        ran = [x for x in test if f"retest_t{t.number}_s{x}" in ok]
+        ran = [x for x in test if Unit("retest", x, t.number).label in ok]
         if ran:
-            scores = [ok[f"retest_t{t.number}_s{x}"][metric] for x in ran]
+            scores = [ok[Unit("retest", x, t.number).label][metric] for x in ran]
             value, ci = iqm_ci(scores)
             tuning = float(t.value if t.value is not None else math.nan)
             rows.append(
                 Row(t.number, tuning, tuning_ci(t, metric, how), scores, value, ci, ran, t.params)
             )
-    incumbent = [ok[f"incumbent_s{x}"][metric] for x in test if f"incumbent_s{x}" in ok]
+    labels = [Unit("incumbent", x).label for x in test]
+    incumbent = [ok[label][metric] for label in labels if label in ok]
     if not rows or not incumbent:
         return None
     rows.sort(key=lambda r: (-r.test_iqm, r.trial))
@@ -256,6 +258,6 @@ def typical_run(v: Validation) -> str | None:
     c = v.champion
     pairs = [(abs(score - c.test_iqm), x) for score, x in zip(c.test, c.test_seeds, strict=True)]
     for _, x in sorted(pairs):
-        if run := v.run_ids.get(f"retest_t{c.trial}_s{x}"):
+        if run := v.run_ids.get(Unit("retest", x, c.trial).label):
             return run
     return None
