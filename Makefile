@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install train sweep tune test test-full lint format ui serve bench bench-full
+.PHONY: install train sweep tune test test-full lint format ui serve bench bench-full cluster-up cluster-down
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,14 @@ lint:
 format:
 	$(VENV)/bin/ruff check --fix $(SRC)
 	$(VENV)/bin/ruff format $(SRC)
+
+# PostgreSQL (Optuna's storage) and an MLflow server on loopback, in .cluster/ (README, Resume,
+# parallel workers, many machines); PURGE=1 deletes their data on the way down.
+cluster-up:
+	$(PY) -m rl_harness.cluster up
+
+cluster-down:
+	$(PY) -m rl_harness.cluster down $(if $(PURGE),purge)
 
 ui:
 	$(VENV)/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}

@@ -15,8 +15,14 @@ Ratios are against the plain script measured in the same run; two groups: with e
 (every 10k steps, checkpoints every 50k: the shipped defaults) and without either (issue 12's
 run). Final evaluations must be identical within a group: the harness adds nothing to learning.
 
+What tracking costs is the difference on − off within each round (the two ran minutes apart),
+the median over rounds: a 100k-step run's CPU time varies by ±10% from run to run on a shared
+machine, more than the 5% being measured. Its fixed part is measured apart, precisely, on short
+runs (`--fixed-steps`, `--fixed-rounds` pairs, no evaluation): imports, opening the store,
+packaging the model, whatever the run's length.
+
     python experiments/bench_overhead.py                   # 100k steps, 3 rounds
-    python experiments/bench_overhead.py --timesteps 20000 --rounds 2
+    python experiments/bench_overhead.py --timesteps 20000 --rounds 2 --groups "no eval"
 """
 
 from __future__ import annotations
@@ -60,6 +66,11 @@ class Samples:
     def median(self, name: str) -> float:
         return statistics.median(getattr(self, name))
 
+    def paired(self, other: Samples, name: str) -> float:
+        """Median over rounds of this variant's value minus `other`'s in the same round."""
+        pairs = zip(getattr(self, name), getattr(other, name), strict=True)
+        return statistics.median(a - b for a, b in pairs)
+
 
 def harness(steps: int, tmp: str, *overrides: str) -> list[str]:
     return [
@@ -73,7 +84,7 @@ def harness(steps: int, tmp: str, *overrides: str) -> list[str]:
     ]
 
 
-def variants(steps: int, tmp: str) -> dict[tuple[str, str], list[str]]:
+def variants(steps: int, tmp: str, groups: list[str]) -> dict[tuple[str, str], list[str]]:
     """(group, kind) → command line."""
     plain = [sys.executable, str(ROOT / "experiments/plain_sb3_ppo_cartpole.py"), str(steps)]
     cmds = {}
@@ -81,6 +92,8 @@ def variants(steps: int, tmp: str) -> dict[tuple[str, str], list[str]]:
         ("eval", [f"{tmp}/plain", "10000", "50000"], []),
         ("no eval", [f"{tmp}/plain0", "0", "0"], ["eval.freq=0", "checkpoint.freq=0"]),
     ):
+        if group not in groups:
+            continue
         cmds[group, KINDS[0]] = [*plain, *plain_args]
         cmds[group, KINDS[1]] = harness(steps, tmp, *overrides, "mlflow.enabled=false")
         cmds[group, KINDS[2]] = harness(steps, tmp, *overrides)
@@ -169,23 +182,29 @@ def _verdict(value: float, target: float) -> str:
     return f"target ≤ {target:g}%: {'met' if value <= target else 'NOT met'}"
 
 
-def verdicts(samples: dict[tuple[str, str], Samples]) -> list[str]:
+def verdicts(samples: dict[tuple[str, str], Samples], fixed: float | None) -> list[str]:
     """The issue-12 targets, each group on its own line."""
     lines = []
+    if fixed is not None:
+        base = samples["no eval", KINDS[1]] if ("no eval", KINDS[1]) in samples else None
+        share = f" = {100 * fixed / base.median('cpu'):.1f}% of the no-eval run" if base else ""
+        lines.append(f"- fixed cost of tracking (short runs, paired): {fixed:+.2f} s of CPU{share}")
     for group, label in GROUPS.items():
+        if (group, KINDS[0]) not in samples:
+            continue
         plain, off, on = (samples[group, kind] for kind in KINDS)
-        fixed = on.median("cpu") - off.median("cpu")
-        cpu = 100 * fixed / off.median("cpu")
-        wall = 100 * (on.median("wall") / off.median("wall") - 1)
-        harness = 100 * (off.median("cpu") / plain.median("cpu") - 1)
+        extra = on.paired(off, "cpu")
+        cpu = 100 * extra / off.median("cpu")
+        wall = 100 * on.paired(off, "wall") / off.median("wall")
+        harness = 100 * off.paired(plain, "cpu") / plain.median("cpu")
         rss = 100 * (
             max(off.median("trainer_mb"), on.median("trainer_mb")) / plain.median("trainer_mb") - 1
         )
         same = len(plain.evals | off.evals | on.evals) == 1
         lines += [
-            f"- {label}: tracking costs {fixed:+.1f} s of CPU ({cpu:+.1f}%, "
+            f"- {label}: tracking costs {extra:+.1f} s of CPU ({cpu:+.1f}%, "
             f"{_verdict(cpu, CPU_TARGET)}) and {wall:+.1f}% of wall time "
-            f"({_verdict(wall, WALL_TARGET)});",
+            f"({_verdict(wall, WALL_TARGET)}), paired rounds;",
             f"  harness with tracking off vs plain SB3: CPU {harness:+.1f}% "
             f"({_verdict(harness, PLAIN_TARGET)}); training process peak RSS, the larger of "
             f"tracking on / off, vs plain: {rss:+.1f}% ({_verdict(rss, RSS_TARGET)}); final "
@@ -194,18 +213,40 @@ def verdicts(samples: dict[tuple[str, str], Samples]) -> list[str]:
     return lines
 
 
+def fixed_cost(steps: int, n: int, tmp: str, env: dict[str, str]) -> float | None:
+    """Tracking on − off on short runs without evaluation, the median of `n` paired rounds."""
+    if n == 0:
+        return None
+    quiet = ("eval.freq=0", "checkpoint.freq=0")
+    off, on = Samples(), Samples()
+    for r in range(n):
+        pair = [(off, "mlflow.enabled=false"), (on, "mlflow.enabled=true")]
+        for into, switch in pair if r % 2 == 0 else pair[::-1]:
+            measure(harness(steps, tmp, *quiet, switch), env, into)
+        print(
+            f"  fixed {r + 1}: off {off.cpu[-1]:5.2f} s  on {on.cpu[-1]:5.2f} s CPU",
+            file=sys.stderr,
+        )
+    return on.paired(off, "cpu")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--timesteps", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--groups", nargs="+", choices=list(GROUPS), default=list(GROUPS))
+    ap.add_argument("--fixed-steps", type=int, default=2048)
+    ap.add_argument("--fixed-rounds", type=int, default=6)
     args = ap.parse_args()
     command = (
         f"python experiments/bench_overhead.py --timesteps {args.timesteps} --rounds {args.rounds}"
+        f" --groups {' '.join(repr(g) if ' ' in g else g for g in args.groups)}"
+        f" --fixed-rounds {args.fixed_rounds}"
     )
     header = provenance(command)  # the load average at the start
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db"}
-        cmds = variants(args.timesteps, tmp)
+        cmds = variants(args.timesteps, tmp, args.groups)
         # The store is created once, before the rounds: its first-run migrations are not a
         # per-run cost (a user's store exists after their first run).
         subprocess.run(
@@ -215,6 +256,7 @@ def main() -> None:
             capture_output=True,
             check=True,
         )
+        fixed = fixed_cost(args.fixed_steps, args.fixed_rounds, tmp, env)
         samples = rounds(cmds, args.rounds, env)
     print(f"\n{header[:-2]}; load average at end {os.getloadavg()[0]:.1f}._\n")
     print(
@@ -223,7 +265,7 @@ def main() -> None:
     )
     print(table(samples))
     print()
-    print("\n".join(verdicts(samples)))
+    print("\n".join(verdicts(samples, fixed)))
 
 
 if __name__ == "__main__":

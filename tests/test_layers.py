@@ -30,6 +30,7 @@ LAYERS: list[list[str]] = [
         "rl_harness.export",
         "rl_harness.qlearning",
         "rl_harness.api",
+        "rl_harness.cluster",
         "rl_harness",
         "hydra_plugins",
     ],

@@ -3,14 +3,17 @@ a test (tests/rl_harness/common/test_compat.py) that runs it against the install
 dependencies named here have upper bounds in pyproject.toml, so a release that moves them fails
 CI rather than a user's run.
 
-    warm_mlflow_requirements   MLflow   mlflow.utils.requirements_utils (private module)
+    pinned_requirements        MLflow   mlflow.utils.environment's requirements check (private)
     attach_trial               Optuna   optuna.trial.Trial(study, trial_id) (discouraged)
     deterministic_action       SB3      BasePolicy._predict (protected)
     system_metrics_monitor     MLflow   mlflow.system_metrics.system_metrics_monitor (internal)
+    delete_artifacts           MLflow   ArtifactRepository.delete_artifacts (no client method)
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -18,13 +21,39 @@ if TYPE_CHECKING:
     import torch
 
 
-def warm_mlflow_requirements(requirements: list[str]) -> None:
-    """MLflow maps installed packages to check a model's requirements the first time it logs one
-    (~1 s); the background recorder does it early, while training runs. Private to MLflow: when
-    it moves, logging the model is only slower, so callers may ignore the ImportError."""
-    from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
+@contextlib.contextmanager
+def pinned_requirements() -> Iterator[None]:
+    """Log a model without MLflow checking its requirements against the environment.
 
-    warn_dependency_requirement_mismatches(requirements)
+    Our requirements are the installed versions, read from the same environment
+    (`model_logging.pip_requirements`), so the check cannot find a mismatch; it costs ~1 s of
+    CPU per process (it maps every installed package's files to modules) and ~0.1 s per model.
+    MLflow has no switch for it (MLFLOW_SKIP_PIP_REQUIREMENTS_CHECK covers another check), so
+    the name `_process_pip_requirements` calls is replaced for the duration. If it moves, the
+    check simply runs again (slower, same model) and the test fails.
+    """
+    from mlflow.utils import environment
+
+    name = "warn_dependency_requirement_mismatches"
+    original = getattr(environment, name, None)
+    setattr(environment, name, lambda requirements: None)
+    try:
+        yield
+    finally:
+        if original is None:
+            delattr(environment, name)
+        else:
+            setattr(environment, name, original)
+
+
+def delete_artifacts(artifact_uri: str, path: str) -> None:
+    """Delete `path` under a run's artifact root. MlflowClient has no delete; the artifact
+    repository of the run's URI does (local files, and `mlflow-artifacts:` over HTTP, which a
+    server started with --serve-artifacts answers). If it moves, old checkpoints stay in the
+    store (more disk, nothing lost) and the test fails."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    get_artifact_repository(artifact_uri).delete_artifacts(path)
 
 
 def system_metrics_monitor(run_id: str, tracking_uri: str, resumed: bool) -> Any:

@@ -155,6 +155,9 @@ class BackgroundRecorder:
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self.send("call", "log_artifact", (str(Path(path).resolve()), artifact_path))
 
+    def hand_over_dir(self, path: str | Path, artifact_path: str, keep: int = 0) -> None:
+        self.send("call", "hand_over_dir", (str(Path(path).resolve()), artifact_path, keep))
+
     def run_task(self, name: str, *args: Any) -> None:
         """Run in the helper, from the table it was started with (arguments: plain values)."""
         self.send("task", name, args)
@@ -325,11 +328,14 @@ def _record(recorder: Any, commands: BinaryIO) -> str | None:
         "log_metrics": recorder.log_metrics,
         "set_tags": recorder.set_tags,
         "log_artifact": recorder.log_artifact,
+        "hand_over_dir": recorder.hand_over_dir,
     }
     failure: str | None = None
     while True:
         message = _read(commands)
-        if message is None:  # the trainer died without ending the run
+        if message is None:  # the trainer died without ending the run: keep what it sent
+            with contextlib.suppress(Exception):
+                metrics.flush()
             raise _RemoteFailure("training process exited without ending the run", None)
         kind, *args = message
         try:

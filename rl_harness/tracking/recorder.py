@@ -14,6 +14,7 @@ arguments are plain values (paths as strings, configs as containers) so that the
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -33,6 +34,11 @@ class Recorder(Protocol):
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None: ...
     def set_tags(self, tags: Mapping[str, Any]) -> None: ...
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None: ...
+
+    def hand_over_dir(self, path: str | Path, artifact_path: str, keep: int = 0) -> None:
+        """Upload a directory off the caller's path, marked complete once all of it is there,
+        then delete it (the caller gives it away); `keep` > 0 keeps only the newest `keep`
+        complete siblings in the store. The run ends only after the upload (tracking/uploads)."""
 
     def writer(self) -> KVWriter | None:
         """An SB3 logger output format that records the logger's stream (None: not recorded)."""
@@ -68,6 +74,9 @@ class NullRecorder:
     def log_metrics(self, metrics: Mapping[str, float], step: int) -> None: ...
     def set_tags(self, tags: Mapping[str, Any]) -> None: ...
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None: ...
+
+    def hand_over_dir(self, path: str | Path, artifact_path: str, keep: int = 0) -> None:
+        shutil.rmtree(path, ignore_errors=True)
 
     def writer(self) -> KVWriter | None:
         return None

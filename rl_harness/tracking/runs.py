@@ -28,6 +28,7 @@ from mlflow.exceptions import MlflowException
 
 from rl_harness.common import compat, processes
 from rl_harness.errors import ConfigError
+from rl_harness.tracking import liveness
 from rl_harness.tracking.recorder import Tasks, run_task
 from rl_harness.tracking.store import (  # noqa: F401 - tracking_uri is read here too
     HOST_TAG,
@@ -36,6 +37,7 @@ from rl_harness.tracking.store import (  # noqa: F401 - tracking_uri is read her
     tracking_uri,
     unreachable,
 )
+from rl_harness.tracking.uploads import Uploads
 
 PID_START_TAG = "rl_harness.pid_start"  # with the pid: a reused pid is not the run's process
 MAX_PARAM_LEN = 6000
@@ -82,6 +84,7 @@ class MlflowRecorder:
     def __init__(self, client: MlflowClient, run_id: str, tasks: Tasks | None = None) -> None:
         self.client, self.run_id = client, run_id
         self.tasks: Tasks = tasks or {}
+        self.uploads = Uploads(client, run_id)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         items = [Param(k, str(v)[:MAX_PARAM_LEN]) for k, v in flatten(params).items()]
@@ -100,6 +103,9 @@ class MlflowRecorder:
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         if Path(path).exists():
             self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def hand_over_dir(self, path: str | Path, artifact_path: str, keep: int = 0) -> None:
+        self.uploads.hand_over(Path(path), artifact_path, keep)
 
     def writer(self) -> Any:
         """An SB3 logger output format (SB3 is imported here, not by the recording helper)."""
@@ -167,14 +173,22 @@ def check_store() -> None:
 
 
 def mark_if_dead(client: MlflowClient, run: Any) -> bool:
-    """A RUNNING run whose process on this host is gone died without a word: mark it FAILED."""
+    """A RUNNING run whose process is gone died without a word: mark it FAILED. On its own host
+    the process table tells; from another host, a heartbeat that stopped (tracking.liveness)."""
     tags = run.data.tags
-    if run.info.status != "RUNNING" or tags.get(HOST_TAG) != socket.gethostname():
+    if run.info.status != "RUNNING":
         return False
-    pid = int(tags.get(PID_TAG, os.getpid()))
-    if pid == os.getpid() or processes.alive(tags[HOST_TAG], pid, tags.get(PID_START_TAG, "?")):
-        return False
-    client.set_tag(run.info.run_id, "error", f"process {pid} died without ending the run")
+    if tags.get(HOST_TAG) != socket.gethostname():
+        reason = liveness.stale(tags)
+        if reason is None:
+            return False
+        error = f"process {tags.get(PID_TAG)} on {tags.get(HOST_TAG)} is gone: {reason}"
+    else:
+        pid = int(tags.get(PID_TAG, os.getpid()))
+        if pid == os.getpid() or processes.alive(tags[HOST_TAG], pid, tags.get(PID_START_TAG, "?")):
+            return False
+        error = f"process {pid} died without ending the run"
+    client.set_tag(run.info.run_id, "error", error)
     client.set_terminated(run.info.run_id, "FAILED")
     return True
 
@@ -229,6 +243,7 @@ def mlflow_run(
         PID_TAG: os.getpid(),
         HOST_TAG: socket.gethostname(),
         PID_START_TAG: processes.start_time(os.getpid()),
+        liveness.INTERVAL_TAG: liveness.INTERVAL_S,
     }
     if commit := git_commit():
         all_tags["mlflow.source.git.commit"] = commit
@@ -247,19 +262,30 @@ def mlflow_run(
     monitor = (
         _start_monitor(run.info.run_id, resumed=run_id is not None) if system_metrics else None
     )
+    beat = liveness.Heartbeat(client, run.info.run_id).start()
     try:
         yield recorder
     except KeyboardInterrupt:
-        _stop_monitor(monitor)
+        _wind_down(recorder, monitor, beat)
         client.set_terminated(run.info.run_id, "KILLED")
         raise
     except BaseException as e:
-        _stop_monitor(monitor)
+        _wind_down(recorder, monitor, beat)
         _record_failure(recorder, e)
         client.set_terminated(run.info.run_id, "FAILED")
         raise
-    _stop_monitor(monitor)
+    _wind_down(recorder, monitor, beat)
     client.set_terminated(run.info.run_id, "FINISHED")
+
+
+def _wind_down(recorder: MlflowRecorder, monitor: Any, beat: liveness.Heartbeat) -> None:
+    """Before the run ends: the uploads handed over finish (a failed one is tagged, not fatal:
+    the run's own result stands), and the system-metrics sampler logs its last samples."""
+    if errors := recorder.uploads.wait():
+        recorder.set_tags({"rl_harness.upload_errors": "; ".join(errors)[:5000]})
+        print(f"rl_harness: {len(errors)} upload(s) failed: {errors[0]}", file=sys.stderr)
+    _stop_monitor(monitor)
+    beat.stop()
 
 
 def _start_monitor(run_id: str, resumed: bool) -> Any:

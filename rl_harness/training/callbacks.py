@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +66,17 @@ class Checkpoint(BaseCallback):
     the last good one.
     """
 
-    def __init__(self, root: Path, freq: int, keep: int, replay_buffer: bool) -> None:
+    def __init__(
+        self,
+        root: Path,
+        freq: int,
+        keep: int,
+        replay_buffer: bool,
+        on_saved: Callable[[Path], None] | None = None,
+    ) -> None:
         super().__init__()
         self.root, self.freq, self.keep, self.replay_buffer = root, freq, keep, replay_buffer
+        self.on_saved = on_saved  # e.g. hand it over for upload (train.checkpoint_upload)
         self._next = freq
 
     def _on_training_start(self) -> None:
@@ -88,7 +96,10 @@ class Checkpoint(BaseCallback):
                 f"parameter '{bad}' became NaN/inf by step {self.model.num_timesteps}; "
                 f"last good checkpoint: {checkpoints.latest(self.root) or 'none'}"
             )
-        return checkpoints.save(self.model, self.root, self.keep, self.replay_buffer)
+        saved = checkpoints.save(self.model, self.root, self.keep, self.replay_buffer)
+        if self.on_saved is not None:
+            self.on_saved(saved)
+        return saved
 
 
 class FiniteGuard(BaseCallback):
@@ -123,6 +134,7 @@ def make_callbacks(
     out_dir: Path,
     optimum: float | None = None,
     after_eval: list[BaseCallback] | None = None,
+    on_checkpoint: Callable[[Path], None] | None = None,
 ) -> list[BaseCallback]:
     """Divergence guard, evaluation (best model kept) and checkpoints; frequencies in steps."""
     callbacks: list[BaseCallback] = [FiniteGuard()]
@@ -148,6 +160,7 @@ def make_callbacks(
                 cfg.checkpoint.freq,
                 cfg.checkpoint.keep,
                 cfg.checkpoint.replay_buffer,
+                on_checkpoint,
             )
         )
     return callbacks

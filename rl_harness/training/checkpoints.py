@@ -30,6 +30,9 @@ def save(model: Any, root: Path, keep: int, replay_buffer: bool = True) -> Path:
     final = root / f"{PREFIX}{model.num_timesteps:012d}"
     for stale in root.glob(".tmp-*"):  # a write killed half-way (one run writes here at a time)
         shutil.rmtree(stale, ignore_errors=True)
+    for stale in root.glob(".upload-*"):  # staged by a process that died before handing it over
+        if not stale.name.endswith(f"-{os.getpid()}"):
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
     tmp.mkdir()
     model.save(tmp / "model.zip")
@@ -47,6 +50,25 @@ def save(model: Any, root: Path, keep: int, replay_buffer: bool = True) -> Path:
     for old in all_checkpoints(root)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def stage(checkpoint: Path, *extra: Path) -> Path:
+    """A copy of `checkpoint` (plus `extra` files, copied) to give away, e.g. for upload: its
+    files hard-linked, so it costs no disk and no time, and survives the rotation that deletes
+    the checkpoint itself. Named `.upload-*`: never taken for a checkpoint."""
+    staged = checkpoint.parent / f".upload-{checkpoint.name}-{os.getpid()}"
+    if staged.exists():
+        shutil.rmtree(staged)
+    staged.mkdir()
+    for f in checkpoint.iterdir():
+        try:
+            os.link(f, staged / f.name)
+        except OSError:  # a filesystem without hard links
+            shutil.copy2(f, staged / f.name)
+    for f in extra:
+        if f.is_file():
+            shutil.copy2(f, staged / f.name)  # written in place later: a link would change
+    return staged
 
 
 def all_checkpoints(root: Path) -> list[Path]:

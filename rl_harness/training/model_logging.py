@@ -34,7 +34,7 @@ from mlflow.models import Model, ModelSignature
 from mlflow.types import Schema, TensorSpec
 from omegaconf import DictConfig
 
-from rl_harness.common import space_codec
+from rl_harness.common import compat, space_codec
 from rl_harness.common.obs_normalizer import ObsNormalizer
 from rl_harness.errors import ConfigError, HarnessError
 from rl_harness.tracking import runs as tracking
@@ -98,14 +98,9 @@ def saved_spaces(algo: str, model_path: Path) -> tuple[gym_spaces.Space, gym_spa
 
 
 def prewarm() -> None:
-    """The one-time costs of the first model logged, paid early (the helper calls this while
-    training runs): importing MLflow's pyfunc flavour, and MLflow mapping the installed
-    packages to check the requirements (~1 s; later calls ~0.1 s)."""
+    """The one-time cost of the first model logged, paid early (the helper calls this while
+    training runs): importing MLflow's pyfunc flavour."""
     import mlflow.pyfunc  # noqa: F401
-
-    from rl_harness.common.compat import warm_mlflow_requirements
-
-    warm_mlflow_requirements(pip_requirements())
 
 
 def log_policy_model(
@@ -156,18 +151,19 @@ def log_policy_model(
         # No input example: the signature says it all, and validating one would load the model.
         warnings.filterwarnings("ignore", message=".*input example was not provided.*")
         mlflow.set_experiment(experiment_id=client.get_run(run_id).info.experiment_id)
-        info = Model.log(
-            artifact_path=None,
-            name=MODEL_NAME,
-            flavor=mlflow.pyfunc,
-            run_id=run_id,
-            python_model=str(POLICY_MODEL_CODE),
-            artifacts=artifacts,
-            signature=signature(observation_space, action_space),
-            pip_requirements=pip_requirements(),
-            model_config={"max_batch": max_batch},
-            tags={"algo": cfg.algo.name, "env": cfg.env.id},
-        )
+        with compat.pinned_requirements():
+            info = Model.log(
+                artifact_path=None,
+                name=MODEL_NAME,
+                flavor=mlflow.pyfunc,
+                run_id=run_id,
+                python_model=str(POLICY_MODEL_CODE),
+                artifacts=artifacts,
+                signature=signature(observation_space, action_space),
+                pip_requirements=pip_requirements(),
+                model_config={"max_batch": max_batch},
+                tags={"algo": cfg.algo.name, "env": cfg.env.id},
+            )
     client.set_tag(run_id, MODEL_URI_TAG, info.model_uri)
     client.log_metric(run_id, "time/policy_model_log_s", time.perf_counter() - start)
     return info.model_uri

@@ -1,20 +1,29 @@
 """Find where an interrupted training stands: its MLflow run, config, output dir, checkpoint.
 
 Checkpoints are loaded only from the run's own output directory (recorded as a tag when the
-run started), never from a path named anywhere else. Nothing here loads torch or SB3, so the
-command line finds a resume that cannot happen before it loads them.
+run started) or from the run's own artifacts (`checkpoint.upload`: the tracking store holds
+them, so any machine can continue the run), never from a path named anywhere else. The newer of
+the two wins. Nothing here loads torch or SB3, so the command line finds a resume that cannot
+happen before it loads them; `fetch` downloads a stored checkpoint once training starts.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from rl_harness.errors import ConfigError
+from rl_harness.tracking import uploads
 from rl_harness.tracking.store import OUT_DIR_TAG, PID_TAG, check_server_reachable, tracking_uri
 from rl_harness.training import checkpoints
+
+CONFIG = "resolved_config.yaml"
+CHECKPOINTS = "checkpoints"  # the local folder and the artifact folder alike
+EVALUATIONS = "evaluations.npz"
 
 
 @dataclass(frozen=True)
@@ -23,6 +32,7 @@ class ResumePoint:
     cfg: DictConfig
     out_dir: Path
     checkpoint: Path
+    stored: str | None = None  # the artifact path of the checkpoint, where it is to be fetched
 
 
 def _missing_sqlite_store() -> str | None:
@@ -55,22 +65,62 @@ def find(run_id: str) -> ResumePoint:
             f"resume={run_id}: the run is still RUNNING (pid {run.data.tags.get(PID_TAG)})"
         )
     out = run.data.tags.get(OUT_DIR_TAG)
-    if not out:
+    out_dir = Path(out or ".")
+    local = _local_checkpoint(out_dir) if out else None
+    stored = uploads.complete(client, str(run_id), CHECKPOINTS)
+    if stored and (local is None or Path(stored[-1]).name > local.name):
+        cfg = _stored_config(client, str(run_id))
+        checkpoint = Path(stored[-1])
+        return ResumePoint(str(run_id), cfg, out_dir, checkpoint, stored=stored[-1])
+    if not out and not stored:
         raise ConfigError(
             f"resume={run_id}: the run has no {OUT_DIR_TAG} tag (not started by rl_harness)"
         )
-    out_dir = Path(out)
-    config_path = out_dir / "resolved_config.yaml"
-    if not config_path.exists():
-        raise ConfigError(f"resume={run_id}: {config_path} is missing")
-    latest = checkpoints.latest(out_dir / "checkpoints")
-    if latest is None:
+    if local is None:
         raise ConfigError(
-            f"resume={run_id}: no checkpoint in {out_dir / 'checkpoints'} "
-            "(checkpoint.freq=0, or killed before the first one)"
+            f"resume={run_id}: no checkpoint in {out_dir / CHECKPOINTS} on this machine nor in "
+            "the run's artifacts (checkpoint.freq=0, killed before the first one, or "
+            "checkpoint.upload off on another machine)"
         )
-    checkpoints.check(latest)
-    cfg = OmegaConf.load(config_path)
+    checkpoints.check(local)
+    local_cfg = OmegaConf.load(out_dir / CONFIG)
+    assert isinstance(local_cfg, DictConfig)
+    local_cfg.resume = None
+    return ResumePoint(run_id=str(run_id), cfg=local_cfg, out_dir=out_dir, checkpoint=local)
+
+
+def _local_checkpoint(out_dir: Path) -> Path | None:
+    """The newest complete checkpoint of a run's output directory, if it is on this machine."""
+    if not (out_dir / CONFIG).exists():
+        return None
+    return checkpoints.latest(out_dir / CHECKPOINTS)
+
+
+def _stored_config(client: Any, run_id: str) -> DictConfig:
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run_id, CONFIG, tmp)
+        except Exception as e:  # noqa: BLE001 - any failure: the run cannot be continued
+            raise ConfigError(
+                f"resume={run_id}: its {CONFIG} is not in its artifacts ({e})"
+            ) from None
+        cfg = OmegaConf.load(path)
     assert isinstance(cfg, DictConfig)
     cfg.resume = None
-    return ResumePoint(run_id=str(run_id), cfg=cfg, out_dir=out_dir, checkpoint=latest)
+    return cfg
+
+
+def fetch(point: ResumePoint, out_dir: Path) -> ResumePoint:
+    """A stored checkpoint, downloaded into this machine's `out_dir` (with the run's config and
+    evaluation history), as a point to continue from; a local point as it is."""
+    if point.stored is None:
+        return point
+    from rl_harness.tracking import runs as tracking
+
+    client = tracking.client()
+    checkpoint = uploads.download(client, point.run_id, point.stored, out_dir / CHECKPOINTS)
+    history = checkpoint / EVALUATIONS  # staged with the checkpoint (training.train)
+    if history.exists():
+        history.replace(out_dir / EVALUATIONS)
+    OmegaConf.save(point.cfg, out_dir / CONFIG)
+    return ResumePoint(point.run_id, point.cfg, out_dir, checkpoint)

@@ -29,7 +29,7 @@ from rl_harness.config import names
 from rl_harness.config.names import experiment_name
 from rl_harness.errors import ConfigError, NumericalError, stopped
 from rl_harness.tracking.recorder import NullRecorder
-from rl_harness.tracking.store import OUT_DIR_TAG
+from rl_harness.tracking.store import OUT_DIR_TAG, tracking_uri
 from rl_harness.training import checkpoints, record_tasks
 from rl_harness.training.callbacks import Checkpoint, make_callbacks, nonfinite_parameter
 
@@ -62,6 +62,8 @@ def validate(cfg: DictConfig) -> tuple[type, dict[str, Any]]:
         value = OmegaConf.select(cfg, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"{key} must be an integer ≥ 0 (0 {zero}), got {value!r}")
+    if (upload := cfg.checkpoint.get("upload", "auto")) not in (True, False, "auto"):
+        raise ConfigError(f"checkpoint.upload must be true, false or auto, got {upload!r}")
     if not isinstance(system_metrics := cfg.mlflow.get("system_metrics", False), bool):
         raise ConfigError(f"mlflow.system_metrics must be true or false, got {system_metrics!r}")
     if cfg.vec_env not in build.VEC_ENVS:
@@ -197,12 +199,41 @@ def open_recording(cfg: DictConfig) -> Opener:
     return lambda **run: runs.mlflow_run(**run, tasks=record_tasks.TASKS)
 
 
-def resume_point(cfg: DictConfig, point: ResumePoint | None) -> ResumePoint | None:
-    """The interrupted run to continue (`resume=<run id>`), its progress file set aside."""
-    if point is None and cfg.get("resume"):
-        from rl_harness.training import resume
+def uploads_checkpoints(cfg: DictConfig) -> bool:
+    """`checkpoint.upload`: true, false, or auto: where runs are recorded on a tracking server,
+    whose clients may share no disk with each other."""
+    setting = cfg.checkpoint.get("upload", "auto")
+    if setting == "auto":
+        setting = tracking_uri().startswith(("http://", "https://"))
+    return bool(cfg.mlflow.enabled and setting)
 
+
+def checkpoint_upload(
+    cfg: DictConfig, recorder: Recorder, out_dir: Path
+) -> Callable[[Path], None] | None:
+    """Each checkpoint also into the run's artifacts as it is written (the recorder uploads it
+    beside training), with the evaluation history, so `resume=<run id>` works on any machine."""
+    if not uploads_checkpoints(cfg):
+        return None
+
+    def hand_over(checkpoint: Path) -> None:
+        staged = checkpoints.stage(checkpoint, out_dir / "evaluations.npz")
+        recorder.hand_over_dir(staged, f"checkpoints/{checkpoint.name}", cfg.checkpoint.keep)
+
+    return hand_over
+
+
+def resume_point(
+    cfg: DictConfig, point: ResumePoint | None, out_dir: Path | None
+) -> ResumePoint | None:
+    """The interrupted run to continue (`resume=<run id>`), its progress file set aside; a
+    checkpoint from the run's artifacts is downloaded into this run's directory first."""
+    from rl_harness.training import resume
+
+    if point is None and cfg.get("resume"):
         point = resume.find(cfg.resume)
+    if point is not None and point.stored is not None:
+        point = resume.fetch(point, out_dir or output_dir())
     if point is not None:
         progress = point.out_dir / "progress.csv"  # SB3's CSV writer would truncate it
         if progress.exists():
@@ -226,7 +257,7 @@ def run(
     named `mlflow.run_name`, else `run_name` (a sweep's `trial-<n>`), else `<algo>-<env>-s<seed>`
     made unique in its experiment. Files go to `out_dir`, else Hydra's run directory.
     """
-    point = resume_point(cfg, point)
+    point = resume_point(cfg, point, out_dir)
     cfg = point.cfg if point else cfg
     cls, kwargs = validate(cfg)
     opener = open_recording(cfg)
@@ -254,7 +285,8 @@ def run(
         if point is None:
             record_start(recorder, cfg, out_dir, best)
         model.set_logger(_sb3_logger(out_dir, recorder, cfg.verbose))
-        callbacks = make_callbacks(cfg, eval_env, out_dir, best, after_eval)
+        upload = checkpoint_upload(cfg, recorder, out_dir)
+        callbacks = make_callbacks(cfg, eval_env, out_dir, best, after_eval, upload)
         if point is not None:
             restore_evaluations(callbacks, out_dir, until=model.num_timesteps)
             recorder.log_metrics({"resume/from_step": model.num_timesteps}, model.num_timesteps)

@@ -4,6 +4,7 @@ library: a release that moves one fails here, in CI, rather than in a user's swe
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import optuna
 import pytest
@@ -47,13 +48,14 @@ def mlflow_warnings() -> list[str]:
     logger.removeHandler(handler)
 
 
-def test_warm_mlflow_requirements_checks_against_the_environment(
-    mlflow_warnings: list[str],
-) -> None:
-    compat.warm_mlflow_requirements(["optuna"])
-    assert mlflow_warnings == []
-    compat.warm_mlflow_requirements(["optuna==0.0.1"])
-    assert len(mlflow_warnings) == 1 and "optuna==0.0.1" in mlflow_warnings[0]
+def test_pinned_requirements_skips_mlflows_check_only_inside(mlflow_warnings: list[str]) -> None:
+    from mlflow.utils.environment import _process_pip_requirements
+
+    with compat.pinned_requirements():
+        _process_pip_requirements([], pip_requirements=["optuna==0.0.1"])
+    assert mlflow_warnings == []  # the name MLflow calls was replaced
+    _process_pip_requirements([], pip_requirements=["optuna==0.0.1"])
+    assert len(mlflow_warnings) == 1 and "optuna==0.0.1" in mlflow_warnings[0]  # and put back
 
 
 def test_deterministic_action_matches_the_policys_predict() -> None:
@@ -89,3 +91,18 @@ def test_system_metrics_monitor_logs_cpu_and_memory_to_the_run(
     metrics = client.get_run(run.info.run_id).data.metrics
     assert 0 <= metrics["system/cpu_utilization_percentage"] <= 100
     assert metrics["system/system_memory_usage_megabytes"] > 0
+
+
+def test_delete_artifacts_removes_one_folder_of_a_runs_artifacts(tmp_path: Path) -> None:
+    from rl_harness.tracking import runs as tracking
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "f.txt").write_text("x")
+    with tracking.mlflow_run("compat") as recorder:
+        run_id = recorder.run_id
+        assert run_id is not None
+        recorder.client.log_artifacts(run_id, str(tmp_path / "a"), "keep")
+        recorder.client.log_artifacts(run_id, str(tmp_path / "a"), "drop")
+    client = tracking.client()
+    compat.delete_artifacts(client.get_run(run_id).info.artifact_uri, "drop")
+    assert [f.path for f in client.list_artifacts(run_id)] == ["keep"]

@@ -155,6 +155,49 @@ def test_sigkill_then_resume_finishes_the_same_run(tmp_path: Path) -> None:
     )
 
 
+def test_resume_on_a_machine_without_the_run_directory_uses_the_uploaded_checkpoint(
+    tmp_path: Path,
+) -> None:
+    freq, total, keep = 500, 3000, 2
+    proc = start_training(
+        tmp_path,
+        f"n_timesteps={total}",
+        f"checkpoint.freq={freq}",
+        f"checkpoint.keep={keep}",
+        "checkpoint.upload=true",
+    )
+    latest = wait_for_checkpoint(proc, tmp_path / "run/checkpoints", total // 2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (left,) = runs()
+    run_id = left.info.run_id
+    wait_for_status(run_id, "FAILED")  # the helper finished its uploads before ending the run
+    stored = sorted(f.path for f in client().list_artifacts(run_id, "checkpoints"))
+    assert 1 <= len(stored) <= keep  # the older ones deleted from the store too
+    newest = checkpoint_step(Path(stored[-1]))  # the kill may have beaten the last hand-over
+    assert checkpoint_step(latest) - freq - 128 <= newest <= checkpoint_step(latest)
+    shutil.rmtree(tmp_path / "run")  # another machine: nothing of the first one's disk
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    resumed = subprocess.run(
+        [sys.executable, "-m", "rl_harness", f"resume={run_id}", "hydra.run.dir=run2"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    run = client().get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert int(run.data.metrics["resume/from_step"]) == newest
+    assert Path(run.data.tags["rl_harness.output_dir"]) == elsewhere / "run2"
+    evals = [m.step for m in client().get_metric_history(run_id, "eval/mean_reward")]
+    assert evals == sorted(evals) and evals[0] < newest and evals[-1] <= total  # one curve
+    assert (elsewhere / "run2/model.zip").exists() and len(runs()) == 1
+
+
 RESTORE = {
     # off-policy: the replay buffer; normalized observations: the VecNormalize statistics
     "dqn-replay-buffer-vecnormalize": [

@@ -413,6 +413,7 @@ def test_resume_after_sigkill_mid_trial() -> None:
     assert runs[0].data.tags["optuna.state"] == "FAIL"
 
 
+@pytest.mark.slow  # ~25 s; the fast suite stops a training run with Ctrl-C in test_resume.py
 def test_ctrl_c_stops_cleanly_and_the_rerun_finishes_the_study() -> None:
     study_name = "ctrlc"
     cmd = sweep_cmd(study_name, "hydra.sweeper.n_trials=2", "n_timesteps=2048")

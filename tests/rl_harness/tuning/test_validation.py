@@ -288,14 +288,8 @@ def training(study: str, stage: str, proc: subprocess.Popen, log: Path) -> bool:
     return (Path("sweeps") / study / LABELS[stage] / "progress.csv").exists()
 
 
-@pytest.mark.parametrize(  # the re-test case in the fast suite; the others slow (~25 s each)
-    "stage",
-    [
-        pytest.param("trial", marks=pytest.mark.slow),
-        "retest",
-        pytest.param("incumbent", marks=pytest.mark.slow),
-    ],
-)
+@pytest.mark.slow  # ~25 s a stage; the fast suite resumes a killed sweep in test_sweep.py
+@pytest.mark.parametrize("stage", ["trial", "retest", "incumbent"])
 def test_sigkill_in_any_stage_resumes_without_redoing_finished_work(stage: str) -> None:
     study = f"killed-{stage}"
     args = ["hydra.sweeper.n_trials=1", "hydra.sweeper.validate.top=1", "n_timesteps=2048"]
