@@ -43,8 +43,9 @@ tune:
 		hydra.sweeper.study_name=tune-$(ALGO)-$(ENV)
 
 # Tests in parallel (pytest-xdist; TEST_WORKERS=0 runs them in one process), the slowest listed.
-# `test`: the fast suite (~7 min on 2 cores; the target is 4); `test-full`: everything, learning
-# checks and the MLflow UI in a browser too (~35 min).
+# `test`: the fast suite (4m15s on 2 quiet cores before the last end-to-end tests moved to the
+# slow suite; the target is 4 min); `test-full`: everything, learning checks, every SIGKILL stage,
+# the README's commands, the MLflow UI in a browser, the local cluster (~28 min; CI runs it).
 TEST_WORKERS ?= auto
 PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 test:

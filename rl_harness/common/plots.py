@@ -186,3 +186,9 @@ def plot_validation(
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+if __name__ == "__main__":  # python -m rl_harness.common.plots <out_dir> <png> <title>
+    import sys
+
+    plot_learning_curve(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])

@@ -8,6 +8,8 @@ table without the tracking layer importing anything above it.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +32,19 @@ def policy_model(
 
 
 def learning_curve(recorder: Recorder, out_dir: str, title: str) -> None:
-    """Draw `learning_curve.png` from the run's files (also untracked) and attach it."""
+    """Draw `learning_curve.png` from the run's files (also untracked) and attach it.
+
+    Untracked, a child process draws it: matplotlib would add ~35 MB to the peak memory of the
+    training process, where this runs then (a tracked command-line run has its helper draw it)."""
+    png = Path(out_dir) / "learning_curve.png"
+    if recorder.run_id is None:
+        child = [sys.executable, "-m", "rl_harness.common.plots", out_dir, str(png), title]
+        if subprocess.run(child, check=False).returncode != 0:
+            print(f"rl_harness: {png.name} not drawn (see above)", file=sys.stderr)
+        return
     from rl_harness.common.plots import plot_learning_curve
 
-    curve = plot_learning_curve(Path(out_dir), Path(out_dir) / "learning_curve.png", title=title)
+    curve = plot_learning_curve(Path(out_dir), png, title=title)
     if curve is not None:
         recorder.log_artifact(curve)
 

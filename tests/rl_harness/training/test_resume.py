@@ -155,6 +155,7 @@ def test_sigkill_then_resume_finishes_the_same_run(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow  # ~20 s; the fast suite resumes from the run's own directory (above)
 def test_resume_on_a_machine_without_the_run_directory_uses_the_uploaded_checkpoint(
     tmp_path: Path,
 ) -> None:

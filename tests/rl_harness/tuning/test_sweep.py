@@ -534,6 +534,7 @@ def test_every_per_env_space_applies_on_top_of_its_algorithm_space(path: Path) -
             assert cfg.hydra.sweeper.pruner[key][arg] == v
 
 
+@pytest.mark.slow  # ~20 s; the fast suite runs the CLI sweep in the tests above
 def test_cli_sweep_with_default_study_name_runs_qlearning(tmp_path: Path) -> None:
     """The documented command as typed: no study_name given, tabular Q-learning as the algo."""
     out = subprocess.run(

@@ -325,9 +325,13 @@ def test_sigkill_in_any_stage_resumes_without_redoing_finished_work(stage: str) 
     assert Path(f"sweeps/{study}/validation.md").exists()
 
 
-def test_seeds_option_is_checked_and_cannot_change_within_a_study() -> None:
+def test_seeds_option_is_checked() -> None:
     bad = subprocess.run(cmd("k0", "hydra.sweeper.seeds=0"), capture_output=True, text=True)
     assert bad.returncode == 2 and "hydra.sweeper.seeds must be an integer ≥ 1" in bad.stderr
+
+
+@pytest.mark.slow  # ~15 s: a whole one-trial sweep first
+def test_seeds_option_cannot_change_within_a_study() -> None:
     run("k", "hydra.sweeper.n_trials=1", "hydra.sweeper.validate.top=0")
     again = subprocess.run(
         cmd(
