@@ -4,6 +4,7 @@ an MLflow tracking server (PostgreSQL backend, artifacts served over HTTP) on lo
     python -m rl_harness.cluster up       # or `make cluster-up`: starts both, prints the URLs
     python -m rl_harness.cluster status   # the URLs again, if it is up
     python -m rl_harness.cluster down     # or `make cluster-down` (PURGE=1 deletes the data)
+    python -m rl_harness.cluster workers N <sweep overrides>   # N sweep workers, a SLURM array
 
 A worker needs only the two URLs it prints, so the same commands work across machines once the
 two services run somewhere every machine reaches. Everything lives in `.cluster/` (or
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -232,6 +234,69 @@ def down(root: Path, purge: bool = False) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+SBATCH = """#!/bin/bash
+#SBATCH --job-name={name}
+#SBATCH --array=0-{last}
+#SBATCH --cpus-per-task={cpus}
+#SBATCH --mem={mem_gb}G
+#SBATCH --requeue
+#SBATCH --output={logs}/worker-%a.log
+{extra}
+# Sweep workers of one study; they share nothing but the Optuna storage and the tracking server.
+# Task 0 is the lead (it opens the study's MLflow parent run and writes the report); task i is
+# worker 10*i. Pre-empted and requeued, a task runs this again: the study resumes.
+export MLFLOW_TRACKING_URI={tracking_uri}
+cd {cwd}
+exec {python} -m rl_harness -m {overrides} hydra.sweeper.storage={storage} \\
+    hydra.sweeper.n_workers=1 hydra.sweeper.worker=$((SLURM_ARRAY_TASK_ID * 10))
+"""
+
+
+def sbatch_workers(
+    n: int,
+    overrides: list[str],
+    storage: str,
+    tracking_uri: str,
+    cpus: int = 1,
+    mem_gb: int = 2,
+    sbatch_args: list[str] | None = None,
+    logs: Path | None = None,
+) -> str:
+    """Submit `n` sweep workers as one SLURM job array; returns the job id.
+
+    Each task is one worker (`hydra.sweeper.worker` 0, 10, 20, ...) needing only the two URLs."""
+    if n < 1:
+        raise ConfigError(f"workers must be at least 1, got {n}")
+    if shutil.which("sbatch") is None:
+        raise ConfigError("sbatch was not found: run this on a SLURM login node")
+    study = next(
+        (o.split("=", 1)[1] for o in overrides if o.startswith("hydra.sweeper.study_name=")), None
+    )
+    if not study:
+        raise ConfigError("name the study: hydra.sweeper.study_name=<name> (every worker joins it)")
+    logs = (logs or Path("sweeps") / study / "slurm").resolve()
+    logs.mkdir(parents=True, exist_ok=True)
+    script = SBATCH.format(
+        name=f"rl-sweep-{study}",
+        last=n - 1,
+        cpus=cpus,
+        mem_gb=mem_gb,
+        logs=logs,
+        extra="\n".join(f"#SBATCH {a}" for a in sbatch_args or []),
+        tracking_uri=tracking_uri,
+        cwd=shlex.quote(str(Path.cwd())),
+        python=sys.executable,
+        overrides=" ".join(shlex.quote(o) for o in overrides),
+        storage=shlex.quote(storage),
+    )
+    path = logs / "workers.sbatch"
+    path.write_text(script)
+    done = subprocess.run(["sbatch", "--parsable", str(path)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ConfigError(f"sbatch refused {path}: {done.stderr.strip()}")
+    return done.stdout.strip().split(";")[0]
+
+
 def describe(cluster: Cluster) -> str:
     return f"""\
 Optuna storage (PostgreSQL): {cluster.storage_url}
@@ -245,10 +310,38 @@ A worker, on this machine or any that reaches both (each machine a distinct work
 Stop both: make cluster-down   (PURGE=1 also deletes {cluster.root})"""
 
 
+def workers_main(argv: list[str]) -> int:
+    """`workers N <sweep overrides>`: the URLs from the environment (MLFLOW_TRACKING_URI and
+    RL_HARNESS_OPTUNA_STORAGE), else from the local cluster."""
+    if not argv or not argv[0].isdigit():
+        print("usage: python -m rl_harness.cluster workers N <sweep overrides>", file=sys.stderr)
+        return 2
+    local = load(cluster_dir())
+    storage = os.environ.get("RL_HARNESS_OPTUNA_STORAGE") or (local.storage_url if local else "")
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or (local.tracking_uri if local else "")
+    if not storage or not uri.startswith(("http://", "https://")):
+        print(
+            "error: workers need RL_HARNESS_OPTUNA_STORAGE (an RDB URL) and MLFLOW_TRACKING_URI "
+            "(a tracking server), or a local cluster (make cluster-up)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        job = sbatch_workers(int(argv[0]), argv[1:], storage, uri)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"submitted {argv[0]} workers as SLURM job array {job} (squeue -j {job})")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "up"
+    if command == "workers":
+        return workers_main(argv[1:])
     if command not in ("up", "down", "status") or len(argv) > 2 or argv[1:] not in ([], ["purge"]):
-        print("usage: python -m rl_harness.cluster up | status | down [purge]", file=sys.stderr)
+        usage = "up | status | down [purge] | workers N <sweep overrides>"
+        print(f"usage: python -m rl_harness.cluster {usage}", file=sys.stderr)
         return 2
     root = cluster_dir()
     try:

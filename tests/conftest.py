@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from rl_harness.config.preflight import CONF_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # A test run started in the background by a non-interactive shell (`bash -c '... &'`) inherits
 # SIGINT ignored, and so would every process a test starts: the Ctrl-C tests would then fail.
@@ -52,3 +56,45 @@ def compose_config(overrides: list[str] | None = None, tiny: bool = True) -> Dic
 @pytest.fixture
 def make_cfg() -> Callable[..., DictConfig]:
     return compose_config
+
+
+def postgres_or_skip() -> None:
+    """Tests that start their own PostgreSQL (the local cluster) need its programs: skipped
+    without them, failed instead where RL_HARNESS_REQUIRE_PG says CI must run them."""
+    from rl_harness import cluster
+    from rl_harness.errors import ConfigError
+
+    try:
+        cluster._pg_bin("initdb")
+    except ConfigError as e:
+        if os.environ.get("RL_HARNESS_REQUIRE_PG"):
+            raise
+        pytest.skip(str(e))
+
+
+@pytest.fixture
+def local_cluster() -> Iterator[Any]:
+    """`make cluster-up` in a temporary directory, `make cluster-down PURGE=1` after."""
+    import socket
+    import subprocess
+    import tempfile
+
+    from rl_harness import cluster
+
+    postgres_or_skip()
+    # as root PostgreSQL runs as `postgres`, which must reach its data dir (pytest's are 0700)
+    root = Path(tempfile.mkdtemp(prefix="rl-harness-cluster-"))
+    root.chmod(0o755)
+    env = {**os.environ, "RL_HARNESS_CLUSTER_DIR": str(root)}
+    make = ["make", "-s", "-C", str(ROOT)]
+    up = subprocess.run([*make, "cluster-up"], env=env, text=True, capture_output=True, timeout=300)
+    assert up.returncode == 0, up.stderr[-2000:]
+    started = cluster.load(root)
+    assert started is not None and started.tracking_uri in up.stdout
+    assert started.storage_url in up.stdout and "python -m rl_harness -m sweep=" in up.stdout
+    yield started
+    assert subprocess.run([*make, "cluster-down", "PURGE=1"], env=env, timeout=120).returncode == 0
+    assert not root.exists()
+    for port in (started.mlflow_port, started.pg_port):  # both services gone
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()

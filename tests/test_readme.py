@@ -75,6 +75,7 @@ RULES = [
     Rule(r"python -c \"import onnxruntime.*", "run"),
     Rule(r"make (sweep|tune.*)", "make"),
     Rule(r"make cluster-(up|down)", "covered", "tests/rl_harness/test_cluster.py runs them"),
+    Rule(r"python -m rl_harness\.cluster workers .*", "covered", "tests/rl_harness/test_slurm.py"),
     Rule(r"mlflow models serve .*|make serve", "serve"),
     Rule(r"make ui|optuna-dashboard .*", "ui"),
     Rule(r"\$ curl .*", "request"),

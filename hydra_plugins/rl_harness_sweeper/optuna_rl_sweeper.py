@@ -411,7 +411,10 @@ class OptunaRLSweeper(Sweeper):
         if unit.stage == "trial":
             tid = sweep.trial_id(self.storage, self.study.study_name, unit.trial)
         try:
-            with sweep.heartbeat(self.storage, tid, self.options["heartbeat"]):
+            with (
+                sweep.heartbeat(self.storage, tid, self.options["heartbeat"]),
+                sweep.kept(self.study, self.storage, unit),
+            ):
                 [ret] = self.launcher.launch([job], initial_job_idx=unit.trial or 0)
         except KeyboardInterrupt:
             self._interrupted(unit, tid)
@@ -596,8 +599,11 @@ class OptunaRLSweeper(Sweeper):
     def _report(self, parent: Any, arguments: list[str]) -> None:
         """summary.txt, best_hparams.yaml, the parent run's metrics and `best.*` tags; with
         validation, the comparison (champion.py) and its decision."""
+        from rl_harness.tracking import runs as tracking
         from rl_harness.tuning import sweep
 
+        if parent.run_id and self.tracking:  # jobs of workers that started before the lead
+            tracking.adopt(self.experiment, {"optuna.study": self.study.study_name}, parent.run_id)
         table = sweep.summary(self.study, self.params)
         (self.sweep_dir / "summary.txt").write_text(table + "\n")
         print(table)

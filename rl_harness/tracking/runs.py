@@ -334,6 +334,24 @@ def run_exists(run_id: str) -> bool:
         return False
 
 
+def adopt(experiment: str, match: Mapping[str, str], parent_run_id: str) -> int:
+    """Nest under `parent_run_id` the runs of `experiment` whose tags equal `match` and that
+    have no parent (a sweep worker that started before the lead had opened the parent run)."""
+    client = _client_for(tracking_uri())
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return 0
+    where = " and ".join(f"tags.`{k}` = '{v}'" for k, v in match.items())
+    orphans = [
+        run.info.run_id
+        for run in client.search_runs([exp.experiment_id], where, max_results=5000)
+        if "mlflow.parentRunId" not in run.data.tags and run.info.run_id != parent_run_id
+    ]
+    for run_id in orphans:
+        client.set_tag(run_id, "mlflow.parentRunId", parent_run_id)
+    return len(orphans)
+
+
 def update_runs(
     experiment: str,
     match: Mapping[str, str],

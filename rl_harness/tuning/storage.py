@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -28,17 +29,32 @@ def storage_url(url: str) -> str:
 def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.BaseStorage:
     """An RDB URL (PostgreSQL, MySQL, SQLite) or a journal file path (the one-machine default)."""
     if "://" in url:
-        if heartbeat:
-            return optuna.storages.RDBStorage(
-                storage_url(url), heartbeat_interval=heartbeat, grace_period=4 * heartbeat
-            )
-        return optuna.storages.RDBStorage(storage_url(url))
+        kwargs = (
+            {"heartbeat_interval": heartbeat, "grace_period": 4 * heartbeat} if heartbeat else {}
+        )
+        return _rdb_storage(storage_url(url), kwargs)
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
     Path(url).parent.mkdir(parents=True, exist_ok=True)
     return optuna.storages.JournalStorage(
         JournalFileBackend(url, lock_obj=JournalFileOpenLock(url))
     )
+
+
+def _rdb_storage(url: str, kwargs: dict, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Optuna's RDBStorage, which creates its tables on first use. Workers that start together
+    on an empty database (a SLURM job array) race to create them, and the loser's CREATE fails
+    on what the winner just made: it tries again once the tables are there."""
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, **kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def redact(url: str) -> str:

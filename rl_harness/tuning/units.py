@@ -10,14 +10,20 @@ Claims and results live in the Optuna storage, where every worker sees them:
     study user attrs   job.<label>.owner     the same for a validation job
                        job.<label>
 
-A claim whose owner died (on this machine) or was stopped is open again; a result is never
-redone. Claims are taken under the sweep's lock (one machine); k = 1 trials are owned by the
-trial's `owner` attribute as before (trials.fail_orphans).
+A claim is `host:pid:start@<unix time>`, renewed every BEAT_S seconds while its job runs
+(`kept`). A claim whose owner died or was stopped is open again: on the owner's machine the
+process table tells; from another machine, a claim not renewed for STALE_AFTER beats (its
+machine was lost). A result is never redone. Claims are taken under the sweep's lock (one
+machine); k = 1 trials are owned by the trial's `owner` attribute as before
+(trials.fail_orphans), and Optuna's RDB heartbeats fail those of a lost machine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import contextlib
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,9 +64,24 @@ def seeds(base: int, n: int) -> list[int]:
     return [base + i for i in range(n)]
 
 
-def _open(claim: str | None) -> bool:
-    """Nobody runs it: never claimed, released, or its owner died here."""
-    return not claim or owner_alive(claim) is False
+BEAT_S = 30.0
+STALE_AFTER = 4
+
+
+def _open(claim: str | None, now: float | None = None) -> bool:
+    """Nobody runs it: never claimed, released, its owner died here, or its owner's machine
+    stopped renewing it."""
+    if not claim:
+        return True
+    who, _, beat = claim.partition("@")
+    alive = owner_alive(who)
+    if alive is not None:
+        return not alive
+    try:
+        age = (time.time() if now is None else now) - float(beat)
+    except ValueError:
+        return False  # a claim from before renewals, on another machine: cannot tell
+    return age > STALE_AFTER * BEAT_S
 
 
 def open_trial_seed(trial: FrozenTrial, k: int) -> Unit | None:
@@ -95,7 +116,35 @@ def seed_results(trial: FrozenTrial) -> dict[int, dict[str, Any]]:
 
 
 def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, unit: Unit) -> None:
-    _set(study, storage, unit, f"{_key(unit)}.owner", owner())
+    _set(study, storage, unit, f"{_key(unit)}.owner", f"{owner()}@{time.time():.0f}")
+
+
+def claimed(unit: Unit) -> bool:
+    """Whether the unit is held by a claim (k = 1 trials are held by the trial itself)."""
+    return unit.stage != "trial" or unit.k > 1
+
+
+@contextlib.contextmanager
+def kept(study: optuna.Study, storage: optuna.storages.BaseStorage, unit: Unit) -> Iterator[None]:
+    """Renew the unit's claim every BEAT_S seconds while its job runs, so that other machines
+    see it alive (and see it dead within STALE_AFTER beats of its machine going away)."""
+    if not claimed(unit):
+        yield
+        return
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(BEAT_S):
+            with contextlib.suppress(Exception):  # a missed renewal; the next may get through
+                claim(study, storage, unit)
+
+    thread = threading.Thread(target=renew, name="rl-harness-claim", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def release(study: optuna.Study, storage: optuna.storages.BaseStorage, unit: Unit) -> None:

@@ -3,7 +3,6 @@ cluster on loopback) lose no metric point and get no error."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -11,19 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from rl_harness import cluster
+from tests.conftest import postgres_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
 def test_sixteen_clients_lose_no_metric_point() -> None:
-    try:
-        cluster._pg_bin("initdb")
-    except Exception as e:  # noqa: BLE001
-        if os.environ.get("RL_HARNESS_REQUIRE_PG"):
-            raise
-        pytest.skip(str(e))
+    postgres_or_skip()
     cmd = [sys.executable, "experiments/bench_tracking_load.py", "--clients", "16"]
     done = subprocess.run([*cmd, "--timesteps", "2048"], cwd=ROOT, capture_output=True, text=True)
     summary = done.stdout.strip().splitlines()[-1]

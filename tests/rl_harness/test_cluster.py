@@ -6,11 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,38 +18,6 @@ from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def local_cluster(tmp_path: Path) -> Iterator[cluster.Cluster]:
-    try:
-        cluster._pg_bin("initdb")
-    except Exception as e:  # noqa: BLE001
-        if os.environ.get("RL_HARNESS_REQUIRE_PG"):
-            raise
-        pytest.skip(str(e))
-    # as root PostgreSQL runs as `postgres`, which must reach its data dir (pytest's are 0700)
-    root = Path(tempfile.mkdtemp(prefix="rl-harness-cluster-"))
-    root.chmod(0o755)
-    env = {**os.environ, "RL_HARNESS_CLUSTER_DIR": str(root)}
-    up = subprocess.run(
-        ["make", "-s", "-C", str(ROOT), "cluster-up"],
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=300,
-    )
-    assert up.returncode == 0, up.stderr[-2000:]
-    started = cluster.load(root)
-    assert started is not None and started.tracking_uri in up.stdout
-    assert started.storage_url in up.stdout and "python -m rl_harness -m sweep=" in up.stdout
-    yield started
-    down = ["make", "-s", "-C", str(ROOT), "cluster-down", "PURGE=1"]
-    assert subprocess.run(down, env=env, timeout=120).returncode == 0
-    assert not root.exists()
-    for port in (started.mlflow_port, started.pg_port):  # both services gone
-        with pytest.raises(ConnectionRefusedError):
-            socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
 def harness(cwd: Path, uri: str, *args: str) -> subprocess.Popen:

@@ -58,6 +58,20 @@ def start_training(tmp_path: Path, *args: str) -> subprocess.Popen:
     )
 
 
+def resume_cli(run_id: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """`resume=<run id>` as the user types it, which must succeed."""
+    resumed = subprocess.run(
+        [sys.executable, "-m", "rl_harness", f"resume={run_id}", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    return resumed
+
+
 def wait_for_status(run_id: str, status: str, timeout: float = 30) -> object:
     def reached() -> object:
         run = client().get_run(run_id)
@@ -128,15 +142,7 @@ def test_sigkill_then_resume_finishes_the_same_run(tmp_path: Path) -> None:
     dead = wait_for_status(run_id, "FAILED")
     assert "training process exited without ending the run" in dead.data.tags["error"]
 
-    resumed = subprocess.run(  # resumed as the user would: the command line
-        [sys.executable, "-m", "rl_harness", f"resume={run_id}"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    resumed = resume_cli(run_id, tmp_path)
     assert resumed.stdout.splitlines()[-1].startswith(f"run {run_id} | eval ")
 
     run = client().get_run(run_id)
@@ -181,15 +187,7 @@ def test_resume_on_a_machine_without_the_run_directory_uses_the_uploaded_checkpo
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    resumed = subprocess.run(
-        [sys.executable, "-m", "rl_harness", f"resume={run_id}", "hydra.run.dir=run2"],
-        cwd=elsewhere,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    resume_cli(run_id, elsewhere, "hydra.run.dir=run2")
     run = client().get_run(run_id)
     assert run.info.status == "FINISHED"
     assert int(run.data.metrics["resume/from_step"]) == newest

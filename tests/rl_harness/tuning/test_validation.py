@@ -150,6 +150,39 @@ def test_promote_writes_the_champions_file_over_the_target(tmp_path: Path) -> No
     assert target.read_text() == best.read_text()
 
 
+def test_claims_of_another_machine_reopen_once_no_longer_renewed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rl_harness.tuning import units
+
+    now = 1_000_000.0
+    other = "another-machine:4242:77"
+    assert not units._open(f"{other}@{now - 100}", now)  # renewed 100 s ago: alive
+    assert units._open(f"{other}@{now - 121}", now)  # 4 beats of 30 s missed: its machine is lost
+    assert not units._open(other, now)  # a claim from before renewals: cannot tell, left alone
+    assert units._open(f"{socket.gethostname()}:999999999:1@{now}", now)  # here: process table
+
+    storage = sweep.open_storage(str(tmp_path / "o.journal"))
+    study = optuna.create_study(study_name="r", storage=storage, direction="maximize")
+    job = Unit("incumbent", 5000)
+    monkeypatch.setattr(units, "BEAT_S", 0.05)
+    with units.kept(study, storage, job):
+        sweep.claim(study, storage, job)
+        first = study.user_attrs[f"job.{job.label}.owner"]
+        renewed = wait_for(
+            lambda: (
+                optuna.load_study(study_name="r", storage=storage).user_attrs[
+                    f"job.{job.label}.owner"
+                ]
+                != first
+                or None
+            ),
+            "the claim to be renewed",
+            30,
+        )
+    assert renewed
+
+
 def test_free_workers_take_a_trials_seeds_and_dead_claims_reopen(tmp_path: Path) -> None:
     storage = sweep.open_storage(str(tmp_path / "o.journal"))
     study = optuna.create_study(study_name="u", storage=storage, direction="maximize")

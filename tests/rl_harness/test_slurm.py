@@ -1,0 +1,70 @@
+"""Sweep workers as a SLURM job array, against a real single-node SLURM (`.ci/slurm.sh` starts
+one) and the local cluster: the workers share nothing but the two URLs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+from rl_harness import cluster
+from tests.rl_harness.tuning.test_sweep import TINY
+from tests.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def slurm_or_skip() -> None:
+    """A SLURM node that takes jobs; CI (RL_HARNESS_REQUIRE_SLURM) fails instead of skipping."""
+    up = shutil.which("sinfo") and subprocess.run(
+        ["sinfo", "-h", "-o", "%t"], capture_output=True, text=True
+    ).stdout.strip() in ("idle", "mix", "alloc")
+    if not up:
+        if os.environ.get("RL_HARNESS_REQUIRE_SLURM"):
+            pytest.fail("no SLURM node up: bash .ci/slurm.sh starts one")
+        pytest.skip("no SLURM node up (bash .ci/slurm.sh starts one, as root)")
+
+
+def test_a_job_array_of_workers_runs_one_study(
+    local_cluster: cluster.Cluster, tmp_path: Path
+) -> None:
+    slurm_or_skip()
+    study = "slurm-array"
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": local_cluster.tracking_uri,
+        "RL_HARNESS_OPTUNA_STORAGE": local_cluster.storage_url,
+        "PYTHONPATH": str(ROOT),
+    }
+    submit = [sys.executable, "-m", "rl_harness.cluster", "workers", "2", *TINY]
+    submit += [f"hydra.sweeper.study_name={study}", "hydra.sweeper.n_trials=4"]
+    done = subprocess.run(submit, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    job = done.stdout.split("job array ")[1].split()[0]
+
+    def finished() -> bool:
+        queue = subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True)
+        return queue.stdout.strip() == ""
+
+    wait_for(finished, f"SLURM job array {job} to finish", 600)
+    logs = tmp_path / "sweeps" / study / "slurm"
+    texts = {p.name: p.read_text() for p in sorted(logs.glob("worker-*.log"))}
+    assert sorted(texts) == ["worker-0.log", "worker-1.log"], texts
+    loaded = optuna.load_study(study_name=study, storage=local_cluster.storage_url)
+    complete = [t for t in loaded.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 4, "\n".join(texts.values())[-3000:]
+    for name, text in texts.items():  # both tasks joined the study, neither crashed
+        assert "Traceback" not in text and study in text, f"{name}:\n{text[-3000:]}"
+    client = MlflowClient(local_cluster.tracking_uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    parents = [r for r in runs if r.info.run_name == f"sweep {study}"]
+    assert len(parents) == 1
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert sorted(r.info.run_name for r in children) == [f"trial-{i}" for i in range(4)]
