@@ -34,6 +34,7 @@ from rl_harness.tracking.store import (  # noqa: F401 - tracking_uri is read her
     HOST_TAG,
     OUT_DIR_TAG,
     PID_TAG,
+    check_server_reachable,
     tracking_uri,
     unreachable,
 )
@@ -143,19 +144,22 @@ def get_or_create_experiment(client: MlflowClient, name: str) -> str:
 
 
 def check_store() -> None:
-    """Reach the tracking store now, fast, rather than fail after training."""
+    """Reach the tracking store now rather than fail after training. A server that refuses the
+    connection fails in milliseconds (`store.check_server_reachable`); one that takes it may be
+    busy (16 clients starting at once on 2 cores answer in seconds): 30 s and two retries."""
     from mlflow.environment_variables import (
         MLFLOW_HTTP_REQUEST_MAX_RETRIES,
         MLFLOW_HTTP_REQUEST_TIMEOUT,
     )
 
     uri = tracking_uri()
+    check_server_reachable(uri)
     saved = {
         v.name: os.environ.get(v.name)
         for v in (MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_TIMEOUT)
     }
     os.environ.update(
-        {MLFLOW_HTTP_REQUEST_MAX_RETRIES.name: "0", MLFLOW_HTTP_REQUEST_TIMEOUT.name: "3"}
+        {MLFLOW_HTTP_REQUEST_MAX_RETRIES.name: "2", MLFLOW_HTTP_REQUEST_TIMEOUT.name: "30"}
     )
     try:
         _client_for(uri).search_experiments(max_results=1)
