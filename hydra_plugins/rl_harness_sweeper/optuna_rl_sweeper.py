@@ -403,6 +403,7 @@ class OptunaRLSweeper(Sweeper):
             f"+optuna.study={q(self.study.study_name)}",
             f"+optuna.storage={q(self.url)}",
             f"+optuna.job={unit.label}",
+            *self._continued(unit),
         ]
         threads = max(1, len(os.sched_getaffinity(0)) // self.n_workers)
         if self.config.torch_threads > threads:
@@ -423,6 +424,26 @@ class OptunaRLSweeper(Sweeper):
             self._after_seed(unit, tid, ret)
         else:
             self._after_job(unit, ret)
+
+    def _continued(self, unit: Any) -> list[str]:
+        """`resume=<run id>` where an earlier attempt at this job died with a checkpoint."""
+        if not self.tracking:
+            return []
+        from rl_harness.tuning import retries, sweep
+
+        retry_of = None
+        if unit.stage == "trial":
+            tid = sweep.trial_id(self.storage, self.study.study_name, unit.trial)
+            retry_of = self.storage.get_trial_user_attrs(tid).get("retry_of")
+        attempts = retries.earlier_attempts(self.study.study_name, unit, retry_of)
+        run_id, why_not = retries.run_to_continue(self.experiment, attempts)
+        name = unit.label.replace("_", "-")
+        if run_id:
+            print(f"{name}: continues run {run_id} from its last checkpoint", flush=True)
+            return [f"resume={run_id}"]
+        if why_not:
+            print(f"{name}: starts over ({why_not})", flush=True)
+        return []
 
     def _unit_overrides(self, unit: Any) -> list[str]:
         from rl_harness.tuning import sweep

@@ -320,9 +320,7 @@ def serve(
 
 def _record(recorder: Any, commands: BinaryIO) -> str | None:
     """Carry out messages until `end`; a failing call fails the run, after the rest is saved."""
-    from rl_harness.tracking.runs import MetricBuffer
-
-    metrics = MetricBuffer(recorder.client, recorder.run_id)
+    metrics = recorder.metrics
     calls: dict[str, Callable[..., None]] = {
         "log_params": recorder.log_params,
         "log_metrics": recorder.log_metrics,

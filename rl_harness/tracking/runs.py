@@ -86,6 +86,7 @@ class MlflowRecorder:
         self.client, self.run_id = client, run_id
         self.tasks: Tasks = tasks or {}
         self.uploads = Uploads(client, run_id)
+        self.metrics = MetricBuffer(client, run_id)  # what SB3's logger dumps (writer)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         items = [Param(k, str(v)[:MAX_PARAM_LEN]) for k, v in flatten(params).items()]
@@ -106,14 +107,14 @@ class MlflowRecorder:
             self.client.log_artifact(self.run_id, str(path), artifact_path)
 
     def hand_over_dir(self, path: str | Path, artifact_path: str, keep: int = 0) -> None:
+        self.metrics.flush()  # a checkpoint's curves reach the store before it: a resume goes on
         self.uploads.hand_over(Path(path), artifact_path, keep)
 
     def writer(self) -> Any:
         """An SB3 logger output format (SB3 is imported here, not by the recording helper)."""
         from rl_harness.tracking.logger_output import MetricsOutput
 
-        buffer = MetricBuffer(self.client, self.run_id)
-        return MetricsOutput(buffer.add, buffer.flush)
+        return MetricsOutput(self.metrics.add, self.metrics.flush)
 
     def ready(self) -> None:
         """The store was checked before the run opened (the helper-process recorder waits here)."""
@@ -365,17 +366,29 @@ def update_runs(
     """Tag the runs of `experiment` whose tags equal `match` (a sweep tags its trials' runs once
     they end); with `end_running` ("KILLED"), also end those left RUNNING by a dead process."""
     client = _client_for(tracking_uri())
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        return []
-    where = " and ".join(f"tags.`{k}` = '{v}'" for k, v in match.items())
     ids = []
-    for run in client.search_runs([exp.experiment_id], where, max_results=1000):
+    for run in _matching(client, experiment, match):
         MlflowRecorder(client, run.info.run_id).set_tags(tags)
         if end_running and run.info.status == "RUNNING":
             client.set_terminated(run.info.run_id, end_running)
         ids.append(run.info.run_id)
     return ids
+
+
+def unfinished_runs(experiment: str, match: Mapping[str, str]) -> list[str]:
+    """The runs of `experiment` whose tags equal `match` and that have not FINISHED, newest
+    first: work to continue (`resume.find` tells whether a RUNNING one is dead)."""
+    found = _matching(_client_for(tracking_uri()), experiment, match)
+    found = [r for r in found if r.info.status != "FINISHED"]
+    return [r.info.run_id for r in sorted(found, key=lambda r: -r.info.start_time)]
+
+
+def _matching(client: MlflowClient, experiment: str, match: Mapping[str, str]) -> list[Any]:
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    where = " and ".join(f"tags.`{k}` = '{v}'" for k, v in match.items())
+    return list(client.search_runs([exp.experiment_id], where, max_results=1000))
 
 
 def failed_run(

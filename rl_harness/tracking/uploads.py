@@ -15,6 +15,7 @@ import json
 import shutil
 import tempfile
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,13 @@ class Uploads:
     def _upload(self, local_dir: Path, artifact_path: str, keep: int) -> None:
         try:
             files = sorted(p.name for p in local_dir.iterdir() if p.is_file())
+            began = time.monotonic()
             self.client.log_artifacts(self.run_id, str(local_dir), artifact_path)
-            marker = {"files": files, "bytes": sum((local_dir / f).stat().st_size for f in files)}
+            marker = {
+                "files": files,
+                "bytes": sum((local_dir / f).stat().st_size for f in files),
+                "seconds": round(time.monotonic() - began, 3),  # what the upload took, aside
+            }
             self.client.log_text(self.run_id, json.dumps(marker), f"{artifact_path}/{MARKER}")
             if keep > 0:
                 self._prune(artifact_path.rsplit("/", 1)[0], keep)

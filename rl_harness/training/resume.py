@@ -26,6 +26,11 @@ CHECKPOINTS = "checkpoints"  # the local folder and the artifact folder alike
 EVALUATIONS = "evaluations.npz"
 
 
+class StillRunning(ConfigError):
+    """The run is RUNNING and nothing shows its process dead (yet: another machine's run is
+    judged by its heartbeat, which goes stale minutes after the machine is lost)."""
+
+
 @dataclass(frozen=True)
 class ResumePoint:
     run_id: str
@@ -61,7 +66,7 @@ def find(run_id: str) -> ResumePoint:
     if run.info.status == "FINISHED":
         raise ConfigError(f"resume={run_id}: the run already FINISHED; nothing to resume")
     if run.info.status == "RUNNING":
-        raise ConfigError(
+        raise StillRunning(
             f"resume={run_id}: the run is still RUNNING (pid {run.data.tags.get(PID_TAG)})"
         )
     out = run.data.tags.get(OUT_DIR_TAG)

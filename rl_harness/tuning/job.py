@@ -103,11 +103,13 @@ def job_hooks(cfg: DictConfig) -> dict[str, Any]:
     index = cfg.optuna.get("seed_index")
     if index is not None:
         tags["optuna.seed"] = str(cfg.seed)
+    if (retry_of := trial.user_attrs.get("retry_of")) is not None:
+        tags["optuna.retry_of"] = str(retry_of)
     if parent := study.user_attrs.get("mlflow_parent_run_id"):
         tags["mlflow.parentRunId"] = parent
     shared = (storage, tid) if index is not None else None
     report = TrialReport(trial, int(index or 0) * int(cfg.n_timesteps), shared)
-    return {"run_tags": tags, "after_eval": [report], "run_name": job_name(cfg)}
+    return {"run_tags": _renamed(cfg, tags), "after_eval": [report], "run_name": job_name(cfg)}
 
 
 def _validation_hooks(cfg: DictConfig, storage: Any, stage: str) -> dict[str, Any]:
@@ -117,7 +119,13 @@ def _validation_hooks(cfg: DictConfig, storage: Any, stage: str) -> dict[str, An
         tags["optuna.retest_of"] = str(cfg.optuna.trial)
     if parent := study.user_attrs.get("mlflow_parent_run_id"):
         tags["mlflow.parentRunId"] = parent
-    return {"run_tags": tags, "run_name": job_name(cfg)}
+    return {"run_tags": _renamed(cfg, tags), "run_name": job_name(cfg)}
+
+
+def _renamed(cfg: DictConfig, tags: dict[str, str]) -> dict[str, str]:
+    """A job that continues an earlier attempt's run (`resume=`, tuning/retries.py) gives the
+    run its own name: a retried trial's run is named for the trial that finishes it."""
+    return {**tags, "mlflow.runName": job_name(cfg)} if cfg.get("resume") else tags
 
 
 def job_name(cfg: DictConfig) -> str:

@@ -11,6 +11,7 @@ and launches a normal job, which rebuilds the trial and reports to it:
     search.make_sampler/make_pruner
     trials.fail_orphans    dead workers' trials: FAIL, queued again
     units: a trial's k seeds, then validation jobs, taken by free workers
+    retries.run_to_continue  a job run again: resume= the earlier attempt's run
     study.ask → space.overrides ──── +optuna.study/storage/trial/job ─▶ job.job_hooks → TrialReport
                                                                      job.job_result → scores
     study.tell ◀── objective.aggregate of the seeds' scores; trial attrs (pruned_at, error) ──┘
