@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -30,8 +31,8 @@ def main(cfg: DictConfig) -> float | dict:
         hooks = sweep.job_hooks(cfg)  # the trial's report/prune callback, tags
         return sweep.job_result(hooks, train.run(cfg, **hooks))  # the job's scores
     except HarnessError as e:
-        if trial:
-            raise  # the sweeper records the trial as failed and goes on
+        if trial or os.environ.get("SUBMITIT_FOLDER"):
+            raise  # the sweeper records the trial as failed; submitit the job, in its result
         fail(e)
     return float("nan")
 

@@ -106,6 +106,7 @@ class OptunaRLSweeper(Sweeper):
         self.options = options
         self.n_trials, self.n_workers = int(options["n_trials"]), int(options["n_workers"])
         self.worker, self.spawned = int(options["worker"]), bool(options["spawned"])
+        self._holding = False  # _locked
         self.k = options["seeds"]
 
     def setup(
@@ -307,11 +308,23 @@ class OptunaRLSweeper(Sweeper):
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        """Ask-and-count is atomic among this machine's workers."""
+        """Ask-and-count, claims and failing orphans are atomic among the study's workers: a
+        file lock among this machine's, and on PostgreSQL an advisory lock among every
+        machine's (taken in that order). Reentrant: a held lock is not taken again."""
+        if self._holding:
+            yield
+            return
+        from rl_harness.tuning import sweep
+
         with open(self.lock, "a") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
-                yield
+                with sweep.study_lock(self.url, str(self.options["study_name"])):
+                    self._holding = True
+                    try:
+                        yield
+                    finally:
+                        self._holding = False
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 

@@ -6,6 +6,7 @@ Everything that trains — a single run, a sweep trial — goes through `run`.
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -123,7 +124,18 @@ def base_tags(cfg: DictConfig) -> dict[str, str]:
     tags = {"algo": cfg.algo.name, "env": cfg.env.id, "seed_group": names.seed_group(cfg)}
     if HydraConfig.initialized():
         tags["hydra.overrides"] = " ".join(HydraConfig.get().overrides.task)
+    if job := slurm_job():
+        tags["slurm.job"] = job
     return tags
+
+
+def slurm_job() -> str | None:
+    """The SLURM job (`<array job>_<task>` for an array) running this process, if any: where
+    to look for its log."""
+    env = os.environ
+    if "SLURM_ARRAY_JOB_ID" in env:
+        return f"{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID', '')}"
+    return env.get("SLURM_JOB_ID")
 
 
 def _sb3_logger(out_dir: Path, recorder: Recorder, verbose: int) -> Logger:

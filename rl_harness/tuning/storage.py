@@ -6,11 +6,13 @@ storage-level calls the sweep needs (trial ids, heartbeats) through Optuna's pub
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 import time
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import optuna
 
@@ -103,3 +105,38 @@ def heartbeat(
     finally:
         stop.set()
         thread.join()
+
+
+@contextlib.contextmanager
+def study_lock(url: str, study: str) -> Iterator[None]:
+    """Held by one worker of any machine at a time, where the study lives in PostgreSQL: an
+    advisory lock in the database all workers share, released by PostgreSQL if its holder dies
+    (its connection closes). Elsewhere nothing: a journal file or SQLite serves one machine,
+    where the sweeper's file lock serves. MySQL workers on many machines are not serialised."""
+    if not storage_url(url).startswith("postgresql"):
+        yield
+        return
+    import sqlalchemy
+
+    key = lock_key(study)
+    with _engine(storage_url(url)).connect() as conn:
+        conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        try:
+            yield
+        finally:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+
+def lock_key(study: str) -> int:
+    """The study's advisory lock: a signed 64-bit key, the same on every machine."""
+    digest = hashlib.sha256(f"rl_harness.study:{study}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@lru_cache(maxsize=4)
+def _engine(url: str) -> Any:
+    """One connection per hold (no pool): a lock never outlives its `with` in a pooled one."""
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    return sqlalchemy.create_engine(url, poolclass=NullPool)

@@ -37,7 +37,14 @@ from rl_harness.tuning.space import (
     overrides,
     parse_space,
 )
-from rl_harness.tuning.storage import heartbeat, open_storage, redact, storage_url, trial_id
+from rl_harness.tuning.storage import (
+    heartbeat,
+    open_storage,
+    redact,
+    storage_url,
+    study_lock,
+    trial_id,
+)
 from rl_harness.tuning.trials import (
     NOT_COUNTED,
     counted,
@@ -110,6 +117,7 @@ __all__ = [
     "seeds",
     "storage_url",
     "stranded",
+    "study_lock",
     "summary",
     "trial_id",
     "validation_report",

@@ -13,8 +13,9 @@ Claims and results live in the Optuna storage, where every worker sees them:
 A claim is `host:pid:start@<unix time>`, renewed every BEAT_S seconds while its job runs
 (`kept`). A claim whose owner died or was stopped is open again: on the owner's machine the
 process table tells; from another machine, a claim not renewed for STALE_AFTER beats (its
-machine was lost). A result is never redone. Claims are taken under the sweep's lock (one
-machine); k = 1 trials are owned by the trial's `owner` attribute as before
+machine was lost). A result is never redone. Claims are taken under the sweep's lock: every
+machine's workers where the study is on PostgreSQL (storage.study_lock), one machine's
+elsewhere. k = 1 trials are owned by the trial's `owner` attribute as before
 (trials.fail_orphans), and Optuna's RDB heartbeats fail those of a lost machine.
 """
 

@@ -68,3 +68,24 @@ def test_a_job_array_of_workers_runs_one_study(
     assert len(parents) == 1
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
     assert sorted(r.info.run_name for r in children) == [f"trial-{i}" for i in range(4)]
+
+
+def test_a_seed_grid_runs_as_slurm_jobs_through_submitit(
+    local_cluster: cluster.Cluster, tmp_path: Path
+) -> None:
+    slurm_or_skip()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": local_cluster.tracking_uri, "PYTHONPATH": str(ROOT)}
+    grid = [sys.executable, "-m", "rl_harness", "-m", "algo=ppo", "env=cartpole", "n_envs=1"]
+    grid += ["algo.n_steps=64", "algo.batch_size=64", "n_timesteps=512", "eval.freq=256"]
+    grid += ["eval.episodes=2", "checkpoint.freq=0", "progress_bar=false", "seed=0,1"]
+    grid += ["hydra/launcher=submitit_slurm", "hydra.launcher.partition=debug"]
+    grid += ["hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]
+    done = subprocess.run(grid, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = MlflowClient(local_cluster.tracking_uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert sorted(r.data.params["seed"] for r in runs) == ["0", "1"]
+    for run in runs:  # each ran as its own SLURM job and finished
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["slurm.job"].split("_")[0].isdigit()
+    assert len({r.data.tags["slurm.job"] for r in runs}) == 2

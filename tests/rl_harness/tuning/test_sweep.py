@@ -27,6 +27,7 @@ from rl_harness.config.preflight import CONF_DIR
 from rl_harness.errors import ConfigError
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import train
+from rl_harness.tuning import storage as storages
 from rl_harness.tuning import sweep
 from tests.conftest import compose_config
 from tests.waiting import wait_for
@@ -487,6 +488,43 @@ def test_two_workers_on_postgresql_record_every_trial(pg_url: str) -> None:
     )
     assert ":***@" in proc.stdout or "@" not in pg_url  # the password is not printed
     check_parallel(load(name, pg_url), 4)
+
+
+def test_the_study_lock_holds_across_machines_and_dies_with_its_holder(pg_url: str) -> None:
+    import sqlalchemy
+
+    study = f"lock-{uuid.uuid4().hex[:8]}"
+    key = {"k": storages.lock_key(study)}
+    engine = sqlalchemy.create_engine(sweep.storage_url(pg_url), poolclass=sqlalchemy.NullPool)
+
+    def free() -> bool:  # asked on a connection of its own, as another machine would
+        with engine.connect() as conn:
+            got = conn.execute(sqlalchemy.text("SELECT pg_try_advisory_lock(:k)"), key).scalar()
+            if got:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), key)
+            return bool(got)
+
+    assert free()
+    with sweep.study_lock(pg_url, study):
+        assert not free()
+    assert free()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, pg_url, study], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    assert not free()
+    holder.kill()  # the worker's machine is lost: PostgreSQL drops its connection and lock
+    holder.wait()
+    wait_for(free, "the lock of a killed holder to be released", 60)
+
+
+HOLD_LOCK = """
+import sys, threading
+from rl_harness.tuning import sweep
+with sweep.study_lock(sys.argv[1], sys.argv[2]):
+    print("held", flush=True)
+    threading.Event().wait()
+"""
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (CONF_DIR / "sweep").glob("*.yaml")))
