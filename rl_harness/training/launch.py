@@ -9,11 +9,19 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from rl_harness.config.names import experiment_name
+
 
 def train_config(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
     """train.run's result for a config composed from `conf/config.yaml` (not a sweep trial)."""
     point = None
-    if cfg.get("resume"):
+    if cfg.get("resume") == "auto":
+        from rl_harness.training import resume, train
+
+        if cfg.mlflow.enabled:  # untracked runs leave nothing to find
+            point = resume.find_auto(out_dir or train.output_dir(), experiment_name(cfg))
+        cfg.resume = None  # a fresh run, where there was nothing to continue
+    elif cfg.get("resume"):
         from rl_harness.training import resume
 
         point = resume.find(cfg.resume)

@@ -9,6 +9,7 @@ happen before it loads them; `fetch` downloads a stored checkpoint once training
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,24 @@ def find(run_id: str) -> ResumePoint:
     assert isinstance(local_cfg, DictConfig)
     local_cfg.resume = None
     return ResumePoint(run_id=str(run_id), cfg=local_cfg, out_dir=out_dir, checkpoint=local)
+
+
+def find_auto(out_dir: Path, experiment: str) -> ResumePoint | None:
+    """`resume=auto`: continue the newest unfinished run that wrote to `out_dir` — this very job
+    ran before (a pre-empted SLURM job resubmitted by submitit, a fixed `hydra.run.dir`
+    rerun) — or None to start a new run, saying why where there was one to continue."""
+    if _missing_sqlite_store() is not None:
+        return None
+    check_server_reachable()
+    from rl_harness.tracking import runs as tracking
+
+    tracking.check_store()
+    for run_id in tracking.unfinished_runs(experiment, {OUT_DIR_TAG: str(out_dir)})[:1]:
+        try:
+            return find(run_id)
+        except ConfigError as e:
+            print(f"rl_harness: resume=auto starts a new run: {e}", file=sys.stderr)
+    return None
 
 
 def _local_checkpoint(out_dir: Path) -> Path | None:

@@ -14,6 +14,7 @@ import pytest
 from mlflow import MlflowClient
 
 from rl_harness import cluster
+from rl_harness.tracking.store import OUT_DIR_TAG
 from tests.rl_harness.tuning.test_sweep import TINY
 from tests.waiting import wait_for
 
@@ -89,3 +90,7 @@ def test_a_seed_grid_runs_as_slurm_jobs_through_submitit(
         assert run.info.status == "FINISHED"
         assert run.data.tags["slurm.job"].split("_")[0].isdigit()
     assert len({r.data.tags["slurm.job"] for r in runs}) == 2
+    # each job writes where the submitting command put its sweep (a resubmitted job too, so
+    # that resume=auto finds its run there)
+    [sweep_dir] = (tmp_path / "multirun").glob("*/*")
+    assert sorted(Path(r.data.tags[OUT_DIR_TAG]).parent for r in runs) == [sweep_dir] * 2

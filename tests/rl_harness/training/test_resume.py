@@ -161,6 +161,24 @@ def test_sigkill_then_resume_finishes_the_same_run(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow  # ~25 s
+def test_resume_auto_continues_the_run_of_its_output_dir_or_starts_one(tmp_path: Path) -> None:
+    """What a pre-empted SLURM job resubmitted by submitit does: the same command again."""
+    args = ("n_timesteps=3000", "checkpoint.freq=500", "resume=auto")
+    proc = start_training(tmp_path, *args)  # nothing wrote here yet: a new run
+    latest = wait_for_checkpoint(proc, tmp_path / "run/checkpoints", 1000)
+    os.killpg(proc.pid, signal.SIGKILL)  # pre-empted: trainer and helper
+    proc.wait()
+    (first,) = runs()
+    again = start_training(tmp_path, *args)
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err[-3000:]
+    assert out.splitlines()[-1].startswith(f"run {first.info.run_id} | eval ")
+    (run,) = runs()  # the same run, continued and finished
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["resume/from_step"] >= checkpoint_step(latest)
+
+
 @pytest.mark.slow  # ~20 s; the fast suite resumes from the run's own directory (above)
 def test_resume_on_a_machine_without_the_run_directory_uses_the_uploaded_checkpoint(
     tmp_path: Path,
