@@ -94,3 +94,49 @@ def test_a_seed_grid_runs_as_slurm_jobs_through_submitit(
     # that resume=auto finds its run there)
     [sweep_dir] = (tmp_path / "multirun").glob("*/*")
     assert sorted(Path(r.data.tags[OUT_DIR_TAG]).parent for r in runs) == [sweep_dir] * 2
+
+
+def test_a_preempted_worker_is_requeued_and_its_trial_continues_from_its_checkpoint(
+    local_cluster: cluster.Cluster, tmp_path: Path
+) -> None:
+    slurm_or_skip()
+    study = "slurm-requeue"
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": local_cluster.tracking_uri,
+        "RL_HARNESS_OPTUNA_STORAGE": local_cluster.storage_url,
+        "PYTHONPATH": str(ROOT),
+    }
+    overrides = [a for a in TINY if not a.startswith(("n_timesteps=", "eval.freq="))]
+    overrides += ["n_timesteps=4096", "eval.freq=512", "checkpoint.freq=512"]
+    submit = [sys.executable, "-m", "rl_harness.cluster", "workers", "1", *overrides]
+    submit += [f"hydra.sweeper.study_name={study}", "hydra.sweeper.n_trials=1"]
+    done = subprocess.run(submit, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    job = done.stdout.split("job array ")[1].split()[0]
+    client = MlflowClient(local_cluster.tracking_uri)
+
+    def checkpointed() -> str | None:
+        for run in client.search_runs([e.experiment_id for e in client.search_experiments()]):
+            if run.info.run_name == "trial-0" and client.list_artifacts(
+                run.info.run_id, "checkpoints"
+            ):
+                return run.info.run_id
+        return None
+
+    run_id = wait_for(checkpointed, "trial 0 to upload a checkpoint", 300)
+    requeue = subprocess.run(["scontrol", "requeue", f"{job}_0"], capture_output=True, text=True)
+    assert requeue.returncode == 0, requeue.stderr  # what pre-emption with requeue does
+
+    def finished() -> bool:
+        queue = subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True)
+        return queue.stdout.strip() == ""
+
+    wait_for(finished, f"SLURM job {job} to run again and finish", 600)
+    log = (tmp_path / "sweeps" / study / "slurm" / "worker-0.log").read_text()
+    trials = optuna.load_study(study_name=study, storage=local_cluster.storage_url).trials
+    [retry] = [t for t in trials if t.user_attrs.get("retry_of") == 0]
+    assert retry.state == optuna.trial.TrialState.COMPLETE, log[-3000:]
+    assert retry.user_attrs["mlflow_run_id"] == run_id and f"continues run {run_id}" in log
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.metrics["resume/from_step"] >= 512
