@@ -209,7 +209,7 @@ class OptunaRLSweeper(Sweeper):
         )
         self._check_same_sweep(study, arguments)
         seed_offset = 1000 * self.worker + len(study.trials)
-        if not self.worker:
+        if self._fails_orphans():
             self._fail_orphans(study)
         self.study = optuna.load_study(
             study_name=name,
@@ -219,6 +219,13 @@ class OptunaRLSweeper(Sweeper):
             ),
             pruner=sweep.make_pruner(self.options["pruner"]),
         )
+
+    def _fails_orphans(self) -> bool:
+        """Every worker where the lock covers them all (a lost lead's trials are retried too);
+        else only the lead, so that no dead trial is queued again twice."""
+        from rl_harness.tuning import sweep
+
+        return not self.worker or sweep.serialised(self.url)
 
     def _fail_orphans(self, study: Any) -> None:
         from rl_harness.tuning import sweep
@@ -348,7 +355,7 @@ class OptunaRLSweeper(Sweeper):
                 self._finish_trial(unit, None)
                 continue
             if unit is WAIT:
-                if not self.worker:
+                if self._fails_orphans():
                     self._fail_orphans(self.study)
                 time.sleep(POLL_SECONDS)
                 continue

@@ -127,6 +127,13 @@ def study_lock(url: str, study: str) -> Iterator[None]:
             conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
 
 
+def serialised(url: str) -> bool:
+    """Whether the sweeper's lock covers every worker of the study: a journal or SQLite file
+    (one machine, its file lock) or PostgreSQL (`study_lock`); MySQL across machines is not."""
+    url = storage_url(url)
+    return "://" not in url or url.startswith(("postgresql", "sqlite"))
+
+
 def lock_key(study: str) -> int:
     """The study's advisory lock: a signed 64-bit key, the same on every machine."""
     digest = hashlib.sha256(f"rl_harness.study:{study}".encode()).digest()

@@ -81,6 +81,18 @@ def test_a_run_killed_on_one_machine_resumes_on_another_from_the_server(
     assert "mlflow-artifacts:" in run.info.artifact_uri  # artifacts over HTTP, not a path
     model = [f.path for f in client.list_artifacts(run_id, "model")]
     assert "model/model.zip" in model
+    third = tmp_path / "machine-c"  # evaluate reads the model from the server too
+    third.mkdir()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "HOME": str(third), "PYTHONPATH": str(ROOT)}
+    evaluated = subprocess.run(
+        [sys.executable, "-m", "rl_harness.evaluate", f"run_id={run_id}", "episodes=2"],
+        cwd=third,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert evaluated.returncode == 0 and run_id in evaluated.stdout, evaluated.stderr[-3000:]
 
 
 def worker(cwd: Path, uri: str, storage: str, number: int) -> subprocess.Popen:
@@ -122,25 +134,27 @@ def checkpointed_trial(
     return None
 
 
+@pytest.mark.parametrize("lost", [10, 0], ids=["worker", "lead"])
 def test_a_trial_killed_with_its_worker_continues_on_another(
-    local_cluster: cluster.Cluster, tmp_path: Path
+    local_cluster: cluster.Cluster, tmp_path: Path, lost: int
 ) -> None:
-    """Issue 16's fault test: three workers share nothing but the two URLs; one is SIGKILLed
-    mid-trial; another continues that trial's run from its uploaded checkpoint."""
+    """Issue 16's fault test: three workers share nothing but the two URLs; one (a worker, or
+    the lead) is SIGKILLed mid-trial; another continues that trial's run from its uploaded
+    checkpoint."""
     uri, storage = local_cluster.tracking_uri, local_cluster.storage_url
     client = MlflowClient(uri)
     workers = {n: worker(tmp_path / f"machine-{n}", uri, storage, n) for n in (0, 10, 20)}
     try:
-        victim = workers.pop(10)
-        what = "worker 10's trial to upload a checkpoint"
+        victim = workers.pop(lost)
+        what = f"worker {lost}'s trial to upload a checkpoint"
         number, run_id = wait_for(lambda: checkpointed_trial(victim, client, storage), what, 300)
         os.killpg(victim.pid, signal.SIGKILL)  # the machine is lost: worker, trainer and helper
         victim.wait()
         killed = time.time()
-        [progress] = (tmp_path / "machine-10" / "sweeps" / "fault").glob("*/progress.csv")
+        [progress] = (tmp_path / f"machine-{lost}" / "sweeps" / "fault").glob("*/progress.csv")
         with progress.open() as f:  # how far the lost machine had trained
             trained = max(int(row["time/total_timesteps"] or 0) for row in csv.DictReader(f))
-        shutil.rmtree(tmp_path / "machine-10")
+        shutil.rmtree(tmp_path / f"machine-{lost}")
         said = ""
         for n, proc in workers.items():
             out, err = proc.communicate(timeout=600)
@@ -154,7 +168,7 @@ def test_a_trial_killed_with_its_worker_continues_on_another(
                 proc.wait()
     retry, resumed = continued(client, storage, number, run_id, said)
     print(
-        f"\nfault timeline: worker 10 killed mid-trial {number} at step {trained}; "
+        f"\nfault timeline: worker {lost} killed mid-trial {number} at step {trained}; "
         f"retried as trial {retry} +{resumed[0] - killed:.0f} s; run {run_id} resumed from step "
         f"{resumed[1]} +{resumed[2] - killed:.0f} s ({trained - resumed[1]} steps redone); "
         f"study done +{done - killed:.0f} s; {upload_costs(client, run_id)}"
