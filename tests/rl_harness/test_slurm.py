@@ -33,28 +33,47 @@ def slurm_or_skip() -> None:
         pytest.skip("no SLURM node up (bash .ci/slurm.sh starts one, as root)")
 
 
-def test_a_job_array_of_workers_runs_one_study(
-    local_cluster: cluster.Cluster, tmp_path: Path
-) -> None:
-    slurm_or_skip()
-    study = "slurm-array"
-    env = {
+def worker_env(local_cluster: cluster.Cluster) -> dict[str, str]:
+    """What a worker gets: the two URLs, nothing else of ours."""
+    return {
         **os.environ,
         "MLFLOW_TRACKING_URI": local_cluster.tracking_uri,
         "RL_HARNESS_OPTUNA_STORAGE": local_cluster.storage_url,
         "PYTHONPATH": str(ROOT),
     }
-    submit = [sys.executable, "-m", "rl_harness.cluster", "workers", "2", *TINY]
-    submit += [f"hydra.sweeper.study_name={study}", "hydra.sweeper.n_trials=4"]
-    done = subprocess.run(submit, cwd=tmp_path, env=env, capture_output=True, text=True)
+
+
+def left_queue(job: str) -> bool:
+    """The job (every task of an array) has left SLURM's queue: done, failed or cancelled."""
+    queue = subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True)
+    return queue.stdout.strip() == ""
+
+
+def submit_workers(
+    local_cluster: cluster.Cluster,
+    cwd: Path,
+    n: int,
+    study: str,
+    overrides: list[str],
+    n_trials: int,
+) -> str:
+    """`python -m rl_harness.cluster workers n ...` as a user types it; the job array's id."""
+    submit = [sys.executable, "-m", "rl_harness.cluster", "workers", str(n), *overrides]
+    submit += [f"hydra.sweeper.study_name={study}", f"hydra.sweeper.n_trials={n_trials}"]
+    env = worker_env(local_cluster)
+    done = subprocess.run(submit, cwd=cwd, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    job = done.stdout.split("job array ")[1].split()[0]
+    return done.stdout.split("job array ")[1].split()[0]
 
-    def finished() -> bool:
-        queue = subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True)
-        return queue.stdout.strip() == ""
 
-    wait_for(finished, f"SLURM job array {job} to finish", 600)
+def test_a_job_array_of_workers_runs_one_study(
+    local_cluster: cluster.Cluster, tmp_path: Path
+) -> None:
+    slurm_or_skip()
+    study = "slurm-array"
+    job = submit_workers(local_cluster, tmp_path, 2, study, TINY, n_trials=4)
+
+    wait_for(lambda: left_queue(job), f"SLURM job array {job} to finish", 600)
     logs = tmp_path / "sweeps" / study / "slurm"
     texts = {p.name: p.read_text() for p in sorted(logs.glob("worker-*.log"))}
     assert sorted(texts) == ["worker-0.log", "worker-1.log"], texts
@@ -101,19 +120,9 @@ def test_a_preempted_worker_is_requeued_and_its_trial_continues_from_its_checkpo
 ) -> None:
     slurm_or_skip()
     study = "slurm-requeue"
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": local_cluster.tracking_uri,
-        "RL_HARNESS_OPTUNA_STORAGE": local_cluster.storage_url,
-        "PYTHONPATH": str(ROOT),
-    }
     overrides = [a for a in TINY if not a.startswith(("n_timesteps=", "eval.freq="))]
     overrides += ["n_timesteps=4096", "eval.freq=512", "checkpoint.freq=512"]
-    submit = [sys.executable, "-m", "rl_harness.cluster", "workers", "1", *overrides]
-    submit += [f"hydra.sweeper.study_name={study}", "hydra.sweeper.n_trials=1"]
-    done = subprocess.run(submit, cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    job = done.stdout.split("job array ")[1].split()[0]
+    job = submit_workers(local_cluster, tmp_path, 1, study, overrides, n_trials=1)
     client = MlflowClient(local_cluster.tracking_uri)
 
     def checkpointed() -> str | None:
@@ -128,11 +137,7 @@ def test_a_preempted_worker_is_requeued_and_its_trial_continues_from_its_checkpo
     requeue = subprocess.run(["scontrol", "requeue", f"{job}_0"], capture_output=True, text=True)
     assert requeue.returncode == 0, requeue.stderr  # what pre-emption with requeue does
 
-    def finished() -> bool:
-        queue = subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True)
-        return queue.stdout.strip() == ""
-
-    wait_for(finished, f"SLURM job {job} to run again and finish", 600)
+    wait_for(lambda: left_queue(job), f"SLURM job {job} to run again and finish", 600)
     log = (tmp_path / "sweeps" / study / "slurm" / "worker-0.log").read_text()
     trials = optuna.load_study(study_name=study, storage=local_cluster.storage_url).trials
     [retry] = [t for t in trials if t.user_attrs.get("retry_of") == 0]
