@@ -105,12 +105,14 @@ def find_auto(out_dir: Path, experiment: str) -> ResumePoint | None:
     from rl_harness.tracking import runs as tracking
 
     tracking.check_store()
-    for run_id in tracking.unfinished_runs(experiment, {OUT_DIR_TAG: str(out_dir)})[:1]:
-        try:
-            return find(run_id)
-        except ConfigError as e:
-            print(f"rl_harness: resume=auto starts a new run: {e}", file=sys.stderr)
-    return None
+    found = tracking.unfinished_runs(experiment, {OUT_DIR_TAG: str(out_dir)})
+    if not found:
+        return None
+    try:
+        return find(found[0])
+    except ConfigError as e:
+        print(f"rl_harness: resume=auto starts a new run: {e}", file=sys.stderr)
+        return None
 
 
 def _local_checkpoint(out_dir: Path) -> Path | None:
