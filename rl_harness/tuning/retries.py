@@ -44,10 +44,12 @@ def run_to_continue(
     from rl_harness.tracking import runs
     from rl_harness.training import resume
 
-    found = [run_id for match in attempts for run_id in runs.unfinished_runs(experiment, match)]
-    if not found:
+    # The newest run of the first match that has any: a k > 1 trial's own seed run before its
+    # retry's; later matches are not searched once one has a run.
+    runs_found = (r for match in attempts for r in runs.unfinished_runs(experiment, match))
+    run_id = next(runs_found, None)
+    if run_id is None:
         return None, ""
-    run_id = found[0]  # per match newest first; a k > 1 trial's own seed run before a retry's
     deadline = time.monotonic() + patience
     while True:
         try:
