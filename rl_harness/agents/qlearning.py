@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import sys
 import time
@@ -129,11 +130,12 @@ class QLearning:
         self._action_start = int(action_space.start)
         self._encode = ObsEncoder(observation_space, self.obs_bins, self.obs_low, self.obs_high)
         n_states = self._encode.n_states
-        size_mb = n_states * self._n_actions * 8 / 2**20
-        if size_mb > self.max_table_mb:
+        table_bytes = n_states * self._n_actions * 8  # a Python int: images make it astronomical
+        if table_bytes > self.max_table_mb * 2**20:
             raise ValueError(
-                f"Q-table of {n_states} states x {self._n_actions} actions needs {size_mb:.1f} MB, "
-                f"over max_table_mb={self.max_table_mb}; use fewer obs_bins or raise max_table_mb."
+                f"Q-table of {_magnitude(n_states)} states x {self._n_actions} actions needs "
+                f"{_megabytes(table_bytes)} MB, over max_table_mb={self.max_table_mb}; "
+                "use fewer obs_bins or raise max_table_mb."
             )
         self.q_table = np.full((n_states, self._n_actions), float(self.initial_q_value))
 
@@ -408,3 +410,12 @@ class QLearning:
         if env is not None:
             model.set_env(env)
         return model
+
+
+def _magnitude(n: int) -> str:
+    """An int as written, or as a power of ten when it has more than 12 digits."""
+    return str(n) if n < 10**12 else f"~10^{int(math.log10(n))}"
+
+
+def _megabytes(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:.1f}" if n_bytes < 10**18 else _magnitude(n_bytes >> 20)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -72,7 +73,7 @@ class ObsEncoder:
             raise ValueError(f"Observation space {space} unsupported; use {SUPPORTED_OBS}.")
         self.strides = np.ones(len(nvec), dtype=np.int64)
         self.strides[:-1] = np.cumprod(nvec[::-1])[::-1][1:]
-        self.n_states = int(np.prod([int(n) for n in nvec]))  # Python ints: no overflow
+        self.n_states = math.prod(int(n) for n in nvec)  # Python ints: no overflow (np.prod wraps)
 
     def __call__(self, obs: Any) -> np.ndarray:
         """Batch ``(n, *obs_shape)`` -> rows ``(n,)``."""

@@ -19,12 +19,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import (
     DummyVecEnv,
     SubprocVecEnv,
     VecCheckNan,
     VecEnv,
+    VecFrameStack,
     VecMonitor,
     VecNormalize,
 )
@@ -44,7 +46,15 @@ ACTIVATIONS: dict[str, type[torch.nn.Module]] = {
     "sigmoid": torch.nn.Sigmoid,
     "identity": torch.nn.Identity,
 }
-OPTIMIZERS = ("Adam", "AdamW", "RMSprop", "SGD")
+# RMSpropTFLike: TensorFlow's RMSprop (epsilon inside the square root), what RL Zoo's A2C on
+# Atari is tuned with.
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "Adam": torch.optim.Adam,
+    "AdamW": torch.optim.AdamW,
+    "RMSprop": torch.optim.RMSprop,
+    "SGD": torch.optim.SGD,
+    "RMSpropTFLike": RMSpropTFLike,
+}
 
 
 class ShallowDummyVecEnv(DummyVecEnv):
@@ -165,7 +175,7 @@ def make_env(cfg: DictConfig, *, evaluation: bool = False, n_envs: int | None = 
             wrapper_class=_wrapper_chain(to_plain(env_cfg.get("wrappers")) or []),
             vec_env_cls=VEC_ENVS[cfg.vec_env],
         )
-    venv = FiniteCheck(venv)
+    venv = _frame_stack(FiniteCheck(venv), env_cfg.get("frame_stack"))
     normalize = to_plain(env_cfg.get("normalize"))
     if normalize:
         norm_kwargs = normalize if isinstance(normalize, dict) else {}
@@ -173,6 +183,21 @@ def make_env(cfg: DictConfig, *, evaluation: bool = False, n_envs: int | None = 
             norm_kwargs = {**norm_kwargs, "training": False, "norm_reward": False}
         venv = _construct(VecNormalize, "env.normalize", venv, **norm_kwargs)
     return venv
+
+
+def check_frame_stack(n_stack: Any) -> None:
+    if n_stack is not None and (
+        isinstance(n_stack, bool) or not isinstance(n_stack, int) or n_stack < 1
+    ):
+        raise ConfigError(f"env.frame_stack={n_stack!r} must be a positive integer or null")
+
+
+def _frame_stack(venv: VecEnv, n_stack: Any) -> VecEnv:
+    """The last n observations stacked. Inside VecNormalize, so that it stays the outermost
+    wrapper, where saving and syncing its statistics look for it (RL Zoo stacks after
+    normalizing: the same up to the zero-padded first steps of an episode; Atari has neither)."""
+    check_frame_stack(n_stack)
+    return venv if n_stack is None else VecFrameStack(venv, n_stack)
 
 
 class FiniteCheck(VecCheckNan):
@@ -302,7 +327,7 @@ def _policy_kwargs(value: dict) -> dict:
                 f"algo.policy_kwargs.optimizer_class '{opt}' is unknown; "
                 f"choose one of: {', '.join(OPTIMIZERS)}"
             )
-        out["optimizer_class"] = getattr(torch.optim, opt)
+        out["optimizer_class"] = OPTIMIZERS[opt]
     return out
 
 

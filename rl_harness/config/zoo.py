@@ -13,6 +13,7 @@ hold what the builder validates (build/make.py):
     normalize: true | "dict(norm_obs=...)"    → env.normalize: true | {norm_obs: ...}
     noise_type: normal, noise_std: 0.1        → algo.action_noise: {type: normal, sigma: 0.1}
     env_wrapper: a.b.Wrapper | [{a.b.W: {k: v}}]   → env.wrappers: [{_target_: a.b.W, k: v}]
+    frame_stack: 4                            → env.frame_stack: 4
     n_timesteps: !!float 1e6                  → n_timesteps: 1000000
     the rest                                  → algo.<key> (the build test judges it)
 
@@ -21,17 +22,24 @@ converted, or whose env has no config here, is listed with the reason in the rep
 (`experiments/results/zoo_conversion.md`); none is dropped silently. A file without the
 provenance marker (our own tuned files: the custom task, Q-learning, hand-made ones) is never
 overwritten.
+
+Keys are matched to our env configs by their id; failing that, by the same env at another
+version (RL Zoo's MuJoCo keys are -v4 and -v2, Gymnasium 1.x's current ids -v5), said in the
+provenance line. RL Zoo's `atari` block, which it applies to every env whose entry point is
+ALE's `AtariEnv`, is written for each of our Atari env configs.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import importlib
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import yaml
 from omegaconf import OmegaConf
 
@@ -48,12 +56,13 @@ ALGOS = {
 }  # fmt: skip
 # Env ids whose config is not found by its `id` alone (kwargs select the variant).
 ENV_ALIASES = {"LunarLanderContinuous-v3": "lunarlander_continuous"}
+# Optimizers RL Zoo names without a module (SB3's TensorFlow-like RMSprop).
+OPTIMIZERS = {"RMSpropTFLike"}
 ACTIVATIONS = {"ReLU": "relu", "Tanh": "tanh", "ELU": "elu", "SELU": "selu", "GELU": "gelu",
                "SiLU": "silu", "LeakyReLU": "leaky_relu"}  # fmt: skip
 NOISES = {"normal": "normal", "ornstein-uhlenbeck": "ornstein_uhlenbeck"}
 # Keys we cannot express yet, and why.
 UNSUPPORTED = {
-    "frame_stack": "frame stacking (VecFrameStack) is not in our builder yet",
     "replay_buffer_class": "HER replay buffers are not supported",
     "model_class": "HER is not supported",
     "callback": "RL Zoo callbacks are not supported",
@@ -72,6 +81,7 @@ class Converted:
     values: dict[str, Any] = field(default_factory=dict)
     env: str | None = None  # our env config name
     reason: str | None = None  # why it was not written
+    note: str = ""  # how the key maps to our env, where not by its exact id
 
 
 # ---------------------------------------------------------------- values
@@ -99,6 +109,8 @@ def _node(node: ast.AST, text: str) -> Any:
     if isinstance(node, ast.Dict):
         pairs = zip(node.keys, node.values, strict=True)
         return {_node(k, text): _node(v, text) for k, v in pairs if k is not None}
+    if isinstance(node, ast.Name) and node.id in OPTIMIZERS:
+        return node.id
     if isinstance(node, ast.Attribute):
         dotted = ast.unparse(node)
         name = dotted.rsplit(".", 1)[-1]
@@ -155,6 +167,8 @@ def convert(algo: str, env_id: str, entry: dict[str, Any]) -> dict[str, Any]:
             env_values["normalize"] = value
         elif key == "env_wrapper":
             env_values["wrappers"] = wrappers(value)
+        elif key == "frame_stack":
+            env_values["frame_stack"] = int(value)
         elif key in ("noise_type", "noise_std"):
             continue
         else:
@@ -180,27 +194,94 @@ def env_names(conf: Path = CONF_DIR) -> dict[str, str]:
     return names
 
 
+def match_env(env_id: str, names: dict[str, str]) -> tuple[str | None, str]:
+    """Our env config for an RL Zoo key, and a note where it is the same env at another
+    version (only where exactly one of ours has that name)."""
+    if env_id in names:
+        return names[env_id], ""
+    same = [ours for ours in names if _base(ours) == _base(env_id)]
+    if len(same) == 1:
+        return names[same[0]], f"tuned on {env_id}; ours is {same[0]}"
+    return None, ""
+
+
+def _base(env_id: str) -> str:
+    return env_id.rsplit("-v", 1)[0]
+
+
+def _version(env_id: str) -> int:
+    tail = env_id.rsplit("-v", 1)[-1]
+    return int(tail) if tail.isdigit() else -1
+
+
+def atari_envs(conf: Path = CONF_DIR) -> dict[str, str]:
+    """Our env configs whose id is an ALE `AtariEnv` (RL Zoo's test for its `atari` block):
+    config name → env id."""
+    found = {}
+    for path in sorted((conf / "env").glob("*.yaml")):
+        env_id = str(OmegaConf.select(OmegaConf.load(path), "id", default=""))
+        module, _, name = env_id.rpartition(":")
+        try:
+            if module:
+                importlib.import_module(module)
+            entry_point = str(gym.spec(name).entry_point)
+        except (gym.error.Error, ImportError):
+            continue
+        if "AtariEnv" in entry_point:
+            found[path.stem] = name
+    return found
+
+
 def convert_all(zoo: Path, conf: Path = CONF_DIR) -> list[Converted]:
-    """Every entry of every algorithm file we have an algo config for."""
-    names, results = env_names(conf), []
+    """Every entry of every algorithm file we have an algo config for (the `atari` block once
+    per Atari env of ours); where two keys land on one file, the exact id or newest version
+    wins and the other says so."""
+    names, atari, results = env_names(conf), atari_envs(conf), []
     for path in sorted(zoo.glob("*.yml")):
         algo = ALGOS.get(path.stem)
         entries = yaml.safe_load(path.read_text()) or {}
         for env_id, entry in entries.items():
-            result = Converted(algo or path.stem, env_id)
-            results.append(result)
+            if algo is not None and env_id == "atari" and atari:
+                note = "RL Zoo's block for every Atari env, here {}"
+                for env, atari_id in atari.items():
+                    results.append(_converted(algo, env_id, entry, env, note.format(atari_id)))
+                continue
+            ours, note = match_env(env_id, names)
             if algo is None:
-                result.reason = f"no algo config for RL Zoo's {path.stem}"
+                reason = f"no algo config for RL Zoo's {path.stem}"
             elif env_id in ("default", "atari"):
-                result.reason = "a fallback block, not an env: applied by RL Zoo at load time"
-            elif (env := names.get(env_id)) is None:
-                result.reason = f"no env config for {env_id} here"
+                reason = "a fallback block, not an env: applied by RL Zoo at load time"
+            elif ours is None:
+                reason = f"no env config for {env_id} here"
             else:
-                result.env = env
-                try:
-                    result.values = convert(algo, env_id, entry)
-                except Unconvertible as e:
-                    result.reason = str(e)
+                results.append(_converted(algo, env_id, entry, ours, note))
+                continue
+            results.append(Converted(algo or path.stem, env_id, reason=reason))
+    return _one_per_file(results)
+
+
+def _converted(algo: str, env_id: str, entry: dict[str, Any], env: str, note: str) -> Converted:
+    result = Converted(algo, env_id, env=env, note=note)
+    try:
+        result.values = convert(algo, env_id, entry)
+    except Unconvertible as e:
+        result.reason = str(e)
+    return result
+
+
+def _one_per_file(results: list[Converted]) -> list[Converted]:
+    """Where two keys (HumanoidStandup-v2 and -v4) map to one file, the exact id, else the
+    newest version, is written; the other is reported as superseded."""
+    winners: dict[tuple[str, str | None], Converted] = {}
+    for r in results:
+        if r.reason is None:
+            key = (r.algo, r.env)
+            rank = (not r.note, _version(r.env_id))
+            if key not in winners or rank > (not winners[key].note, _version(winners[key].env_id)):
+                winners[key] = r
+    for r in results:
+        if r.reason is None and (won := winners[(r.algo, r.env)]) is not r:
+            r.reason = f"superseded by key {won.env_id} (same file)"
     return results
 
 
@@ -217,9 +298,10 @@ def write(results: list[Converted], version: str, conf: Path = CONF_DIR) -> list
             r.reason = f"kept ours: {path.name} is not a converted file"
             continue
         body = OmegaConf.to_yaml(OmegaConf.create(r.values))
+        note = f" ({r.note})" if r.note else ""
         path.write_text(
             f"# @package _global_\n{MARKER} {version}, hyperparams/"
-            f"{_zoo_file(r.algo)}.yml, key {r.env_id}\n"
+            f"{_zoo_file(r.algo)}.yml, key {r.env_id}{note}\n"
             "# (python -m rl_harness.config.zoo rewrites this file; edit RL Zoo's, or drop "
             "the marker to keep your own)\n" + body
         )
@@ -237,13 +319,14 @@ def report(results: list[Converted], version: str) -> str:
             r.algo,
             r.env_id,
             f"{r.algo}_{r.env}.yaml" if not r.reason else "",
-            r.reason or "converted",
+            r.reason or ("converted" + (f" ({r.note})" if r.note else "")),
         ]
         for r in sorted(results, key=lambda r: (r.reason is not None, r.algo, r.env_id))
     ]
     head = (
         f"# RL Zoo {version} → conf/hparams\n\n_{len(written)} of {len(results)} entries "
-        "converted; the rest with the reason. Generated by `python -m rl_harness.config.zoo`._\n\n"
+        "converted (RL Zoo's `atari` block counted once per Atari env of ours); the rest with "
+        "the reason. Generated by `python -m rl_harness.config.zoo`._\n\n"
     )
     return head + tables.markdown(["algo", "RL Zoo key", "our file", "result"], rows) + "\n"
 

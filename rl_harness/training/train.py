@@ -72,6 +72,7 @@ def validate(cfg: DictConfig) -> tuple[type, dict[str, Any]]:
     cls = algos.get_class(cfg.algo.name)
     kwargs = build.algo_kwargs(cfg.algo.name, cls, cfg.algo)
     build.check_env_id(cfg.env.id)
+    build.check_frame_stack(cfg.env.get("frame_stack"))
     return cls, kwargs
 
 

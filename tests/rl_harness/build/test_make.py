@@ -6,7 +6,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from stable_baselines3.common.atari_wrappers import AtariWrapper
 from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 from stable_baselines3.common.vec_env import SubprocVecEnv, VecNormalize
 
 from rl_harness.build import make as build
@@ -19,7 +21,25 @@ from tests.conftest import compose_config
 DISCRETE_ONLY = {"dqn", "qrdqn", "maskable_ppo", "qlearning"}
 BOX_ONLY = {"sac", "td3", "ddpg", "tqc", "crossq"}
 ALGOS = group_options("algo")
-ENVS = group_options("env")
+# MuJoCo: one env in the fast suite; the others, and Atari (a CNN per algorithm, ~1 s each:
+# its preprocessing has a fast test of its own), in the slow suite (CI's).
+ONE_OF_A_FAMILY = {"hopper"}
+
+
+def _family(name: str) -> str:
+    env_id = str(compose_config([f"env={name}"]).env.id)
+    if env_id.startswith("ale_py:"):
+        return "atari"
+    build.check_env_id(env_id)  # imports the module of a `module:Id`, which registers it
+    return "mujoco" if "mujoco" in str(gym.spec(env_id.split(":")[-1]).entry_point) else ""
+
+
+ENVS = [
+    name
+    if name in ONE_OF_A_FAMILY or not _family(name)
+    else pytest.param(name, marks=pytest.mark.slow)
+    for name in group_options("env")
+]
 
 
 def test_every_registered_algorithm_has_a_config_and_back() -> None:
@@ -31,7 +51,10 @@ def test_every_registered_algorithm_has_a_config_and_back() -> None:
 @pytest.mark.parametrize("env_name", ENVS)
 @pytest.mark.parametrize("algo_name", ALGOS)
 def test_build_every_pair(algo_name: str, env_name: str) -> None:
-    cfg = compose_config([f"algo={algo_name}", f"env={env_name}", "n_envs=1"])
+    small = ["n_envs=1"]  # and a small replay buffer: 1e6 Atari frames are memory, not a check
+    if "buffer_size" in algos.accepted_keys(algos.get_class(algo_name)):
+        small.append("++algo.buffer_size=1000")
+    cfg = compose_config([f"algo={algo_name}", f"env={env_name}", *small])
     _, kwargs = train.validate(cfg)
     env = build.make_env(cfg)
     try:
@@ -39,8 +62,10 @@ def test_build_every_pair(algo_name: str, env_name: str) -> None:
         refused = (
             (algo_name in DISCRETE_ONLY and not discrete)
             or (algo_name in BOX_ONLY and discrete)
-            or (algo_name == "qlearning" and env_name == "lunarlander")
             or (  # table > max_table_mb
+                algo_name == "qlearning" and (env_name == "lunarlander" or _family(env_name))
+            )
+            or (
                 # sb3-contrib's LSTM rejects the numpy-int feature size SB3 computes for
                 # MultiDiscrete observations (input_size should be of type int, got: int64)
                 algo_name == "recurrent_ppo" and env_name.startswith("custom")
@@ -119,6 +144,33 @@ def test_vec_env_kinds_and_normalize() -> None:
     finally:
         env.close()
         eval_env.close()
+
+
+def test_atari_frames_are_preprocessed_and_stacked_as_rl_zoo_trains_them() -> None:
+    cfg = compose_config(["algo=a2c", "env=pong", "n_envs=2"])
+    _, kwargs = train.validate(cfg)
+    assert kwargs["policy"] == "CnnPolicy"  # conf/hparams/a2c_pong.yaml, from RL Zoo's atari block
+    assert kwargs["policy_kwargs"]["optimizer_class"] is RMSpropTFLike
+    env = build.make_env(cfg)
+    try:
+        assert any(isinstance(w, AtariWrapper) for w in _wrappers(env.unwrapped.envs[0]))
+        assert env.observation_space.shape == (84, 84, 4)  # grey 84x84 frames, the last 4
+        first = env.reset()
+        obs, *_ = env.step(np.zeros(2, dtype=int))
+        # each step shifts the stack by one frame: the newest of the first is now second-newest
+        assert np.array_equal(obs[..., 2], first[..., 3])
+    finally:
+        env.close()
+    for bad in ("0", "true", "'4'"):
+        with pytest.raises(ConfigError, match="env.frame_stack=.* must be a positive integer"):
+            train.validate(compose_config(["env=cartpole", f"env.frame_stack={bad}"]))
+
+
+def _wrappers(env: gym.Env) -> list[gym.Env]:
+    chain = [env]
+    while isinstance(chain[-1], gym.Wrapper):
+        chain.append(chain[-1].env)
+    return chain
 
 
 def test_wrappers_from_config() -> None:

@@ -31,8 +31,11 @@ def test_python_strings_become_plain_values() -> None:
         {"_target_": "a.B"},
         {"_target_": "c.D", "k": 1},
     ]
-    with pytest.raises(zoo.Unconvertible, match="RMSpropTFLike"):
-        zoo.python_value("dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5))")
+    assert zoo.python_value(
+        "dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5))"
+    ) == {"optimizer_class": "RMSpropTFLike", "optimizer_kwargs": {"eps": 1e-5}}
+    with pytest.raises(zoo.Unconvertible, match="MyOptimizer"):
+        zoo.python_value("dict(optimizer_class=MyOptimizer)")
 
 
 def test_an_entry_becomes_our_hparams_values() -> None:
@@ -59,8 +62,12 @@ def test_an_entry_becomes_our_hparams_values() -> None:
             "action_noise": {"type": "normal", "sigma": 0.1},
         },
     }
-    with pytest.raises(zoo.Unconvertible, match="frame_stack"):
-        zoo.convert("ppo", "Pong", {"frame_stack": 4, "policy": "CnnPolicy"})
+    assert zoo.convert("ppo", "Pong", {"frame_stack": 4, "policy": "CnnPolicy"}) == {
+        "env": {"frame_stack": 4},
+        "algo": {"policy": "CnnPolicy"},
+    }
+    with pytest.raises(zoo.Unconvertible, match="callback"):
+        zoo.convert("ppo", "X-v0", {"callback": "rl_zoo3.callbacks.ParallelTrainCallback"})
 
 
 def test_conversion_writes_marked_files_keeps_ours_and_reports_the_rest(tmp_path: Path) -> None:
@@ -71,11 +78,16 @@ def test_conversion_writes_marked_files_keeps_ours_and_reports_the_rest(tmp_path
         "Pendulum-v1: {n_timesteps: !!float 1e5, policy: MlpPolicy, n_steps: 1024}\n"
         "CartPole-v1: {n_timesteps: !!float 1e5, policy: MlpPolicy}\n"
         "Hopper-v4: {policy: MlpPolicy}\n"
-        "Acrobot-v1: {policy: MlpPolicy, frame_stack: 4}\n"
+        "Acrobot-v1: {policy: MlpPolicy, callback: a.B}\n"
+        "atari: {policy: CnnPolicy, frame_stack: 4}\n"
+        "Swimmer-v2: {policy: MlpPolicy, gamma: 0.9}\n"
+        "Swimmer-v4: {policy: MlpPolicy, gamma: 0.99}\n"
     )
     (folder / "her.yml").write_text("FetchReach-v1: {policy: MultiInputPolicy}\n")
     conf = tmp_path / "conf"
-    shutil.copytree(CONF_DIR / "env", conf / "env")
+    (conf / "env").mkdir(parents=True)
+    for name in ("pendulum", "cartpole", "acrobot", "pong", "breakout", "swimmer"):
+        shutil.copy(CONF_DIR / "env" / f"{name}.yaml", conf / "env")
     (conf / "hparams").mkdir()
     ours = conf / "hparams" / "ppo_cartpole.yaml"
     ours.write_text("# @package _global_\n# hand-tuned\nn_timesteps: 5\n")
@@ -87,12 +99,22 @@ def test_conversion_writes_marked_files_keeps_ours_and_reports_the_rest(tmp_path
     assert OmegaConf.create(written).algo.n_steps == 1024
     assert "kept ours" in reasons[("ppo", "CartPole-v1")] and "n_timesteps: 5" in ours.read_text()
     assert "no env config" in reasons[("ppo", "Hopper-v4")]
-    assert "frame_stack" in reasons[("ppo", "Acrobot-v1")]
+    assert "callback" in reasons[("ppo", "Acrobot-v1")]
     assert "fallback" in reasons[("ppo", "default")]
     assert "no algo config" in reasons[("her", "FetchReach-v1")]
+    # RL Zoo's atari block, once per Atari env of ours, each file saying which env it is for
+    for env, game in (("pong", "Pong"), ("breakout", "Breakout")):
+        atari = (conf / "hparams" / f"ppo_{env}.yaml").read_text()
+        assert f"key atari (RL Zoo's block for every Atari env, here {game}NoFrameskip-v4)" in atari
+        assert OmegaConf.create(atari).env.frame_stack == 4
+    # Swimmer-v5 here: the newest of RL Zoo's versions is written, the other reported
+    swimmer = (conf / "hparams" / "ppo_swimmer.yaml").read_text()
+    assert "key Swimmer-v4 (tuned on Swimmer-v4; ours is Swimmer-v5)" in swimmer
+    assert OmegaConf.create(swimmer).algo.gamma == 0.99
+    assert reasons[("ppo", "Swimmer-v2")] == "superseded by key Swimmer-v4 (same file)"
     table = zoo.report(results, "9.9")
     assert table.count("\n|") == len(results) + 2  # the header, the rule, a row per entry
-    assert "1 of 6 entries converted" in table
+    assert "4 of 10 entries converted" in table
 
 
 def pair(path: Path) -> tuple[str, str]:

@@ -309,3 +309,36 @@ def test_harness_adds_nothing_to_learning() -> None:
         plain, eval_env, n_eval_episodes=5, deterministic=True, return_episode_rewards=True
     )
     assert [float(r) for r in returns] == result["returns"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("algo", "env", "obs_shape", "overrides"),
+    [
+        # RL Zoo's atari block (conf/hparams/ppo_pong.yaml): 84x84 grey frames, the last 4
+        ("ppo", "pong", (84, 84, 4), ["algo.n_steps=64", "algo.batch_size=64"]),
+        ("sac", "hopper", (11,), ["algo.learning_starts=64", "algo.batch_size=32"]),
+    ],
+)
+def test_atari_and_mujoco_train_save_and_evaluate_with_rl_zoos_values(
+    algo: str, env: str, obs_shape: tuple[int, ...], overrides: list[str]
+) -> None:
+    from rl_harness import api
+
+    result = api.train(
+        algo,
+        env,
+        ["n_envs=2", "n_timesteps=256", "eval.freq=0", "checkpoint.freq=0",
+         "eval.final.episodes=2", "eval.final.n_envs=2", *overrides],
+    )  # fmt: skip
+    assert result.episodes >= 2 and np.isfinite(result.mean_reward)
+    reloaded = algos.get_class(algo).load(result.model_path, device="cpu")
+    assert reloaded.observation_space.shape in (obs_shape, obs_shape[::-1])  # CnnPolicy: CHW
+    evaluation = api.evaluate(result.run_id, ["episodes=2", "n_envs=2"])
+    assert len(evaluation["returns"]) == 2
+    if env == "pong":  # whole games, as RL Zoo scores them (a life lost ends only the agent's)
+        assert all(-21 <= r <= 21 for r in evaluation["returns"])
+    run = client().get_run(result.run_id)
+    assert run.info.status == "FINISHED" and run.data.params["algo.policy"] == (
+        "CnnPolicy" if env == "pong" else "MlpPolicy"
+    )
