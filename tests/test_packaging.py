@@ -117,6 +117,7 @@ def run_in(project: Path, python: Path, *args: str) -> subprocess.CompletedProce
     )
 
 
+@pytest.mark.slow  # ~20 s of processes; CI's full suite runs it
 def test_the_wheel_trains_a_user_env_from_a_user_config_dir(
     installed: Path, user_project: Path
 ) -> None:

@@ -128,6 +128,7 @@ def max_logged_step(out_dir: Path) -> int:
     return max(steps)
 
 
+@pytest.mark.slow  # a whole process killed and started again (~20 s): CI's full suite
 def test_sigkill_then_resume_finishes_the_same_run(tmp_path: Path) -> None:
     freq, total = 500, 3000
     proc = start_training(tmp_path, f"n_timesteps={total}", f"checkpoint.freq={freq}")
@@ -294,7 +295,11 @@ def test_resume_restores_what_the_checkpoint_holds(
     assert result["timesteps"] == total and run.data.metrics["resume/from_step"] == step
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+@pytest.mark.parametrize(
+    "signum",
+    [pytest.param(signal.SIGINT, marks=pytest.mark.slow), signal.SIGTERM],  # ~10 s each
+    ids=["ctrl-c", "kill"],
+)
 def test_a_stop_marks_killed_writes_a_final_checkpoint_and_says_so_in_one_line(
     tmp_path: Path, signum: int
 ) -> None:

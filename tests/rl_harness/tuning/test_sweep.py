@@ -291,6 +291,7 @@ def test_bad_space_fails_before_any_trial_in_one_line() -> None:
 # ---------------------------------------------------------------- sweeps end to end
 
 
+@pytest.mark.slow  # ~30 s: a sweep, its rerun and a training from the export; CI's full suite
 def test_sweep_counts_resumes_nests_in_mlflow_and_exports_hparams_that_train() -> None:
     proc = run_sweep("count", "hydra.sweeper.n_trials=2")
     assert "2 complete, 0 pruned, 0 failed" in proc.stdout
@@ -386,6 +387,7 @@ def trial_mid_training(
     return running[0] if running else None
 
 
+@pytest.mark.slow  # a whole process killed and started again (~20 s): CI's full suite
 def test_resume_after_sigkill_mid_trial() -> None:
     study_name = "killed"
     cmd = sweep_cmd(study_name, "hydra.sweeper.n_trials=3", "n_timesteps=2048")
@@ -452,6 +454,7 @@ def check_parallel(study: optuna.Study, n: int) -> None:
     assert all(r.info.status == "FINISHED" for r in children)
 
 
+@pytest.mark.slow  # ~20 s of processes; CI's full suite runs it
 def test_two_workers_on_the_journal_record_every_trial() -> None:
     run_sweep("par", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_workers=2")
     study = load("par")
