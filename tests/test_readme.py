@@ -68,6 +68,11 @@ RULES = [
     Rule(r"make install train|make test", "setup", "the two setup commands: .ci/run runs them"),
     Rule(r"source \.venv/bin/activate", "setup", "every command here runs after it"),
     Rule(r"make bench(-full)?", "setup", "benchmarks (15 min to hours), run by hand"),
+    Rule(
+        r"python -m experiments\.bench_zoo_gate.*",
+        "covered",
+        "hours: tests/experiments/test_bench_zoo_gate.py runs one pair of it",
+    ),
     Rule(r"python -m rl_harness -m sweep=(?!.*db-host).*", "sweep"),
     Rule(r"python -m rl_harness (?!-m sweep=)(?!.*my_conf)(?!.*submitit).*", "train"),
     Rule(r"python -m rl_harness\.(evaluate|compare|export|serving register) .*", "run"),

@@ -1,0 +1,200 @@
+"""RL Zoo reproduction gate: our shipped configs, trained at RL Zoo's budget on several seeds,
+against the score RL Zoo publishes for the pair. A seed succeeds when its final evaluation
+reaches RL Zoo's mean minus half its per-episode std; a pair reports "k of n seeds succeed".
+
+    python -m experiments.bench_zoo_gate                         # every pair below, 3 seeds
+    python -m experiments.bench_zoo_gate --rows ars/cartpole ppo/mountaincar_continuous
+    python -m experiments.bench_zoo_gate --max-minutes 5         # pairs a seed trains in ≤ 5 min
+    python -m experiments.bench_zoo_gate --from-mlflow ID --readme   # table from the store
+
+RL Zoo's figures (DLR-RM/rl-baselines3-zoo `benchmark.md`, commit 22e3ff2) come from one
+trained agent per pair, evaluated deterministically over ~150k steps; its LunarLander rows were
+trained on -v2, ours is -v3 (same task; v3 fixed the wind and reset bugs). Each seed here is
+scored by the harness's closing evaluation (`final/mean_reward`: 30 episodes on evaluation seeds
+that training never uses). The runs go to the MLflow experiment `bench` with the tags
+`bench=zoo-gate`, `bench.id`, `bench.row`, as the benchmark matrix's (bench_matrix.py) do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from experiments.bench_common import RESULTS, ROOT, pin_tracking_store, provenance
+from experiments.bench_matrix import _client, collect, gather, plan, run_matrix
+from experiments.bench_table import EXPERIMENT, Reference, Row, RowStats, _num
+from rl_harness.common import tables
+from rl_harness.tracking import runs as tracking
+
+MODE = "zoo-gate"
+# (algo, our env) → RL Zoo's mean and per-episode std, and the budget of its agent.
+ZOO_SCORES: dict[tuple[str, str], tuple[float, float, int]] = {
+    ("a2c", "acrobot"): (-83.353, 17.213, 500_000),
+    ("a2c", "cartpole"): (500.0, 0.0, 500_000),
+    ("a2c", "lunarlander"): (155.751, 80.419, 200_000),
+    ("a2c", "lunarlander_continuous"): (84.225, 145.906, 5_000_000),
+    ("a2c", "mountaincar"): (-111.263, 24.087, 1_000_000),
+    ("a2c", "mountaincar_continuous"): (91.166, 0.255, 100_000),
+    ("a2c", "pendulum"): (-162.965, 103.210, 1_000_000),
+    ("ars", "acrobot"): (-82.884, 23.825, 500_000),
+    ("ars", "cartpole"): (500.0, 0.0, 50_000),
+    ("ars", "lunarlander_continuous"): (167.959, 147.071, 2_000_000),
+    ("ars", "mountaincar"): (-122.0, 33.456, 500_000),
+    ("ars", "mountaincar_continuous"): (96.672, 0.784, 500_000),
+    ("ars", "pendulum"): (-212.540, 160.444, 2_000_000),
+    ("ddpg", "lunarlander_continuous"): (230.217, 92.372, 300_000),
+    ("ddpg", "mountaincar_continuous"): (93.512, 0.048, 300_000),
+    ("ddpg", "pendulum"): (-152.099, 94.282, 20_000),
+    ("dqn", "acrobot"): (-76.639, 11.752, 100_000),
+    ("dqn", "cartpole"): (500.0, 0.0, 50_000),
+    ("dqn", "lunarlander"): (154.382, 79.241, 100_000),
+    ("dqn", "mountaincar"): (-100.849, 9.925, 120_000),
+    ("ppo", "acrobot"): (-73.506, 18.201, 1_000_000),
+    ("ppo", "cartpole"): (500.0, 0.0, 100_000),
+    ("ppo", "lunarlander"): (242.119, 31.823, 1_000_000),
+    ("ppo", "lunarlander_continuous"): (270.863, 32.072, 1_000_000),
+    ("ppo", "mountaincar"): (-110.423, 19.473, 1_000_000),
+    ("ppo", "mountaincar_continuous"): (88.343, 2.572, 20_000),
+    ("ppo", "pendulum"): (-172.225, 104.159, 100_000),
+    ("qrdqn", "acrobot"): (-69.135, 9.967, 100_000),
+    ("qrdqn", "cartpole"): (500.0, 0.0, 50_000),
+    ("qrdqn", "lunarlander"): (70.236, 225.491, 100_000),
+    ("qrdqn", "mountaincar"): (-106.042, 15.536, 120_000),
+    ("sac", "lunarlander_continuous"): (260.390, 65.467, 500_000),
+    ("sac", "mountaincar_continuous"): (94.679, 1.134, 50_000),
+    ("sac", "pendulum"): (-156.995, 88.714, 20_000),
+    ("td3", "lunarlander_continuous"): (207.451, 67.562, 300_000),
+    ("td3", "mountaincar_continuous"): (93.483, 0.075, 300_000),
+    ("td3", "pendulum"): (-151.855, 90.227, 20_000),
+    ("tqc", "lunarlander_continuous"): (277.956, 25.466, 500_000),
+    ("tqc", "mountaincar_continuous"): (63.641, 45.259, 50_000),
+    ("tqc", "pendulum"): (-151.340, 87.893, 20_000),
+    ("trpo", "acrobot"): (-83.114, 18.648, 100_000),
+    ("trpo", "cartpole"): (500.0, 0.0, 100_000),
+    ("trpo", "lunarlander"): (133.166, 112.173, 200_000),
+    ("trpo", "lunarlander_continuous"): (262.387, 21.428, 200_000),
+    ("trpo", "mountaincar"): (-107.278, 13.231, 100_000),
+    ("trpo", "mountaincar_continuous"): (92.489, 0.355, 50_000),
+    ("trpo", "pendulum"): (-174.631, 127.577, 100_000),
+}
+SEEDS = [0, 1, 2]
+# Scored by the closing evaluation alone: periodic evaluations and checkpoints cost time here.
+OVERRIDES = ("eval.freq=0", "checkpoint.freq=0")
+# Rough steps per second of one seed on one core here, to pick the pairs that fit --max-minutes:
+# from the README's bench table where it has the algorithm (PPO 2.1k, A2C 3.7k, DQN 820, SAC 59,
+# TD3 115 on CartPole / Pendulum), guessed from those for the others.
+STEPS_PER_S = {"a2c": 1500, "ppo": 1500, "trpo": 1500, "ars": 3000, "dqn": 800, "qrdqn": 800,
+               "sac": 70, "td3": 120, "ddpg": 120, "tqc": 50}  # fmt: skip
+
+
+def rows() -> list[Row]:
+    out = []
+    for (algo, env), (mean, std, budget) in ZOO_SCORES.items():
+        ref = Reference(f"RL Zoo: {_num(mean)} ± {_num(std)}", mean, budget, std / 2)
+        out.append(Row(algo, env, ref, overrides=OVERRIDES, full_seeds=len(SEEDS)))
+    return out
+
+
+def succeeded(s: RowStats) -> int:
+    assert s.threshold is not None
+    return sum(c.mean_reward is not None and c.mean_reward >= s.threshold for c in s.done)
+
+
+COLUMNS = ["algo", "env", "hparams", "timesteps (RL Zoo's)", "per seed", "RL Zoo",
+           "threshold", "seeds that reach it", "wall s / seed"]  # fmt: skip
+
+
+def table(stats: list[RowStats]) -> str:
+    lines = []
+    for s in stats:
+        p, ref = s.plan, s.plan.row.reference
+        assert ref is not None and ref.budget is not None and s.threshold is not None
+        failed = len(s.cells) - len(s.done)
+        lines.append([
+            p.row.algo, p.row.env, p.hparams or "defaults",
+            f"{p.budget:,} ({ref.budget:,})", ", ".join(_num(c.mean_reward) for c in s.done),
+            ref.source, f"≥ {_num(s.threshold)}",
+            f"{succeeded(s)} of {len(s.cells)}" + (f" ({failed} failed)" if failed else ""),
+            _num(s.wall_s, ".0f"),
+        ])  # fmt: skip
+    return tables.markdown(COLUMNS, lines)
+
+
+def report(stats: list[RowStats], bench_id: str, command: str) -> str:
+    reached = sum(succeeded(s) for s in stats)
+    seeds = sum(len(s.cells) for s in stats)
+    return "\n".join([
+        "### RL Zoo reproduction gate", "", provenance(command), "",
+        f"MLflow: experiment `{EXPERIMENT}`, filter `tags.\"bench.id\" = '{bench_id}'`.", "",
+        table(stats), "",
+        f"{reached} of {seeds} seeds over {len(stats)} pairs reach RL Zoo's score. A seed "
+        "reaches it when its closing evaluation (30 episodes on unseen seeds) is at least RL "
+        "Zoo's mean − ½ its per-episode std (DLR-RM/rl-baselines3-zoo benchmark.md, one agent "
+        "per pair). Timesteps: the shipped config's budget, RL Zoo's in brackets.",
+    ]) + "\n"  # fmt: skip
+
+
+def update_readme(text: str, readme: Path = ROOT / "README.md") -> None:
+    start, end = "<!-- zoo-gate:start -->\n", "<!-- zoo-gate:end -->"
+    body = readme.read_text()
+    if start not in body or end not in body:
+        raise SystemExit(f"{readme} has no {start.strip()} … {end} block")
+    head, rest = body.split(start, 1)
+    readme.write_text(head + start + text + end + rest.split(end, 1)[1])
+
+
+def selected(keys: list[str] | None, max_minutes: float | None) -> list[Row]:
+    every = rows()
+    if unknown := set(keys or []) - {r.key for r in every}:
+        raise SystemExit(f"unknown rows {sorted(unknown)}; choose from the pairs in {__file__}")
+    chosen = [r for r in every if not keys or r.key in keys]
+    if max_minutes is not None:
+        chosen = [r for r in chosen if _minutes(r) <= max_minutes]
+    return chosen
+
+
+def _minutes(row: Row) -> float:
+    budget = plan(row, False, None, None).budget
+    return budget / STEPS_PER_S[row.algo] / 60
+
+
+def main(argv: list[str] | None = None) -> list[RowStats]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", nargs="+", help="only these pairs, e.g. ars/cartpole")
+    ap.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
+    ap.add_argument("--max-minutes", type=float, help="only pairs whose seed fits (estimated)")
+    ap.add_argument("--from-mlflow", metavar="BENCH_ID", help="rebuild the table, train nothing")
+    ap.add_argument("--readme", action="store_true", help="refresh README's zoo-gate block")
+    ap.add_argument("--out", type=Path, default=RESULTS / "zoo_gate.md")
+    ap.add_argument("--outputs", type=Path, default=ROOT / "outputs" / "bench")
+    args = ap.parse_args(argv)
+    plans = [plan(r, False, args.seeds, None) for r in selected(args.rows, args.max_minutes)]
+    pin_tracking_store()
+    tracking.get_or_create_experiment(_client(), EXPERIMENT)
+    bench_id = args.from_mlflow or f"{MODE}-{datetime.now():%Y%m%d-%H%M%S}"
+    if not args.from_mlflow:
+        start = time.perf_counter()
+        run_matrix(plans, MODE, bench_id, args.outputs / bench_id)
+        print(f"[zoo-gate] {len(plans)} pairs in {(time.perf_counter() - start) / 60:.1f} min")
+    stats = gather(plans, collect(bench_id), rebuilt=bool(args.from_mlflow))
+    for s in stats:
+        ref = s.plan.row.reference
+        assert ref is not None and ref.value is not None
+        s.reference, s.threshold = ref.value, ref.value - ref.margin
+    command = "python -m experiments.bench_zoo_gate " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    text = report(stats, bench_id, command.strip())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+    if args.readme:
+        update_readme(text)
+    return stats
+
+
+if __name__ == "__main__":
+    main()
