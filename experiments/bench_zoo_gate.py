@@ -6,6 +6,8 @@ reaches RL Zoo's mean minus half its per-episode std; a pair reports "k of n see
     python -m experiments.bench_zoo_gate --rows ars/cartpole ppo/mountaincar_continuous
     python -m experiments.bench_zoo_gate --max-minutes 5         # pairs a seed trains in ≤ 5 min
     python -m experiments.bench_zoo_gate --from-mlflow ID --readme   # table from the store
+    # two processes on two cores, one table:  --rows A B --id X  &  --rows C D --id X,  then
+    # --from-mlflow X
 
 RL Zoo's figures (DLR-RM/rl-baselines3-zoo `benchmark.md`, commit 22e3ff2) come from one
 trained agent per pair, evaluated deterministically over ~150k steps; its LunarLander rows were
@@ -166,6 +168,7 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
     ap.add_argument("--rows", nargs="+", help="only these pairs, e.g. ars/cartpole")
     ap.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
     ap.add_argument("--max-minutes", type=float, help="only pairs whose seed fits (estimated)")
+    ap.add_argument("--id", help="the bench id to record under (processes sharing the work)")
     ap.add_argument("--from-mlflow", metavar="BENCH_ID", help="rebuild the table, train nothing")
     ap.add_argument("--readme", action="store_true", help="refresh README's zoo-gate block")
     ap.add_argument("--out", type=Path, default=RESULTS / "zoo_gate.md")
@@ -174,7 +177,7 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
     plans = [plan(r, False, args.seeds, None) for r in selected(args.rows, args.max_minutes)]
     pin_tracking_store()
     tracking.get_or_create_experiment(_client(), EXPERIMENT)
-    bench_id = args.from_mlflow or f"{MODE}-{datetime.now():%Y%m%d-%H%M%S}"
+    bench_id = args.from_mlflow or args.id or f"{MODE}-{datetime.now():%Y%m%d-%H%M%S}"
     if not args.from_mlflow:
         start = time.perf_counter()
         run_matrix(plans, MODE, bench_id, args.outputs / bench_id)

@@ -104,7 +104,10 @@ def worker(cwd: Path, uri: str, storage: str, number: int) -> subprocess.Popen:
         uri,
         "-m",
         *(a for a in TINY if not a.startswith("n_timesteps=")),
-        *("n_timesteps=4096", "eval.freq=512", "checkpoint.freq=512"),
+        # 8192 steps, 8 checkpoints: the window in which the test sees the victim's trial
+        # running with an uploaded checkpoint is most of a trial (~20 s here), not ~8 s (with
+        # 4096 steps a loaded CI machine once finished the trial before the test saw it)
+        *("n_timesteps=8192", "eval.freq=1024", "checkpoint.freq=1024"),
         *("hydra.sweeper.study_name=fault", "hydra.sweeper.n_trials=3"),
         f"hydra.sweeper.storage={storage}",
         f"hydra.sweeper.worker={number}",
@@ -212,9 +215,9 @@ def continued(
     assert run.info.status == "FINISHED" and run.info.run_name == f"trial-{retry.number}"
     assert run.data.tags["optuna.retry_of"] == str(number)
     [mark] = client.get_metric_history(run_id, "resume/from_step")
-    assert mark.value >= 512  # a checkpoint, not the start
+    assert mark.value >= 1024  # a checkpoint, not the start
     steps = [m.step for m in client.get_metric_history(run_id, "eval/mean_reward")]
-    assert steps[0] == 512 and max(steps) == 4096 and len(set(steps)) == 8  # one curve, whole
+    assert steps[0] == 1024 and max(steps) == 8192 and len(set(steps)) == 8  # one curve, whole
     assert f"trial-{retry.number}: continues run {run_id}" in said
     assert retry.datetime_start is not None
     return retry.number, (retry.datetime_start.timestamp(), int(mark.value), mark.timestamp / 1e3)
