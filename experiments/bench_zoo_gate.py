@@ -129,7 +129,7 @@ def report(stats: list[RowStats], bench_id: str, command: str) -> str:
     reached = sum(succeeded(s) for s in stats)
     seeds = sum(len(s.cells) for s in stats)
     return "\n".join([
-        "### RL Zoo reproduction gate", "", provenance(command), "",
+        "#### RL Zoo reproduction gate: results", "", provenance(command), "",
         f"MLflow: experiment `{EXPERIMENT}`, filter `tags.\"bench.id\" = '{bench_id}'`.", "",
         table(stats), "",
         f"{reached} of {seeds} seeds over {len(stats)} pairs reach RL Zoo's score. A seed "
