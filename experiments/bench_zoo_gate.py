@@ -27,7 +27,7 @@ from pathlib import Path
 
 from experiments.bench_common import RESULTS, ROOT, pin_tracking_store, provenance
 from experiments.bench_matrix import _client, collect, gather, plan, run_matrix
-from experiments.bench_table import EXPERIMENT, Reference, Row, RowStats, _num
+from experiments.bench_table import EXPERIMENT, Plan, Reference, Row, RowStats, _num
 from rl_harness.common import tables
 from rl_harness.tracking import runs as tracking
 
@@ -148,19 +148,16 @@ def update_readme(text: str, readme: Path = ROOT / "README.md") -> None:
     readme.write_text(head + start + text + end + rest.split(end, 1)[1])
 
 
-def selected(keys: list[str] | None, max_minutes: float | None) -> list[Row]:
+def selected(keys: list[str] | None) -> list[Row]:
     every = rows()
     if unknown := set(keys or []) - {r.key for r in every}:
         raise SystemExit(f"unknown rows {sorted(unknown)}; choose from the pairs in {__file__}")
-    chosen = [r for r in every if not keys or r.key in keys]
-    if max_minutes is not None:
-        chosen = [r for r in chosen if _minutes(r) <= max_minutes]
-    return chosen
+    return [r for r in every if not keys or r.key in keys]
 
 
-def _minutes(row: Row) -> float:
-    budget = plan(row, False, None, None).budget
-    return budget / STEPS_PER_S[row.algo] / 60
+def minutes(p: Plan) -> float:
+    """A seed's estimated training time here (STEPS_PER_S)."""
+    return p.budget / STEPS_PER_S[p.row.algo] / 60
 
 
 def main(argv: list[str] | None = None) -> list[RowStats]:
@@ -174,7 +171,9 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
     ap.add_argument("--out", type=Path, default=RESULTS / "zoo_gate.md")
     ap.add_argument("--outputs", type=Path, default=ROOT / "outputs" / "bench")
     args = ap.parse_args(argv)
-    plans = [plan(r, False, args.seeds, None) for r in selected(args.rows, args.max_minutes)]
+    plans = [plan(r, False, args.seeds, None) for r in selected(args.rows)]
+    if args.max_minutes is not None:
+        plans = [p for p in plans if minutes(p) <= args.max_minutes]
     pin_tracking_store()
     tracking.get_or_create_experiment(_client(), EXPERIMENT)
     bench_id = args.from_mlflow or args.id or f"{MODE}-{datetime.now():%Y%m%d-%H%M%S}"

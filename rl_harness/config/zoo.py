@@ -184,12 +184,19 @@ def convert(algo: str, env_id: str, entry: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def env_names(conf: Path = CONF_DIR) -> dict[str, str]:
-    """RL Zoo env id → our env config name, from the configs' `id` (first name wins)."""
+def env_ids(conf: Path = CONF_DIR) -> dict[str, str]:
+    """Our env config name → its `id` (`module:Id` where a module registers it)."""
+    return {
+        path.stem: str(OmegaConf.select(OmegaConf.load(path), "id", default=""))
+        for path in sorted((conf / "env").glob("*.yaml"))
+    }
+
+
+def env_names(ids: dict[str, str]) -> dict[str, str]:
+    """RL Zoo env id → our env config name (first name wins)."""
     names: dict[str, str] = {}
-    for path in sorted((conf / "env").glob("*.yaml")):
-        env_id = str(OmegaConf.select(OmegaConf.load(path), "id", default=""))
-        names.setdefault(env_id.split(":")[-1], path.stem)
+    for name, env_id in ids.items():
+        names.setdefault(env_id.split(":")[-1], name)
     names.update(ENV_ALIASES)
     return names
 
@@ -214,12 +221,11 @@ def _version(env_id: str) -> int:
     return int(tail) if tail.isdigit() else -1
 
 
-def atari_envs(conf: Path = CONF_DIR) -> dict[str, str]:
+def atari_envs(ids: dict[str, str]) -> dict[str, str]:
     """Our env configs whose id is an ALE `AtariEnv` (RL Zoo's test for its `atari` block):
     config name → env id."""
     found = {}
-    for path in sorted((conf / "env").glob("*.yaml")):
-        env_id = str(OmegaConf.select(OmegaConf.load(path), "id", default=""))
+    for config, env_id in ids.items():
         module, _, name = env_id.rpartition(":")
         try:
             if module:
@@ -228,7 +234,7 @@ def atari_envs(conf: Path = CONF_DIR) -> dict[str, str]:
         except (gym.error.Error, ImportError):
             continue
         if "AtariEnv" in entry_point:
-            found[path.stem] = name
+            found[config] = name
     return found
 
 
@@ -236,7 +242,8 @@ def convert_all(zoo: Path, conf: Path = CONF_DIR) -> list[Converted]:
     """Every entry of every algorithm file we have an algo config for (the `atari` block once
     per Atari env of ours); where two keys land on one file, the exact id or newest version
     wins and the other says so."""
-    names, atari, results = env_names(conf), atari_envs(conf), []
+    ids = env_ids(conf)
+    names, atari, results = env_names(ids), atari_envs(ids), []
     for path in sorted(zoo.glob("*.yml")):
         algo = ALGOS.get(path.stem)
         entries = yaml.safe_load(path.read_text()) or {}
@@ -272,13 +279,15 @@ def _converted(algo: str, env_id: str, entry: dict[str, Any], env: str, note: st
 def _one_per_file(results: list[Converted]) -> list[Converted]:
     """Where two keys (HumanoidStandup-v2 and -v4) map to one file, the exact id, else the
     newest version, is written; the other is reported as superseded."""
+
+    def rank(r: Converted) -> tuple[bool, int]:
+        return not r.note, _version(r.env_id)
+
     winners: dict[tuple[str, str | None], Converted] = {}
     for r in results:
-        if r.reason is None:
-            key = (r.algo, r.env)
-            rank = (not r.note, _version(r.env_id))
-            if key not in winners or rank > (not winners[key].note, _version(winners[key].env_id)):
-                winners[key] = r
+        key = (r.algo, r.env)
+        if r.reason is None and (key not in winners or rank(r) > rank(winners[key])):
+            winners[key] = r
     for r in results:
         if r.reason is None and (won := winners[(r.algo, r.env)]) is not r:
             r.reason = f"superseded by key {won.env_id} (same file)"
