@@ -3,9 +3,10 @@
 Starts a local cluster (PostgreSQL + `mlflow server`, as `make cluster-up` does) in a temporary
 directory, or uses `--uri`, then N concurrent `python -m rl_harness` PPO CartPole runs, each its
 own process tree (trainer + recording helper), with checkpoints uploaded to the server. Checks,
-per run: exit code 0, MLflow status FINISHED, and every point of every metric SB3 wrote to the
-run's `progress.csv` present in the run's MLflow history (as many values, none missing); then the
-server log's errors. Prints a table.
+per run: exit code 0, MLflow status FINISHED with no "error" tag (no other client judged it dead
+while it ran), and every point of every metric SB3 wrote to the run's `progress.csv` present in
+the run's MLflow history (as many values, none missing); then the server log's errors. Prints a
+table; a failed client's log goes to stderr.
 
     python experiments/bench_tracking_load.py                   # 16 clients, 4096 steps each
     python experiments/bench_tracking_load.py --clients 4 --timesteps 2048
@@ -54,6 +55,13 @@ def expected_points(out: Path) -> dict[str, int]:
     return {key: len(seen) for key, seen in points.items()}
 
 
+def failure_line(log: Path) -> str:
+    """The line of a failed client's log that says why: Hydra ends with a hint about
+    HYDRA_FULL_ERROR, so the last line that is not that hint."""
+    lines = [ln for ln in log.read_text().strip().splitlines() if "HYDRA_FULL_ERROR" not in ln]
+    return (lines[-1] if lines else "(empty log)")[:200]
+
+
 def check_run(client: object, out: Path) -> tuple[str, int, int, int, str]:
     """(run id, points expected, points missing, checkpoints stored, short keys) of a run."""
     from rl_harness.tracking.store import OUT_DIR_TAG
@@ -64,6 +72,8 @@ def check_run(client: object, out: Path) -> tuple[str, int, int, int, str]:
     )
     if len(runs) != 1 or runs[0].info.status != "FINISHED":
         return "?", 0, -1, 0, ""
+    if error := runs[0].data.tags.get("error"):  # another client judged it dead while it ran
+        return "?", 0, -1, 0, f"marked: {error}"[:200]
     run_id = runs[0].info.run_id
     expected, missing, short = 0, 0, []
     for key, count in expected_points(out).items():
@@ -99,7 +109,11 @@ def load(uri: str, clients: int, steps: int, tmp: Path) -> tuple[list[list[str]]
     for i, ((out, _), code) in enumerate(zip(procs, codes, strict=True)):
         run_id, expected, missing, stored, short = check_run(client, out)
         if code != 0:
-            short = (tmp / f"client-{i}.log").read_text().strip().splitlines()[-1][:120]
+            short = failure_line(tmp / f"client-{i}.log")
+            print(
+                f"--- client {i} log:\n{(tmp / f'client-{i}.log').read_text()[-3000:]}",
+                file=sys.stderr,
+            )
         row = [str(i), str(code), run_id[:8], str(expected), str(missing), str(stored), short]
         rows.append(row)
     return rows, wall, cpu

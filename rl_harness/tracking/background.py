@@ -36,7 +36,7 @@ from typing import IO, Any, BinaryIO
 
 from rl_harness.errors import ConfigError, HarnessError
 from rl_harness.tracking.recorder import Tasks
-from rl_harness.tracking.store import PID_TAG
+from rl_harness.tracking.store import owner_tags
 
 READY_TIMEOUT_S = 120.0  # importing MLflow on a loaded machine; the store check itself is ~3 s
 END_TIMEOUT_S = 600.0  # packaging a large policy model and uploading artifacts to a server
@@ -208,7 +208,7 @@ def background_run(
                 "run_name": run_name,
                 "tags": {
                     "command": " ".join(sys.argv),
-                    PID_TAG: str(os.getpid()),
+                    **owner_tags(),
                     **{k: str(v) for k, v in (tags or {}).items()},
                 },
                 "run_id": run_id,

@@ -33,14 +33,15 @@ from rl_harness.tracking.recorder import Tasks, run_task
 from rl_harness.tracking.store import (  # noqa: F401 - tracking_uri is read here too
     HOST_TAG,
     OUT_DIR_TAG,
+    PID_START_TAG,
     PID_TAG,
     check_server_reachable,
+    owner_tags,
     tracking_uri,
     unreachable,
 )
 from rl_harness.tracking.uploads import Uploads
 
-PID_START_TAG = "rl_harness.pid_start"  # with the pid: a reused pid is not the run's process
 MAX_PARAM_LEN = 6000
 BATCH_LIMIT = 1000  # MLflow's per-request cap on metrics
 
@@ -245,9 +246,7 @@ def mlflow_run(
         run_name = free_name(client, exp_id, run_name)
     all_tags = {
         "command": " ".join(sys.argv),
-        PID_TAG: os.getpid(),
-        HOST_TAG: socket.gethostname(),
-        PID_START_TAG: processes.start_time(os.getpid()),
+        **owner_tags(),
         liveness.INTERVAL_TAG: liveness.INTERVAL_S,
     }
     if commit := git_commit():

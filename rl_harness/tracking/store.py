@@ -10,12 +10,26 @@ import os
 import socket
 import urllib.parse
 
+from rl_harness.common import processes
 from rl_harness.errors import ConfigError
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 OUT_DIR_TAG = "rl_harness.output_dir"  # where a run's files are (resume finds them by it)
 PID_TAG = "rl_harness.pid"  # the training process: a RUNNING run whose process is gone is dead
 HOST_TAG = "rl_harness.host"
+PID_START_TAG = "rl_harness.pid_start"  # with the pid: a reused pid is not the run's process
+
+
+def owner_tags() -> dict[str, str]:
+    """Host, pid and start time of this process, the one whose death ends its run. Tagged by the
+    training process itself, also where a helper records for it: the helper's own start time
+    beside the trainer's pid made every other start on the host judge a live run dead."""
+    pid = os.getpid()
+    return {
+        PID_TAG: str(pid),
+        HOST_TAG: socket.gethostname(),
+        PID_START_TAG: processes.start_time(pid),
+    }
 
 
 def tracking_uri() -> str:

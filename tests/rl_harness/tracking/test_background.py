@@ -6,6 +6,7 @@ a trainer killed under it is checked in test_resume.py.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,33 @@ def test_helper_without_a_go_ahead_touches_no_store(
     helper.stdin.close()  # the trainer exits
     assert helper.wait(timeout=120) == 0
     assert not (tmp_path / "fresh.db").exists()
+
+
+def test_a_live_background_run_is_not_judged_dead_by_another_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The owner tags are the trainer's (pid and start time together): with the helper's start
+    # time beside the trainer's pid, any other run starting on this host marked it FAILED.
+    from mlflow import MlflowClient
+
+    from rl_harness.common import processes
+    from rl_harness.tracking import runs
+    from rl_harness.tracking.store import HOST_TAG, PID_START_TAG, PID_TAG
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    recorder = recording.begin(record_tasks.HELPER)
+    with recording.background_run(recorder, experiment="owners") as run:
+        client = MlflowClient(uri)
+        opened = client.get_run(str(run.run_id))
+        tags = opened.data.tags
+        assert tags[PID_TAG] == str(os.getpid()) and tags[PID_START_TAG] == processes.start_time(
+            os.getpid()
+        )
+        with monkeypatch.context() as m:  # another process starting in the same experiment
+            m.setattr(os, "getpid", lambda: recorder.proc.pid)
+            assert runs.mark_dead_runs(client, opened.info.experiment_id) == 0
+        assert processes.alive(tags[HOST_TAG], os.getpid(), tags[PID_START_TAG]) is True
+        assert client.get_run(str(run.run_id)).info.status == "RUNNING"
+    ended = client.get_run(str(run.run_id))
+    assert ended.info.status == "FINISHED" and "error" not in ended.data.tags
