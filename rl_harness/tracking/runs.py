@@ -36,7 +36,9 @@ from rl_harness.tracking.store import (  # noqa: F401 - tracking_uri is read her
     PID_START_TAG,
     PID_TAG,
     check_server_reachable,
+    first_open_lock,
     owner_tags,
+    sqlite_path,
     tracking_uri,
     unreachable,
 )
@@ -434,7 +436,13 @@ def client() -> MlflowClient:
 
 @lru_cache(maxsize=8)
 def _client_for(uri: str) -> MlflowClient:
-    return MlflowClient(uri)
+    """A client whose store is set up: a SQLite store's tables are created or migrated by the
+    first query, under `first_open_lock`; MLflow caches the store, so that happens once."""
+    with first_open_lock(uri):
+        made = MlflowClient(uri)
+        if sqlite_path(uri) is not None:
+            made.search_experiments(max_results=1)
+    return made
 
 
 def find_run(run_id: str) -> Any | None:

@@ -6,9 +6,13 @@ the training process when a helper records for it) reads these and never loads M
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import socket
 import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
 
 from rl_harness.common import processes
 from rl_harness.errors import ConfigError
@@ -35,6 +39,33 @@ def owner_tags() -> dict[str, str]:
 def tracking_uri() -> str:
     """`MLFLOW_TRACKING_URI` if set, else a SQLite store in the working directory."""
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The file a `sqlite:///` URI names (relative to the working directory with three slashes,
+    absolute with four); None for any other store."""
+    if not uri.startswith("sqlite:///") or uri.removeprefix("sqlite:///") in ("", ":memory:"):
+        return None
+    return Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+
+
+@contextlib.contextmanager
+def first_open_lock(uri: str) -> Iterator[None]:
+    """One process at a time opens a SQLite store for the first time. MLflow creates or migrates
+    its tables then, and two processes doing it at once (two runs started together in a fresh
+    folder) leave it half-migrated and unusable for every later run ("table _alembic_tmp_tags
+    already exists"). The lock is on the folder that holds the file, so it leaves no file."""
+    path = sqlite_path(uri)
+    folder = path.resolve().parent if path is not None else None
+    if folder is None or not folder.is_dir():
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def unreachable(uri: str, reason: str) -> ConfigError:

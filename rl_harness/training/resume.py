@@ -19,7 +19,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from rl_harness.errors import ConfigError
 from rl_harness.tracking import uploads
-from rl_harness.tracking.store import OUT_DIR_TAG, PID_TAG, check_server_reachable, tracking_uri
+from rl_harness.tracking.store import (
+    OUT_DIR_TAG,
+    PID_TAG,
+    check_server_reachable,
+    sqlite_path,
+    tracking_uri,
+)
 from rl_harness.training import checkpoints
 
 CONFIG = "resolved_config.yaml"
@@ -44,10 +50,8 @@ class ResumePoint:
 def _missing_sqlite_store() -> str | None:
     """The tracking URI when it names a SQLite file that does not exist (so holds no run)."""
     uri = tracking_uri()
-    if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
-        if not Path(uri.removeprefix("sqlite:///")).exists():
-            return uri
-    return None
+    path = sqlite_path(uri)
+    return uri if path is not None and not path.exists() else None
 
 
 def find(run_id: str) -> ResumePoint:
