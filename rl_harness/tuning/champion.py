@@ -6,16 +6,18 @@ best_hparams.yaml      the champion's config (the sweeper writes it)
 MLflow                 a `champion-vs-incumbent` run under the sweep's parent run with the
                        table, the figure and the metrics; the champion's model registered
                        as <algo>-<env>@champion with its test IQM and CI as tags
-promotion              best_hparams.yaml copied over the shipped hparams file, only on
-                       `promote=true` and a significant improvement
+promotion              best_hparams.yaml over the shipped hparams file (keys it lacks
+                       stay), only on `promote=true` and a significant improvement
 """
 
 from __future__ import annotations
 
-import shutil
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from omegaconf import OmegaConf
 
 from rl_harness.common import plots
 from rl_harness.tuning import validation
@@ -114,10 +116,35 @@ def register(v: Validation, where: Where, name: str) -> str | None:
 
 
 def promote(best: Path, target: Path) -> Path:
-    """The champion's hparams over the shipped file (git keeps the one it replaces)."""
+    """The champion's hparams over the shipped file (git keeps the one it replaces). What the
+    champion's file does not set stays as shipped: trials run without checkpoints and with the
+    sweep's evaluation cadence, so those keys are not the champion's to decide."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(best, target)
+    champion = _mapping(best)
+    shipped = _mapping(target) if target.is_file() else {}
+    kept = sorted(k for k in shipped if k not in champion)
+    lines = best.read_text().splitlines()
+    header = list(itertools.takewhile(lambda line: line.startswith("#"), lines))
+    if kept:
+        header.append(f"# Kept from the file this replaced: {', '.join(kept)}")
+    body = OmegaConf.to_yaml(OmegaConf.create(_over(shipped, champion)))
+    target.write_text("\n".join(header) + "\n" + body)
     return target
+
+
+def _mapping(path: Path) -> dict[str, Any]:
+    return cast(dict, OmegaConf.to_container(OmegaConf.load(path))) or {}
+
+
+def _over(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`top` over `base`, mapping by mapping; `algo` is the champion's whole (as it ran)."""
+    out = dict(base)
+    for key, value in top.items():
+        if key != "algo" and isinstance(value, dict) and isinstance(base.get(key), dict):
+            out[key] = _over(base[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def summary_tags(v: Validation) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import numpy as np
 import optuna
 import pytest
 from mlflow import MlflowClient
+from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from rl_harness.common import stats
@@ -144,10 +145,27 @@ def test_promote_writes_the_champions_file_over_the_target(tmp_path: Path) -> No
     from rl_harness.tuning import champion
 
     best = tmp_path / "best_hparams.yaml"
-    best.write_text("# @package _global_\nalgo:\n  gamma: 0.9\n")
+    best.write_text(
+        "# @package _global_\n# Champion of ...\nn_timesteps: 60\nalgo:\n  gamma: 0.9\n"
+    )
     target = tmp_path / "conf" / "hparams" / "ppo_cartpole.yaml"
-    assert champion.promote(best, target) == target
-    assert target.read_text() == best.read_text()
+    assert champion.promote(best, target) == target  # nothing shipped: the champion's file
+    assert OmegaConf.load(target) == OmegaConf.load(best)
+    # Over a shipped file: the champion's values, its whole algo; the cadence it did not set stays.
+    target.write_text(
+        "# @package _global_\nn_timesteps: 20\neval:\n  freq: 5\ncheckpoint:\n  freq: 5\n"
+        "algo:\n  gamma: 0.99\n  learning_rate: 0.1\n"
+    )
+    champion.promote(best, target)
+    text = target.read_text()
+    assert text.startswith("# @package _global_\n# Champion of ...\n")
+    assert "# Kept from the file this replaced: checkpoint, eval" in text
+    assert OmegaConf.to_container(OmegaConf.load(target)) == {
+        "n_timesteps": 60,
+        "eval": {"freq": 5},
+        "checkpoint": {"freq": 5},
+        "algo": {"gamma": 0.9},
+    }
 
 
 def test_claims_of_another_machine_reopen_once_no_longer_renewed(
@@ -295,7 +313,7 @@ def test_a_significantly_better_champion_is_promoted(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "promoted trial 0: P(champion > incumbent) = 1.00 [1.00, 1.00]" in proc.stdout
-    assert target.read_text() == Path("sweeps/better/best_hparams.yaml").read_text()
+    assert OmegaConf.load(target) == OmegaConf.load("sweeps/better/best_hparams.yaml")
     assert "learning_rate: 0.1" in target.read_text()
     version = MlflowClient(tracking.tracking_uri()).get_model_version_by_alias(
         "qlearning-custom", "champion"
