@@ -8,7 +8,8 @@ back the run's scores.
 
 Validation jobs (`+optuna.stage=retest|incumbent`) report to no trial: they are scored only.
 
-With k seeds per trial, seed i's evaluation at timestep t is reported at step i·n_timesteps + t:
+With k seeds per trial, seed i's evaluation at timestep t is reported at step i·span + t, span
+the largest n_timesteps the search can give (`+optuna.seed_span`; n_timesteps where unsearched):
 the pruner compares each seed with the same seed of other trials at the same timestep, and a
 pruned seed prunes the trial (its other seeds stop at their next evaluation).
 """
@@ -108,7 +109,8 @@ def job_hooks(cfg: DictConfig) -> dict[str, Any]:
     if parent := study.user_attrs.get("mlflow_parent_run_id"):
         tags["mlflow.parentRunId"] = parent
     shared = (storage, tid) if index is not None else None
-    report = TrialReport(trial, int(index or 0) * int(cfg.n_timesteps), shared)
+    span = cfg.optuna.get("seed_span", cfg.n_timesteps)  # the largest budget the search gives
+    report = TrialReport(trial, int(index or 0) * int(span), shared)
     return {"run_tags": _renamed(cfg, tags), "after_eval": [report], "run_name": job_name(cfg)}
 
 

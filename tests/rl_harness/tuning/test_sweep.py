@@ -232,6 +232,23 @@ def test_trial_report_prunes_and_stops_on_nan() -> None:
     assert "nan" in nan_trial.user_attrs["error"]
 
 
+def test_a_seed_reports_after_the_largest_budget_the_search_gives(tmp_path: Path) -> None:
+    # n_timesteps searched in [200, 600]: seed 1 of a 200-step trial reports at 600 + t, where
+    # seed 1 of a 600-step trial does; at 200 + t it would be compared with their seed 0.
+    journal = str(tmp_path / "o.journal")
+    study = optuna.create_study(
+        study_name="span", storage=sweep.open_storage(journal), direction="maximize"
+    )
+    study.ask()
+    optuna_keys = {"study": "span", "storage": journal, "trial": 0, "seed_index": 1}
+    cfg = OmegaConf.create({"seed": 1, "n_timesteps": 200, "optuna": optuna_keys})
+    [report] = sweep.job_hooks(cfg)["after_eval"]
+    assert report.offset == 200  # nothing searched it: its own budget
+    cfg.optuna.seed_span = 600
+    [report] = sweep.job_hooks(cfg)["after_eval"]
+    assert report.offset == 600
+
+
 def test_outcome_fails_a_nan_objective_and_an_exception(capsys: pytest.CaptureFixture) -> None:
     from hydra_plugins.rl_harness_sweeper.optuna_rl_sweeper import outcome
 
@@ -564,12 +581,13 @@ def test_every_per_env_space_applies_on_top_of_its_algorithm_space(path: Path) -
         )
     own = OmegaConf.load(path).hydra.sweeper
     space = cfg.hydra.sweeper.space
-    for key, spec in own.space.algo.items():  # the env file's entries win...
-        assert space.algo[key] == spec
+    own_paths = [p.path for p in sweep.parse_space(own.space, cfg)]
+    for p in own_paths:  # the env file's entries win...
+        assert OmegaConf.select(space, p) == OmegaConf.select(own.space, p)
     for key in base.hydra.sweeper.space.algo:  # ...and the algorithm's others stay
         assert key in space.algo
     params = {p.path: p for p in sweep.parse_space(space, cfg)}
-    assert set(params) >= {f"algo.{k}" for k in own.space.algo}
+    assert set(params) >= set(own_paths)
     for key, value in own.get("pruner", {}).items():
         for arg, v in value.items():
             assert cfg.hydra.sweeper.pruner[key][arg] == v
