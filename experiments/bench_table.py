@@ -17,8 +17,8 @@ from omegaconf import DictConfig
 
 from experiments.bench_common import RESULTS, ROOT, compose_cfg, provenance
 from rl_harness.common import tables
+from rl_harness.common.stats import ci95, mean_std
 from rl_harness.common.stats import iqm as interquartile_mean
-from rl_harness.common.stats import mean_std
 
 EXPERIMENT = "bench"  # the MLflow experiment every bench run goes to
 
@@ -130,6 +130,14 @@ class RowStats:
     def pct_optimum(self) -> float | None:
         return 100 * self.mean / self.optimum if self.optimum and self.done else None
 
+    def pct_optimum_text(self) -> str:
+        """% of optimum, mean across seeds ± the 95% CI half-width (Student's t) from 2 seeds."""
+        if self.pct_optimum is None or self.optimum is None:
+            return "—"
+        half = ci95(self.returns)
+        spread = "" if math.isnan(half) else f" ± {100 * half / self.optimum:.1f}"
+        return f"{self.pct_optimum:.1f}{spread}"
+
     def verdict(self) -> str:
         ref = self.plan.row.reference
         if ref is None or self.threshold is None:
@@ -175,7 +183,7 @@ COLUMNS = [
     "final eval mean ± std",
     "IQM",
     "per seed",
-    "% of optimum",
+    "% of optimum (± 95% CI)",
     "wall s / seed",
     "steps/s",
     "reference (budget)",
@@ -197,7 +205,6 @@ def table(stats: list[RowStats]) -> str:
             if s.optimum:
                 ref_text += f" ({100 * s.reference / s.optimum:.1f}% of optimum)"
             ref_text += f"; budget {ref.budget // 1000}k" if ref.budget else ""
-        pct = s.pct_optimum
         cells.append(
             [
                 p.row.algo,
@@ -208,7 +215,7 @@ def table(stats: list[RowStats]) -> str:
                 f"{_num(s.mean)} ± {_num(s.std)}",
                 _num(s.iqm),
                 ", ".join(_num(c.mean_reward) for c in s.done) or "—",
-                f"{pct:.1f}" if pct is not None else "—",
+                s.pct_optimum_text(),
                 _num(s.wall_s, ".1f"),
                 _num(s.steps_per_s, ",.0f"),
                 ref_text,
@@ -258,7 +265,7 @@ def update_readme(mode: str, readme: Path = ROOT / "README.md") -> None:
     with no result in this mode shows its result in the other mode (its heading says which)."""
     other = "quick" if mode == "full" else "full"
     parts = []
-    for name in ("bench", "scaling", "overhead", "serving", "qlearning", "sweep"):
+    for name in ("unseen", "bench", "scaling", "overhead", "serving", "qlearning", "sweep"):
         found = [p for m in (mode, other) if (p := RESULTS / f"{name}_{m}.md").exists()]
         parts += found[:1]
     body = "\n".join(p.read_text().strip() + "\n" for p in parts)

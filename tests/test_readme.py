@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from rl_harness.config import commands
+from rl_harness.config.preflight import CONF_DIR
 from tests.waiting import port_closed, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,6 +153,23 @@ def ok(command: str, cwd: Path, timeout: int = 600) -> str:
     return proc.stdout + proc.stderr
 
 
+def pinned_budget(command: str) -> list[str]:
+    """Where the search space holds the budget (conf/sweep/env/<sweep>_<env>.yaml), the test's
+    budget as its one choice: sampled values override the command line's n_timesteps."""
+    m = re.search(r"sweep=(\w+).* env=(\w+)", command)
+    path = CONF_DIR / "sweep" / "env" / f"{m[1]}_{m[2]}.yaml" if m else None
+    if path is None or not path.exists():
+        return []
+    space = OmegaConf.load(path).hydra.sweeper.get("space") or {}
+    return ["hydra.sweeper.space.n_timesteps.choices=[512]"] if "n_timesteps" in space else []
+
+
+def test_a_searched_budget_is_pinned_only_where_the_space_holds_it() -> None:
+    assert pinned_budget("python -m rl_harness -m sweep=qlearning algo=qlearning env=custom")
+    assert not pinned_budget("python -m rl_harness -m sweep=ppo env=custom")
+    assert not pinned_budget("python -m rl_harness -m sweep=ppo env=cartpole")
+
+
 def with_budget(command: str, budget: list[str]) -> str:
     return f"{command} {' '.join(shlex.quote(b) for b in budget)}"
 
@@ -170,11 +189,11 @@ def test_readme_commands_run_as_written(tmp_path: Path) -> None:
             if "env=custom" in command and "algo=ppo" in command:
                 model = re.search(r"\| model (\S+model\.zip)$", out, re.M).group(1)
         elif how == "sweep":
-            ok(with_budget(command, SWEEP + study), tmp_path)
+            ok(with_budget(command, SWEEP + study + pinned_budget(command)), tmp_path)
         elif how == "make":
             dry = ok(f"make -s -n -C {ROOT} {command.removeprefix('make ')}", tmp_path)
             line = " ".join(dry.replace("\\\n", " ").split()).replace(".venv/bin/python", "python")
-            ok(with_budget(line, SWEEP + study), tmp_path)
+            ok(with_budget(line, SWEEP + study + pinned_budget(line)), tmp_path)
     assert run_id and model, "the README's PPO runs (CartPole, custom) gave a run and a model"
     for command in found:
         if rule_of(command).how == "run":

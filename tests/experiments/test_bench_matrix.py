@@ -104,11 +104,12 @@ def test_table_columns_and_cells() -> None:
     assert first["timesteps"] == "30,000 (cut from 100,000)"
     assert first["final eval mean ± std"] == f"495.0 ± {np.std([500, 490], ddof=1):.2f}"
     assert first["IQM"] == "495.0" and first["per seed"] == "500.0, 490.0"
-    assert first["% of optimum"] == "—"
+    assert first["% of optimum (± 95% CI)"] == "—"
     assert first["reference (budget)"] == "RL Zoo: 500 ± 0; budget 100k"
     assert first["reached?"].startswith("no claim: reduced budget")
     second = dict(zip(header, (c.strip() for c in lines[3].strip("|").split("|")), strict=True))
-    assert second["% of optimum"] == "92.5"  # 1850 / 2000
+    half = 12.706 * np.std([1900, 1800], ddof=1) / np.sqrt(2) / 2000 * 100  # t(1) = 12.706
+    assert second["% of optimum (± 95% CI)"] == f"92.5 ± {half:.1f}"  # 1850 / 2000
     assert second["reached?"] == "—"
 
 
