@@ -33,8 +33,9 @@ def exact_optimality(result: dict, algo: str) -> float:
 @pytest.mark.parametrize(
     ("algo", "overrides", "threshold"),
     [
-        # a quarter of the shipped budget: well past the best (s, S) heuristic (94.8%)
-        ("qlearning", ["n_timesteps=5000000", "eval.freq=0"], 0.97),
+        # a quarter of the shipped budget (its learning rate decays 4x as fast): past the best
+        # (s, S) heuristic (94.8%); seed 0 reaches 96.5%
+        ("qlearning", ["n_timesteps=15000000", "eval.freq=0"], 0.96),
     ],
 )
 def test_custom_task_quick_threshold(algo: str, overrides: list[str], threshold: float) -> None:
@@ -46,7 +47,7 @@ def test_custom_task_quick_threshold(algo: str, overrides: list[str], threshold:
 @pytest.mark.parametrize(
     ("algo", "threshold"),
     [
-        ("qlearning", 0.98),
+        ("qlearning", 0.985),  # seed 0: 99.0% (5 unseen seeds: 99.2%)
         ("ppo", 0.95),
         ("dqn", 0.95),
     ],
