@@ -267,6 +267,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--from-mlflow", metavar="BENCH_ID", help="rebuild the table, train nothing")
     ap.add_argument("--readme", action="store_true", help="refresh README's bench block")
     ap.add_argument("--out", type=Path, help="table file (default experiments/results/...)")
+    ap.add_argument("--title", default="Matrix", help="the table's heading")
     ap.add_argument(
         "--outputs",
         type=Path,
@@ -295,8 +296,9 @@ def main(argv: list[str] | None = None) -> None:
             if args.seeds and not args.from_mlflow
             else ""
         )
+        + (f" --rows {' '.join(args.rows)}" if args.rows and not args.from_mlflow else "")
     )
-    text = report(stats, mode, bench_id, command, total)
+    text = report(stats, mode, bench_id, command, total, args.title)
     out = args.out or RESULTS / f"bench_{mode}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)

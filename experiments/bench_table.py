@@ -235,11 +235,16 @@ def errors(stats: list[RowStats]) -> list[str]:
 
 
 def report(
-    stats: list[RowStats], mode: str, bench_id: str, command: str, total_s: float | None
+    stats: list[RowStats],
+    mode: str,
+    bench_id: str,
+    command: str,
+    total_s: float | None,
+    title: str = "Matrix",
 ) -> str:
     took = f" in {total_s / 60:.1f} min" if total_s is not None else ""
     out = [
-        f"### Matrix ({mode}{took})",
+        f"### {title} ({mode}{took})",
         "",
         provenance(command),
         "",
