@@ -35,9 +35,9 @@ def test_processes_opening_a_fresh_sqlite_store_at_once_all_get_a_working_store(
     # MLflow creates the tables on first open; without the lock, concurrent first opens left
     # the store half-migrated ("table _alembic_tmp_tags already exists") for every later run.
     opener = (  # imports first, then all open together once the test says go
-        "import os, sys, time; from rl_harness.tracking import runs\n"
+        "import sys; from rl_harness.tracking import runs\n"
         "print('ready', flush=True)\n"
-        "while not os.path.exists('go'): time.sleep(0.01)\n"
+        "sys.stdin.readline()\n"
         "runs.client().create_experiment(f'opener-{sys.argv[1]}')"
     )
     fresh = tmp_path / "fresh"  # not the test's own store, which is set up already
@@ -48,6 +48,7 @@ def test_processes_opening_a_fresh_sqlite_store_at_once_all_get_a_working_store(
             [sys.executable, "-c", opener, str(i)],
             cwd=fresh,
             env={**os.environ, **env},
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -55,7 +56,9 @@ def test_processes_opening_a_fresh_sqlite_store_at_once_all_get_a_working_store(
         for i in range(4)
     ]
     assert [p.stdout.readline().strip() for p in procs] == ["ready"] * 4  # type: ignore[union-attr]
-    (fresh / "go").touch()
+    for p in procs:  # go: each blocks reading its stdin until then
+        p.stdin.write("go\n")  # type: ignore[union-attr]
+        p.stdin.flush()  # type: ignore[union-attr]
     outputs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, [err[-500:] for _, err in outputs]
     from mlflow import MlflowClient
