@@ -479,9 +479,10 @@ class OptunaRLSweeper(Sweeper):
                 "+optuna.stage=retest",
                 f"+optuna.trial={unit.trial}",
             ]
+        if unit.k == 1:
+            return [*params, f"+optuna.trial={unit.trial}"]
         span = sweep.largest(self.params, "n_timesteps", self.config.n_timesteps)
         own = [f"seed={unit.seed}", f"+optuna.seed_index={unit.index}", f"+optuna.seed_span={span}"]
-        own = own if unit.k > 1 else []
         return [*params, f"+optuna.trial={unit.trial}", *own]
 
     def _interrupted(self, unit: Any, tid: int | None) -> None:
