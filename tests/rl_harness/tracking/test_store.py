@@ -29,6 +29,7 @@ def test_sqlite_path_names_the_file_of_a_sqlite_uri_only(uri: str, path: Path | 
     assert sqlite_path(uri) == path
 
 
+@pytest.mark.slow  # four processes importing MLflow: ~10 s of CPU
 def test_processes_opening_a_fresh_sqlite_store_at_once_all_get_a_working_store(
     tmp_path: Path,
 ) -> None:
