@@ -28,12 +28,11 @@ def compose_cfg(overrides: list[str]) -> DictConfig:
 def pin_tracking_store() -> None:
     """Runs train in their own working directories: a relative SQLite store must not follow
     them, so it is made absolute (in MLFLOW_TRACKING_URI) before the first one."""
-    from rl_harness.tracking import runs as tracking
+    from rl_harness.tracking.store import sqlite_path, tracking_uri
 
-    uri = tracking.tracking_uri()
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        path = Path(uri.removeprefix("sqlite:///")).resolve()
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{path}"
+    path = sqlite_path(tracking_uri())
+    if path is not None and not path.is_absolute():
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{path.resolve()}"
 
 
 def hparams_file(algo: str, env: str) -> str | None:

@@ -55,10 +55,10 @@ def expected_points(out: Path) -> dict[str, int]:
     return {key: len(seen) for key, seen in points.items()}
 
 
-def failure_line(log: Path) -> str:
+def failure_line(log: str) -> str:
     """The line of a failed client's log that says why: Hydra ends with a hint about
     HYDRA_FULL_ERROR, so the last line that is not that hint."""
-    lines = [ln for ln in log.read_text().strip().splitlines() if "HYDRA_FULL_ERROR" not in ln]
+    lines = [ln for ln in log.strip().splitlines() if "HYDRA_FULL_ERROR" not in ln]
     return (lines[-1] if lines else "(empty log)")[:200]
 
 
@@ -109,11 +109,9 @@ def load(uri: str, clients: int, steps: int, tmp: Path) -> tuple[list[list[str]]
     for i, ((out, _), code) in enumerate(zip(procs, codes, strict=True)):
         run_id, expected, missing, stored, short = check_run(client, out)
         if code != 0:
-            short = failure_line(tmp / f"client-{i}.log")
-            print(
-                f"--- client {i} log:\n{(tmp / f'client-{i}.log').read_text()[-3000:]}",
-                file=sys.stderr,
-            )
+            log = (tmp / f"client-{i}.log").read_text()
+            short = failure_line(log)
+            print(f"--- client {i} log:\n{log[-3000:]}", file=sys.stderr)
         row = [str(i), str(code), run_id[:8], str(expected), str(missing), str(stored), short]
         rows.append(row)
     return rows, wall, cpu
