@@ -4,6 +4,7 @@ A search space is nested like the config it samples:
 
     algo:
       learning_rate: {type: float, low: 1.0e-5, high: 1.0e-2, log: true}
+      # schedule: linear samples the start of {schedule: linear, start: <x>, end: 0.0}
       n_epochs: {type: int, low: 1, high: 20}
       policy_kwargs:
         net_arch: {type: categorical, choices: {small: [64, 64], large: [256, 256]}}
@@ -35,7 +36,7 @@ from rl_harness.build import registry as algos
 from rl_harness.errors import ConfigError
 
 SPEC_KEYS = {
-    "float": {"type", "low", "high", "log", "step"},
+    "float": {"type", "low", "high", "log", "step", "schedule"},
     "int": {"type", "low", "high", "log", "step"},
     "categorical": {"type", "choices"},
 }
@@ -49,9 +50,12 @@ class Param:
     path: str
     distribution: BaseDistribution
     values: dict[str, Any] | None = None  # choice name → structured value
+    schedule: str | None = None  # "linear": the sampled float starts a decay to 0
 
     def value(self, sampled: Any) -> Any:
         """The config value of a sampled Optuna value (a choice's name → its structure)."""
+        if self.schedule is not None:
+            return {"schedule": self.schedule, "start": sampled, "end": 0.0}
         return self.values[sampled] if self.values is not None else sampled
 
     def first(self) -> Any:
@@ -135,9 +139,16 @@ def _parse_spec(path: str, spec: dict) -> Param:
         raise ConfigError(f"{where}: a log scale needs low > 0, got {low}")
     if log and step is not None:
         raise ConfigError(f"{where}: step and log cannot be combined")
+    schedule = spec.get("schedule")
+    if schedule not in (None, "linear"):
+        raise ConfigError(
+            f"{where}: schedule must be linear (decay to 0) or absent, got {schedule!r}"
+        )
     if kind == "int":
         return Param(path, IntDistribution(low, high, log=log, step=step or 1))
-    return Param(path, FloatDistribution(float(low), float(high), log=log, step=step))
+    return Param(
+        path, FloatDistribution(float(low), float(high), log=log, step=step), None, schedule
+    )
 
 
 def _categorical(path: str, where: str, choices: Any) -> Param:

@@ -141,6 +141,19 @@ def test_space_parses_every_kind_and_writes_overrides_hydra_reads_back() -> None
     assert compose_config(["algo=ppo", *sweep.overrides(params, sampled)]).algo.clip_range == 0.2
 
 
+def test_a_float_with_a_schedule_samples_the_start_of_a_linear_decay() -> None:
+    # merged over a plain float spec (as a sweep/env file does), it keeps the base's range
+    base = {"type": "float", "low": 1e-5, "high": 1e-2, "log": True}
+    (param,) = space_cfg({"algo": {"learning_rate": {**base, "schedule": "linear"}}})
+    assert sweep.distributions([param])["algo.learning_rate"].high == 1e-2
+    cfg = compose_config(["algo=ppo", *sweep.overrides([param], {"algo.learning_rate": 7e-4})])
+    assert OmegaConf.to_container(cfg.algo.learning_rate) == {
+        "schedule": "linear",
+        "start": 7e-4,
+        "end": 0.0,
+    }
+
+
 @pytest.mark.parametrize(
     "space, words",
     [
@@ -166,6 +179,14 @@ def test_space_parses_every_kind_and_writes_overrides_hydra_reads_back() -> None
             ["low must be an integer"],
         ),
         ({"algo": {"gamma": {"type": "categorical", "choices": []}}}, ["choices is empty"]),
+        (
+            {"algo": {"gamma": {"type": "float", "low": 0.9, "high": 1, "schedule": "cosine"}}},
+            ["schedule must be linear", "'cosine'"],
+        ),
+        (
+            {"algo": {"n_epochs": {"type": "int", "low": 1, "high": 3, "schedule": "linear"}}},
+            ["unknown key(s) schedule for type int"],
+        ),
         ({"algo": {"gamma": 0.9}}, ["expected a mapping with a type"]),
         ({"eval": {"freqq": {"type": "int", "low": 1, "high": 3}}}, ["'eval.freqq' is not a key"]),
         ({"algo": {"seed": {"type": "int", "low": 1, "high": 3}}}, ["set by the harness"]),
