@@ -8,6 +8,7 @@ never by eval'ing strings.
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 from collections.abc import Callable
 from typing import Any
@@ -238,7 +239,21 @@ def algo_kwargs(name: str, cls: type, algo_cfg: DictConfig | dict) -> dict[str, 
     raw = {k: v for k, v in to_plain(algo_cfg).items() if k != "name"}
     algos.check_keys(name, cls, list(raw))
     params = algos.accepted_keys(cls)
+    for k, v in raw.items():
+        if isinstance(v, dict) and "schedule" in v and not _takes_schedule(params[k]):
+            takes = ", ".join(k for k, p in params.items() if _takes_schedule(p))
+            raise ConfigError(
+                f"algo.{k} of {name} takes a number, not a schedule; schedules: {takes}"
+            )
     return {k: _convert(k, v, _default(params[k])) for k, v in raw.items()}
+
+
+def _takes_schedule(param: Any) -> bool:
+    """Whether the constructor accepts a callable here (unannotated: assume it does)."""
+    annotation = param.annotation
+    return annotation is inspect.Parameter.empty or any(
+        word in str(annotation) for word in ("Callable", "Schedule")
+    )
 
 
 def _default(param: Any) -> Any:

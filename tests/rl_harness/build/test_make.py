@@ -116,6 +116,19 @@ def test_schedules_and_policy_kwargs_become_objects() -> None:
     env.close()
 
 
+def test_a_schedule_where_the_constructor_takes_only_a_number_is_refused() -> None:
+    # SB3 would store the callable and fail mid-training (gamma * reward): say so up front
+    cfg = compose_config(
+        ["algo=ppo", "env=cartpole", "++algo.gamma={schedule: linear, start: 0.9}"]
+    )
+    with pytest.raises(ConfigError) as e:
+        train.validate(cfg)
+    assert str(e.value) == (
+        "algo.gamma of ppo takes a number, not a schedule; "
+        "schedules: learning_rate, clip_range, clip_range_vf"
+    )
+
+
 def test_action_noise_built_for_the_action_dimension() -> None:
     cfg = compose_config(["algo=td3", "env=pendulum"])
     _, kwargs = train.validate(cfg)
