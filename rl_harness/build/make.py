@@ -241,7 +241,7 @@ def algo_kwargs(name: str, cls: type, algo_cfg: DictConfig | dict) -> dict[str, 
     params = algos.accepted_keys(cls)
     for k, v in raw.items():
         if isinstance(v, dict) and "schedule" in v and not _takes_schedule(params[k]):
-            takes = ", ".join(k for k, p in params.items() if _takes_schedule(p))
+            takes = ", ".join(key for key, p in params.items() if _takes_schedule(p))
             raise ConfigError(
                 f"algo.{k} of {name} takes a number, not a schedule; schedules: {takes}"
             )

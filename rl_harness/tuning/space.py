@@ -146,9 +146,8 @@ def _parse_spec(path: str, spec: dict) -> Param:
         )
     if kind == "int":
         return Param(path, IntDistribution(low, high, log=log, step=step or 1))
-    return Param(
-        path, FloatDistribution(float(low), float(high), log=log, step=step), None, schedule
-    )
+    distribution = FloatDistribution(float(low), float(high), log=log, step=step)
+    return Param(path, distribution, schedule=schedule)
 
 
 def _categorical(path: str, where: str, choices: Any) -> Param:
