@@ -6,6 +6,7 @@ experiment; the markdown table is then built from what the MLflow store holds.
     python -m experiments.bench_matrix                    # `make bench-full`: shipped budgets
     python -m experiments.bench_matrix --quick --readme   # also refresh README's bench block
     python -m experiments.bench_matrix --from-mlflow ID   # rebuild a table from the store alone
+    python -m experiments.bench_matrix --jobs 2           # two cells at once (one per core)
     python -m experiments.bench_matrix --quick --rows ppo/cartpole --max-steps 2048   # smoke
 
 Per row: final evaluation return (the harness's closing evaluation, `final/mean_reward`) as mean
@@ -23,9 +24,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import multiprocessing
 import tempfile
 import time
 import traceback
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -226,19 +230,38 @@ def selected(rows: list[str] | None, quick: bool) -> list[Row]:
     return chosen
 
 
-def run_matrix(plans: list[Plan], mode: str, bench_id: str, out_root: Path) -> None:
-    tags = {"bench": mode, "bench.id": bench_id}
+def _warm_up() -> None:
+    """An untimed tiny run: lazy imports and first-call costs stay out of the first cell."""
     warm = compose_cfg(["n_timesteps=256", "mlflow.enabled=false", "progress_bar=false"])
     with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
-        train.run(warm)  # untimed: lazy imports and first-call costs stay out of the first cell
-    for p in plans:
-        for seed in p.seeds:
-            print(f"[bench] {p.row.key} seed {seed}: {p.budget:,} steps", flush=True)
-            try:
-                run_cell(p, seed, tags, out_root)
-            except Exception as e:  # noqa: BLE001 - one failed cell must not end the bench
-                traceback.print_exc()
-                print(f"[bench] {p.row.key} seed {seed} FAILED: {e}", flush=True)
+        train.run(warm)
+
+
+def _run_or_report(cell: tuple[Plan, int], tags: dict[str, str], out_root: Path) -> None:
+    p, seed = cell
+    print(f"[bench] {p.row.key} seed {seed}: {p.budget:,} steps", flush=True)
+    try:
+        run_cell(p, seed, tags, out_root)
+    except Exception as e:  # noqa: BLE001 - one failed cell must not end the bench
+        traceback.print_exc()
+        print(f"[bench] {p.row.key} seed {seed} FAILED: {e}", flush=True)
+
+
+def run_matrix(plans: list[Plan], mode: str, bench_id: str, out_root: Path, jobs: int = 1) -> None:
+    """Every (row, seed) cell; with jobs > 1, that many at once, each in its own process (a
+    cell's wall time then includes what the others take from shared caches and memory)."""
+    run = functools.partial(
+        _run_or_report, tags={"bench": mode, "bench.id": bench_id}, out_root=out_root
+    )
+    cells = [(p, seed) for p in plans for seed in p.seeds]
+    if jobs == 1:
+        _warm_up()
+        for cell in cells:
+            run(cell)
+        return
+    spawn = multiprocessing.get_context("spawn")  # no forked torch or MLflow state
+    with ProcessPoolExecutor(jobs, mp_context=spawn, initializer=_warm_up) as pool:
+        list(pool.map(run, cells))
 
 
 def gather(plans: list[Plan], cells: list[Cell], rebuilt: bool = False) -> list[RowStats]:
@@ -263,6 +286,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true", help="2 seeds, reduced budgets (make bench)")
     ap.add_argument("--rows", nargs="+", help="only these rows, e.g. ppo/cartpole")
     ap.add_argument("--seeds", type=int, nargs="+", help="override the seeds of every row")
+    ap.add_argument(
+        "--jobs", type=int, default=1, help="cells trained at once, one process each (≤ cores)"
+    )
     ap.add_argument("--max-steps", type=int, help="cap every budget (smoke tests)")
     ap.add_argument("--from-mlflow", metavar="BENCH_ID", help="rebuild the table, train nothing")
     ap.add_argument("--readme", action="store_true", help="refresh README's bench block")
@@ -275,6 +301,8 @@ def main(argv: list[str] | None = None) -> None:
         help="run directories go under OUTPUTS/<bench id>/",
     )
     args = ap.parse_args(argv)
+    if args.jobs < 1:
+        ap.error(f"--jobs {args.jobs}: give 1 or more cells at once")
     quick = args.quick or (args.from_mlflow or "").startswith("quick")
     mode = "quick" if quick else "full"
     plans = [plan(r, quick, args.seeds, args.max_steps) for r in selected(args.rows, quick)]
@@ -284,7 +312,7 @@ def main(argv: list[str] | None = None) -> None:
     bench_id = args.from_mlflow or f"{mode}-{datetime.now():%Y%m%d-%H%M%S}"
     if not args.from_mlflow:
         start = time.perf_counter()
-        run_matrix(plans, mode, bench_id, args.outputs / bench_id)
+        run_matrix(plans, mode, bench_id, args.outputs / bench_id, args.jobs)
         total = time.perf_counter() - start
     stats = gather(plans, collect(bench_id), rebuilt=bool(args.from_mlflow))
     resolve_references(stats)
@@ -297,6 +325,7 @@ def main(argv: list[str] | None = None) -> None:
             else ""
         )
         + (f" --rows {' '.join(args.rows)}" if args.rows and not args.from_mlflow else "")
+        + (f" --jobs {args.jobs}" if args.jobs > 1 and not args.from_mlflow else "")
     )
     text = report(stats, mode, bench_id, command, total, args.title)
     out = args.out or RESULTS / f"bench_{mode}.md"

@@ -168,3 +168,25 @@ def test_one_real_cell_through_harness_and_mlflow(tmp_path: Path) -> None:
     rebuilt = tmp_path / "rebuilt.md"
     bm.main(["--from-mlflow", run.data.tags["bench.id"], "--out", str(rebuilt)])
     assert line in rebuilt.read_text().splitlines()
+
+
+@pytest.mark.slow  # two spawned processes, each importing torch, SB3 and MLflow
+def test_two_cells_at_once_each_in_its_own_process(tmp_path: Path) -> None:
+    out = tmp_path / "bench.md"
+    args = ["--quick", "--rows", "ppo/cartpole", "--seeds", "0", "1", "--max-steps", "256"]
+    bm.main([*args, "--jobs", "2", "--out", str(out), "--outputs", str(tmp_path / "runs")])
+    client = MlflowClient(tracking.tracking_uri())
+    runs = client.search_runs([client.get_experiment_by_name(bt.EXPERIMENT).experiment_id])
+    assert sorted(int(r.data.params["seed"]) for r in runs) == [0, 1]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert len({r.data.tags["bench.id"] for r in runs}) == 1  # one bench, one table
+    text = out.read_text()
+    assert "--jobs 2" in text  # the provenance line says the cells shared the machine
+    assert "| 2/2 |" in next(x for x in text.splitlines() if x.startswith("| ppo | cartpole"))
+
+
+def test_jobs_below_one_is_refused_before_any_training(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        bm.main(["--quick", "--rows", "ppo/cartpole", "--jobs", "0"])
+    assert exit_.value.code == 2
+    assert "--jobs 0: give 1 or more" in capsys.readouterr().err
