@@ -121,7 +121,7 @@ MATRIX: list[Row] = [
     Row("ppo", "custom", SS, quick_budget=12_000),
     Row("dqn", "custom", SS, quick_budget=12_000),
     Row("qlearning", "custom", SS),
-    Row("sac", "custom_continuous", SS, quick_budget=1_000, full_budget=20_000, full_seeds=3),
+    Row("sac", "custom_continuous", SS, quick_budget=1_000, full_seeds=3),
     Row("tqc", "custom_continuous", SS, full_budget=20_000, full_seeds=3, in_quick=False),
     # Tabular: the finite-horizon optimum (rl_harness/tabular_optimum.py), tolerances as in
     # experiments/qlearning_vs_optimum.py; 1000 evaluation episodes keep sampling noise small.

@@ -82,6 +82,14 @@ def test_verdict(returns: list[float], budget: int, shipped: int, expected: str)
     assert stats("ppo/cartpole", returns, budget, shipped).verdict() == expected
 
 
+def test_a_full_budget_stands_in_only_where_no_tuned_file_ships() -> None:
+    # a row's full_budget would hide the shipped budget of its hparams file and score the
+    # shipped config at a budget it was never tuned for, without saying it was cut
+    for r in bm.MATRIX:
+        if r.full_budget is not None:
+            assert bm.hparams_file(r.algo, r.env) is None, r.key
+
+
 def test_a_failed_seed_is_shown_and_blocks_the_claim() -> None:
     s = stats("ppo/cartpole", [500.0, 500.0], 100_000, 100_000)
     s.plan.seeds.append(2)
