@@ -33,7 +33,7 @@ sweep:
 # The validated loop for one pair (README, Validated tuning): TRIALS trials on 3 seeds each, the
 # best 5 re-tested on 5 unseen seeds, the winner promoted into conf/hparams/ only when it is
 # significantly better than the shipped config. Rerun it to continue after a stop.
-# (ALGO=qlearning ENV=custom TRIALS=16: ~25 min on 2 cores; ALGO=ppo: ~45 min; ALGO=dqn: hours.)
+# (ALGO=qlearning ENV=custom TRIALS=16: ~25 min on 2 cores; ALGO=ppo: ~45 min; ALGO=dqn: ~2 h.)
 ALGO ?= ppo
 ENV ?= custom
 TRIALS ?= 20

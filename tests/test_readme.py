@@ -167,6 +167,7 @@ def pinned_budget(command: str) -> list[str]:
 def test_a_searched_budget_is_pinned_only_where_the_space_holds_it() -> None:
     assert pinned_budget("python -m rl_harness -m sweep=qlearning algo=qlearning env=custom")
     assert pinned_budget("python -m rl_harness -m sweep=ppo env=custom")
+    assert pinned_budget("python -m rl_harness -m sweep=dqn algo=dqn env=custom")
     assert not pinned_budget("python -m rl_harness -m sweep=a2c env=custom")
     assert not pinned_budget("python -m rl_harness -m sweep=ppo env=cartpole")
 

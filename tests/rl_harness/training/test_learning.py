@@ -49,7 +49,7 @@ def test_custom_task_quick_threshold(algo: str, overrides: list[str], threshold:
     [
         ("qlearning", 0.985),  # seed 0: 99.0% (5 unseen seeds: 99.2%)
         ("ppo", 0.98),  # seed 0: 99.1% (5 unseen seeds: 99.0%)
-        ("dqn", 0.95),
+        ("dqn", 0.97),  # seed 0: 98.5% in tuning (5 unseen seeds: 98.6%)
     ],
 )
 def test_custom_task_shipped_hparams(algo: str, threshold: float) -> None:
