@@ -273,6 +273,7 @@ class OptunaRLSweeper(Sweeper):
 
     def _check_same_sweep(self, study: Any, arguments: list[str]) -> None:
         from rl_harness.errors import ConfigError
+        from rl_harness.tuning import sweep
 
         fixed = sorted(arguments)
         before = study.user_attrs.get("overrides")
@@ -284,6 +285,7 @@ class OptunaRLSweeper(Sweeper):
                 f"study '{study.study_name}' scores each trial on {k} seed(s); this command "
                 f"has hydra.sweeper.seeds={self.k}: use {k} to resume, or a new study_name"
             )
+        sweep.check_resumable(self.params, study.trials, study.study_name)
         if before is None:
             study.set_user_attr("overrides", fixed)
         elif before != fixed:

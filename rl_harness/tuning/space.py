@@ -31,6 +31,7 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from optuna.trial import TrialState
 
 from rl_harness.build import registry as algos
 from rl_harness.errors import ConfigError
@@ -202,6 +203,46 @@ def overrides(params: list[Param], sampled: dict[str, Any]) -> list[str]:
     return [
         f"++{p.path}={hydra_value(p.value(sampled[p.path]))}" for p in params if p.path in sampled
     ]
+
+
+def check_resumable(params: list[Param], trials: list[Any], study: str) -> None:
+    """Refuse a space that no longer holds a live trial's parameters: its remaining seeds (or its
+    re-test) would run another configuration, or fail mid-study on a dropped choice.
+
+    Live: running, waiting or complete (a complete trial may still be re-tested); failed and
+    pruned ones never run again.
+    """
+    dists = distributions(params)
+    for t in trials:
+        if t.state not in (TrialState.RUNNING, TrialState.WAITING, TrialState.COMPLETE):
+            continue
+        if set(t.params) != set(dists):
+            diff = sorted(set(t.params) ^ set(dists))
+            problem = f"its parameters differ from this space's in {', '.join(diff)}"
+        else:
+            bad = [k for k, v in t.params.items() if not _holds(dists[k], v)]
+            if not bad:
+                continue
+            allowed = _allowed(dists[bad[0]])
+            problem = f"{bad[0]}={t.params[bad[0]]} lies outside this space ({allowed})"
+        raise ConfigError(
+            f"study '{study}' trial {t.number}: {problem}; resume with the space the study was "
+            "started with, or a new hydra.sweeper.study_name"
+        )
+
+
+def _allowed(d: BaseDistribution) -> str:
+    if isinstance(d, CategoricalDistribution):
+        return f"choices {', '.join(map(str, d.choices))}"
+    assert isinstance(d, IntDistribution | FloatDistribution)
+    return f"{d.low}..{d.high}"
+
+
+def _holds(d: BaseDistribution, value: Any) -> bool:
+    try:
+        return d._contains(d.to_internal_repr(value))
+    except (ValueError, TypeError):
+        return False
 
 
 def hydra_value(v: Any) -> str:

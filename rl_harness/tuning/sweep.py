@@ -31,6 +31,7 @@ from rl_harness.tuning.search import PRUNERS, SAMPLERS, make_pruner, make_sample
 from rl_harness.tuning.space import (
     SPEC_KEYS,
     Param,
+    check_resumable,
     distributions,
     hydra_value,
     largest,
@@ -85,6 +86,7 @@ __all__ = [
     "aggregate",
     "best_hparams",
     "check_objective",
+    "check_resumable",
     "check_seeds",
     "claim",
     "counted",

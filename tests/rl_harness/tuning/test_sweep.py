@@ -141,6 +141,67 @@ def test_space_parses_every_kind_and_writes_overrides_hydra_reads_back() -> None
     assert compose_config(["algo=ppo", *sweep.overrides(params, sampled)]).algo.clip_range == 0.2
 
 
+def test_a_resume_whose_space_no_longer_holds_a_live_trial_is_refused_in_one_line() -> None:
+    nets = {"small": [64, 64], "big": [256, 256]}
+    lr = {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}
+    before = space_cfg(
+        {
+            "algo": {
+                "learning_rate": lr,
+                "policy_kwargs": {"net_arch": {"type": "categorical", "choices": nets}},
+            }
+        }
+    )
+    study = optuna.create_study()
+    for number, (net, state) in enumerate(
+        [("small", TrialState.COMPLETE), ("big", TrialState.RUNNING)]
+    ):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"algo.learning_rate": 1e-3, "algo.policy_kwargs.net_arch": net},
+                distributions=sweep.distributions(before),
+                value=1.0 if state == TrialState.COMPLETE else None,
+                state=state,
+            )
+        )
+        assert study.trials[number].state == state
+    sweep.check_resumable(before, study.trials, "s")  # the same space resumes
+
+    no_big = space_cfg(
+        {
+            "algo": {
+                "learning_rate": lr,
+                "policy_kwargs": {
+                    "net_arch": {"type": "categorical", "choices": {"small": [64, 64]}}
+                },
+            }
+        }
+    )
+    with pytest.raises(ConfigError) as e:
+        sweep.check_resumable(no_big, study.trials, "s")
+    assert str(e.value) == (
+        "study 's' trial 1: algo.policy_kwargs.net_arch=big lies outside this space (choices "
+        "small); resume with the space the study was started with, or a new "
+        "hydra.sweeper.study_name"
+    )
+    narrower = space_cfg({"algo": {"learning_rate": {**lr, "low": 2e-3}}})
+    with pytest.raises(
+        ConfigError,
+        match="trial 0: its parameters differ from this space's in algo.policy_kwargs.net_arch",
+    ):
+        sweep.check_resumable(narrower, study.trials, "s")
+    # a pruned trial never runs again: its dropped choice does not block the resume
+    pruned = optuna.create_study()
+    pruned.add_trial(
+        optuna.trial.create_trial(
+            params={"algo.learning_rate": 1e-3, "algo.policy_kwargs.net_arch": "big"},
+            distributions=sweep.distributions(before),
+            state=TrialState.PRUNED,
+        )
+    )
+    sweep.check_resumable(no_big, pruned.trials, "s")
+
+
 def test_a_float_with_a_schedule_samples_the_start_of_a_linear_decay() -> None:
     # merged over a plain float spec (as a sweep/env file does), it keeps the base's range
     base = {"type": "float", "low": 1e-5, "high": 1e-2, "log": True}
