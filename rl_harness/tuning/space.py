@@ -216,15 +216,17 @@ def check_resumable(params: list[Param], trials: list[Any], study: str) -> None:
     for t in trials:
         if t.state not in (TrialState.RUNNING, TrialState.WAITING, TrialState.COMPLETE):
             continue
-        if set(t.params) != set(dists):
-            diff = sorted(set(t.params) ^ set(dists))
+        # A queued trial (a retry) holds its values as fixed params until a worker starts it.
+        values = t.params or t.system_attrs.get("fixed_params", {})
+        if set(values) != set(dists):
+            diff = sorted(set(values) ^ set(dists))
             problem = f"its parameters differ from this space's in {', '.join(diff)}"
         else:
-            bad = [k for k, v in t.params.items() if not _holds(dists[k], v)]
+            bad = [k for k, v in values.items() if not _holds(dists[k], v)]
             if not bad:
                 continue
             allowed = _allowed(dists[bad[0]])
-            problem = f"{bad[0]}={t.params[bad[0]]} lies outside this space ({allowed})"
+            problem = f"{bad[0]}={values[bad[0]]} lies outside this space ({allowed})"
         raise ConfigError(
             f"study '{study}' trial {t.number}: {problem}; resume with the space the study was "
             "started with, or a new hydra.sweeper.study_name"

@@ -55,7 +55,8 @@ def test_cfg_job_prints_the_composed_config() -> None:
     out = cli("--cfg", "job", "algo=dqn", "env=cartpole")
     assert out.returncode == 0
     assert "name: dqn" in out.stdout and "id: CartPole-v1" in out.stdout
-    assert "target_update_interval: 10" in out.stdout  # from conf/hparams/dqn_cartpole.yaml
+    # from conf/hparams/dqn_cartpole.yaml (DQN's default is 10000)
+    assert "  target_update_interval: 1000\n" in out.stdout
 
 
 def test_output_folder_is_named_by_the_env_actually_trained(isolated: Path) -> None:

@@ -200,6 +200,13 @@ def test_a_resume_whose_space_no_longer_holds_a_live_trial_is_refused_in_one_lin
         )
     )
     sweep.check_resumable(no_big, pruned.trials, "s")
+    # a queued retry holds its values as fixed params, not params, until a worker starts it
+    queued = optuna.create_study()
+    queued.enqueue_trial({"algo.learning_rate": 1e-3, "algo.policy_kwargs.net_arch": "big"})
+    assert queued.trials[0].state == TrialState.WAITING and queued.trials[0].params == {}
+    sweep.check_resumable(before, queued.trials, "s")
+    with pytest.raises(ConfigError, match="trial 0: algo.policy_kwargs.net_arch=big lies outside"):
+        sweep.check_resumable(no_big, queued.trials, "s")
 
 
 def test_a_float_with_a_schedule_samples_the_start_of_a_linear_decay() -> None:
