@@ -270,7 +270,16 @@ def update_readme(mode: str, readme: Path = ROOT / "README.md") -> None:
     with no result in this mode shows its result in the other mode (its heading says which)."""
     other = "quick" if mode == "full" else "full"
     parts = []
-    for name in ("unseen", "bench", "scaling", "overhead", "serving", "qlearning", "sweep"):
+    for name in (
+        "unseen",
+        "unseen_sac",
+        "bench",
+        "scaling",
+        "overhead",
+        "serving",
+        "qlearning",
+        "sweep",
+    ):
         found = [p for m in (mode, other) if (p := RESULTS / f"{name}_{m}.md").exists()]
         parts += found[:1]
     body = "\n".join(p.read_text().strip() + "\n" for p in parts)
