@@ -7,6 +7,7 @@ CI rather than a user's run.
     attach_trial               Optuna   optuna.trial.Trial(study, trial_id) (discouraged)
     deterministic_action       SB3      BasePolicy._predict (protected)
     system_metrics_monitor     MLflow   mlflow.system_metrics.system_metrics_monitor (internal)
+    finish_system_metrics      MLflow   the same monitor's sampling methods and step count
     delete_artifacts           MLflow   ArtifactRepository.delete_artifacts (no client method)
 """
 
@@ -66,6 +67,17 @@ def system_metrics_monitor(run_id: str, tracking_uri: str, resumed: bool) -> Any
     from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
     return SystemMetricsMonitor(run_id, resume_logging=resumed, tracking_uri=tracking_uri)
+
+
+def finish_system_metrics(monitor: Any) -> None:
+    """Stop the monitor, logging one sample first if it has logged none: MLflow's loop drops
+    what it sampled when it is stopped within its first interval (10 s), so a short run would
+    show no system metrics at all. If these methods move, the run's end reports it (caller
+    catches) and the test fails."""
+    if monitor._logging_step == 0:
+        monitor.collect_metrics()
+        monitor.publish_metrics(monitor.aggregate_metrics())
+    monitor.finish()
 
 
 def attach_trial(study: optuna.Study, trial_id: int) -> optuna.Trial:

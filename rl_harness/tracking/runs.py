@@ -310,10 +310,10 @@ def _start_monitor(run_id: str, resumed: bool) -> Any:
 
 
 def _stop_monitor(monitor: Any) -> None:
-    """Its last samples are logged before the run ends."""
+    """Its last samples are logged before the run ends (one at least, however short the run)."""
     if monitor is not None:
         try:
-            monitor.finish()
+            compat.finish_system_metrics(monitor)
         except Exception as e:  # noqa: BLE001
             print(f"rl_harness: system metrics not completed: {e}", file=sys.stderr)
 

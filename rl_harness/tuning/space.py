@@ -216,10 +216,11 @@ def check_resumable(params: list[Param], trials: list[Any], study: str) -> None:
     for t in trials:
         if t.state not in (TrialState.RUNNING, TrialState.WAITING, TrialState.COMPLETE):
             continue
-        # A queued trial (a retry) holds its values as fixed params until a worker starts it.
+        # A queued trial (a retry) holds its values as fixed params until a worker starts it; a
+        # trial just asked for may not hold all its values yet (another worker is sampling them).
         values = t.params or t.system_attrs.get("fixed_params", {})
-        if set(values) != set(dists):
-            diff = sorted(set(values) ^ set(dists))
+        missing = set(dists) - set(values) if t.state == TrialState.COMPLETE else set()
+        if diff := sorted((set(values) - set(dists)) | missing):
             problem = f"its parameters differ from this space's in {', '.join(diff)}"
         else:
             bad = [k for k, v in values.items() if not _holds(dists[k], v)]

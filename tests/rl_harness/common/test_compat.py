@@ -93,6 +93,21 @@ def test_system_metrics_monitor_logs_cpu_and_memory_to_the_run(
     assert metrics["system/system_memory_usage_megabytes"] > 0
 
 
+def test_a_run_shorter_than_one_sampling_interval_still_gets_a_sample() -> None:
+    from mlflow import MlflowClient
+
+    from rl_harness.tracking.store import tracking_uri
+
+    client = MlflowClient(tracking_uri())
+    run = client.create_run(client.create_experiment("short"))
+    monitor = compat.system_metrics_monitor(run.info.run_id, tracking_uri(), resumed=False)
+    monitor.start()  # the default interval is 10 s: the loop itself logs nothing before finish
+    compat.finish_system_metrics(monitor)
+    metrics = client.get_run(run.info.run_id).data.metrics
+    assert 0 <= metrics["system/cpu_utilization_percentage"] <= 100
+    assert metrics["system/system_memory_usage_megabytes"] > 0
+
+
 def test_delete_artifacts_removes_one_folder_of_a_runs_artifacts(tmp_path: Path) -> None:
     from rl_harness.tracking import runs as tracking
 

@@ -207,6 +207,15 @@ def test_a_resume_whose_space_no_longer_holds_a_live_trial_is_refused_in_one_lin
     sweep.check_resumable(before, queued.trials, "s")
     with pytest.raises(ConfigError, match="trial 0: algo.policy_kwargs.net_arch=big lies outside"):
         sweep.check_resumable(no_big, queued.trials, "s")
+    # a trial just asked for holds no values, or some, while its worker samples the rest
+    asked = optuna.create_study()
+    asked.ask()
+    asked.enqueue_trial({"algo.learning_rate": 1e-3})
+    asked.ask({"algo.learning_rate": sweep.distributions(before)["algo.learning_rate"]})
+    assert [t.params for t in asked.trials] == [{}, {"algo.learning_rate": 1e-3}]
+    sweep.check_resumable(before, asked.trials, "s")
+    with pytest.raises(ConfigError, match="trial 1: algo.learning_rate=.* lies outside"):
+        sweep.check_resumable(narrower, asked.trials, "s")
 
 
 def test_a_float_with_a_schedule_samples_the_start_of_a_linear_decay() -> None:
