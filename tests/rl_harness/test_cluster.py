@@ -117,7 +117,9 @@ def worker(cwd: Path, uri: str, storage: str, number: int) -> subprocess.Popen:
 def checkpointed_trial(
     victim: subprocess.Popen, client: MlflowClient, storage: str
 ) -> tuple[int, str] | None:
-    """(trial, run id) of the victim worker's trial once its run has uploaded a checkpoint."""
+    """(trial, run id) of the victim worker's trial once its run has uploaded a checkpoint, while
+    a quarter of its 8192 steps is still to go (a kill right after the last checkpoint may land
+    when the trial has just completed)."""
     import optuna
 
     if victim.poll() is not None:
@@ -132,7 +134,9 @@ def checkpointed_trial(
         if exp and ours and t.state == optuna.trial.TrialState.RUNNING:
             where = f"tags.`optuna.study` = 'fault' and tags.`optuna.trial` = '{t.number}'"
             for run in client.search_runs([exp.experiment_id], where):
-                if client.list_artifacts(run.info.run_id, "checkpoints"):
+                stored = client.list_artifacts(run.info.run_id, "checkpoints")
+                steps = [int(a.path.rsplit("step_", 1)[-1]) for a in stored]
+                if steps and max(steps) <= 6144:
                     return t.number, run.info.run_id
     return None
 
