@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import os
 import platform
+import signal
 import subprocess
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from rl_harness.config.preflight import CONF_DIR, preflight
+from rl_harness.errors import Stopped
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "experiments" / "results"
@@ -23,6 +26,17 @@ def compose_cfg(overrides: list[str]) -> DictConfig:
     so `algo.<kwarg>=` may name any constructor argument)."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose("config", overrides=preflight(list(overrides)))
+
+
+def stop_on_signals() -> dict[int, Any]:
+    """`kill` or Ctrl-C stops a bench as it stops a run: the running cell's MLflow run ends
+    KILLED, never left RUNNING, and a rerun under the same bench id continues. SIGINT too,
+    since a shell starts a background job with it ignored. Returns the handlers it replaced."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise Stopped(signum)
+
+    return {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
 
 
 def pin_tracking_store() -> None:

@@ -7,6 +7,7 @@ experiment; the markdown table is then built from what the MLflow store holds.
     python -m experiments.bench_matrix --quick --readme   # also refresh README's bench block
     python -m experiments.bench_matrix --from-mlflow ID   # rebuild a table from the store alone
     python -m experiments.bench_matrix --jobs 2           # two cells at once (one per core)
+    python -m experiments.bench_matrix --id ID            # continue a stopped bench (Ctrl-C, kill)
     python -m experiments.bench_matrix --quick --rows ppo/cartpole --max-steps 2048   # smoke
 
 Per row: final evaluation return (the harness's closing evaluation, `final/mean_reward`) as mean
@@ -26,6 +27,7 @@ import argparse
 import contextlib
 import functools
 import multiprocessing
+import signal
 import tempfile
 import time
 import traceback
@@ -42,6 +44,7 @@ from experiments.bench_common import (
     compose_cfg,
     hparams_file,
     pin_tracking_store,
+    stop_on_signals,
 )
 from experiments.bench_table import (
     EXPERIMENT,
@@ -201,6 +204,9 @@ def collect(bench_id: str) -> list[Cell]:
         [exp.experiment_id], f"tags.`bench.id` = '{bench_id}'", max_results=5000
     )
     cells = []
+    # A cell run again under the same id (its first run stopped or failed): its finished run
+    # counts, else its latest.
+    runs.sort(key=lambda r: (r.info.status == "FINISHED", r.info.start_time or 0))
     for r in runs:
         m, tags = r.data.metrics, r.data.tags
         steps = m.get("bench/timesteps")
@@ -217,7 +223,8 @@ def collect(bench_id: str) -> list[Cell]:
                 int(r.data.params.get("n_timesteps", 0)) or None,
             )
         )
-    return sorted(cells, key=lambda c: (c.row, c.seed))
+    last = {(c.row, c.seed): c for c in cells}
+    return sorted(last.values(), key=lambda c: (c.row, c.seed))
 
 
 def selected(rows: list[str] | None, quick: bool) -> list[Row]:
@@ -237,6 +244,11 @@ def _warm_up() -> None:
         train.run(warm)
 
 
+def _start_worker() -> None:
+    stop_on_signals()
+    _warm_up()
+
+
 def _run_or_report(cell: tuple[Plan, int], tags: dict[str, str], out_root: Path) -> None:
     p, seed = cell
     print(f"[bench] {p.row.key} seed {seed}: {p.budget:,} steps", flush=True)
@@ -248,20 +260,34 @@ def _run_or_report(cell: tuple[Plan, int], tags: dict[str, str], out_root: Path)
 
 
 def run_matrix(plans: list[Plan], mode: str, bench_id: str, out_root: Path, jobs: int = 1) -> None:
-    """Every (row, seed) cell; with jobs > 1, that many at once, each in its own process (a
+    """Every (row, seed) cell with no finished run under `bench_id` (a rerun with the same id
+    continues a stopped bench); with jobs > 1, that many at once, each in its own process (a
     cell's wall time then includes what the others take from shared caches and memory)."""
     run = functools.partial(
         _run_or_report, tags={"bench": mode, "bench.id": bench_id}, out_root=out_root
     )
-    cells = [(p, seed) for p in plans for seed in p.seeds]
-    if jobs == 1:
-        _warm_up()
-        for cell in cells:
-            run(cell)
+    done = {(c.row, c.seed) for c in collect(bench_id) if c.status == "FINISHED"}
+    cells = [(p, seed) for p in plans for seed in p.seeds if (p.row.key, seed) not in done]
+    if skipped := sum(len(p.seeds) for p in plans) - len(cells):
+        print(f"[bench] {skipped} cells finished before under {bench_id}: kept", flush=True)
+    if not cells:
         return
-    spawn = multiprocessing.get_context("spawn")  # no forked torch or MLflow state
-    with ProcessPoolExecutor(jobs, mp_context=spawn, initializer=_warm_up) as pool:
-        list(pool.map(run, cells))
+    previous = stop_on_signals()
+    try:
+        if jobs == 1:
+            _warm_up()
+            for cell in cells:
+                run(cell)
+            return
+        spawn = multiprocessing.get_context("spawn")  # no forked torch or MLflow state
+        with ProcessPoolExecutor(jobs, mp_context=spawn, initializer=_start_worker) as pool:
+            list(pool.map(run, cells))
+    except KeyboardInterrupt:
+        print(f"[bench] stopped: rerun with --id {bench_id} to continue", flush=True)
+        raise SystemExit(130) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def gather(plans: list[Plan], cells: list[Cell], rebuilt: bool = False) -> list[RowStats]:
@@ -291,6 +317,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--max-steps", type=int, help="cap every budget (smoke tests)")
     ap.add_argument("--from-mlflow", metavar="BENCH_ID", help="rebuild the table, train nothing")
+    ap.add_argument("--id", help="the bench id to record under (rerun with it to continue)")
     ap.add_argument("--readme", action="store_true", help="refresh README's bench block")
     ap.add_argument("--out", type=Path, help="table file (default experiments/results/...)")
     ap.add_argument("--title", default="Matrix", help="the table's heading")
@@ -309,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     pin_tracking_store()  # cells run in their own directories
     tracking.get_or_create_experiment(_client(), EXPERIMENT)  # artifacts under this cwd
     total = None
-    bench_id = args.from_mlflow or f"{mode}-{datetime.now():%Y%m%d-%H%M%S}"
+    bench_id = args.from_mlflow or args.id or f"{mode}-{datetime.now():%Y%m%d-%H%M%S}"
     if not args.from_mlflow:
         start = time.perf_counter()
         run_matrix(plans, mode, bench_id, args.outputs / bench_id, args.jobs)

@@ -1,6 +1,7 @@
 """Validated tuning against a one-seed study: the winner's reproduction gap and the loop's cost.
 
     python -m experiments.bench_validated_tuning --algo qlearning --env custom --trials 16
+    python -m experiments.bench_validated_tuning --algo ppo --env cartpole --sampler-seeds 0 1 2
 
 Runs (or, where they exist, resumes) two studies of the same search — the same sampler seed,
 trials and validation (top 5 re-tested on 5 unseen seeds, against the incumbent) — one with
@@ -9,7 +10,10 @@ k tuning seeds per trial, one with a single seed, then prints per study:
   reproduction gap (tuning − test; the part of the winner's score that was seed luck);
 - the champion (best test IQM) against the incumbent, and the decision;
 - the loop's timesteps as a multiple of a plain one-seed sweep of the same trial count.
-Studies live in sweeps/<study>/ of the working directory; runs in its MLflow store.
+One pair of studies is one draw of a noisy gap: with several sampler seeds, each seed runs its
+own pair and a summary gives the mean gap of each k over the pairs with a 95% bootstrap CI, and
+the ratio of the two means. Studies live in sweeps/<study>/ of the working directory; runs in its
+MLflow store.
 """
 
 from __future__ import annotations
@@ -20,49 +24,73 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 
-from rl_harness.common import tables
+from rl_harness.common import stats, tables
 from rl_harness.tuning import sweep, validation
 from rl_harness.tuning.results import trial_timesteps
 
+HEADERS = [
+    "sampler seed", "k", "winner", "tuning", "test IQM [95% CI]", "gap", "champion (test IQM)",
+    "incumbent", "decision", "timesteps / plain sweep", "of which tuning", "wall min (this call)",
+]  # fmt: skip
 
-def run_study(args: argparse.Namespace, k: int) -> tuple[str, float]:
+
+def study_name(args: argparse.Namespace, k: int, seed: int) -> str:
+    """Seed 0 keeps the name studies had before sampler seeds were an option."""
+    return f"{args.prefix}-{args.algo}-{args.env}-k{k}" + (f"-seed{seed}" if seed else "")
+
+
+def load(name: str) -> optuna.Study:
+    return optuna.load_study(
+        study_name=name, storage=sweep.open_storage(f"sweeps/{name}/optuna.journal")
+    )
+
+
+def run_study(args: argparse.Namespace, k: int, seed: int) -> tuple[str, float]:
     """The study's name and the wall seconds this call spent on it."""
-    study = f"{args.prefix}-{args.algo}-{args.env}-k{k}"
+    study = study_name(args, k, seed)
     cmd = [
         sys.executable, "-m", "rl_harness", "-m", f"sweep={args.algo}", f"algo={args.algo}",
         f"env={args.env}", f"hydra.sweeper.n_trials={args.trials}", f"hydra.sweeper.seeds={k}",
-        "hydra.sweeper.sampler.seed=0", f"hydra.sweeper.study_name={study}",
-        f"hydra.sweeper.n_workers={args.workers}", *args.overrides,
+        f"hydra.sweeper.sampler.seed={seed}", f"hydra.sweeper.study_name={study}",
+        f"hydra.sweeper.n_workers={args.workers}", f"hydra.sweeper.validate.top={args.top}",
+        *args.overrides,
     ]  # fmt: skip
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return study, time.perf_counter() - start
 
 
-def row(name: str, k: int, wall: float, plain: int) -> list[object]:
-    study = optuna.load_study(
-        study_name=name, storage=sweep.open_storage(f"sweeps/{name}/optuna.journal")
-    )
-    trials = study.get_trials(deepcopy=False)
+def gap(name: str) -> tuple[int, float, float, tuple[float, float]]:
+    """The winner (best tuning value): its number, tuning score, test IQM and CI."""
+    study = load(name)
     winner = study.best_trial
     jobs = sweep.job_results(study)
     test = [
         r["last"] for label, r in jobs.items() if label.startswith(f"retest_t{winner.number}_s")
     ]
     test_iqm, ci = validation.iqm_ci(test)
-    checks = validation.Settings(5, 5, 5000, False, None, None)
+    return winner.number, float(winner.value), test_iqm, ci
+
+
+def row(args: argparse.Namespace, name: str, k: int, seed: int, wall: float, plain: int) -> list:
+    study = load(name)
+    number, tuning, test_iqm, ci = gap(name)
+    jobs = sweep.job_results(study)
+    checks = validation.Settings(args.top, 5, 5000, False, None, None)
     v = validation.report(study, checks, "last", "mean")
-    tuned = sum(trial_timesteps(t) for t in trials)
+    tuned = sum(trial_timesteps(t) for t in study.get_trials(deepcopy=False))
     spent = tuned + sum(int(r.get("timesteps", 0)) for r in jobs.values())
     verdict = validation.decide(v, promote=True)[1] if v else "(not validated)"
     return [
+        seed,
         k,
-        f"trial {winner.number}",
-        f"{winner.value:.1f}",
+        f"trial {number}",
+        f"{tuning:.1f}",
         f"{test_iqm:.1f} [{ci[0]:.1f}, {ci[1]:.1f}]",
-        f"{winner.value - test_iqm:+.1f}",
+        f"{tuning - test_iqm:+.1f}",
         f"trial {v.champion.trial}: {v.champion.test_iqm:.1f}" if v else "",
         f"{v.incumbent_iqm:.1f}" if v else "",
         verdict.split(";")[0],
@@ -72,6 +100,38 @@ def row(name: str, k: int, wall: float, plain: int) -> list[object]:
     ]
 
 
+def summary(args: argparse.Namespace) -> str:
+    """Per pair, the two winners side by side; then the mean gap of each k over the pairs with
+    a 95% bootstrap CI, and the ratio of the means."""
+    found = {k: [gap(study_name(args, k, s)) for s in args.seeds] for k in (args.k, 1)}
+    headers = ["sampler seed"]
+    for k in found:
+        headers += [f"k={k} winner", "tuning", "test IQM", "gap"]
+    rows = [
+        [seed, *(x for k in found for x in _winner(found[k][i]))]
+        for i, seed in enumerate(args.seeds)
+    ]
+    lines = [tables.markdown(headers, rows, "r" + "lrrr" * len(found)), ""]
+    gaps = {k: np.array([tuning - test for _, tuning, test, _ in f]) for k, f in found.items()}
+    for k, x in gaps.items():
+        low, high = stats.bootstrap_ci(x, np.mean, 2000, 0.95, 0)
+        lines.append(f"k={k}: mean gap {x.mean():+.1f} [{low:+.1f}, {high:+.1f}] (95% CI)")
+    ratio = gaps[args.k].mean() / gaps[1].mean()
+    # paired bootstrap over the pairs (a pair's two studies share a sampler seed)
+    pick = np.random.default_rng(0).integers(0, len(args.seeds), (2000, len(args.seeds)))
+    low, high = np.nanpercentile(gaps[args.k][pick].mean(1) / gaps[1][pick].mean(1), [2.5, 97.5])
+    lines.append(
+        f"mean gap with k={args.k} / mean gap with k=1: {ratio:.2f} [{low:.2f}, {high:.2f}] "
+        f"over {len(args.seeds)} pairs"
+    )
+    return "\n".join(lines)
+
+
+def _winner(g: tuple[int, float, float, tuple[float, float]]) -> list[str]:
+    number, tuning, test, _ = g
+    return [f"trial {number}", f"{tuning:.1f}", f"{test:.1f}", f"{tuning - test:+.1f}"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algo", default="qlearning")
@@ -79,23 +139,27 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--top", type=int, default=5, help="trials re-tested (1: the winner)")
+    parser.add_argument(
+        "--sampler-seeds", dest="seeds", type=int, nargs="+", default=[0],
+        help="one pair of studies per sampler seed",
+    )  # fmt: skip
     parser.add_argument("--prefix", default="bench", help="studies <prefix>-<algo>-<env>-k<k>")
     parser.add_argument("overrides", nargs="*", help="more Hydra overrides for both studies")
     args = parser.parse_args()
-    runs = {k: run_study(args, k) for k in (args.k, 1)}
-    one = optuna.load_study(
-        study_name=runs[1][0], storage=sweep.open_storage(f"sweeps/{runs[1][0]}/optuna.journal")
-    )
-    plain = sum(trial_timesteps(t) for t in one.get_trials(deepcopy=False))
-    headers = [
-        "k", "winner", "tuning", "test IQM [95% CI]", "gap", "champion (test IQM)",
-        "incumbent", "decision", "timesteps / plain sweep", "of which tuning",
-        "wall min (this call)",
-    ]  # fmt: skip
-    rows = [row(name, k, wall, plain) for k, (name, wall) in runs.items()]
-    print(f"{args.algo} on {args.env}, {args.trials} trials, sampler seed 0; test seeds 5000-5004")
-    print(tables.markdown(headers, rows, "rllrrllrrrr"))
-    print(f"\nstudies: {', '.join(f'sweeps/{n}' for n, _ in runs.values())} in {Path.cwd()}")
+    if args.top < 1:
+        parser.error(f"--top {args.top}: the winner must be re-tested; give 1 or more")
+    rows = []
+    for seed in args.seeds:
+        runs = {k: run_study(args, k, seed) for k in (args.k, 1)}
+        plain = sum(trial_timesteps(t) for t in load(runs[1][0]).get_trials(deepcopy=False))
+        rows += [row(args, name, k, seed, wall, plain) for k, (name, wall) in runs.items()]
+        print(tables.markdown(HEADERS, rows[-2:], "rrlrrrlrlrrr"), flush=True)
+    print(f"\n{args.algo} on {args.env}, {args.trials} trials; test seeds 5000-5004")
+    print(tables.markdown(HEADERS, rows, "rrlrrrlrlrrr"))
+    if len(args.seeds) > 1:
+        print("\n" + summary(args))
+    print(f"\nstudies: sweeps/{args.prefix}-{args.algo}-{args.env}-k* in {Path.cwd()}")
 
 
 if __name__ == "__main__":

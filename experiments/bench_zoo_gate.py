@@ -6,8 +6,9 @@ reaches RL Zoo's mean minus half its per-episode std; a pair reports "k of n see
     python -m experiments.bench_zoo_gate --rows ars/cartpole ppo/mountaincar_continuous
     python -m experiments.bench_zoo_gate --max-minutes 5         # pairs a seed trains in ≤ 5 min
     python -m experiments.bench_zoo_gate --from-mlflow ID --readme   # table from the store
-    # two processes on two cores, one table:  --rows A B --id X  &  --rows C D --id X,  then
-    # --from-mlflow X
+    python -m experiments.bench_zoo_gate --readme-only   # README's table from the result files
+    python -m experiments.bench_zoo_gate --rows A B --id X --jobs 2   # stopped: rerun it to go on
+    # two processes, one table:  --rows A B --id X  &  --rows C D --id X,  then --from-mlflow X
 
 RL Zoo's figures (DLR-RM/rl-baselines3-zoo `benchmark.md`, commit 22e3ff2) come from one
 trained agent per pair, evaluated deterministically over ~150k steps; its LunarLander rows were
@@ -15,11 +16,14 @@ trained on -v2, ours is -v3 (same task; v3 fixed the wind and reset bugs). Each 
 scored by the harness's closing evaluation (`final/mean_reward`: 30 episodes on evaluation seeds
 that training never uses). The runs go to the MLflow experiment `bench` with the tags
 `bench=zoo-gate`, `bench.id`, `bench.row`, as the benchmark matrix's (bench_matrix.py) do.
+Each run writes experiments/results/zoo_gate/<bench id>.md; README's table merges those files
+(a later run's row replaces an earlier one's), since each run's store stays on its machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from datetime import datetime
@@ -129,10 +133,37 @@ def report(stats: list[RowStats], bench_id: str, command: str) -> str:
     reached = sum(succeeded(s) for s in stats)
     seeds = sum(len(s.cells) for s in stats)
     return "\n".join([
-        "#### RL Zoo reproduction gate: results", "", provenance(command), "",
+        f"#### RL Zoo reproduction gate: {bench_id}", "", provenance(command), "",
         f"MLflow: experiment `{EXPERIMENT}`, filter `tags.\"bench.id\" = '{bench_id}'`.", "",
         table(stats), "",
         f"{reached} of {seeds} seeds over {len(stats)} pairs reach RL Zoo's score. A seed "
+        "reaches it when its closing evaluation (30 episodes on unseen seeds) is at least RL "
+        "Zoo's mean − ½ its per-episode std (DLR-RM/rl-baselines3-zoo benchmark.md, one agent "
+        "per pair). Timesteps: the shipped config's budget, RL Zoo's in brackets.",
+    ]) + "\n"  # fmt: skip
+
+
+def merged(results: Path = RESULTS) -> str:
+    """README's block: one table of every pair the gate's result files hold, the latest file's
+    row for a pair that ran more than once, with the run it came from."""
+    sources, lines = [], {}
+    for path in sorted((results / "zoo_gate").glob("*.md")):
+        run = path.stem
+        text = path.read_text().splitlines()
+        sources += [f"- `{run}`: " + line.strip("_") for line in text if line.startswith("_Gen")]
+        for line in text[text.index("|" + "|".join(["---"] * len(COLUMNS)) + "|") + 1 :]:
+            if not line.startswith("| "):
+                break
+            algo, env = line.split(" | ")[:2]
+            lines[(algo.removeprefix("| "), env)] = f"{line} {run} |"
+    counts = [re.search(r"(\d+) of (\d+)", line.split(" | ")[7]) for line in lines.values()]
+    reached, seeds = (sum(int(m.group(i)) for m in counts if m) for i in (1, 2))
+    head = "| " + " | ".join([*COLUMNS, "run"]) + " |\n|" + "|".join(["---"] * (len(COLUMNS) + 1))
+    return "\n".join([
+        "#### RL Zoo reproduction gate: results", "", "Runs (MLflow experiment `bench`, tag "
+        "`bench.id`; each run's table in `experiments/results/zoo_gate/<run>.md`):", *sources, "",
+        head + "|", *(lines[k] for k in sorted(lines)), "",
+        f"{reached} of {seeds} seeds over {len(lines)} pairs reach RL Zoo's score. A seed "
         "reaches it when its closing evaluation (30 episodes on unseen seeds) is at least RL "
         "Zoo's mean − ½ its per-episode std (DLR-RM/rl-baselines3-zoo benchmark.md, one agent "
         "per pair). Timesteps: the shipped config's budget, RL Zoo's in brackets.",
@@ -165,12 +196,19 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
     ap.add_argument("--rows", nargs="+", help="only these pairs, e.g. ars/cartpole")
     ap.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
     ap.add_argument("--max-minutes", type=float, help="only pairs whose seed fits (estimated)")
-    ap.add_argument("--id", help="the bench id to record under (processes sharing the work)")
+    ap.add_argument("--id", help="the bench id to record under (rerun with it to continue)")
+    ap.add_argument("--jobs", type=int, default=1, help="seeds trained at once, one process each")
     ap.add_argument("--from-mlflow", metavar="BENCH_ID", help="rebuild the table, train nothing")
-    ap.add_argument("--readme", action="store_true", help="refresh README's zoo-gate block")
-    ap.add_argument("--out", type=Path, default=RESULTS / "zoo_gate.md")
+    ap.add_argument("--readme", action="store_true", help="then refresh README's zoo-gate block")
+    ap.add_argument("--readme-only", action="store_true", help="only refresh it, from the files")
+    ap.add_argument("--out", type=Path, help="default: experiments/results/zoo_gate/<id>.md")
     ap.add_argument("--outputs", type=Path, default=ROOT / "outputs" / "bench")
     args = ap.parse_args(argv)
+    if args.jobs < 1:
+        ap.error(f"--jobs {args.jobs}: give 1 or more seeds at once")
+    if args.readme_only:
+        update_readme(merged())
+        return []
     plans = [plan(r, False, args.seeds, None) for r in selected(args.rows)]
     if args.max_minutes is not None:
         plans = [p for p in plans if minutes(p) <= args.max_minutes]
@@ -179,7 +217,7 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
     bench_id = args.from_mlflow or args.id or f"{MODE}-{datetime.now():%Y%m%d-%H%M%S}"
     if not args.from_mlflow:
         start = time.perf_counter()
-        run_matrix(plans, MODE, bench_id, args.outputs / bench_id)
+        run_matrix(plans, MODE, bench_id, args.outputs / bench_id, args.jobs)
         print(f"[zoo-gate] {len(plans)} pairs in {(time.perf_counter() - start) / 60:.1f} min")
     stats = gather(plans, collect(bench_id), rebuilt=bool(args.from_mlflow))
     for s in stats:
@@ -190,11 +228,12 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
         sys.argv[1:] if argv is None else argv
     )
     text = report(stats, bench_id, command.strip())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    out = args.out or RESULTS / "zoo_gate" / f"{bench_id}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
     print(text)
     if args.readme:
-        update_readme(text)
+        update_readme(merged())
     return stats
 
 

@@ -144,6 +144,18 @@ def test_readme_block_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         bt.update_readme("quick", readme)
 
 
+def test_readmes_result_blocks_are_the_result_files(tmp_path: Path) -> None:
+    """Regenerating the README's benchmark blocks from experiments/results loses nothing: every
+    figure and note in them lives in a result file."""
+    from experiments import bench_zoo_gate
+
+    readme = tmp_path / "README.md"
+    readme.write_text((bt.ROOT / "README.md").read_text())
+    bt.update_readme("full", readme)
+    bench_zoo_gate.update_readme(bench_zoo_gate.merged(), readme)
+    assert readme.read_text() == (bt.ROOT / "README.md").read_text()
+
+
 def test_one_real_cell_through_harness_and_mlflow(tmp_path: Path) -> None:
     out = tmp_path / "bench.md"
     bm.main(
@@ -174,8 +186,20 @@ def test_one_real_cell_through_harness_and_mlflow(tmp_path: Path) -> None:
     assert "no claim: reduced budget" in line
     # the same table, rebuilt from the store alone
     rebuilt = tmp_path / "rebuilt.md"
-    bm.main(["--from-mlflow", run.data.tags["bench.id"], "--out", str(rebuilt)])
+    bench_id = run.data.tags["bench.id"]
+    bm.main(["--from-mlflow", bench_id, "--out", str(rebuilt)])
     assert line in rebuilt.read_text().splitlines()
+    # a stopped second run of the same cell: the finished one still counts, and a rerun of the
+    # bench under the same id trains nothing more
+    killed = client.create_run(exp.experiment_id, tags=dict(run.data.tags))
+    client.log_param(killed.info.run_id, "seed", 0)
+    client.set_terminated(killed.info.run_id, "KILLED")
+    (cell,) = bm.collect(bench_id)
+    assert cell.status == "FINISHED" and cell.mean_reward == mean
+    (row,) = bm.selected(["ppo/cartpole"], quick=True)
+    bm.run_matrix([bm.plan(row, True, [0], 256)], "quick", bench_id, tmp_path / "again")
+    assert len(client.search_runs([exp.experiment_id])) == 2
+    assert not (tmp_path / "again").exists()
 
 
 @pytest.mark.slow  # two spawned processes, each importing torch, SB3 and MLflow

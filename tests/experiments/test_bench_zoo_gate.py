@@ -3,13 +3,21 @@ std; every pair it lists has a shipped config; and (slow) the gate holds for ARS
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 
 from experiments import bench_table as bt
 from experiments import bench_zoo_gate as gate
 from rl_harness.config.preflight import CONF_DIR
+from tests.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_seed_counts_when_it_reaches_rl_zoos_mean_less_half_its_episode_std() -> None:
@@ -45,3 +53,60 @@ def test_the_gate_holds_for_ars_on_cartpole(tmp_path: Path) -> None:
     (s,) = gate.main([*args, "--outputs", str(tmp_path / "runs")])
     assert len(s.done) == 3 and gate.succeeded(s) >= 2, s.returns
     assert f"{gate.succeeded(s)} of 3" in out.read_text()
+
+
+def test_readmes_table_merges_the_runs_files_and_a_later_run_replaces_a_pair(
+    tmp_path: Path,
+) -> None:
+    """Each run's store stays on the machine that ran it: README's table comes from the files."""
+
+    def stats(key: str, returns: list[float]) -> bt.RowStats:
+        row = next(r for r in gate.rows() if r.key == key)
+        assert row.reference is not None and row.reference.value is not None
+        cells = [bt.Cell(key, i, "FINISHED", x) for i, x in enumerate(returns)]
+        s = bt.RowStats(bt.Plan(row, [0, 1, 2], 50_000, 50_000, None), cells)
+        s.reference = row.reference.value
+        s.threshold = row.reference.value - row.reference.margin
+        return s
+
+    runs = tmp_path / "zoo_gate"
+    runs.mkdir()
+    early = [stats("ars/cartpole", [500.0, 500.0, 20.0]), stats("trpo/cartpole", [500.0])]
+    (runs / "zoo-gate-1.md").write_text(gate.report(early, "zoo-gate-1", "first"))
+    late = [stats("trpo/cartpole", [500.0, 500.0, 500.0])]
+    (runs / "zoo-gate-2.md").write_text(gate.report(late, "zoo-gate-2", "second"))
+    text = gate.merged(tmp_path)
+    rows = [line for line in text.splitlines() if line.startswith("| ars") or "| trpo" in line]
+    assert len(rows) == 2
+    assert rows[0].startswith("| ars | cartpole") and "| 2 of 3 | — | zoo-gate-1 |" in rows[0]
+    assert "| 3 of 3 |" in rows[1] and rows[1].endswith("zoo-gate-2 |")
+    assert "5 of 6 seeds over 2 pairs" in text
+    assert "`zoo-gate-1`: Generated" in text and "`second`" in text
+
+
+@pytest.mark.slow
+def test_a_killed_gate_leaves_no_running_run_and_its_rerun_continues(tmp_path: Path) -> None:
+    """`kill` mid-cell: the cell's run ends KILLED and the process says how to go on; the same
+    command again trains that cell (and only it) and counts its finished run."""
+    args = ["--rows", "ars/cartpole", "--seeds", "0", "--id", "zoo-gate-test"]
+    args += ["--out", str(tmp_path / "gate.md"), "--outputs", str(tmp_path / "runs")]
+    cmd = [sys.executable, "-m", "experiments.bench_zoo_gate", *args]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+
+    def running() -> list:
+        exp = client.get_experiment_by_name(bt.EXPERIMENT)
+        where = "attributes.status = 'RUNNING'"
+        return exp and client.search_runs([exp.experiment_id], where)
+
+    (run,) = wait_for(running, "the cell's run to start", timeout=300)
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=300)[0].decode()
+    assert proc.returncode == 130, out
+    assert "rerun with --id zoo-gate-test to continue" in out
+    assert client.get_run(run.info.run_id).info.status == "KILLED"
+    (s,) = gate.main(args)
+    assert [c.status for c in s.cells] == ["FINISHED"] and s.done[0].mean_reward is not None
+    assert f"{gate.succeeded(s)} of 1" in (tmp_path / "gate.md").read_text()
+    exp = client.get_experiment_by_name(bt.EXPERIMENT)
+    assert len(client.search_runs([exp.experiment_id])) == 2  # the killed one and the rerun
