@@ -75,14 +75,18 @@ def gap(name: str) -> tuple[int, float, float, tuple[float, float]]:
     return winner.number, float(winner.value), test_iqm, ci
 
 
+def timesteps(study: optuna.Study) -> tuple[int, int]:
+    """The study's tuning timesteps, and those with its validation's."""
+    tuned = sum(trial_timesteps(t) for t in study.get_trials(deepcopy=False))
+    return tuned, tuned + sum(int(r.get("timesteps", 0)) for r in sweep.job_results(study).values())
+
+
 def row(args: argparse.Namespace, name: str, k: int, seed: int, wall: float, plain: int) -> list:
     study = load(name)
     number, tuning, test_iqm, ci = gap(name)
-    jobs = sweep.job_results(study)
     checks = validation.Settings(args.top, 5, 5000, False, None, None)
     v = validation.report(study, checks, "last", "mean")
-    tuned = sum(trial_timesteps(t) for t in study.get_trials(deepcopy=False))
-    spent = tuned + sum(int(r.get("timesteps", 0)) for r in jobs.values())
+    tuned, spent = timesteps(study)
     verdict = validation.decide(v, promote=True)[1] if v else "(not validated)"
     return [
         seed,
@@ -113,9 +117,16 @@ def summary(args: argparse.Namespace) -> str:
     ]
     lines = [tables.markdown(headers, rows, "r" + "lrrr" * len(found)), ""]
     gaps = {k: np.array([tuning - test for _, tuning, test, _ in f]) for k, f in found.items()}
+    plain = [timesteps(load(study_name(args, 1, s)))[0] for s in args.seeds]
     for k, x in gaps.items():
         low, high = stats.bootstrap_ci(x, np.mean, 2000, 0.95, 0)
-        lines.append(f"k={k}: mean gap {x.mean():+.1f} [{low:+.1f}, {high:+.1f}] (95% CI)")
+        spent = np.array([timesteps(load(study_name(args, k, s))) for s in args.seeds])
+        cost = (spent / np.array(plain)[:, None]).mean(0)
+        lines.append(
+            f"k={k}: mean gap {x.mean():+.1f} [{low:+.1f}, {high:+.1f}] (95% CI); winners' mean "
+            f"test IQM {np.mean([test for _, _, test, _ in found[k]]):.1f}; timesteps "
+            f"{cost[1]:.2f}x a plain sweep ({cost[0]:.2f}x tuning)"
+        )
     ratio = gaps[args.k].mean() / gaps[1].mean()
     # paired bootstrap over the pairs (a pair's two studies share a sampler seed)
     pick = np.random.default_rng(0).integers(0, len(args.seeds), (2000, len(args.seeds)))

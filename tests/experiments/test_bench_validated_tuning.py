@@ -23,11 +23,11 @@ def study(
         storage=sweep.open_storage(f"sweeps/{name}/optuna.journal"),
         direction="maximize",
     )
-    for v in values:
-        s.add_trial(optuna.trial.create_trial(value=v))
+    for v in values:  # k seeds of 1000 timesteps each
+        s.add_trial(optuna.trial.create_trial(value=v, user_attrs={"timesteps": 1000 * k}))
     best = max(range(len(values)), key=lambda i: values[i])
     for i, x in enumerate(test):
-        s.set_user_attr(f"job.retest_t{best}_s{5000 + i}", {"last": x})
+        s.set_user_attr(f"job.retest_t{best}_s{5000 + i}", {"last": x, "timesteps": 1000})
 
 
 def test_the_summary_pairs_the_winners_and_averages_their_gaps(
@@ -42,8 +42,11 @@ def test_the_summary_pairs_the_winners_and_averages_their_gaps(
     text = bench.summary(args)
     assert "| 0 | trial 1 | 450.0 | 440.0 | +10.0 | trial 0 | 500.0 | 460.0 | +40.0 |" in text
     assert "| 1 | trial 0 | 300.0 | 290.0 | +10.0 | trial 1 | 500.0 | 420.0 | +80.0 |" in text
-    assert "k=3: mean gap +10.0 [+10.0, +10.0]" in text
-    assert "k=1: mean gap +60.0 [+40.0, +80.0]" in text
+    # cost against a plain sweep (2 trials x 1 seed): 3x for tuning plus 5 re-tests = 5.5x
+    assert "k=3: mean gap +10.0 [+10.0, +10.0] (95% CI); winners' mean test IQM 365.0; " in text
+    assert "timesteps 5.50x a plain sweep (3.00x tuning)" in text
+    assert "k=1: mean gap +60.0 [+40.0, +80.0] (95% CI); winners' mean test IQM 440.0; " in text
+    assert "timesteps 3.50x a plain sweep (1.00x tuning)" in text
     assert "k=3 / mean gap with k=1: 0.17 [0.12, 0.25] over 2 pairs" in text
     # seed 0 keeps the name a study had before sampler seeds were an option
     assert bench.study_name(args, 3, 0) == "t-ppo-cartpole-k3"
