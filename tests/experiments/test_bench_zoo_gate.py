@@ -92,21 +92,19 @@ def test_a_killed_gate_leaves_no_running_run_and_its_rerun_continues(tmp_path: P
     args += ["--out", str(tmp_path / "gate.md"), "--outputs", str(tmp_path / "runs")]
     cmd = [sys.executable, "-m", "experiments.bench_zoo_gate", *args]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
-
-    def running() -> list:
-        exp = client.get_experiment_by_name(bt.EXPERIMENT)
-        where = "attributes.status = 'RUNNING'"
-        return exp and client.search_runs([exp.experiment_id], where)
-
-    (run,) = wait_for(running, "the cell's run to start", timeout=300)
+    # training is under way once SB3 has logged (watched on disk: polling the SQLite store
+    # while the cell writes to it can lock the cell out)
+    progress = tmp_path / "runs" / "zoo-gate-test" / "ars_cartpole_s0" / "progress.csv"
+    wait_for(lambda: progress.exists() and progress.stat().st_size, "training", timeout=300)
     proc.send_signal(signal.SIGTERM)
     out = proc.communicate(timeout=300)[0].decode()
     assert proc.returncode == 130, out
     assert "rerun with --id zoo-gate-test to continue" in out
-    assert client.get_run(run.info.run_id).info.status == "KILLED"
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name(bt.EXPERIMENT)
+    (run,) = client.search_runs([exp.experiment_id])
+    assert run.info.status == "KILLED"
     (s,) = gate.main(args)
     assert [c.status for c in s.cells] == ["FINISHED"] and s.done[0].mean_reward is not None
     assert f"{gate.succeeded(s)} of 1" in (tmp_path / "gate.md").read_text()
-    exp = client.get_experiment_by_name(bt.EXPERIMENT)
     assert len(client.search_runs([exp.experiment_id])) == 2  # the killed one and the rerun
