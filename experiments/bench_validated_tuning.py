@@ -4,7 +4,8 @@
     python -m experiments.bench_validated_tuning --algo ppo --env cartpole --sampler-seeds 0 1 2
 
 Runs (or, where they exist, resumes) two studies of the same search — the same sampler seed,
-trials and validation (top 5 re-tested on 5 unseen seeds, against the incumbent) — one with
+trials and validation (top 5, or --top, re-tested on 5 unseen seeds, against the incumbent;
+--top 1 re-tests only the winner, all the gap needs) — one with
 k tuning seeds per trial, one with a single seed, then prints per study:
 - the winner (best tuning value), its tuning score and its test IQM on the unseen seeds, and the
   reproduction gap (tuning − test; the part of the winner's score that was seed luck);
