@@ -109,6 +109,11 @@ def succeeded(s: RowStats) -> int:
     return sum(c.mean_reward is not None and c.mean_reward >= s.threshold for c in s.done)
 
 
+RULE = (
+    "A seed reaches it when its closing evaluation (30 episodes on unseen seeds) is at least RL "
+    "Zoo's mean − ½ its per-episode std (DLR-RM/rl-baselines3-zoo benchmark.md, one agent per "
+    "pair). Timesteps: the shipped config's budget, RL Zoo's in brackets."
+)
 COLUMNS = ["algo", "env", "hparams", "timesteps (RL Zoo's)", "per seed", "RL Zoo",
            "threshold", "seeds that reach it", "wall s / seed"]  # fmt: skip
 
@@ -136,10 +141,7 @@ def report(stats: list[RowStats], bench_id: str, command: str) -> str:
         f"#### RL Zoo reproduction gate: {bench_id}", "", provenance(command), "",
         f"MLflow: experiment `{EXPERIMENT}`, filter `tags.\"bench.id\" = '{bench_id}'`.", "",
         table(stats), "",
-        f"{reached} of {seeds} seeds over {len(stats)} pairs reach RL Zoo's score. A seed "
-        "reaches it when its closing evaluation (30 episodes on unseen seeds) is at least RL "
-        "Zoo's mean − ½ its per-episode std (DLR-RM/rl-baselines3-zoo benchmark.md, one agent "
-        "per pair). Timesteps: the shipped config's budget, RL Zoo's in brackets.",
+        f"{reached} of {seeds} seeds over {len(stats)} pairs reach RL Zoo's score. {RULE}",
     ]) + "\n"  # fmt: skip
 
 
@@ -163,10 +165,7 @@ def merged(results: Path = RESULTS) -> str:
         "#### RL Zoo reproduction gate: results", "", "Runs (MLflow experiment `bench`, tag "
         "`bench.id`; each run's table in `experiments/results/zoo_gate/<run>.md`):", *sources, "",
         head + "|", *(lines[k] for k in sorted(lines)), "",
-        f"{reached} of {seeds} seeds over {len(lines)} pairs reach RL Zoo's score. A seed "
-        "reaches it when its closing evaluation (30 episodes on unseen seeds) is at least RL "
-        "Zoo's mean − ½ its per-episode std (DLR-RM/rl-baselines3-zoo benchmark.md, one agent "
-        "per pair). Timesteps: the shipped config's budget, RL Zoo's in brackets.",
+        f"{reached} of {seeds} seeds over {len(lines)} pairs reach RL Zoo's score. {RULE}",
     ]) + "\n"  # fmt: skip
 
 
