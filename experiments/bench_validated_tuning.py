@@ -64,9 +64,8 @@ def run_study(args: argparse.Namespace, k: int, seed: int) -> tuple[str, float]:
     return study, time.perf_counter() - start
 
 
-def gap(name: str) -> tuple[int, float, float, tuple[float, float]]:
+def gap(study: optuna.Study) -> tuple[int, float, float, tuple[float, float]]:
     """The winner (best tuning value): its number, tuning score, test IQM and CI."""
-    study = load(name)
     winner = study.best_trial
     jobs = sweep.job_results(study)
     test = [
@@ -84,7 +83,7 @@ def timesteps(study: optuna.Study) -> tuple[int, int]:
 
 def row(args: argparse.Namespace, name: str, k: int, seed: int, wall: float, plain: int) -> list:
     study = load(name)
-    number, tuning, test_iqm, ci = gap(name)
+    number, tuning, test_iqm, ci = gap(study)
     checks = validation.Settings(args.top, 5, 5000, False, None, None)
     v = validation.report(study, checks, "last", "mean")
     tuned, spent = timesteps(study)
@@ -108,7 +107,8 @@ def row(args: argparse.Namespace, name: str, k: int, seed: int, wall: float, pla
 def summary(args: argparse.Namespace) -> str:
     """Per pair, the two winners side by side; then the mean gap of each k over the pairs with
     a 95% bootstrap CI, and the ratio of the means."""
-    found = {k: [gap(study_name(args, k, s)) for s in args.seeds] for k in (args.k, 1)}
+    studies = {k: [load(study_name(args, k, s)) for s in args.seeds] for k in (args.k, 1)}
+    found = {k: [gap(study) for study in pair] for k, pair in studies.items()}
     headers = ["sampler seed"]
     for k in found:
         headers += [f"k={k} winner", "tuning", "test IQM", "gap"]
@@ -118,10 +118,10 @@ def summary(args: argparse.Namespace) -> str:
     ]
     lines = [tables.markdown(headers, rows, "r" + "lrrr" * len(found)), ""]
     gaps = {k: np.array([tuning - test for _, tuning, test, _ in f]) for k, f in found.items()}
-    plain = [timesteps(load(study_name(args, 1, s)))[0] for s in args.seeds]
+    plain = [timesteps(study)[0] for study in studies[1]]
     for k, x in gaps.items():
         low, high = stats.bootstrap_ci(x, np.mean, 2000, 0.95, 0)
-        spent = np.array([timesteps(load(study_name(args, k, s))) for s in args.seeds])
+        spent = np.array([timesteps(study) for study in studies[k]])
         cost = (spent / np.array(plain)[:, None]).mean(0)
         lines.append(
             f"k={k}: mean gap {x.mean():+.1f} [{low:+.1f}, {high:+.1f}] (95% CI); winners' mean "
@@ -164,7 +164,7 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         runs = {k: run_study(args, k, seed) for k in (args.k, 1)}
-        plain = sum(trial_timesteps(t) for t in load(runs[1][0]).get_trials(deepcopy=False))
+        plain = timesteps(load(runs[1][0]))[0]
         rows += [row(args, name, k, seed, wall, plain) for k, (name, wall) in runs.items()]
         print(tables.markdown(HEADERS, rows[-2:], "rrlrrrlrlrrr"), flush=True)
     print(f"\n{args.algo} on {args.env}, {args.trials} trials; test seeds 5000-5004")
