@@ -5,6 +5,7 @@ reaches RL Zoo's mean minus half its per-episode std; a pair reports "k of n see
     python -m experiments.bench_zoo_gate                         # every pair below, 3 seeds
     python -m experiments.bench_zoo_gate --rows ars/cartpole ppo/mountaincar_continuous
     python -m experiments.bench_zoo_gate --max-minutes 5         # pairs a seed trains in ≤ 5 min
+    python -m experiments.bench_zoo_gate --plan                  # estimated minutes per seed
     python -m experiments.bench_zoo_gate --from-mlflow ID --readme   # table from the store
     python -m experiments.bench_zoo_gate --readme-only   # README's table from the result files
     python -m experiments.bench_zoo_gate --rows A B --id X --jobs 2   # stopped: rerun it to go on
@@ -28,6 +29,9 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+
+import numpy as np
+from scipy.optimize import nnls
 
 from experiments.bench_common import RESULTS, ROOT, pin_tracking_store, provenance
 from experiments.bench_matrix import _client, collect, gather, plan, run_matrix
@@ -89,9 +93,9 @@ ZOO_SCORES: dict[tuple[str, str], tuple[float, float, int]] = {
 SEEDS = [0, 1, 2]
 # Scored by the closing evaluation alone: periodic evaluations and checkpoints cost time here.
 OVERRIDES = ("eval.freq=0", "checkpoint.freq=0")
-# Rough steps per second of one seed on one core here, to pick the pairs that fit --max-minutes:
-# from the README's bench table where it has the algorithm (PPO 2.1k, A2C 3.7k, DQN 820, SAC 59,
-# TD3 115 on CartPole / Pendulum), guessed from those for the others.
+# Steps per second of one seed here for an algorithm the result files have not timed yet
+# (README's bench table: PPO 2.1k, A2C 3.7k, DQN 820, SAC 59, TD3 115 on CartPole / Pendulum;
+# guessed from those for the others). A timed pair uses its own measured rate (rates()).
 STEPS_PER_S = {"a2c": 1500, "ppo": 1500, "trpo": 1500, "ars": 3000, "dqn": 800, "qrdqn": 800,
                "sac": 70, "td3": 120, "ddpg": 120, "tqc": 50}  # fmt: skip
 
@@ -145,28 +149,47 @@ def report(stats: list[RowStats], bench_id: str, command: str) -> str:
     ]) + "\n"  # fmt: skip
 
 
+def _result_lines(results: Path) -> list[tuple[str, str, list[str]]]:
+    """(run, its provenance line, its table's rows split into cells) per result file, oldest
+    run first."""
+    out = []
+    for path in sorted((results / "zoo_gate").glob("*.md")):
+        text = path.read_text().splitlines()
+        source = next((line.strip("_") for line in text if line.startswith("_Gen")), "")
+        body = text[text.index("|" + "|".join(["---"] * len(COLUMNS)) + "|") + 1 :]
+        for line in body:
+            if not line.startswith("| "):
+                break
+            out.append((path.stem, source, line.removeprefix("| ").removesuffix(" |").split(" | ")))
+    return out
+
+
 def merged(results: Path = RESULTS) -> str:
     """README's block: one table of every pair the gate's result files hold, the latest file's
     row for a pair that ran more than once, with the run it came from."""
-    sources, lines = [], {}
-    for path in sorted((results / "zoo_gate").glob("*.md")):
-        run = path.stem
-        text = path.read_text().splitlines()
-        sources += [f"- `{run}`: " + line.strip("_") for line in text if line.startswith("_Gen")]
-        for line in text[text.index("|" + "|".join(["---"] * len(COLUMNS)) + "|") + 1 :]:
-            if not line.startswith("| "):
-                break
-            algo, env = line.split(" | ")[:2]
-            lines[(algo.removeprefix("| "), env)] = f"{line} {run} |"
+    sources, lines = {}, {}
+    for run, source, cells in _result_lines(results):
+        sources[run] = f"- `{run}`: {source}"
+        lines[tuple(cells[:2])] = "| " + " | ".join([*cells, run]) + " |"
     counts = [re.search(r"(\d+) of (\d+)", line.split(" | ")[7]) for line in lines.values()]
     reached, seeds = (sum(int(m.group(i)) for m in counts if m) for i in (1, 2))
     head = "| " + " | ".join([*COLUMNS, "run"]) + " |\n|" + "|".join(["---"] * (len(COLUMNS) + 1))
     return "\n".join([
         "#### RL Zoo reproduction gate: results", "", "Runs (MLflow experiment `bench`, tag "
-        "`bench.id`; each run's table in `experiments/results/zoo_gate/<run>.md`):", *sources, "",
-        head + "|", *(lines[k] for k in sorted(lines)), "",
+        "`bench.id`; each run's table in `experiments/results/zoo_gate/<run>.md`):",
+        *sources.values(), "", head + "|", *(lines[k] for k in sorted(lines)), "",
         f"{reached} of {seeds} seeds over {len(lines)} pairs reach RL Zoo's score. {RULE}",
     ]) + "\n"  # fmt: skip
+
+
+def rates(results: Path = RESULTS) -> dict[tuple[str, str], float]:
+    """Measured steps per second of one seed, per timed pair (its latest run)."""
+    out = {}
+    for _, _, cells in _result_lines(results):
+        budget, wall = cells[COLUMNS.index("timesteps (RL Zoo's)")], cells[-1]
+        if wall.replace(".", "", 1).isdigit() and float(wall) > 0:
+            out[(cells[0], cells[1])] = int(budget.split()[0].replace(",", "")) / float(wall)
+    return out
 
 
 def update_readme(text: str, readme: Path = ROOT / "README.md") -> None:
@@ -185,9 +208,22 @@ def selected(keys: list[str] | None) -> list[Row]:
     return [r for r in every if not keys or r.key in keys]
 
 
-def minutes(p: Plan) -> float:
-    """A seed's estimated training time here (STEPS_PER_S)."""
-    return p.budget / STEPS_PER_S[p.row.algo] / 60
+def minutes(p: Plan, measured: dict[tuple[str, str], float]) -> float:
+    """A seed's estimated training time here: a timed pair's own rate; else seconds per step
+    fitted (non-negative least squares) as an algorithm's cost plus an env's over the timed
+    pairs (SAC's gradient steps dominate; PPO's LunarLander physics do); else STEPS_PER_S."""
+    key = (p.row.algo, p.row.env)
+    if key in measured:
+        return p.budget / measured[key] / 60
+    algos, envs = sorted({a for a, _ in measured}), sorted({e for _, e in measured})
+    if p.row.algo not in algos or p.row.env not in envs:
+        return p.budget / STEPS_PER_S[p.row.algo] / 60
+    design = np.zeros((len(measured), len(algos) + len(envs)))
+    for i, (algo, env) in enumerate(measured):
+        design[i, algos.index(algo)] = design[i, len(algos) + envs.index(env)] = 1
+    cost = nnls(design, 1 / np.array(list(measured.values())))[0]
+    per_step = cost[algos.index(p.row.algo)] + cost[len(algos) + envs.index(p.row.env)]
+    return p.budget * float(per_step) / 60
 
 
 def main(argv: list[str] | None = None) -> list[RowStats]:
@@ -195,6 +231,11 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
     ap.add_argument("--rows", nargs="+", help="only these pairs, e.g. ars/cartpole")
     ap.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
     ap.add_argument("--max-minutes", type=float, help="only pairs whose seed fits (estimated)")
+    ap.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the pairs and their estimated minutes per seed, train nothing",
+    )
     ap.add_argument("--id", help="the bench id to record under (rerun with it to continue)")
     ap.add_argument("--jobs", type=int, default=1, help="seeds trained at once, one process each")
     ap.add_argument("--from-mlflow", metavar="BENCH_ID", help="rebuild the table, train nothing")
@@ -209,8 +250,13 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
         update_readme(merged())
         return []
     plans = [plan(r, False, args.seeds, None) for r in selected(args.rows)]
+    measured = rates()
     if args.max_minutes is not None:
-        plans = [p for p in plans if minutes(p) <= args.max_minutes]
+        plans = [p for p in plans if minutes(p, measured) <= args.max_minutes]
+    if args.plan:
+        for p in plans:
+            print(f"{p.row.key:32} {p.budget:>10,} steps  ~{minutes(p, measured):6.1f} min / seed")
+        return []
     pin_tracking_store()
     tracking.get_or_create_experiment(_client(), EXPERIMENT)
     bench_id = args.from_mlflow or args.id or f"{MODE}-{datetime.now():%Y%m%d-%H%M%S}"

@@ -84,6 +84,41 @@ def test_readmes_table_merges_the_runs_files_and_a_later_run_replaces_a_pair(
     assert "`zoo-gate-1`: Generated" in text and "`second`" in text
 
 
+def _timed(key: str, budget: int, wall_s: float) -> bt.RowStats:
+    row = next(r for r in gate.rows() if r.key == key)
+    assert row.reference is not None and row.reference.value is not None
+    cells = [bt.Cell(key, 0, "FINISHED", 0.0, budget, wall_s)]
+    s = bt.RowStats(bt.Plan(row, [0], budget, budget, None), cells)
+    s.reference = row.reference.value
+    s.threshold = row.reference.value - row.reference.margin
+    return s
+
+
+def test_a_pairs_estimate_is_its_measured_rate_else_its_algos_cost_plus_its_envs(
+    tmp_path: Path,
+) -> None:
+    """Seconds per step: SAC 0.02, PPO 0.0002; Pendulum 0.0001, LunarLanderContinuous 0.0008.
+    SAC on LunarLanderContinuous was never timed: 0.0208 s per step, not PPO's 0.001."""
+    (tmp_path / "zoo_gate").mkdir()
+    timed = [
+        _timed("sac/pendulum", 20_000, 20_000 * 0.0201),
+        _timed("ppo/pendulum", 100_000, 100_000 * 0.0003),
+        _timed("ppo/lunarlander_continuous", 1_000_000, 1_000_000 * 0.001),
+    ]
+    (tmp_path / "zoo_gate" / "zoo-gate-1.md").write_text(gate.report(timed, "zoo-gate-1", "x"))
+    measured = gate.rates(tmp_path)
+    assert measured[("ppo", "pendulum")] == pytest.approx(1 / 0.0003, rel=1e-3)
+
+    def plan(key: str, budget: int) -> bt.Plan:
+        return bt.Plan(next(r for r in gate.rows() if r.key == key), [0], budget, budget, None)
+
+    assert gate.minutes(plan("ppo/pendulum", 200_000), measured) == pytest.approx(1, rel=1e-3)
+    sac_llc = gate.minutes(plan("sac/lunarlander_continuous", 300_000), measured)
+    assert sac_llc == pytest.approx(300_000 * 0.0208 / 60, rel=1e-2)
+    td3 = gate.minutes(plan("td3/pendulum", 12_000), measured)  # never timed: STEPS_PER_S
+    assert td3 == pytest.approx(12_000 / gate.STEPS_PER_S["td3"] / 60)
+
+
 @pytest.mark.slow
 def test_a_killed_gate_leaves_no_running_run_and_its_rerun_continues(tmp_path: Path) -> None:
     """`kill` mid-cell: the cell's run ends KILLED and the process says how to go on; the same
