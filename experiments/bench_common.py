@@ -34,9 +34,18 @@ def stop_on_signals() -> dict[int, Any]:
     since a shell starts a background job with it ignored. Returns the handlers it replaced."""
 
     def stop(signum: int, frame: object) -> None:
+        # one stop: a second signal (Ctrl-C twice, or a pool forwarding the first to its
+        # workers) must not cut short the checkpoint and the KILLED status the first one writes
+        # (a no-op handler, not SIG_IGN: one already pending would print a warning)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _already_stopping)
         raise Stopped(signum)
 
     return {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _already_stopping(signum: int, frame: object) -> None:
+    """A signal after the first: the stop is under way (`kill -9` ends a process at once)."""
 
 
 def pin_tracking_store() -> None:

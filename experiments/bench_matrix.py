@@ -7,7 +7,8 @@ experiment; the markdown table is then built from what the MLflow store holds.
     python -m experiments.bench_matrix --quick --readme   # also refresh README's bench block
     python -m experiments.bench_matrix --from-mlflow ID   # rebuild a table from the store alone
     python -m experiments.bench_matrix --jobs 2           # two cells at once (one per core)
-    python -m experiments.bench_matrix --id ID            # continue a stopped bench (Ctrl-C, kill)
+    python -m experiments.bench_matrix --id ID            # continue a stopped bench (Ctrl-C, kill):
+    #   finished cells are kept, a stopped one continues from its checkpoint in the same run
     python -m experiments.bench_matrix --quick --rows ppo/cartpole --max-steps 2048   # smoke
 
 Per row: final evaluation return (the harness's closing evaluation, `final/mean_reward`) as mean
@@ -58,6 +59,7 @@ from experiments.bench_table import (
     update_readme,
 )
 from rl_harness.build import make as build
+from rl_harness.errors import stopped
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import train
 
@@ -166,26 +168,55 @@ def plan(row: Row, quick: bool, seeds: list[int] | None, max_steps: int | None) 
 
 def run_cell(p: Plan, seed: int, tags: dict[str, str], out_root: Path) -> None:
     """Train one seed through the harness in this process; its MLflow run records the result
-    (a run that fails is marked FAILED by the harness, with the error)."""
+    (a run that fails is marked FAILED by the harness, with the error). A cell stopped before
+    (its run KILLED, a checkpoint in its directory) continues from that checkpoint in the same
+    run, so an hours-long seed survives a stop; its wall and CPU time add up over the pieces."""
+    from rl_harness.training import resume
+
     cfg = compose_cfg([*p.overrides, f"seed={seed}"])
     out_dir = out_root / f"{p.row.algo}_{p.row.env}_s{seed}"
     out_dir.mkdir(parents=True, exist_ok=True)
+    point = resume.find_auto(out_dir, EXPERIMENT) if cfg.mlflow.enabled else None
+    if point is not None:
+        print(f"[bench] {p.row.key} seed {seed}: continues from {point.checkpoint.name}")
     overrides = " ".join([*p.overrides, f"seed={seed}"])
-    with contextlib.chdir(out_dir):  # train.run writes to the working directory outside Hydra
-        start, cpu = time.perf_counter(), time.process_time()
-        result = train.run(
-            cfg, run_tags={**tags, "bench.row": p.row.key, "bench.overrides": overrides}
-        )
-        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    start, cpu = time.perf_counter(), time.process_time()
+    try:
+        with contextlib.chdir(out_dir):  # train.run writes to the working directory
+            result = train.run(
+                cfg,
+                run_tags={**tags, "bench.row": p.row.key, "bench.overrides": overrides},
+                point=point,
+                out_dir=out_dir,
+            )
+    except KeyboardInterrupt as interrupt:
+        stop = stopped(interrupt)
+        if stop.run_id is not None:
+            with contextlib.suppress(Exception):
+                _log_piece(stop.run_id, stop.step or 0, start, cpu)
+        raise
+    wall, cpu = _log_piece(result["run_id"], result["timesteps"], start, cpu)
     steps = result["timesteps"]
-    client = _client()
     for key, value in {
         "bench/wall_s": wall,
         "bench/cpu_s": cpu,
         "bench/timesteps": steps,
         "bench/steps_per_s": steps / wall,
     }.items():
-        client.log_metric(result["run_id"], key, float(value), step=steps)
+        _client().log_metric(result["run_id"], key, float(value), step=steps)
+
+
+def _log_piece(run_id: str, step: int, start: float, cpu: float) -> tuple[float, float]:
+    """Record this piece of a cell's training (a stopped run continues later); returns the
+    wall and CPU seconds of all its pieces so far."""
+    client = _client()
+    piece = {"bench/piece_wall_s": time.perf_counter() - start,
+             "bench/piece_cpu_s": time.process_time() - cpu}  # fmt: skip
+    for key, value in piece.items():
+        client.log_metric(run_id, key, value, step=step)
+    return tuple(  # type: ignore[return-value]
+        sum(m.value for m in client.get_metric_history(run_id, key)) for key in piece
+    )
 
 
 def _client() -> MlflowClient:
@@ -249,11 +280,20 @@ def _start_worker() -> None:
     _warm_up()
 
 
+_stopping = False  # a worker that was stopped starts no further cell
+
+
 def _run_or_report(cell: tuple[Plan, int], tags: dict[str, str], out_root: Path) -> None:
+    global _stopping
+    if _stopping:
+        return
     p, seed = cell
     print(f"[bench] {p.row.key} seed {seed}: {p.budget:,} steps", flush=True)
     try:
         run_cell(p, seed, tags, out_root)
+    except KeyboardInterrupt:
+        _stopping = True
+        raise
     except Exception as e:  # noqa: BLE001 - one failed cell must not end the bench
         traceback.print_exc()
         print(f"[bench] {p.row.key} seed {seed} FAILED: {e}", flush=True)
@@ -280,14 +320,31 @@ def run_matrix(plans: list[Plan], mode: str, bench_id: str, out_root: Path, jobs
                 run(cell)
             return
         spawn = multiprocessing.get_context("spawn")  # no forked torch or MLflow state
-        with ProcessPoolExecutor(jobs, mp_context=spawn, initializer=_start_worker) as pool:
+        pool = ProcessPoolExecutor(jobs, mp_context=spawn, initializer=_start_worker)
+        try:
             list(pool.map(run, cells))
+        except KeyboardInterrupt:
+            _stop_workers(pool)
+            raise
+        finally:
+            pool.shutdown(cancel_futures=True)
     except KeyboardInterrupt:
         print(f"[bench] stopped: rerun with --id {bench_id} to continue", flush=True)
         raise SystemExit(130) from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _stop_workers(pool: ProcessPoolExecutor, timeout_s: float = 300) -> None:
+    """`kill` of this process alone stops the cells its workers train as Ctrl-C stops them all:
+    each writes a checkpoint and ends its run KILLED; the cells not started are dropped."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    for child in multiprocessing.active_children():
+        with contextlib.suppress(OSError):
+            child.terminate()  # SIGTERM: the worker's handler raises Stopped in its cell
+    for child in multiprocessing.active_children():
+        child.join(timeout_s)
 
 
 def gather(plans: list[Plan], cells: list[Cell], rebuilt: bool = False) -> list[RowStats]:

@@ -91,8 +91,9 @@ ZOO_SCORES: dict[tuple[str, str], tuple[float, float, int]] = {
     ("trpo", "pendulum"): (-174.631, 127.577, 100_000),
 }
 SEEDS = [0, 1, 2]
-# Scored by the closing evaluation alone: periodic evaluations and checkpoints cost time here.
-OVERRIDES = ("eval.freq=0", "checkpoint.freq=0")
+# Scored by the closing evaluation alone (periodic evaluations cost time here). A checkpoint
+# every 100k steps, and one when stopped, lets a seed of hours continue after a stop or a crash.
+OVERRIDES = ("eval.freq=0", "checkpoint.freq=100000", "checkpoint.keep=1")
 # Steps per second of one seed here for an algorithm the result files have not timed yet
 # (README's bench table: PPO 2.1k, A2C 3.7k, DQN 820, SAC 59, TD3 115 on CartPole / Pendulum;
 # guessed from those for the others). A timed pair uses its own measured rate (rates()).

@@ -124,26 +124,41 @@ def test_a_pairs_estimate_is_its_measured_rate_else_its_algos_cost_plus_its_envs
 
 
 @pytest.mark.slow
-def test_a_killed_gate_leaves_no_running_run_and_its_rerun_continues(tmp_path: Path) -> None:
-    """`kill` mid-cell: the cell's run ends KILLED and the process says how to go on; the same
-    command again trains that cell (and only it) and counts its finished run."""
-    args = ["--rows", "ars/cartpole", "--seeds", "0", "--id", "zoo-gate-test"]
-    args += ["--out", str(tmp_path / "gate.md"), "--outputs", str(tmp_path / "runs")]
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_killed_gate_leaves_no_running_run_and_its_rerun_continues_each_seed(
+    tmp_path: Path, jobs: int
+) -> None:
+    """`kill` of the gate's process mid-cell (its workers' too, with --jobs): each seed being
+    trained writes a checkpoint and ends KILLED, and the process says how to go on; the same
+    command again continues each seed from its checkpoint in the same MLflow run, which ends
+    FINISHED with the wall time of both pieces."""
+    seeds = [str(s) for s in range(jobs)]
+    args = ["--rows", "ars/cartpole", "--seeds", *seeds, "--id", "zoo-gate-test"]
+    args += ["--jobs", str(jobs), "--out", str(tmp_path / "gate.md")]
+    args += ["--outputs", str(tmp_path / "runs")]
     cmd = [sys.executable, "-m", "experiments.bench_zoo_gate", *args]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     # training is under way once SB3 has logged (watched on disk: polling the SQLite store
     # while the cell writes to it can lock the cell out)
-    progress = tmp_path / "runs" / "zoo-gate-test" / "ars_cartpole_s0" / "progress.csv"
-    wait_for(lambda: progress.exists() and progress.stat().st_size, "training", timeout=300)
-    proc.send_signal(signal.SIGTERM)
+    cells = [tmp_path / "runs" / "zoo-gate-test" / f"ars_cartpole_s{s}" for s in seeds]
+    progress = [cell / "progress.csv" for cell in cells]
+    wait_for(lambda: all(p.exists() and p.stat().st_size for p in progress), "training", 300)
+    proc.send_signal(signal.SIGTERM)  # this process only: it stops its workers itself
     out = proc.communicate(timeout=300)[0].decode()
     assert proc.returncode == 130, out
     assert "rerun with --id zoo-gate-test to continue" in out
     client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name(bt.EXPERIMENT)
-    (run,) = client.search_runs([exp.experiment_id])
-    assert run.info.status == "KILLED"
+    killed = client.search_runs([exp.experiment_id])
+    assert sorted(r.info.status for r in killed) == ["KILLED"] * jobs, out
+    assert all(list((cell / "checkpoints").glob("step_*")) for cell in cells), out
+
     (s,) = gate.main(args)
-    assert [c.status for c in s.cells] == ["FINISHED"] and s.done[0].mean_reward is not None
-    assert f"{gate.succeeded(s)} of 1" in (tmp_path / "gate.md").read_text()
-    assert len(client.search_runs([exp.experiment_id])) == 2  # the killed one and the rerun
+    assert [c.status for c in s.cells] == ["FINISHED"] * jobs
+    assert f"{gate.succeeded(s)} of {jobs}" in (tmp_path / "gate.md").read_text()
+    for run in client.search_runs([exp.experiment_id]):  # the same runs, continued
+        assert run.info.run_id in {r.info.run_id for r in killed}
+        assert run.info.status == "FINISHED" and run.data.metrics["resume/from_step"] > 0
+        pieces = client.get_metric_history(run.info.run_id, "bench/piece_wall_s")
+        assert len(pieces) == 2
+        assert run.data.metrics["bench/wall_s"] == pytest.approx(sum(m.value for m in pieces))
