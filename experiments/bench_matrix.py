@@ -14,8 +14,9 @@ experiment; the markdown table is then built from what the MLflow store holds.
 Per row: final evaluation return (the harness's closing evaluation, `final/mean_reward`) as mean
 ± std (ddof=1) and IQM (`scipy.stats.trim_mean(x, 0.25)`, which trims nothing below 4 seeds)
 across seeds; timesteps; wall time of `train.run` per seed (build, training, periodic and final
-evaluation, saving, MLflow logging); steps/s = timesteps / wall time; % of the exact optimum
-where the env has one; the reference figure and whether we reached it. A row reaches its
+evaluation, saving, MLflow logging; a seed stopped and continued: the sum of its pieces);
+steps/s = timesteps / wall time; % of the exact optimum where the env has one; the reference
+figure and whether we reached it. A row reaches its
 reference when the mean across seeds is at least the reference's threshold, with a budget no
 larger than the reference's; a row whose budget was cut for quick mode claims nothing.
 All runs carry the tags `bench` (quick|full), `bench.id` and `bench.row`: in the MLflow UI,
