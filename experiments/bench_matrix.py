@@ -198,13 +198,14 @@ def run_cell(p: Plan, seed: int, tags: dict[str, str], out_root: Path) -> None:
         raise
     wall, cpu = _log_piece(result["run_id"], result["timesteps"], start, cpu)
     steps = result["timesteps"]
+    client = _client()
     for key, value in {
         "bench/wall_s": wall,
         "bench/cpu_s": cpu,
         "bench/timesteps": steps,
         "bench/steps_per_s": steps / wall,
     }.items():
-        _client().log_metric(result["run_id"], key, float(value), step=steps)
+        client.log_metric(result["run_id"], key, float(value), step=steps)
 
 
 def _log_piece(run_id: str, step: int, start: float, cpu: float) -> tuple[float, float]:
