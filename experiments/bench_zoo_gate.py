@@ -209,22 +209,30 @@ def selected(keys: list[str] | None) -> list[Row]:
     return [r for r in every if not keys or r.key in keys]
 
 
-def minutes(p: Plan, measured: dict[tuple[str, str], float]) -> float:
-    """A seed's estimated training time here: a timed pair's own rate; else seconds per step
-    fitted (non-negative least squares) as an algorithm's cost plus an env's over the timed
-    pairs (SAC's gradient steps dominate; PPO's LunarLander physics do); else STEPS_PER_S."""
-    key = (p.row.algo, p.row.env)
-    if key in measured:
-        return p.budget / measured[key] / 60
+def steps_per_s(measured: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
+    """Every pair's estimated steps per second here: a timed pair's own; else from seconds per
+    step fitted once (non-negative least squares) as an algorithm's cost plus an env's over the
+    timed pairs (SAC's gradient steps dominate; PPO's LunarLander physics do); else
+    STEPS_PER_S."""
     algos, envs = sorted({a for a, _ in measured}), sorted({e for _, e in measured})
-    if p.row.algo not in algos or p.row.env not in envs:
-        return p.budget / STEPS_PER_S[p.row.algo] / 60
     design = np.zeros((len(measured), len(algos) + len(envs)))
     for i, (algo, env) in enumerate(measured):
         design[i, algos.index(algo)] = design[i, len(algos) + envs.index(env)] = 1
-    cost = nnls(design, 1 / np.array(list(measured.values())))[0]
-    per_step = cost[algos.index(p.row.algo)] + cost[len(algos) + envs.index(p.row.env)]
-    return p.budget * float(per_step) / 60
+    cost = nnls(design, 1 / np.array(list(measured.values())))[0] if measured else []
+    out = {}
+    for algo, env in ZOO_SCORES:
+        if (algo, env) in measured:
+            out[algo, env] = measured[algo, env]
+        elif algo in algos and env in envs:
+            out[algo, env] = 1 / float(cost[algos.index(algo)] + cost[len(algos) + envs.index(env)])
+        else:
+            out[algo, env] = STEPS_PER_S[algo]
+    return out
+
+
+def minutes(p: Plan, rate: dict[tuple[str, str], float]) -> float:
+    """A seed's estimated training time here."""
+    return p.budget / rate[p.row.algo, p.row.env] / 60
 
 
 def main(argv: list[str] | None = None) -> list[RowStats]:
@@ -251,12 +259,12 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
         update_readme(merged())
         return []
     plans = [plan(r, False, args.seeds, None) for r in selected(args.rows)]
-    measured = rates()
+    rate = steps_per_s(rates())
     if args.max_minutes is not None:
-        plans = [p for p in plans if minutes(p, measured) <= args.max_minutes]
+        plans = [p for p in plans if minutes(p, rate) <= args.max_minutes]
     if args.plan:
         for p in plans:
-            print(f"{p.row.key:32} {p.budget:>10,} steps  ~{minutes(p, measured):6.1f} min / seed")
+            print(f"{p.row.key:32} {p.budget:>10,} steps  ~{minutes(p, rate):6.1f} min / seed")
         return []
     pin_tracking_store()
     tracking.get_or_create_experiment(_client(), EXPERIMENT)

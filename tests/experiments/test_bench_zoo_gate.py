@@ -59,25 +59,29 @@ def test_the_gate_holds(tmp_path: Path, pair: str) -> None:
     assert f"{gate.succeeded(s)} of 3" in out.read_text()
 
 
+def _stats(
+    key: str, returns: list[float], budget: int = 50_000, wall_s: float | None = None
+) -> bt.RowStats:
+    """A pair's row as a gate run reports it: one finished seed per return."""
+    row = next(r for r in gate.rows() if r.key == key)
+    assert row.reference is not None and row.reference.value is not None
+    cells = [bt.Cell(key, i, "FINISHED", x, budget, wall_s) for i, x in enumerate(returns)]
+    s = bt.RowStats(bt.Plan(row, list(range(len(returns))), budget, budget, None), cells)
+    s.reference = row.reference.value
+    s.threshold = row.reference.value - row.reference.margin
+    return s
+
+
 def test_readmes_table_merges_the_runs_files_and_a_later_run_replaces_a_pair(
     tmp_path: Path,
 ) -> None:
     """Each run's store stays on the machine that ran it: README's table comes from the files."""
 
-    def stats(key: str, returns: list[float]) -> bt.RowStats:
-        row = next(r for r in gate.rows() if r.key == key)
-        assert row.reference is not None and row.reference.value is not None
-        cells = [bt.Cell(key, i, "FINISHED", x) for i, x in enumerate(returns)]
-        s = bt.RowStats(bt.Plan(row, [0, 1, 2], 50_000, 50_000, None), cells)
-        s.reference = row.reference.value
-        s.threshold = row.reference.value - row.reference.margin
-        return s
-
     runs = tmp_path / "zoo_gate"
     runs.mkdir()
-    early = [stats("ars/cartpole", [500.0, 500.0, 20.0]), stats("trpo/cartpole", [500.0])]
+    early = [_stats("ars/cartpole", [500.0, 500.0, 20.0]), _stats("trpo/cartpole", [500.0])]
     (runs / "zoo-gate-1.md").write_text(gate.report(early, "zoo-gate-1", "first"))
-    late = [stats("trpo/cartpole", [500.0, 500.0, 500.0])]
+    late = [_stats("trpo/cartpole", [500.0, 500.0, 500.0])]
     (runs / "zoo-gate-2.md").write_text(gate.report(late, "zoo-gate-2", "second"))
     text = gate.merged(tmp_path)
     rows = [line for line in text.splitlines() if line.startswith("| ars") or "| trpo" in line]
@@ -88,16 +92,6 @@ def test_readmes_table_merges_the_runs_files_and_a_later_run_replaces_a_pair(
     assert "`zoo-gate-1`: Generated" in text and "`second`" in text
 
 
-def _timed(key: str, budget: int, wall_s: float) -> bt.RowStats:
-    row = next(r for r in gate.rows() if r.key == key)
-    assert row.reference is not None and row.reference.value is not None
-    cells = [bt.Cell(key, 0, "FINISHED", 0.0, budget, wall_s)]
-    s = bt.RowStats(bt.Plan(row, [0], budget, budget, None), cells)
-    s.reference = row.reference.value
-    s.threshold = row.reference.value - row.reference.margin
-    return s
-
-
 def test_a_pairs_estimate_is_its_measured_rate_else_its_algos_cost_plus_its_envs(
     tmp_path: Path,
 ) -> None:
@@ -105,21 +99,22 @@ def test_a_pairs_estimate_is_its_measured_rate_else_its_algos_cost_plus_its_envs
     SAC on LunarLanderContinuous was never timed: 0.0208 s per step, not PPO's 0.001."""
     (tmp_path / "zoo_gate").mkdir()
     timed = [
-        _timed("sac/pendulum", 20_000, 20_000 * 0.0201),
-        _timed("ppo/pendulum", 100_000, 100_000 * 0.0003),
-        _timed("ppo/lunarlander_continuous", 1_000_000, 1_000_000 * 0.001),
+        _stats("sac/pendulum", [0.0], 20_000, 20_000 * 0.0201),
+        _stats("ppo/pendulum", [0.0], 100_000, 100_000 * 0.0003),
+        _stats("ppo/lunarlander_continuous", [0.0], 1_000_000, 1_000_000 * 0.001),
     ]
     (tmp_path / "zoo_gate" / "zoo-gate-1.md").write_text(gate.report(timed, "zoo-gate-1", "x"))
     measured = gate.rates(tmp_path)
     assert measured[("ppo", "pendulum")] == pytest.approx(1 / 0.0003, rel=1e-3)
+    rate = gate.steps_per_s(measured)
 
     def plan(key: str, budget: int) -> bt.Plan:
         return bt.Plan(next(r for r in gate.rows() if r.key == key), [0], budget, budget, None)
 
-    assert gate.minutes(plan("ppo/pendulum", 200_000), measured) == pytest.approx(1, rel=1e-3)
-    sac_llc = gate.minutes(plan("sac/lunarlander_continuous", 300_000), measured)
+    assert gate.minutes(plan("ppo/pendulum", 200_000), rate) == pytest.approx(1, rel=1e-3)
+    sac_llc = gate.minutes(plan("sac/lunarlander_continuous", 300_000), rate)
     assert sac_llc == pytest.approx(300_000 * 0.0208 / 60, rel=1e-2)
-    td3 = gate.minutes(plan("td3/pendulum", 12_000), measured)  # never timed: STEPS_PER_S
+    td3 = gate.minutes(plan("td3/pendulum", 12_000), rate)  # never timed: STEPS_PER_S
     assert td3 == pytest.approx(12_000 / gate.STEPS_PER_S["td3"] / 60)
 
 
