@@ -123,16 +123,32 @@ COLUMNS = ["algo", "env", "hparams", "timesteps (RL Zoo's)", "per seed", "RL Zoo
            "threshold", "seeds that reach it", "wall s / seed"]  # fmt: skip
 
 
+def apart(seeds: list[float], threshold: float) -> tuple[list[str], str]:
+    """A row's seeds and threshold, with decimals enough that a seed just short of the threshold
+    does not print equal to it (94.110 against 94.112, not 94.11 against 94.11)."""
+    decimals = len(_num(threshold).partition(".")[2])
+    while decimals < 6 and any(
+        x < threshold and format(x, f".{decimals}f") == format(threshold, f".{decimals}f")
+        for x in seeds
+    ):
+        decimals += 1
+    if decimals == len(_num(threshold).partition(".")[2]):
+        return [_num(x) for x in seeds], _num(threshold)
+    return [format(x, f".{decimals}f") for x in seeds], format(threshold, f".{decimals}f")
+
+
 def table(stats: list[RowStats]) -> str:
     lines = []
     for s in stats:
         p, ref = s.plan, s.plan.row.reference
         assert ref is not None and ref.budget is not None and s.threshold is not None
         failed = len(s.cells) - len(s.done)
+        seeds, threshold = apart([c.mean_reward for c in s.done if c.mean_reward is not None],
+                                 s.threshold)  # fmt: skip
         lines.append([
             p.row.algo, p.row.env, p.hparams or "defaults",
-            f"{p.budget:,} ({ref.budget:,})", ", ".join(_num(c.mean_reward) for c in s.done),
-            ref.source, f"≥ {_num(s.threshold)}",
+            f"{p.budget:,} ({ref.budget:,})", ", ".join(seeds),
+            ref.source, f"≥ {threshold}",
             f"{succeeded(s)} of {len(s.cells)}" + (f" ({failed} failed)" if failed else ""),
             _num(s.wall_s, ".0f"),
         ])  # fmt: skip

@@ -157,3 +157,13 @@ def test_a_killed_gate_leaves_no_running_run_and_its_rerun_continues_each_seed(
         pieces = client.get_metric_history(run.info.run_id, "bench/piece_wall_s")
         assert len(pieces) == 2
         assert run.data.metrics["bench/wall_s"] == pytest.approx(sum(m.value for m in pieces))
+
+
+def test_a_seed_just_short_of_the_threshold_does_not_print_equal_to_it() -> None:
+    # SAC MountainCarContinuous seed 0: 94.1104 against 94.679 - 1.134 / 2 = 94.112
+    assert gate.apart([94.1104, 94.546, 94.6606], 94.112) == (
+        ["94.110", "94.546", "94.661"],
+        "94.112",
+    )
+    assert gate.apart([94.2, 94.546], 94.112) == (["94.20", "94.55"], "94.11")  # apart already
+    assert gate.apart([500.0, 444.6], 500.0) == (["500.0", "444.6"], "500.0")  # equal reaches
