@@ -126,13 +126,13 @@ COLUMNS = ["algo", "env", "hparams", "timesteps (RL Zoo's)", "per seed", "RL Zoo
 def apart(seeds: list[float], threshold: float) -> tuple[list[str], str]:
     """A row's seeds and threshold, with decimals enough that a seed just short of the threshold
     does not print equal to it (94.110 against 94.112, not 94.11 against 94.11)."""
-    decimals = len(_num(threshold).partition(".")[2])
+    decimals = base = len(_num(threshold).partition(".")[2])
     while decimals < 6 and any(
         x < threshold and format(x, f".{decimals}f") == format(threshold, f".{decimals}f")
         for x in seeds
     ):
         decimals += 1
-    if decimals == len(_num(threshold).partition(".")[2]):
+    if decimals == base:
         return [_num(x) for x in seeds], _num(threshold)
     return [format(x, f".{decimals}f") for x in seeds], format(threshold, f".{decimals}f")
 
