@@ -24,7 +24,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from experiments.bench_zoo_gate import ZOO_SCORES
+from experiments.bench_zoo_gate import rows
 
 EPISODES, POINTS = 30, 5
 
@@ -102,10 +102,11 @@ def main() -> None:
     print(f"| pair | seed | closing mean ({EPISODES} ep) | std | threshold | reached | training "
           f"curve ({POINTS} points) | wall s | cpu s |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
+    references = {r.key: r.reference for r in rows()}  # the gate's rule: mean − ½ episode std
     for key in args.pairs:
-        algo, env = key.split("/")
-        mean_zoo, std_zoo, _ = ZOO_SCORES[(algo, env)]
-        threshold = mean_zoo - std_zoo / 2
+        ref = references[key]
+        assert ref is not None and ref.value is not None
+        threshold = ref.value - ref.margin
         for seed in args.seeds:
             wall, cpu = time.perf_counter(), time.process_time()
             mean, std, curve = train_and_score(PAIRS[key], seed)
