@@ -183,7 +183,8 @@ def _result_lines(results: Path) -> list[tuple[str, str, list[str]]]:
 
 def merged(results: Path = RESULTS) -> str:
     """README's block: one table of every pair the gate's result files hold, the latest file's
-    row for a pair that ran more than once, with the run it came from."""
+    row for a pair that ran more than once, with the run it came from; then the pairs no file
+    holds yet, so that a reader sees the gaps as well as the counts."""
     sources, lines = {}, {}
     for run, source, cells in _result_lines(results):
         sources[run] = f"- `{run}`: {source}"
@@ -191,11 +192,18 @@ def merged(results: Path = RESULTS) -> str:
     counts = [re.search(r"(\d+) of (\d+)", line.split(" | ")[7]) for line in lines.values()]
     reached, seeds = (sum(int(m.group(i)) for m in counts if m) for i in (1, 2))
     head = "| " + " | ".join([*COLUMNS, "run"]) + " |\n|" + "|".join(["---"] * (len(COLUMNS) + 1))
+    missing = [f"`{a}/{e}`" for a, e in ZOO_SCORES if (a, e) not in lines]
+    pending = [
+        "",
+        f"Not yet trained ({len(missing)} of the gate's {len(ZOO_SCORES)} pairs; `--plan` "
+        f"estimates each): {', '.join(missing)}."
+    ] if missing else []  # fmt: skip
     return "\n".join([
         "#### RL Zoo reproduction gate: results", "", "Runs (MLflow experiment `bench`, tag "
         "`bench.id`; each run's table in `experiments/results/zoo_gate/<run>.md`):",
         *sources.values(), "", head + "|", *(lines[k] for k in sorted(lines)), "",
         f"{reached} of {seeds} seeds over {len(lines)} pairs reach RL Zoo's score. {RULE}",
+        *pending,
     ]) + "\n"  # fmt: skip
 
 

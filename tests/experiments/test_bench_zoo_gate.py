@@ -90,6 +90,10 @@ def test_readmes_table_merges_the_runs_files_and_a_later_run_replaces_a_pair(
     assert "| 3 of 3 |" in rows[1] and rows[1].endswith("zoo-gate-2 |")
     assert "5 of 6 seeds over 2 pairs" in text
     assert "`zoo-gate-1`: Generated" in text and "`second`" in text
+    pending = text.splitlines()[-1]
+    assert pending.startswith(f"Not yet trained ({len(gate.ZOO_SCORES) - 2} of the gate's")
+    assert "`ppo/pendulum`" in pending and "`a2c/cartpole`" in pending
+    assert "`ars/cartpole`" not in pending and "`trpo/cartpole`" not in pending
 
 
 def test_a_pairs_estimate_is_its_measured_rate_else_its_algos_cost_plus_its_envs(
