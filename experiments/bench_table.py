@@ -36,6 +36,12 @@ class Reference:
     def figure(self, cfg: DictConfig) -> float:
         return self.value if self.compute is None else self.compute(cfg)
 
+    def threshold(self, figure: float | None = None) -> float:
+        """The mean a pair must reach: its figure (the published value by default) less margin."""
+        figure = self.value if figure is None else figure
+        assert figure is not None, f"{self.source}: a computed reference needs its figure"
+        return figure - self.margin
+
 
 @dataclass(frozen=True)
 class Row:
@@ -162,7 +168,7 @@ def resolve_references(stats: list[RowStats]) -> None:
         ref = s.plan.row.reference
         if ref is not None:
             s.reference = ref.figure(compose_cfg(s.plan.overrides))
-            s.threshold = s.reference - ref.margin
+            s.threshold = ref.threshold(s.reference)
 
 
 def _num(x: float | None, fmt: str | None = None) -> str:

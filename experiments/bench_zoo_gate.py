@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
     for s in stats:
         ref = s.plan.row.reference
         assert ref is not None and ref.value is not None
-        s.reference, s.threshold = ref.value, ref.value - ref.margin
+        s.reference, s.threshold = ref.value, ref.threshold()
     command = "python -m experiments.bench_zoo_gate " + " ".join(
         sys.argv[1:] if argv is None else argv
     )

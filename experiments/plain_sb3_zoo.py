@@ -106,7 +106,7 @@ def main() -> None:
     for key in args.pairs:
         ref = references[key]
         assert ref is not None and ref.value is not None
-        threshold = ref.value - ref.margin
+        threshold = ref.threshold()
         for seed in args.seeds:
             wall, cpu = time.perf_counter(), time.process_time()
             mean, std, curve = train_and_score(PAIRS[key], seed)

@@ -68,7 +68,7 @@ def _stats(
     cells = [bt.Cell(key, i, "FINISHED", x, budget, wall_s) for i, x in enumerate(returns)]
     s = bt.RowStats(bt.Plan(row, list(range(len(returns))), budget, budget, None), cells)
     s.reference = row.reference.value
-    s.threshold = row.reference.value - row.reference.margin
+    s.threshold = row.reference.threshold()
     return s
 
 
