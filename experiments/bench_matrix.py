@@ -8,7 +8,7 @@ experiment; the markdown table is then built from what the MLflow store holds.
     python -m experiments.bench_matrix --from-mlflow ID   # rebuild a table from the store alone
     python -m experiments.bench_matrix --jobs 2           # two cells at once (one per core)
     python -m experiments.bench_matrix --id ID            # continue a stopped bench (Ctrl-C, kill):
-    #   finished cells are kept, a stopped one continues from its checkpoint in the same run
+    #   finished cells are kept, stopped ones run first, each from its checkpoint in its run
     python -m experiments.bench_matrix --quick --rows ppo/cartpole --max-steps 2048   # smoke
 
 Per row: final evaluation return (the harness's closing evaluation, `final/mean_reward`) as mean
@@ -301,6 +301,15 @@ def _run_or_report(cell: tuple[Plan, int], tags: dict[str, str], out_root: Path)
         print(f"[bench] {p.row.key} seed {seed} FAILED: {e}", flush=True)
 
 
+def pending(plans: list[Plan], recorded: list[Cell]) -> list[tuple[Plan, int]]:
+    """The (plan, seed) cells with no finished run, those stopped part-way first: a sitting that
+    ends mid-bench leaves checkpoints, and the next one finishes them before starting others."""
+    done = {(c.row, c.seed) for c in recorded if c.status == "FINISHED"}
+    stopped = {(c.row, c.seed) for c in recorded if c.status == "KILLED"}
+    cells = [(p, seed) for p in plans for seed in p.seeds if (p.row.key, seed) not in done]
+    return sorted(cells, key=lambda c: (c[0].row.key, c[1]) not in stopped)
+
+
 def run_matrix(plans: list[Plan], mode: str, bench_id: str, out_root: Path, jobs: int = 1) -> None:
     """Every (row, seed) cell with no finished run under `bench_id` (a rerun with the same id
     continues a stopped bench); with jobs > 1, that many at once, each in its own process (a
@@ -308,8 +317,7 @@ def run_matrix(plans: list[Plan], mode: str, bench_id: str, out_root: Path, jobs
     run = functools.partial(
         _run_or_report, tags={"bench": mode, "bench.id": bench_id}, out_root=out_root
     )
-    done = {(c.row, c.seed) for c in collect(bench_id) if c.status == "FINISHED"}
-    cells = [(p, seed) for p in plans for seed in p.seeds if (p.row.key, seed) not in done]
+    cells = pending(plans, collect(bench_id))
     if skipped := sum(len(p.seeds) for p in plans) - len(cells):
         print(f"[bench] {skipped} cells finished before under {bench_id}: kept", flush=True)
     if not cells:

@@ -156,6 +156,23 @@ def test_readmes_result_blocks_are_the_result_files(tmp_path: Path) -> None:
     assert readme.read_text() == (bt.ROOT / "README.md").read_text()
 
 
+def test_a_stopped_cell_runs_before_cells_not_started() -> None:
+    plans = [make_plan("ppo/cartpole", 1000, 1000, 3), make_plan("a2c/cartpole", 1000, 1000, 2)]
+    recorded = [
+        bt.Cell("ppo/cartpole", 0, "FINISHED", 500.0, 1000, 2.0, None),
+        bt.Cell("a2c/cartpole", 1, "KILLED", None, None, None, None),
+        bt.Cell("ppo/cartpole", 2, "FAILED", None, None, None, None),
+    ]
+    order = [(p.row.key, seed) for p, seed in bm.pending(plans, recorded)]
+    # finished cells dropped, the stopped one first, the rest in plan order
+    assert order == [
+        ("a2c/cartpole", 1),
+        ("ppo/cartpole", 1),
+        ("ppo/cartpole", 2),
+        ("a2c/cartpole", 0),
+    ]
+
+
 def test_one_real_cell_through_harness_and_mlflow(tmp_path: Path) -> None:
     out = tmp_path / "bench.md"
     bm.main(
