@@ -109,4 +109,5 @@ bench-full:
 	{ echo "### Sweeps (full: 30 trials x 20k steps)"; echo '```'; \
 	  $(PY) experiments/bench_sweep.py --timesteps 20000; echo '```'; } > $(R)/sweep_full.md
 	$(PY) -m experiments.bench_scaling
+	$(PY) -m experiments.bench_seed_threads
 	$(PY) -m experiments.bench_matrix --readme

@@ -10,6 +10,7 @@ reaches RL Zoo's mean minus half its per-episode std; a pair reports "k of n see
     python -m experiments.bench_zoo_gate --readme-only   # README's table from the result files
     python -m experiments.bench_zoo_gate --rows A B --id X --jobs 2   # stopped: rerun it to go on
     # two processes, one table:  --rows A B --id X  &  --rows C D --id X,  then --from-mlflow X
+    # another machine, the seeds X left:  --rows A --seeds 1 2 --id Y  (README joins X's and Y's)
 
 RL Zoo's figures (DLR-RM/rl-baselines3-zoo `benchmark.md`, commit 22e3ff2) come from one
 trained agent per pair, evaluated deterministically over ~150k steps; its LunarLander rows were
@@ -18,12 +19,15 @@ scored by the harness's closing evaluation (`final/mean_reward`: 30 episodes on 
 that training never uses). The runs go to the MLflow experiment `bench` with the tags
 `bench=zoo-gate`, `bench.id`, `bench.row`, as the benchmark matrix's (bench_matrix.py) do.
 Each run writes experiments/results/zoo_gate/<bench id>.md; README's table merges those files
-(a later run's row replaces an earlier one's), since each run's store stays on its machine.
+seed by seed (a pair's seeds from several runs make one row; a seed trained twice counts as the
+later run's), since each run's store stays on its machine, which a later sitting may not get
+back. Seeds trained at once share the cores: each gets cores // --jobs torch threads.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -35,7 +39,7 @@ from scipy.optimize import nnls
 
 from experiments.bench_common import RESULTS, ROOT, pin_tracking_store, provenance
 from experiments.bench_matrix import _client, collect, gather, plan, run_matrix
-from experiments.bench_table import EXPERIMENT, Plan, Reference, Row, RowStats, _num
+from experiments.bench_table import EXPERIMENT, Cell, Plan, Reference, Row, RowStats, _num
 from rl_harness.common import tables
 from rl_harness.tracking import runs as tracking
 
@@ -137,17 +141,31 @@ def apart(seeds: list[float], threshold: float) -> tuple[list[str], str]:
     return [format(x, f".{decimals}f") for x in seeds], format(threshold, f".{decimals}f")
 
 
+def per_seed(cells: list[Cell], threshold: float) -> tuple[str, str]:
+    """A row's seeds and threshold as printed. Seeds 0…n−1, all finished, print as bare values;
+    others carry their seed ("s3 201.9", "s4 failed"), so that rows of a pair from runs on other
+    machines merge seed by seed in README's table (merged())."""
+    cells = sorted(cells, key=lambda c: c.seed)
+    values = {
+        c.seed: c.mean_reward for c in cells if c.status == "FINISHED" and c.mean_reward is not None
+    }
+    printed, shown = apart(list(values.values()), threshold)
+    value = dict(zip(values, printed, strict=True))
+    if list(value) == list(range(len(cells))):
+        return ", ".join(printed), shown
+    return ", ".join(f"s{c.seed} {value.get(c.seed, 'failed')}" for c in cells), shown
+
+
 def table(stats: list[RowStats]) -> str:
     lines = []
     for s in stats:
         p, ref = s.plan, s.plan.row.reference
         assert ref is not None and ref.budget is not None and s.threshold is not None
         failed = len(s.cells) - len(s.done)
-        seeds, threshold = apart([c.mean_reward for c in s.done if c.mean_reward is not None],
-                                 s.threshold)  # fmt: skip
+        seeds, threshold = per_seed(s.cells, s.threshold)
         lines.append([
             p.row.algo, p.row.env, p.hparams or "defaults",
-            f"{p.budget:,} ({ref.budget:,})", ", ".join(seeds),
+            f"{p.budget:,} ({ref.budget:,})", seeds,
             ref.source, f"≥ {threshold}",
             f"{succeeded(s)} of {len(s.cells)}" + (f" ({failed} failed)" if failed else ""),
             _num(s.wall_s, ".0f"),
@@ -181,14 +199,75 @@ def _result_lines(results: Path) -> list[tuple[str, str, list[str]]]:
     return out
 
 
+def _seeds(cells: list[str]) -> dict[int, str]:
+    """A printed row's seeds: seed → its printed return, or "failed" (per_seed's forms)."""
+    entries = cells[COLUMNS.index("per seed")].split(", ")
+    if not entries[0].startswith("s"):
+        return dict(enumerate(entries))
+    return {int(k[1:]): v for k, v in (e.split(" ", 1) for e in entries)}
+
+
+def _merge(rows: list[tuple[str, list[str]]]) -> list[str]:
+    """One pair's printed rows, oldest run first, as one row with its runs: a later run's seeds
+    join the earlier runs' (and replace a seed both trained) where it trained the same config at
+    the same budget; else it replaces them. A seed counts against its own row's printed
+    threshold, which per_seed prints so that the comparison holds."""
+    hp, steps, thr, wall = (COLUMNS.index(c) for c in ("hparams", "timesteps (RL Zoo's)",
+                                                       "threshold", "wall s / seed"))  # fmt: skip
+    kept: list[tuple[str, list[str]]] = []
+    for run, cells in rows:
+        if kept and kept[-1][1][hp : steps + 1] != cells[hp : steps + 1]:
+            kept = []
+        kept.append((run, cells))
+    seeds: dict[int, tuple[str, bool, str, float | None]] = {}  # value, reached, run, wall
+    for run, cells in kept:
+        t, w = float(cells[thr].removeprefix("≥ ")), cells[wall]
+        for k, v in _seeds(cells).items():
+            wall_s = float(w) if w.replace(".", "", 1).isdigit() else None
+            seeds[k] = (v, v != "failed" and float(v) >= t, run, wall_s)
+    order = sorted(seeds)
+    failed = sum(seeds[k][0] == "failed" for k in order)
+    if order == list(range(len(order))) and not failed:
+        printed = ", ".join(seeds[k][0] for k in order)
+    else:
+        printed = ", ".join(f"s{k} {seeds[k][0]}" for k in order)
+    threshold = max((c[thr] for _, c in kept), key=lambda x: len(x.partition(".")[2]))
+    walls = [w for v, _, _, w in seeds.values() if v != "failed" and w is not None]
+    runs = list(dict.fromkeys(seeds[k][2] for k in order))
+    reach = f"{sum(seeds[k][1] for k in order)} of {len(order)}"
+    last = kept[-1][1]
+    return [*last[:steps + 1], printed, last[steps + 2], threshold,
+            reach + (f" ({failed} failed)" if failed else ""),
+            _num(sum(walls) / len(walls), ".0f") if walls else "—", ", ".join(runs)]  # fmt: skip
+
+
+def _pairs(results: Path) -> dict[tuple[str, ...], list[str]]:
+    """(algo, env) → its row merged over the result files (_merge)."""
+    pairs: dict[tuple[str, ...], list[tuple[str, list[str]]]] = {}
+    for run, _, cells in _result_lines(results):
+        pairs.setdefault(tuple(cells[:2]), []).append((run, cells))
+    return {k: _merge(v) for k, v in pairs.items()}
+
+
+def held(p: Plan, results: Path = RESULTS) -> list[int]:
+    """The seeds of a pair that the result files hold at this plan's budget, finished: a run on
+    a machine without their store trains the others (`--seeds`)."""
+    cells = _pairs(results).get((p.row.algo, p.row.env))
+    if cells is None or not cells[COLUMNS.index("timesteps (RL Zoo's)")].startswith(
+        f"{p.budget:,} "
+    ):
+        return []
+    return sorted(k for k, v in _seeds(cells).items() if v != "failed")
+
+
 def merged(results: Path = RESULTS) -> str:
-    """README's block: one table of every pair the gate's result files hold, the latest file's
-    row for a pair that ran more than once, with the run it came from; then the pairs no file
-    holds yet, so that a reader sees the gaps as well as the counts."""
-    sources, lines = {}, {}
-    for run, source, cells in _result_lines(results):
-        sources[run] = f"- `{run}`: {source}"
-        lines[tuple(cells[:2])] = "| " + " | ".join([*cells, run]) + " |"
+    """README's block: one table of every pair the gate's result files hold, a pair's seeds from
+    every run that trained it (_merge), with the runs they came from; then the pairs no file
+    holds yet and those with fewer seeds than the gate's, so that a reader sees the gaps as
+    well as the counts."""
+    sources = {run: f"- `{run}`: {source}" for run, source, _ in _result_lines(results)}
+    pairs = _pairs(results)
+    lines = {k: "| " + " | ".join(cells) + " |" for k, cells in pairs.items()}
     counts = [re.search(r"(\d+) of (\d+)", line.split(" | ")[7]) for line in lines.values()]
     reached, seeds = (sum(int(m.group(i)) for m in counts if m) for i in (1, 2))
     head = "| " + " | ".join([*COLUMNS, "run"]) + " |\n|" + "|".join(["---"] * (len(COLUMNS) + 1))
@@ -198,6 +277,11 @@ def merged(results: Path = RESULTS) -> str:
         f"Not yet trained ({len(missing)} of the gate's {len(ZOO_SCORES)} pairs; `--plan` "
         f"estimates each): {', '.join(missing)}."
     ] if missing else []  # fmt: skip
+    short = [f"`{a}/{e}` ({', '.join(map(str, _seeds(c)))})" for (a, e), c in sorted(pairs.items())
+             if len(_seeds(c)) < len(SEEDS)]  # fmt: skip
+    if short:
+        pending += ["", f"Fewer than {len(SEEDS)} seeds so far ({len(short)} pairs; their seeds in "
+                    f"brackets, `--seeds` trains the others): {', '.join(short)}."]  # fmt: skip
     return "\n".join([
         "#### RL Zoo reproduction gate: results", "", "Runs (MLflow experiment `bench`, tag "
         "`bench.id`; each run's table in `experiments/results/zoo_gate/<run>.md`):",
@@ -259,6 +343,22 @@ def minutes(p: Plan, rate: dict[tuple[str, str], float]) -> float:
     return p.budget / rate[p.row.algo, p.row.env] / 60
 
 
+def threads(jobs: int) -> int:
+    """Torch threads per seed: the cores shared by the seeds trained at once (SAC's 400x300
+    nets train faster on two threads than on one: experiments/bench_seed_threads.py)."""
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def settled(cells: list[Cell], bench_id: str) -> list[Cell]:
+    """The cells that finished or failed: a seed stopped part-way (KILLED, its checkpoint kept)
+    or still training waits for its rerun, and is no failure of the table built meanwhile."""
+    for c in cells:
+        if c.status in ("KILLED", "RUNNING"):
+            print(f"[zoo-gate] {c.row} seed {c.seed}: {c.status}, not in the table until it "
+                  f"finishes (rerun with --id {bench_id})")  # fmt: skip
+    return [c for c in cells if c.status not in ("KILLED", "RUNNING")]
+
+
 def main(argv: list[str] | None = None) -> list[RowStats]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", nargs="+", help="only these pairs, e.g. ars/cartpole")
@@ -283,12 +383,18 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
         update_readme(merged())
         return []
     plans = [plan(r, False, args.seeds, None) for r in selected(args.rows)]
+    for p in plans:
+        p.overrides.append(f"torch_threads={threads(args.jobs)}")
     rate = steps_per_s(rates())
     if args.max_minutes is not None:
         plans = [p for p in plans if minutes(p, rate) <= args.max_minutes]
     if args.plan:
         for p in plans:
-            print(f"{p.row.key:32} {p.budget:>10,} steps  ~{minutes(p, rate):6.1f} min / seed")
+            have = held(p)
+            note = f"  (result files hold seeds {', '.join(map(str, have))})" if have else ""
+            print(
+                f"{p.row.key:32} {p.budget:>10,} steps  ~{minutes(p, rate):6.1f} min / seed{note}"
+            )
         return []
     pin_tracking_store()
     tracking.get_or_create_experiment(_client(), EXPERIMENT)
@@ -297,7 +403,7 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
         start = time.perf_counter()
         run_matrix(plans, MODE, bench_id, args.outputs / bench_id, args.jobs)
         print(f"[zoo-gate] {len(plans)} pairs in {(time.perf_counter() - start) / 60:.1f} min")
-    stats = gather(plans, collect(bench_id), rebuilt=bool(args.from_mlflow))
+    stats = gather(plans, settled(collect(bench_id), bench_id), rebuilt=bool(args.from_mlflow))
     for s in stats:
         ref = s.plan.row.reference
         assert ref is not None and ref.value is not None

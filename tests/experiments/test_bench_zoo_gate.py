@@ -60,13 +60,21 @@ def test_the_gate_holds(tmp_path: Path, pair: str) -> None:
 
 
 def _stats(
-    key: str, returns: list[float], budget: int = 50_000, wall_s: float | None = None
+    key: str,
+    returns: list[float | None],
+    budget: int = 50_000,
+    wall_s: float | None = None,
+    seeds: list[int] | None = None,
 ) -> bt.RowStats:
-    """A pair's row as a gate run reports it: one finished seed per return."""
+    """A pair's row as a gate run reports it: one seed per return (None: it failed)."""
     row = next(r for r in gate.rows() if r.key == key)
     assert row.reference is not None and row.reference.value is not None
-    cells = [bt.Cell(key, i, "FINISHED", x, budget, wall_s) for i, x in enumerate(returns)]
-    s = bt.RowStats(bt.Plan(row, list(range(len(returns))), budget, budget, None), cells)
+    seeds = seeds or list(range(len(returns)))
+    cells = [
+        bt.Cell(key, k, "FINISHED" if x is not None else "FAILED", x, budget, wall_s)
+        for k, x in zip(seeds, returns, strict=True)
+    ]
+    s = bt.RowStats(bt.Plan(row, seeds, budget, budget, None), cells)
     s.reference = row.reference.value
     s.threshold = row.reference.threshold()
     return s
@@ -94,6 +102,53 @@ def test_readmes_table_merges_the_runs_files_and_a_later_run_replaces_a_pair(
     assert pending.startswith(f"Not yet trained ({len(gate.ZOO_SCORES) - 2} of the gate's")
     assert "`ppo/pendulum`" in pending and "`a2c/cartpole`" in pending
     assert "`ars/cartpole`" not in pending and "`trpo/cartpole`" not in pending
+
+
+def test_seeds_other_than_0_to_n_print_with_their_seed_and_a_failed_seed_by_name() -> None:
+    assert gate.per_seed(_stats("ars/cartpole", [500.0, 20.0]).cells, 500.0)[0] == "500.0, 20.00"
+    later = _stats("ars/cartpole", [500.0, None], seeds=[1, 2])
+    assert gate.per_seed(later.cells, 500.0)[0] == "s1 500.0, s2 failed"
+    assert "| 1 of 2 (1 failed) |" in gate.table([later])
+
+
+def test_readmes_row_of_a_pair_joins_its_seeds_from_runs_on_machines_sharing_no_store(
+    tmp_path: Path,
+) -> None:
+    """A sitting on one machine trains seed 0 of a pair, one on another seeds 1 and 2 (the first
+    store is gone): README's row holds all three, from both runs; a seed both trained is the
+    later's; a run at another budget replaces the pair's row; `--plan` names the seeds held."""
+    runs = tmp_path / "zoo_gate"
+    runs.mkdir()
+    first = [_stats("sac/pendulum", [-150.0], 20_000, 300.0), _stats("ars/cartpole", [500.0])]
+    (runs / "zoo-gate-1.md").write_text(gate.report(first, "zoo-gate-1", "first"))
+    second = [
+        _stats("sac/pendulum", [-250.0, -140.0], 20_000, 400.0, seeds=[1, 2]),
+        _stats("ars/cartpole", [500.0], 100_000),
+    ]
+    (runs / "zoo-gate-2.md").write_text(gate.report(second, "zoo-gate-2", "second"))
+    assert "| s1 -250.0, s2 -140.0 |" in (runs / "zoo-gate-2.md").read_text()
+    retrain = [_stats("sac/pendulum", [None, -160.0], 20_000, 500.0, seeds=[1, 2])]
+    text = gate.merged(tmp_path)
+    (sac,) = [line for line in text.splitlines() if line.startswith("| sac | pendulum")]
+    assert "| -150.0, -250.0, -140.0 |" in sac and "| 2 of 3 |" in sac
+    assert sac.endswith("| 367 | zoo-gate-1, zoo-gate-2 |")  # (300 + 400 + 400) / 3
+    (ars,) = [line for line in text.splitlines() if line.startswith("| ars | cartpole")]
+    assert "| 100,000 (50,000) | 500.0 |" in ars and ars.endswith("| zoo-gate-2 |")
+    assert "3 of 4 seeds over 2 pairs" in text
+    assert text.splitlines()[-1].endswith("`--seeds` trains the others): `ars/cartpole` (0).")
+    (runs / "zoo-gate-3.md").write_text(gate.report(retrain, "zoo-gate-3", "third"))
+    (sac,) = [line for line in gate.merged(tmp_path).splitlines() if line.startswith("| sac")]
+    assert "| s0 -150.0, s1 failed, s2 -160.0 |" in sac and "| 2 of 3 (1 failed) |" in sac
+    assert sac.endswith("| zoo-gate-1, zoo-gate-3 |")
+    row = next(r for r in gate.rows() if r.key == "sac/pendulum")
+    assert gate.held(bt.Plan(row, [0, 1, 2], 20_000, 20_000, None), tmp_path) == [0, 2]
+    assert gate.held(bt.Plan(row, [0, 1, 2], 40_000, 40_000, None), tmp_path) == []
+
+
+def test_a_rebuilt_table_waits_for_a_seed_stopped_part_way_and_counts_a_failed_one() -> None:
+    cells = [bt.Cell("sac/pendulum", k, status) for k, status in
+             enumerate(["FINISHED", "KILLED", "RUNNING", "FAILED"])]  # fmt: skip
+    assert [c.seed for c in gate.settled(cells, "zoo-gate-1")] == [0, 3]
 
 
 def test_a_pairs_estimate_is_its_measured_rate_else_its_algos_cost_plus_its_envs(

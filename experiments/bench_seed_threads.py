@@ -1,0 +1,108 @@
+"""Torch threads per seed against seeds at once, for a config whose gradient steps dominate (SAC
+on LunarLanderContinuous: 400x300 nets, a batch of 256 per env step): one seed on one thread
+(the baseline), one seed on every core, and one seed per core on one thread each. It backs
+bench_zoo_gate's split (cores // --jobs threads a seed): --jobs 1 finishes one seed soonest,
+--jobs = cores trains the most steps an hour.
+
+    python -m experiments.bench_seed_threads                  # SAC on LunarLanderContinuous
+    python -m experiments.bench_seed_threads --pair tqc/lunarlander_continuous --steps 1500
+
+Each seed is one `train.run` in a spawned process of its own (tracking, evaluation during
+training and checkpoints off, one closing episode; an off-policy algorithm learns from step 200
+on, so the timed steps are training steps); the seeds of a variant start together behind a
+barrier. Writes experiments/results/seed_threads.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from experiments.bench_common import RESULTS, compose_cfg, provenance
+from rl_harness.common import tables
+
+QUIET = ["mlflow.enabled=false", "eval.freq=0", "checkpoint.freq=0", "progress_bar=false",
+         "eval.final.episodes=1", "eval.final.precision=0"]  # fmt: skip
+_barrier: Any = None
+
+
+def _start(barrier: Any) -> None:
+    global _barrier
+    _barrier = barrier
+
+
+def _seed(overrides: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one seed's `train.run`, timed from the barrier on."""
+    from rl_harness.training import train
+
+    cfg = compose_cfg(overrides)
+    _barrier.wait()
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+        start, cpu = time.perf_counter(), time.process_time()
+        train.run(cfg)
+        return time.perf_counter() - start, time.process_time() - cpu
+
+
+def measure(base: list[str], seeds: int, threads: int) -> tuple[float, float]:
+    """Wall seconds until the last of `seeds` seeds at once finished, and their CPU seconds."""
+    spawn = multiprocessing.get_context("spawn")  # no forked torch state
+    barrier = spawn.Barrier(seeds)
+    with ProcessPoolExecutor(
+        seeds, mp_context=spawn, initializer=_start, initargs=(barrier,)
+    ) as pool:
+        runs = [pool.submit(_seed, [*base, f"seed={k}", f"torch_threads={threads}"])
+                for k in range(seeds)]  # fmt: skip
+        walls, cpus = zip(*(r.result() for r in runs), strict=True)
+    return max(walls), sum(cpus)
+
+
+def main(argv: list[str] | None = None) -> str:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pair", default="sac/lunarlander_continuous", help="algo/env")
+    ap.add_argument("--steps", type=int, default=2000, help="timesteps of each seed")
+    ap.add_argument("--out", type=Path, default=RESULTS / "seed_threads.md")
+    args = ap.parse_args(argv)
+    algo, _, env = args.pair.partition("/")
+    base = [f"algo={algo}", f"env={env}", *QUIET]
+    shipped = compose_cfg(base)  # a bad pair fails here, before any process starts
+    if "learning_starts" in shipped.algo:
+        base.append("algo.learning_starts=200")
+    base.append(f"n_timesteps={args.steps}")
+    cores = os.cpu_count() or 1
+    variants = {"1 seed, 1 thread": (1, 1), f"1 seed, {cores} threads": (1, cores),
+                f"{cores} seeds at once, 1 thread each": (cores, 1)}  # fmt: skip
+    lines, baseline = [], None
+    for name, (seeds, threads) in variants.items():
+        wall, cpu = measure(base, seeds, threads)
+        rate = seeds * args.steps / wall
+        baseline = baseline or rate
+        print(f"  {name}: {wall:.1f} s wall, {cpu:.1f} s CPU", file=sys.stderr)
+        lines.append([name, f"{wall:.1f}", f"{cpu:.1f}", f"{rate:.1f}", f"{rate / baseline:.2f}",
+                      f"{shipped.n_timesteps / (rate / seeds) / 60:.0f}"])  # fmt: skip
+    command = "python -m experiments.bench_seed_threads " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    text = "\n".join([
+        f"#### Threads per seed against seeds at once: {args.pair}", "",
+        provenance(command.strip()), "",
+        tables.markdown(["variant", "wall s", "CPU s", "steps/s (all seeds)",
+                         "ratio to 1 seed on 1 thread", "min / seed at its budget"], lines),
+        "", f"{args.steps:,} timesteps a seed; the budget is the shipped config's "
+        f"({shipped.n_timesteps:,}), the minutes what the measured rate makes of it.",
+    ]) + "\n"  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""The threads-per-seed benchmark: a bad pair stops before any process starts; (slow) its table
+holds the three variants, each timed, the baseline at ratio 1."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from experiments import bench_seed_threads as bench
+from rl_harness.errors import ConfigError
+
+
+def test_a_pair_with_no_env_config_stops_before_any_seed_trains(tmp_path: Path) -> None:
+    out = tmp_path / "threads.md"
+    with pytest.raises((ConfigError, SystemExit), match="nope"):
+        bench.main(["--pair", "sac/nope", "--steps", "10", "--out", str(out)])
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_the_table_times_one_seed_per_thread_count_and_one_seed_per_core(tmp_path: Path) -> None:
+    out = tmp_path / "threads.md"
+    bench.main(["--pair", "sac/pendulum", "--steps", "250", "--out", str(out)])
+    rows = [line.split(" | ") for line in out.read_text().splitlines() if line.startswith("| ")]
+    assert [r[0] for r in rows[1:]] == [
+        "| 1 seed, 1 thread", f"| 1 seed, {os.cpu_count()} threads",
+        f"| {os.cpu_count()} seeds at once, 1 thread each",
+    ]  # fmt: skip
+    assert rows[1][4] == "1.00" and all(float(r[3]) > 0 and float(r[2]) > 0 for r in rows[1:])
