@@ -265,13 +265,16 @@ def run(
     """Train, evaluate, save and record one configuration; returns the final evaluation.
 
     With `resume=<run id>` the configuration, output directory and MLflow run are those of the
-    interrupted run, and training continues from its latest checkpoint to the original total
-    (`point`: that run's `resume.find`, where the caller has looked it up already). The run is
+    interrupted run (but `torch_threads`, this one's), and training continues from its latest
+    checkpoint to the original total (`point`: that run's `resume.find`, where the caller has
+    looked it up already). The run is
     named `mlflow.run_name`, else `run_name` (a sweep's `trial-<n>`), else `<algo>-<env>-s<seed>`
     made unique in its experiment. Files go to `out_dir`, else Hydra's run directory.
     """
     point = resume_point(cfg, point, out_dir)
-    cfg = point.cfg if point else cfg
+    if point is not None:  # the cores: this machine's share, not the one that started the run
+        threads, cfg = cfg.torch_threads, point.cfg.copy()
+        cfg.torch_threads = threads
     cls, kwargs = validate(cfg)
     opener = open_recording(cfg)
     torch.set_num_threads(cfg.torch_threads)

@@ -273,7 +273,12 @@ def test_resume_restores_what_the_checkpoint_holds(
         return model, env
 
     monkeypatch.setattr(checkpoints, "load", spy)
-    result = train.run(compose_config([f"resume={first['run_id']}"]))
+    threads = torch.get_num_threads()
+    try:  # the stored config, but the cores this command gives it
+        result = train.run(compose_config([f"resume={first['run_id']}", "torch_threads=2"]))
+        assert torch.get_num_threads() == 2 and cfg.torch_threads == 1
+    finally:
+        torch.set_num_threads(threads)
 
     assert loaded["checkpoint"] == middle
     step = checkpoint_step(middle)
