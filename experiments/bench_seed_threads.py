@@ -4,13 +4,14 @@ on LunarLanderContinuous: 400x300 nets, a batch of 256 per env step): one seed o
 bench_zoo_gate's split (cores // --jobs threads a seed): --jobs 1 finishes one seed soonest,
 --jobs = cores trains the most steps an hour.
 
-    python -m experiments.bench_seed_threads                  # SAC on LunarLanderContinuous
+    python -m experiments.bench_seed_threads                  # SAC on LunarLanderContinuous, ~8 min
     python -m experiments.bench_seed_threads --pair tqc/lunarlander_continuous --steps 1500
 
 Each seed is one `train.run` in a spawned process of its own (tracking, evaluation during
 training and checkpoints off, one closing episode; an off-policy algorithm learns from step 200
 on, so the timed steps are training steps); the seeds of a variant start together behind a
-barrier. A variant's time is that of a run at --steps less one at 300 steps: the steps between.
+barrier. A variant's time is that of a run at --steps less one at 300 steps: the steps between;
+medians over --rounds rounds, the order of the variants rotated every round.
 Writes experiments/results/seed_threads.md.
 """
 
@@ -20,6 +21,7 @@ import argparse
 import contextlib
 import multiprocessing
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -74,14 +76,31 @@ def marginal(base: list[str], steps: int, seeds: int, threads: int) -> tuple[flo
     return wall - fixed_wall, cpu - fixed_cpu
 
 
+def rounds(
+    base: list[str], steps: int, variants: dict[str, tuple[int, int]], n: int
+) -> dict[str, list[tuple[float, float]]]:
+    """Each variant's marginal (wall, CPU) once a round, the order rotated every round."""
+    names = list(variants)
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in names}
+    for r in range(n):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            times[name].append(marginal(base, steps, *variants[name]))
+            wall, cpu = times[name][-1]
+            print(f"  round {r + 1}: {name}: {wall:.1f} s wall, {cpu:.1f} s CPU", file=sys.stderr)
+    return times
+
+
 def main(argv: list[str] | None = None) -> str:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pair", default="sac/lunarlander_continuous", help="algo/env")
     ap.add_argument("--steps", type=int, default=2000, help="timesteps of each seed")
+    ap.add_argument("--rounds", type=int, default=3, help="medians over this many")
     ap.add_argument("--out", type=Path, default=RESULTS / "seed_threads.md")
     args = ap.parse_args(argv)
     if args.steps <= SHORT:
         ap.error(f"--steps {args.steps}: give more than {SHORT} (the run that is taken off)")
+    if args.rounds < 1:
+        ap.error(f"--rounds {args.rounds}: give 1 or more")
     algo, _, env = args.pair.partition("/")
     base = [f"algo={algo}", f"env={env}", *QUIET]
     shipped = compose_cfg(base)  # a bad pair fails here, before any process starts
@@ -91,12 +110,14 @@ def main(argv: list[str] | None = None) -> str:
     variants = {"1 seed, 1 thread": (1, 1), f"1 seed, {cores} threads": (1, cores),
                 f"{cores} seeds at once, 1 thread each": (cores, 1)}  # fmt: skip
     lines, baseline = [], None
-    for name, (seeds, threads) in variants.items():
-        wall, cpu = marginal(base, args.steps, seeds, threads)
-        rate = seeds * (args.steps - SHORT) / wall
+    for name, times in rounds(base, args.steps, variants, args.rounds).items():
+        seeds = variants[name][0]
+        rates = sorted(seeds * (args.steps - SHORT) / wall for wall, _ in times)
+        rate = statistics.median(rates)
         baseline = baseline or rate
-        print(f"  {name}: {wall:.1f} s wall, {cpu:.1f} s CPU", file=sys.stderr)
-        lines.append([name, f"{wall:.1f}", f"{cpu:.1f}", f"{rate:.1f}", f"{rate / baseline:.2f}",
+        lines.append([name, f"{statistics.median(w for w, _ in times):.1f}",
+                      f"{statistics.median(c for _, c in times):.1f}",
+                      f"{rate:.1f} ({rates[0]:.1f}–{rates[-1]:.1f})", f"{rate / baseline:.2f}",
                       f"{shipped.n_timesteps / (rate / seeds) / 60:.0f}"])  # fmt: skip
     command = "python -m experiments.bench_seed_threads " + " ".join(
         sys.argv[1:] if argv is None else argv
@@ -104,11 +125,12 @@ def main(argv: list[str] | None = None) -> str:
     text = "\n".join([
         f"#### Threads per seed against seeds at once: {args.pair}", "",
         provenance(command.strip()), "",
-        tables.markdown(["variant", "wall s", "CPU s", "steps/s (all seeds)",
+        tables.markdown(["variant", "wall s", "CPU s", "steps/s, all seeds (range)",
                          "ratio to 1 seed on 1 thread", "min / seed at its budget"], lines),
-        "", f"Each variant: a run of {args.steps:,} timesteps a seed less one of {SHORT} (build, "
+        "", f"Medians over {args.rounds} rounds (each variant once a round, the order rotated). "
+        f"A variant's time: a run of {args.steps:,} timesteps a seed less one of {SHORT} (build, "
         f"closing evaluation and save drop out). The budget is the shipped config's "
-        f"({shipped.n_timesteps:,}); the minutes are what the measured rate makes of it.",
+        f"({shipped.n_timesteps:,}); the minutes are what the median rate makes of it.",
     ]) + "\n"  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
