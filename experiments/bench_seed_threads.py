@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import multiprocessing
-import os
 import statistics
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.bench_common import RESULTS, compose_cfg, provenance
-from rl_harness.common import tables
+from rl_harness.common import processes, tables
 
 QUIET = ["mlflow.enabled=false", "eval.freq=0", "checkpoint.freq=0", "progress_bar=false",
          "eval.final.episodes=1", "eval.final.precision=0"]  # fmt: skip
@@ -106,7 +105,7 @@ def main(argv: list[str] | None = None) -> str:
     shipped = compose_cfg(base)  # a bad pair fails here, before any process starts
     if "learning_starts" in shipped.algo:
         base.append("algo.learning_starts=200")
-    cores = os.cpu_count() or 1
+    cores = processes.cores()
     variants = {"1 seed, 1 thread": (1, 1), f"1 seed, {cores} threads": (1, cores),
                 f"{cores} seeds at once, 1 thread each": (cores, 1)}  # fmt: skip
     lines, baseline = [], None

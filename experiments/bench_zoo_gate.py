@@ -9,7 +9,8 @@ reaches RL Zoo's mean minus half its per-episode std; a pair reports "k of n see
     python -m experiments.bench_zoo_gate --from-mlflow ID --readme   # table from the store
     python -m experiments.bench_zoo_gate --readme-only   # README's table from the result files
     python -m experiments.bench_zoo_gate --rows A B --id X --jobs 2   # stopped: rerun it to go on
-    # two processes, one table:  --rows A B --id X  &  --rows C D --id X,  then --from-mlflow X
+    # two processes, one table: --rows A B --id X --threads 1 & --rows C D --id X --threads 1,
+    #   then --from-mlflow X
     # another machine, the seeds X left:  --rows A --seeds 1 2 --id Y  (README joins X's and Y's)
 
 RL Zoo's figures (DLR-RM/rl-baselines3-zoo `benchmark.md`, commit 22e3ff2) come from one
@@ -20,14 +21,14 @@ that training never uses). The runs go to the MLflow experiment `bench` with the
 `bench=zoo-gate`, `bench.id`, `bench.row`, as the benchmark matrix's (bench_matrix.py) do.
 Each run writes experiments/results/zoo_gate/<bench id>.md; README's table merges those files
 seed by seed (a pair's seeds from several runs make one row; a seed trained twice counts as the
-later run's), since each run's store stays on its machine, which a later sitting may not get
-back. Seeds trained at once share the cores: each gets cores // --jobs torch threads.
+later-written file's unless that one failed), since each run's store stays on its machine, which
+a later sitting may not get back. Seeds trained at once share the cores: each gets
+cores // --jobs torch threads (--threads).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import time
@@ -41,6 +42,7 @@ from experiments.bench_common import RESULTS, ROOT, pin_tracking_store, provenan
 from experiments.bench_matrix import _client, collect, gather, plan, run_matrix
 from experiments.bench_table import EXPERIMENT, Cell, Plan, Reference, Row, RowStats, _num
 from rl_harness.common import tables
+from rl_harness.common.processes import threads_each
 from rl_harness.tracking import runs as tracking
 
 MODE = "zoo-gate"
@@ -184,12 +186,18 @@ def report(stats: list[RowStats], bench_id: str, command: str) -> str:
     ]) + "\n"  # fmt: skip
 
 
+def _stamp(text: list[str]) -> str:
+    """When a result file was written ("_Generated 2026-12-05 07:43 by ..."; "" if it says not)."""
+    line = next((line for line in text if line.startswith("_Generated ")), "")
+    return line.removeprefix("_Generated ")[:16]
+
+
 def _result_lines(results: Path) -> list[tuple[str, str, list[str]]]:
-    """(run, its provenance line, its table's rows split into cells) per result file, oldest
-    run first."""
+    """(run, its provenance line, its table's rows split into cells) per result file, in the
+    order they were written (their "Generated" stamps; a run's id need not sort by time)."""
     out = []
-    for path in sorted((results / "zoo_gate").glob("*.md")):
-        text = path.read_text().splitlines()
+    texts = {path: path.read_text().splitlines() for path in (results / "zoo_gate").glob("*.md")}
+    for path, text in sorted(texts.items(), key=lambda kv: (_stamp(kv[1]), kv[0].name)):
         source = next((line.strip("_") for line in text if line.startswith("_Gen")), "")
         body = text[text.index("|" + "|".join(["---"] * len(COLUMNS)) + "|") + 1 :]
         for line in body:
@@ -200,18 +208,30 @@ def _result_lines(results: Path) -> list[tuple[str, str, list[str]]]:
 
 
 def _seeds(cells: list[str]) -> dict[int, str]:
-    """A printed row's seeds: seed → its printed return, or "failed" (per_seed's forms)."""
+    """A printed row's seeds: seed → its printed return, or "failed" (per_seed's forms; what
+    reads as no number, such as "—", counts as failed too)."""
     entries = cells[COLUMNS.index("per seed")].split(", ")
-    if not entries[0].startswith("s"):
-        return dict(enumerate(entries))
-    return {int(k[1:]): v for k, v in (e.split(" ", 1) for e in entries)}
+    if entries[0].startswith("s"):
+        pairs = [e.split(" ", 1) for e in entries]
+        seeds = {int(k[1:]): v for k, v in pairs}
+    else:
+        seeds = dict(enumerate(e for e in entries if e))
+    return {k: v if _number(v) is not None else "failed" for k, v in seeds.items()}
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _merge(rows: list[tuple[str, list[str]]]) -> list[str]:
     """One pair's printed rows, oldest run first, as one row with its runs: a later run's seeds
-    join the earlier runs' (and replace a seed both trained) where it trained the same config at
-    the same budget; else it replaces them. A seed counts against its own row's printed
-    threshold, which per_seed prints so that the comparison holds."""
+    join the earlier runs' where it trained the same config at the same budget (a seed both
+    trained is the later's, unless that one failed); else it replaces them. A seed counts
+    against its own row's printed threshold, which per_seed prints so that the comparison
+    holds."""
     hp, steps, thr, wall = (COLUMNS.index(c) for c in ("hparams", "timesteps (RL Zoo's)",
                                                        "threshold", "wall s / seed"))  # fmt: skip
     kept: list[tuple[str, list[str]]] = []
@@ -221,10 +241,10 @@ def _merge(rows: list[tuple[str, list[str]]]) -> list[str]:
         kept.append((run, cells))
     seeds: dict[int, tuple[str, bool, str, float | None]] = {}  # value, reached, run, wall
     for run, cells in kept:
-        t, w = float(cells[thr].removeprefix("≥ ")), cells[wall]
+        t, w = float(cells[thr].removeprefix("≥ ")), _number(cells[wall])
         for k, v in _seeds(cells).items():
-            wall_s = float(w) if w.replace(".", "", 1).isdigit() else None
-            seeds[k] = (v, v != "failed" and float(v) >= t, run, wall_s)
+            if v != "failed" or seeds.get(k, ("failed",))[0] == "failed":
+                seeds[k] = (v, v != "failed" and float(v) >= t, run, w)
     order = sorted(seeds)
     failed = sum(seeds[k][0] == "failed" for k in order)
     if order == list(range(len(order))) and not failed:
@@ -233,7 +253,7 @@ def _merge(rows: list[tuple[str, list[str]]]) -> list[str]:
         printed = ", ".join(f"s{k} {seeds[k][0]}" for k in order)
     threshold = max((c[thr] for _, c in kept), key=lambda x: len(x.partition(".")[2]))
     walls = [w for v, _, _, w in seeds.values() if v != "failed" and w is not None]
-    runs = list(dict.fromkeys(seeds[k][2] for k in order))
+    runs = [run for run, _ in kept if any(seeds[k][2] == run for k in order)]
     reach = f"{sum(seeds[k][1] for k in order)} of {len(order)}"
     last = kept[-1][1]
     return [*last[:steps + 1], printed, last[steps + 2], threshold,
@@ -253,9 +273,9 @@ def held(p: Plan, results: Path = RESULTS) -> list[int]:
     """The seeds of a pair that the result files hold at this plan's budget, finished: a run on
     a machine without their store trains the others (`--seeds`)."""
     cells = _pairs(results).get((p.row.algo, p.row.env))
-    if cells is None or not cells[COLUMNS.index("timesteps (RL Zoo's)")].startswith(
-        f"{p.budget:,} "
-    ):
+    if cells is None or cells[COLUMNS.index("hparams")] != (p.hparams or "defaults"):
+        return []
+    if not cells[COLUMNS.index("timesteps (RL Zoo's)")].startswith(f"{p.budget:,} "):
         return []
     return sorted(k for k, v in _seeds(cells).items() if v != "failed")
 
@@ -343,12 +363,6 @@ def minutes(p: Plan, rate: dict[tuple[str, str], float]) -> float:
     return p.budget / rate[p.row.algo, p.row.env] / 60
 
 
-def threads(jobs: int) -> int:
-    """Torch threads per seed: the cores shared by the seeds trained at once (SAC's 400x300
-    nets train faster on two threads than on one: experiments/bench_seed_threads.py)."""
-    return max(1, (os.cpu_count() or 1) // jobs)
-
-
 def settled(cells: list[Cell], bench_id: str) -> list[Cell]:
     """The cells that finished or failed: a seed stopped part-way (KILLED, its checkpoint kept)
     or still training waits for its rerun, and is no failure of the table built meanwhile."""
@@ -371,6 +385,7 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
     )
     ap.add_argument("--id", help="the bench id to record under (rerun with it to continue)")
     ap.add_argument("--jobs", type=int, default=1, help="seeds trained at once, one process each")
+    ap.add_argument("--threads", type=int, help="torch threads a seed (default: cores // jobs)")
     ap.add_argument("--from-mlflow", metavar="BENCH_ID", help="rebuild the table, train nothing")
     ap.add_argument("--readme", action="store_true", help="then refresh README's zoo-gate block")
     ap.add_argument("--readme-only", action="store_true", help="only refresh it, from the files")
@@ -379,12 +394,14 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
     args = ap.parse_args(argv)
     if args.jobs < 1:
         ap.error(f"--jobs {args.jobs}: give 1 or more seeds at once")
+    if args.threads is not None and args.threads < 1:
+        ap.error(f"--threads {args.threads}: give 1 or more")
     if args.readme_only:
         update_readme(merged())
         return []
     plans = [plan(r, False, args.seeds, None) for r in selected(args.rows)]
-    for p in plans:
-        p.overrides.append(f"torch_threads={threads(args.jobs)}")
+    for p in plans:  # the cores, shared by the seeds at once (experiments/bench_seed_threads.py)
+        p.overrides.append(f"torch_threads={args.threads or threads_each(args.jobs)}")
     rate = steps_per_s(rates())
     if args.max_minutes is not None:
         plans = [p for p in plans if minutes(p, rate) <= args.max_minutes]

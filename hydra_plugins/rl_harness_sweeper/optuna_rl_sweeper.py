@@ -18,7 +18,6 @@ import contextlib
 import fcntl
 import io
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -416,6 +415,7 @@ class OptunaRLSweeper(Sweeper):
 
     def _run_unit(self, unit: Any, arguments: list[str]) -> None:
         """Launch one job: a trial's seed, a re-test or an incumbent run; record its outcome."""
+        from rl_harness.common.processes import threads_each
         from rl_harness.tuning import sweep
 
         q = sweep.hydra_value
@@ -427,7 +427,7 @@ class OptunaRLSweeper(Sweeper):
             f"+optuna.job={unit.label}",
             *self._continued(unit),
         ]
-        threads = max(1, len(os.sched_getaffinity(0)) // self.n_workers)
+        threads = threads_each(self.n_workers)
         if self.config.torch_threads > threads:
             job.append(f"torch_threads={threads}")
         tid = None

@@ -48,3 +48,15 @@ def identity_alive(tag: str | None) -> bool | None:
         return alive(host, int(pid), start or "?")
     except ValueError:
         return False
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity: a container's or a job's share, which
+    os.cpu_count does not see)."""
+    return len(os.sched_getaffinity(0))
+
+
+def threads_each(processes: int) -> int:
+    """Torch threads for each of `processes` trainings at once: the cores, shared (more would
+    only take turns on them)."""
+    return max(1, cores() // processes)

@@ -3,12 +3,12 @@ its table holds the three variants, each timed, the baseline at ratio 1."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from experiments import bench_seed_threads as bench
+from rl_harness.common import processes
 from rl_harness.errors import ConfigError
 
 
@@ -33,8 +33,8 @@ def test_the_table_times_one_seed_per_thread_count_and_one_seed_per_core(tmp_pat
     bench.main(["--pair", "sac/pendulum", "--steps", "800", "--rounds", "1", "--out", str(out)])
     rows = [line.split(" | ") for line in out.read_text().splitlines() if line.startswith("| ")]
     assert [r[0] for r in rows[1:]] == [
-        "| 1 seed, 1 thread", f"| 1 seed, {os.cpu_count()} threads",
-        f"| {os.cpu_count()} seeds at once, 1 thread each",
+        "| 1 seed, 1 thread", f"| 1 seed, {processes.cores()} threads",
+        f"| {processes.cores()} seeds at once, 1 thread each",
     ]  # fmt: skip
     assert rows[1][4] == "1.00" and all(
         float(r[3].split()[0]) > 0 and float(r[2]) > 0 for r in rows[1:]

@@ -116,7 +116,8 @@ def test_readmes_row_of_a_pair_joins_its_seeds_from_runs_on_machines_sharing_no_
 ) -> None:
     """A sitting on one machine trains seed 0 of a pair, one on another seeds 1 and 2 (the first
     store is gone): README's row holds all three, from both runs; a seed both trained is the
-    later's; a run at another budget replaces the pair's row; `--plan` names the seeds held."""
+    later run's unless that one failed, the files taken in the order they were written, not by
+    name; a run at another budget replaces the pair's row; `--plan` names the seeds held."""
     runs = tmp_path / "zoo_gate"
     runs.mkdir()
     first = [_stats("sac/pendulum", [-150.0], 20_000, 300.0), _stats("ars/cartpole", [500.0])]
@@ -127,7 +128,6 @@ def test_readmes_row_of_a_pair_joins_its_seeds_from_runs_on_machines_sharing_no_
     ]
     (runs / "zoo-gate-2.md").write_text(gate.report(second, "zoo-gate-2", "second"))
     assert "| s1 -250.0, s2 -140.0 |" in (runs / "zoo-gate-2.md").read_text()
-    retrain = [_stats("sac/pendulum", [None, -160.0], 20_000, 500.0, seeds=[1, 2])]
     text = gate.merged(tmp_path)
     (sac,) = [line for line in text.splitlines() if line.startswith("| sac | pendulum")]
     assert "| -150.0, -250.0, -140.0 |" in sac and "| 2 of 3 |" in sac
@@ -136,13 +136,26 @@ def test_readmes_row_of_a_pair_joins_its_seeds_from_runs_on_machines_sharing_no_
     assert "| 100,000 (50,000) | 500.0 |" in ars and ars.endswith("| zoo-gate-2 |")
     assert "3 of 4 seeds over 2 pairs" in text
     assert text.splitlines()[-1].endswith("`--seeds` trains the others): `ars/cartpole` (0).")
-    (runs / "zoo-gate-3.md").write_text(gate.report(retrain, "zoo-gate-3", "third"))
+
+    retrain = [_stats("sac/pendulum", [None, -160.0, None], 20_000, 500.0, seeds=[1, 2, 3])]
+    later = gate.report(retrain, "a-rerun", "third")  # its name sorts first; its stamp is later
+    stamp = later.split("_Generated ", 1)[1][:16]
+    (runs / "a-rerun.md").write_text(later.replace(stamp, "2999-01-01 00:00"))
     (sac,) = [line for line in gate.merged(tmp_path).splitlines() if line.startswith("| sac")]
-    assert "| s0 -150.0, s1 failed, s2 -160.0 |" in sac and "| 2 of 3 (1 failed) |" in sac
-    assert sac.endswith("| zoo-gate-1, zoo-gate-3 |")
+    assert "| s0 -150.0, s1 -250.0, s2 -160.0, s3 failed |" in sac
+    assert "| 2 of 4 (1 failed) |" in sac and sac.endswith("| zoo-gate-1, zoo-gate-2, a-rerun |")
     row = next(r for r in gate.rows() if r.key == "sac/pendulum")
-    assert gate.held(bt.Plan(row, [0, 1, 2], 20_000, 20_000, None), tmp_path) == [0, 2]
+    assert gate.held(bt.Plan(row, [0, 1, 2], 20_000, 20_000, None), tmp_path) == [0, 1, 2]
     assert gate.held(bt.Plan(row, [0, 1, 2], 40_000, 40_000, None), tmp_path) == []
+    assert gate.held(bt.Plan(row, [0, 1, 2], 20_000, 20_000, "other.yaml"), tmp_path) == []
+
+
+def test_a_printed_seed_that_is_no_number_reads_as_failed() -> None:
+    cells = ["sac", "pendulum", "defaults", "20,000 (20,000)", "", "", "≥ -201.4", "", ""]
+    for printed, seeds in [("-150.0, —", {0: "-150.0", 1: "failed"}),
+                           ("s2 —, s4 -1.00", {2: "failed", 4: "-1.00"})]:  # fmt: skip
+        cells[gate.COLUMNS.index("per seed")] = printed
+        assert gate._seeds(cells) == seeds
 
 
 def test_a_rebuilt_table_waits_for_a_seed_stopped_part_way_and_counts_a_failed_one() -> None:
@@ -226,3 +239,12 @@ def test_a_seed_just_short_of_the_threshold_does_not_print_equal_to_it() -> None
     )
     assert gate.apart([94.2, 94.546], 94.112) == (["94.20", "94.55"], "94.11")  # apart already
     assert gate.apart([500.0, 444.6], 500.0) == (["500.0", "444.6"], "500.0")  # equal reaches
+
+
+def test_jobs_or_threads_below_one_stop_before_anything_runs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for flag in ("--jobs", "--threads"):
+        with pytest.raises(SystemExit):
+            gate.main([flag, "0", "--plan"])
+        assert f"{flag} 0: give 1 or more" in capsys.readouterr().err
