@@ -269,10 +269,10 @@ def _pairs(results: Path) -> dict[tuple[str, ...], list[str]]:
     return {k: _merge(v) for k, v in pairs.items()}
 
 
-def held(p: Plan, results: Path = RESULTS) -> list[int]:
-    """The seeds of a pair that the result files hold at this plan's budget, finished: a run on
-    a machine without their store trains the others (`--seeds`)."""
-    cells = _pairs(results).get((p.row.algo, p.row.env))
+def held(p: Plan, pairs: dict[tuple[str, ...], list[str]]) -> list[int]:
+    """The seeds of a pair that the result files hold (`pairs`: _pairs) at this plan's budget and
+    config, finished: a run on a machine without their store trains the others (`--seeds`)."""
+    cells = pairs.get((p.row.algo, p.row.env))
     if cells is None or cells[COLUMNS.index("hparams")] != (p.hparams or "defaults"):
         return []
     if not cells[COLUMNS.index("timesteps (RL Zoo's)")].startswith(f"{p.budget:,} "):
@@ -406,8 +406,9 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
     if args.max_minutes is not None:
         plans = [p for p in plans if minutes(p, rate) <= args.max_minutes]
     if args.plan:
+        pairs = _pairs(RESULTS)
         for p in plans:
-            have = held(p)
+            have = held(p, pairs)
             note = f"  (result files hold seeds {', '.join(map(str, have))})" if have else ""
             print(
                 f"{p.row.key:32} {p.budget:>10,} steps  ~{minutes(p, rate):6.1f} min / seed{note}"

@@ -144,10 +144,10 @@ def test_readmes_row_of_a_pair_joins_its_seeds_from_runs_on_machines_sharing_no_
     (sac,) = [line for line in gate.merged(tmp_path).splitlines() if line.startswith("| sac")]
     assert "| s0 -150.0, s1 -250.0, s2 -160.0, s3 failed |" in sac
     assert "| 2 of 4 (1 failed) |" in sac and sac.endswith("| zoo-gate-1, zoo-gate-2, a-rerun |")
-    row = next(r for r in gate.rows() if r.key == "sac/pendulum")
-    assert gate.held(bt.Plan(row, [0, 1, 2], 20_000, 20_000, None), tmp_path) == [0, 1, 2]
-    assert gate.held(bt.Plan(row, [0, 1, 2], 40_000, 40_000, None), tmp_path) == []
-    assert gate.held(bt.Plan(row, [0, 1, 2], 20_000, 20_000, "other.yaml"), tmp_path) == []
+    row, pairs = next(r for r in gate.rows() if r.key == "sac/pendulum"), gate._pairs(tmp_path)
+    assert gate.held(bt.Plan(row, [0, 1, 2], 20_000, 20_000, None), pairs) == [0, 1, 2]
+    assert gate.held(bt.Plan(row, [0, 1, 2], 40_000, 40_000, None), pairs) == []
+    assert gate.held(bt.Plan(row, [0, 1, 2], 20_000, 20_000, "other.yaml"), pairs) == []
 
 
 def test_a_printed_seed_that_is_no_number_reads_as_failed() -> None:
