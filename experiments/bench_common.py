@@ -28,6 +28,13 @@ def compose_cfg(overrides: list[str]) -> DictConfig:
         return compose("config", overrides=preflight(list(overrides)))
 
 
+def rotated(names: list[str], rounds: int) -> list[tuple[int, str]]:
+    """(round, name): each name once a round, the order rotated every round, so that no variant
+    always runs first (warm caches) or last."""
+    return [(r, name) for r in range(rounds)
+            for name in names[r % len(names) :] + names[: r % len(names)]]  # fmt: skip
+
+
 def stop_on_signals() -> dict[int, Any]:
     """`kill` or Ctrl-C stops a bench as it stops a run: the running cell's MLflow run ends
     KILLED, never left RUNNING, and a rerun under the same bench id continues. SIGINT too,

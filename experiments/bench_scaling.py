@@ -34,7 +34,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from experiments.bench_common import RESULTS, ROOT, compose_cfg, provenance  # noqa: E402
+from experiments.bench_common import (  # noqa: E402
+    RESULTS,
+    ROOT,
+    compose_cfg,
+    provenance,
+    rotated,
+)
 from rl_harness.training import train  # noqa: E402
 
 BASE = [
@@ -90,12 +96,10 @@ def timed(overrides: list[str]) -> float:
 
 def alternate(variants: dict[str, list[str]], rounds: int) -> dict[str, list[float]]:
     """Each variant once per round, the order rotated each round."""
-    names = list(variants)
-    times: dict[str, list[float]] = {k: [] for k in names}
-    for r in range(rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            times[name].append(timed(variants[name]))
-            print(f"  round {r + 1}: {name:<24} {times[name][-1]:7.2f} s", file=sys.stderr)
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    for r, name in rotated(list(variants), rounds):
+        times[name].append(timed(variants[name]))
+        print(f"  round {r + 1}: {name:<24} {times[name][-1]:7.2f} s", file=sys.stderr)
     return times
 
 

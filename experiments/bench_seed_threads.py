@@ -28,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from experiments.bench_common import RESULTS, compose_cfg, provenance
+from experiments.bench_common import RESULTS, compose_cfg, provenance, rotated
 from rl_harness.common import processes, tables
 
 QUIET = ["mlflow.enabled=false", "eval.freq=0", "checkpoint.freq=0", "progress_bar=false",
@@ -79,13 +79,11 @@ def rounds(
     base: list[str], steps: int, variants: dict[str, tuple[int, int]], n: int
 ) -> dict[str, list[tuple[float, float]]]:
     """Each variant's marginal (wall, CPU) once a round, the order rotated every round."""
-    names = list(variants)
-    times: dict[str, list[tuple[float, float]]] = {k: [] for k in names}
-    for r in range(n):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            times[name].append(marginal(base, steps, *variants[name]))
-            wall, cpu = times[name][-1]
-            print(f"  round {r + 1}: {name}: {wall:.1f} s wall, {cpu:.1f} s CPU", file=sys.stderr)
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in variants}
+    for r, name in rotated(list(variants), n):
+        times[name].append(marginal(base, steps, *variants[name]))
+        wall, cpu = times[name][-1]
+        print(f"  round {r + 1}: {name}: {wall:.1f} s wall, {cpu:.1f} s CPU", file=sys.stderr)
     return times
 
 
