@@ -302,12 +302,15 @@ def _run_or_report(cell: tuple[Plan, int], tags: dict[str, str], out_root: Path)
 
 
 def pending(plans: list[Plan], recorded: list[Cell]) -> list[tuple[Plan, int]]:
-    """The (plan, seed) cells with no finished run, those stopped part-way first: a sitting that
-    ends mid-bench leaves checkpoints, and the next one finishes them before starting others."""
+    """The (plan, seed) cells with no finished run: those stopped part-way first (a sitting that
+    ends mid-bench leaves checkpoints, and the next one finishes them), then the other seeds of
+    rows already begun, then rows not started, so a stop leaves as many whole rows as it can."""
     done = {(c.row, c.seed) for c in recorded if c.status == "FINISHED"}
     stopped = {(c.row, c.seed) for c in recorded if c.status == "KILLED"}
+    begun = {c.row for c in recorded}
     cells = [(p, seed) for p in plans for seed in p.seeds if (p.row.key, seed) not in done]
-    return sorted(cells, key=lambda c: (c[0].row.key, c[1]) not in stopped)
+    return sorted(cells, key=lambda c: ((c[0].row.key, c[1]) not in stopped,
+                                        c[0].row.key not in begun))  # fmt: skip
 
 
 def run_matrix(plans: list[Plan], mode: str, bench_id: str, out_root: Path, jobs: int = 1) -> None:

@@ -173,6 +173,17 @@ def test_a_stopped_cell_runs_before_cells_not_started() -> None:
     ]
 
 
+def test_a_begun_rows_seeds_run_before_rows_not_started() -> None:
+    plans = [make_plan("a2c/cartpole", 1000, 1000, 2), make_plan("sac/pendulum", 1000, 1000, 3)]
+    recorded = [
+        bt.Cell("sac/pendulum", 0, "FINISHED", -150.0, 1000, 2.0, None),
+        bt.Cell("sac/pendulum", 1, "FINISHED", -160.0, 1000, 2.0, None),
+    ]
+    order = [(p.row.key, seed) for p, seed in bm.pending(plans, recorded)]
+    # sac/pendulum's last seed makes its row whole before a2c/cartpole starts
+    assert order == [("sac/pendulum", 2), ("a2c/cartpole", 0), ("a2c/cartpole", 1)]
+
+
 def test_one_real_cell_through_harness_and_mlflow(tmp_path: Path) -> None:
     out = tmp_path / "bench.md"
     bm.main(
