@@ -300,8 +300,9 @@ def merged(results: Path = RESULTS) -> str:
     short = [f"`{a}/{e}` ({', '.join(map(str, _seeds(c)))})" for (a, e), c in sorted(pairs.items())
              if len(_seeds(c)) < len(SEEDS)]  # fmt: skip
     if short:
-        pending += ["", f"Fewer than {len(SEEDS)} seeds so far ({len(short)} pairs; their seeds in "
-                    f"brackets, `--seeds` trains the others): {', '.join(short)}."]  # fmt: skip
+        n = f"{len(short)} pair{'s' * (len(short) != 1)}"
+        pending += ["", f"Fewer than {len(SEEDS)} seeds so far ({n}; their seeds in brackets, "
+                    f"`--seeds` trains the others): {', '.join(short)}."]  # fmt: skip
     return "\n".join([
         "#### RL Zoo reproduction gate: results", "", "Runs (MLflow experiment `bench`, tag "
         "`bench.id`; each run's table in `experiments/results/zoo_gate/<run>.md`):",
