@@ -327,22 +327,15 @@ def _policy_kwargs(value: dict) -> dict:
     if not isinstance(value, dict):
         raise ConfigError(f"algo.policy_kwargs must be a mapping, got {value!r}")
     out = dict(value)
-    act = out.get("activation_fn")
-    if act is not None:
-        if act not in ACTIVATIONS:
+    for key, table in (("activation_fn", ACTIVATIONS), ("optimizer_class", OPTIMIZERS)):
+        name = out.get(key)
+        if name is None:
+            continue
+        if name not in table:
             raise ConfigError(
-                f"algo.policy_kwargs.activation_fn '{act}' is unknown; "
-                f"choose one of: {', '.join(ACTIVATIONS)}"
+                f"algo.policy_kwargs.{key} '{name}' is unknown; choose one of: {', '.join(table)}"
             )
-        out["activation_fn"] = ACTIVATIONS[act]
-    opt = out.get("optimizer_class")
-    if opt is not None:
-        if opt not in OPTIMIZERS:
-            raise ConfigError(
-                f"algo.policy_kwargs.optimizer_class '{opt}' is unknown; "
-                f"choose one of: {', '.join(OPTIMIZERS)}"
-            )
-        out["optimizer_class"] = OPTIMIZERS[opt]
+        out[key] = table[name]
     return out
 
 

@@ -116,6 +116,20 @@ def test_schedules_and_policy_kwargs_become_objects() -> None:
     env.close()
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [("activation_fn", "swish", "relu"), ("optimizer_class", "Lion", "RMSprop")],
+)
+def test_an_unknown_policy_class_name_is_refused_naming_key_and_choices(
+    key: str, value: str, allowed: str
+) -> None:
+    cfg = compose_config(["algo=ppo", "env=cartpole", f"++algo.policy_kwargs={{{key}: {value}}}"])
+    with pytest.raises(ConfigError) as e:
+        train.validate(cfg)
+    msg = str(e.value)
+    assert f"algo.policy_kwargs.{key} '{value}' is unknown" in msg and allowed in msg
+
+
 def test_a_schedule_where_the_constructor_takes_only_a_number_is_refused() -> None:
     # SB3 would store the callable and fail mid-training (gamma * reward): say so up front
     cfg = compose_config(
