@@ -175,6 +175,15 @@ def table(stats: list[RowStats]) -> str:
     return tables.markdown(COLUMNS, lines)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'s' * (n != 1)}"
+
+
+def summary(reached: int, seeds: int, pairs: int) -> str:
+    counted = f"{reached} of {_count(seeds, 'seed')} over {_count(pairs, 'pair')}"
+    return f"{counted} {'reaches' if reached == 1 else 'reach'} RL Zoo's score. {RULE}"
+
+
 def report(stats: list[RowStats], bench_id: str, command: str) -> str:
     reached = sum(succeeded(s) for s in stats)
     seeds = sum(len(s.cells) for s in stats)
@@ -182,7 +191,7 @@ def report(stats: list[RowStats], bench_id: str, command: str) -> str:
         f"#### RL Zoo reproduction gate: {bench_id}", "", provenance(command), "",
         f"MLflow: experiment `{EXPERIMENT}`, filter `tags.\"bench.id\" = '{bench_id}'`.", "",
         table(stats), "",
-        f"{reached} of {seeds} seeds over {len(stats)} pairs reach RL Zoo's score. {RULE}",
+        summary(reached, seeds, len(stats)),
     ]) + "\n"  # fmt: skip
 
 
@@ -300,14 +309,14 @@ def merged(results: Path = RESULTS) -> str:
     short = [f"`{a}/{e}` ({', '.join(map(str, _seeds(c)))})" for (a, e), c in sorted(pairs.items())
              if len(_seeds(c)) < len(SEEDS)]  # fmt: skip
     if short:
-        n = f"{len(short)} pair{'s' * (len(short) != 1)}"
-        pending += ["", f"Fewer than {len(SEEDS)} seeds so far ({n}; their seeds in brackets, "
-                    f"`--seeds` trains the others): {', '.join(short)}."]  # fmt: skip
+        pending += ["", f"Fewer than {len(SEEDS)} seeds so far ({_count(len(short), 'pair')}; "
+                    f"their seeds in brackets, `--seeds` trains the others): "
+                    f"{', '.join(short)}."]  # fmt: skip
     return "\n".join([
         "#### RL Zoo reproduction gate: results", "", "Runs (MLflow experiment `bench`, tag "
         "`bench.id`; each run's table in `experiments/results/zoo_gate/<run>.md`):",
         *sources.values(), "", head + "|", *(lines[k] for k in sorted(lines)), "",
-        f"{reached} of {seeds} seeds over {len(lines)} pairs reach RL Zoo's score. {RULE}",
+        summary(reached, seeds, len(lines)),
         *pending,
     ]) + "\n"  # fmt: skip
 

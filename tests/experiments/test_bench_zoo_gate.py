@@ -136,6 +136,9 @@ def test_readmes_row_of_a_pair_joins_its_seeds_from_runs_on_machines_sharing_no_
     assert "| 100,000 (50,000) | 500.0 |" in ars and ars.endswith("| zoo-gate-2 |")
     assert "3 of 4 seeds over 2 pairs" in text
     assert text.splitlines()[-1].endswith("`--seeds` trains the others): `ars/cartpole` (0).")
+    assert "so far (1 pair;" in text
+    one = gate.report([_stats("ars/cartpole", [500.0])], "zoo-gate-3", "x")
+    assert "1 of 1 seed over 1 pair reaches RL Zoo's score." in one
 
     retrain = [_stats("sac/pendulum", [None, -160.0, None], 20_000, 500.0, seeds=[1, 2, 3])]
     later = gate.report(retrain, "a-rerun", "third")  # its name sorts first; its stamp is later
