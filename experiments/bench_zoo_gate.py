@@ -180,7 +180,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def summary(reached: int, seeds: int, pairs: int) -> str:
-    counted = f"{reached} of {_count(seeds, 'seed')} over {_count(pairs, 'pair')}"
+    counted = f"{reached:,} of {_count(seeds, 'seed')} over {_count(pairs, 'pair')}"
     return f"{counted} {'reaches' if reached == 1 else 'reach'} RL Zoo's score. {RULE}"
 
 

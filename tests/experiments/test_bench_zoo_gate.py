@@ -244,6 +244,11 @@ def test_a_seed_just_short_of_the_threshold_does_not_print_equal_to_it() -> None
     assert gate.apart([500.0, 444.6], 500.0) == (["500.0", "444.6"], "500.0")  # equal reaches
 
 
+def test_the_summary_counts_seeds_and_pairs_alike_in_thousands_and_in_the_singular() -> None:
+    assert gate.summary(1234, 2000, 1).startswith("1,234 of 2,000 seeds over 1 pair reach ")
+    assert gate.summary(1, 1, 2).startswith("1 of 1 seed over 2 pairs reaches ")
+
+
 def test_jobs_or_threads_below_one_stop_before_anything_runs(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
