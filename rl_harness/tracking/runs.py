@@ -261,9 +261,11 @@ def mlflow_run(
             exp_id, run_name=run_name, tags={k: str(v) for k, v in all_tags.items()}
         )
     else:
-        run = client.get_run(run_id)
-        client.update_run(run_id, status="RUNNING")
+        # This process's pid before the status: a start beside it that sweeps between the two
+        # would find a RUNNING run owned by the dead pid of its last attempt, and fail it.
         client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in all_tags.items()])
+        client.update_run(run_id, status="RUNNING")
+        run = client.get_run(run_id)
     recorder = MlflowRecorder(client, run.info.run_id, tasks)
     monitor = (
         _start_monitor(run.info.run_id, resumed=run_id is not None) if system_metrics else None

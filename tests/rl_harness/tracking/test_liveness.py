@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
+from typing import Any
+
+import pytest
 
 from rl_harness.tracking import liveness
 from rl_harness.tracking import runs as tracking
-from rl_harness.tracking.store import HOST_TAG, PID_TAG
+from rl_harness.tracking.store import HOST_TAG, PID_START_TAG, PID_TAG
 from tests.waiting import wait_for
 
 
@@ -45,3 +50,27 @@ def test_an_open_run_beats_until_it_ends() -> None:
         started = tracking.client().get_run(run_id).info.start_time / 1000
         assert float(first) >= round(started) - 1  # Unix seconds, written since the run began
     assert tracking.client().get_run(run_id).info.status == "FINISHED"
+
+
+def test_a_reopened_run_is_never_judged_by_the_pid_of_its_last_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two seeds resumed side by side: the second start's sweep falls between the first's
+    status change and its new pid, which once failed a live run."""
+    client = tracking.client()
+    exp = tracking.get_or_create_experiment(client, "liveness")
+    last_attempt = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getppid()), PID_START_TAG: "0"}
+    run_id = client.create_run(exp, tags=last_attempt).info.run_id
+    client.set_terminated(run_id, "KILLED")
+    update_run = client.update_run
+
+    def update_then_a_neighbour_sweeps(*args: Any, **kwargs: Any) -> None:
+        update_run(*args, **kwargs)
+        tracking.mark_dead_runs(client, exp)
+
+    monkeypatch.setattr(client, "update_run", update_then_a_neighbour_sweeps)
+    with tracking.mlflow_run("liveness", run_id=run_id):
+        assert client.get_run(run_id).info.status == "RUNNING"
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert "error" not in run.data.tags
