@@ -3,21 +3,35 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install train sweep tune test test-full lint format ui serve bench bench-full cluster-up cluster-down
+.PHONY: install lock train sweep tune test test-full lint format ui serve bench bench-full cluster-up cluster-down
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# Exact versions from the committed lock, requirements/lock.txt (one file for Python 3.11, 3.12
+# and 3.13; `make lock` refreshes it after a change to pyproject.toml's dependencies, and
+# tests/test_lock.py fails while the two disagree). pip installs it, so pip's own configuration
+# (find-links, constraints) still applies; the project itself goes in last, without dependencies.
 # torch first, pinned: what `pip install torch==2.13.0` gets depends on where it runs. PyPI's
 # Linux x86_64 wheel is the CUDA build (several GB with its nvidia-* packages), on every Python
 # version; only a machine that keeps a CPU wheel in its pip find-links (as our Python 3.11 CI
 # image does) gets the ~200 MB CPU build from PyPI's name. A CPU-only user gets the small build
 # from PyTorch's own index:  make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# The lock leaves out the packages only the CUDA build needs (nvidia-*, cuda-*, triton): the CUDA
+# build's own pins bring them in where pip takes it, and nothing does where torch is the CPU build.
+TORCH := torch==2.13.0
 TORCH_INDEX ?=
+LOCK := requirements/lock.txt
 install: $(PY)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PY) -m pip install -q -r $(LOCK)
+	$(PY) -m pip install -q --no-deps -e .
+
+# Re-resolve the lock from pyproject.toml (uv, installed into the venv here; ~10 s, needs PyPI).
+lock: $(PY)
+	$(PY) -m pip install -q uv
+	$(PY) requirements/lock.py $(TORCH)
 
 train:
 	$(PY) -m rl_harness algo=ppo env=cartpole n_timesteps=20000
@@ -55,7 +69,7 @@ test-full:
 	$(PYTEST) --durations=25
 
 # Lint, format and types, as CI runs them (`make format` rewrites the files).
-SRC := rl_harness envs tests experiments hydra_plugins
+SRC := rl_harness envs tests experiments hydra_plugins requirements
 lint:
 	$(VENV)/bin/ruff check $(SRC)
 	$(VENV)/bin/ruff format --check $(SRC)
