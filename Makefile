@@ -28,10 +28,11 @@ install: $(PY)
 	$(PY) -m pip install -q -r $(LOCK)
 	$(PY) -m pip install -q --no-deps -e .
 
-# Re-resolve the lock from pyproject.toml (uv, installed into the venv here; ~10 s, needs PyPI).
+# Re-resolve the lock from pyproject.toml (uv, installed into the venv here; ~10 s, needs PyPI):
+# the pins that still fit are kept; UPGRADE=1 takes the newest allowed version of everything.
 lock: $(PY)
 	$(PY) -m pip install -q uv
-	$(PY) requirements/lock.py $(TORCH)
+	$(PY) requirements/lock.py $(TORCH) $(if $(UPGRADE),--upgrade)
 
 train:
 	$(PY) -m rl_harness algo=ppo env=cartpole n_timesteps=20000

@@ -1,5 +1,7 @@
 """`make lock`: resolve pyproject.toml's dependencies (with the `dev` extra) into exact versions
-in requirements/lock.txt, the file that `make install` and CI install from.
+in requirements/lock.txt, the file that `make install` and CI install from. The pins already in
+the lock are kept where they still satisfy pyproject.toml (a change there moves only what it
+must); `make lock UPGRADE=1` (--upgrade) re-resolves everything to the newest allowed versions.
 
 One universal lock for Python 3.11, 3.12 and 3.13 on Linux, macOS and Windows: `uv pip compile
 --universal` pins one version of each package, and forks a package by environment markers only
@@ -23,8 +25,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -55,18 +59,22 @@ def recorded_hash(lock_text: str) -> str | None:
     return first[len(HASH_PREFIX) :].strip() if first.startswith(HASH_PREFIX) else None
 
 
-def _compile(torch: str, no_emit: list[str]) -> str:
-    """uv's lock text; the torch pin comes in on stdin, which leaves no temporary path in it."""
+def _compile(torch: str, no_emit: list[str], out: Path, upgrade: bool) -> str:
+    """uv's lock text, written to `out`; uv keeps the pins already there that still fit (all of
+    them anew with `upgrade`). The torch pin comes in on stdin: no temporary path in the text."""
     cmd = [
         sys.executable, "-m", "uv", "pip", "compile", "--quiet", "pyproject.toml", "-",
         "--extra", "dev", "--universal", "--python-version", PYTHON_MIN,
-        "--custom-compile-command", "make lock",
+        "--custom-compile-command", "make lock", "--output-file", str(out),
     ]  # fmt: skip
     for name in no_emit:
         cmd += ["--no-emit-package", name]
-    return subprocess.run(
-        cmd, input=f"{torch}\n", capture_output=True, text=True, check=True, cwd=ROOT
-    ).stdout
+    if upgrade:
+        cmd.append("--upgrade")
+    subprocess.run(
+        cmd, input=f"{torch}\n", stdout=subprocess.DEVNULL, text=True, check=True, cwd=ROOT
+    )
+    return out.read_text()
 
 
 def _dependents(lock_text: str) -> dict[str, set[str]]:
@@ -85,17 +93,22 @@ def _dependents(lock_text: str) -> dict[str, set[str]]:
 
 
 def main() -> None:
-    if len(sys.argv) != 2 or not sys.argv[1].startswith("torch=="):
-        sys.exit("usage: python requirements/lock.py torch==VERSION  (`make lock` passes TORCH)")
-    torch = sys.argv[1]
-    full = _compile(torch, [])
-    via = _dependents(full)
-    cuda = sorted(n for n in via if CUDA_ONLY.match(n))
-    for name in cuda:  # left out only where nothing but torch's CUDA build asks for it
-        others = {d for d in via[name] if d != "torch" and not CUDA_ONLY.match(d)}
-        if others:
-            sys.exit(f"lock: {name} is needed by {sorted(others)}, not only by CUDA torch")
-    text = _compile(torch, cuda)
+    args = sys.argv[1:]
+    upgrade = "--upgrade" in args
+    torch = [a for a in args if a.startswith("torch==")]
+    if len(torch) != 1 or len(args) != 1 + upgrade:
+        sys.exit("usage: python requirements/lock.py torch==VERSION [--upgrade]  (`make lock`)")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "lock.txt"
+        if LOCK.exists():
+            shutil.copy(LOCK, out)  # the pins to keep
+        via = _dependents(_compile(torch[0], [], out, upgrade))
+        cuda = sorted(n for n in via if CUDA_ONLY.match(n))
+        for name in cuda:  # left out only where nothing but torch's CUDA build asks for it
+            others = {d for d in via[name] if d != "torch" and not CUDA_ONLY.match(d)}
+            if others:
+                sys.exit(f"lock: {name} is needed by {sorted(others)}, not only by CUDA torch")
+        text = _compile(torch[0], cuda, out, upgrade=False)
     LOCK.write_text(f"{HASH_PREFIX}{spec_hash(PYPROJECT.read_text())}\n{text}")
     pins = sum(1 for line in text.splitlines() if _PIN.match(line))
     print(f"lock: {LOCK.relative_to(ROOT)}: {pins} pins; left out (CUDA torch only): {cuda}")
