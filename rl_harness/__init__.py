@@ -5,7 +5,8 @@ layers below it (tests/test_layers.py checks this on every CI run):
 
     errors                      one exception tree, one-line CLI errors
     common/                     no harness imports: space codec, statistics, tables, processes,
-                                plots, observation normalizer, wrapped private APIs (compat)
+                                plots, observation normalizer, wrapped private APIs (compat),
+                                what a run ran on (provenance)
     config/                     command-line preflight and composing configs
     agents/                     our own algorithms (tabular Q-learning) and their helpers
     build/                      algorithm registry, env and model construction from a config

@@ -48,7 +48,13 @@ class OptunaRLSweeperConf:
     direction: str = "maximize"
     n_trials: int = 20  # the study's total, counted across resumes and workers
     n_workers: int = 1  # processes on this machine
-    sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
+    # TPE's arguments whose defaults Optuna 5 changed, given: the same search under 4 and 5
+    sampler: dict[str, Any] = field(
+        default_factory=lambda: {
+            "name": "tpe",
+            "tpe": {"multivariate": True, "constant_liar": True},
+        }
+    )
     pruner: dict[str, Any] = field(default_factory=lambda: {"name": "median"})
     space: Any = None  # see conf/sweep/ppo.yaml; `space=null` before `space={...}` replaces it
     retry_interrupted: bool = True  # run again a trial whose process died or was stopped
@@ -184,7 +190,8 @@ class OptunaRLSweeper(Sweeper):
         self._check_composes(arguments)
 
     def _open_study(self, arguments: list[str]) -> None:
-        """Create the study or load it to resume; the lead fails the trials of dead workers.
+        """Create the study or load it to resume (not one another Optuna major version started:
+        rl_harness.tuning.versions); the lead fails the trials of dead workers.
 
         The study the loop uses is loaded after that: for an RDB storage Optuna caches finished
         trials per handle, and a cached trial would miss the `interrupted` mark set here.
@@ -198,6 +205,8 @@ class OptunaRLSweeper(Sweeper):
         self.lock = self.sweep_dir / ".ask.lock"
         self.url = self.options["storage"] or str(self.sweep_dir / "optuna.journal")
         rdb = "://" in self.url
+        parallel = self.n_workers > 1 or rdb
+        self.sampling = sweep.sampling(self.options["sampler"], self.options["pruner"], parallel)
         self.storage = sweep.open_storage(self.url, self.options["heartbeat"] if rdb else None)
         name = str(self.options["study_name"])
         study = optuna.create_study(
@@ -206,16 +215,16 @@ class OptunaRLSweeper(Sweeper):
             direction=self.options["direction"],
             load_if_exists=True,
         )
+        sweep.check_optuna(name, study.user_attrs)
         self._check_same_sweep(study, arguments)
+        sweep.record_sampling(study, self.sampling)
         seed_offset = 1000 * self.worker + len(study.trials)
         if self._fails_orphans():
             self._fail_orphans(study)
         self.study = optuna.load_study(
             study_name=name,
             storage=self.storage,
-            sampler=sweep.make_sampler(
-                self.options["sampler"], seed_offset, parallel=self.n_workers > 1 or rdb
-            ),
+            sampler=sweep.make_sampler(self.options["sampler"], seed_offset, parallel=parallel),
             pruner=sweep.make_pruner(self.options["pruner"]),
         )
 
@@ -309,6 +318,7 @@ class OptunaRLSweeper(Sweeper):
             "env": self.config.env.id,
             "sweep.dir": str(self.sweep_dir),
             "sweep": str(choices.get("sweep")),
+            **sweep.sampling_tags(self.sampling),  # Optuna's version, the classes' arguments
         }
         return tags
 

@@ -11,7 +11,6 @@ import logging
 import os
 import re
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
-from rl_harness.common import compat, processes
+from rl_harness.common import compat, processes, provenance
 from rl_harness.errors import ConfigError
 from rl_harness.tracking import liveness
 from rl_harness.tracking.recorder import Tasks, run_task
@@ -207,22 +206,6 @@ def mark_dead_runs(client: MlflowClient, experiment_id: str) -> int:
     return sum(mark_if_dead(client, r) for r in runs)
 
 
-def git_commit() -> str | None:
-    """The commit of the harness code itself (not of the directory the user runs in)."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-            cwd=Path(__file__).parent,
-        )
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 @contextmanager
 def mlflow_run(
     experiment: str,
@@ -251,8 +234,7 @@ def mlflow_run(
         **owner_tags(),
         liveness.INTERVAL_TAG: liveness.INTERVAL_S,
     }
-    if commit := git_commit():
-        all_tags["mlflow.source.git.commit"] = commit
+    all_tags.update(provenance.git_state().tags())  # the harness's commit, and if it is dirty
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
     all_tags.update(tags or {})

@@ -49,7 +49,24 @@ def learning_curve(recorder: Recorder, out_dir: str, title: str) -> None:
         recorder.log_artifact(curve)
 
 
-TASKS: Tasks = {"policy_model": policy_model, "learning_curve": learning_curve}
+def environment(recorder: Recorder, out_dir: str, torch_threads: int) -> None:
+    """What the run ran on (common/provenance): the facts as tags, every installed package in
+    `environment/packages.txt`, the uncommitted changes in `environment/git.diff`. Untracked,
+    the files stay in the run's directory. The caller gives its torch threads: the helper
+    that runs this never loads torch."""
+    from rl_harness.common import provenance
+
+    packages, git = provenance.installed(), provenance.git_state()
+    recorder.set_tags(provenance.facts(torch_threads, packages, git))
+    for path in provenance.write(Path(out_dir), packages, provenance.git_diff(git)):
+        recorder.log_artifact(path, provenance.ARTIFACT_DIR)
+
+
+TASKS: Tasks = {
+    "policy_model": policy_model,
+    "learning_curve": learning_curve,
+    "environment": environment,
+}
 HELPER = "rl_harness.training.record_tasks"  # the module a background recorder runs
 
 

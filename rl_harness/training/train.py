@@ -386,8 +386,10 @@ def summary_line(result: dict[str, Any]) -> str:
 
 
 def record_start(recorder: Recorder, cfg: DictConfig, out_dir: Path, best: float | None) -> None:
-    """What a new run records before training: the config (params and file), the optimum."""
+    """What a new run records before training: the config (params and file), the optimum,
+    what it runs on (versions, platform, commit; the recorder collects them beside training)."""
     recorder.log_params(build.to_plain(cfg))
+    recorder.run_task("environment", str(out_dir.resolve()), torch.get_num_threads())
     if best is not None:
         recorder.log_metrics({"optimum": best}, step=0)
     config_path = out_dir / "resolved_config.yaml"

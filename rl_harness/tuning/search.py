@@ -35,13 +35,12 @@ def _plain(spec: Any) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.create(spec or {}), resolve=True)  # type: ignore
 
 
-def _build(
+def _resolve(
     kind: str, table: dict[str, str], module: Any, spec: dict[str, Any], **common: Any
-) -> Any:
-    """`{name: median, median: {n_warmup_steps: ...}, hyperband: {...}}` → MedianPruner(...).
-
-    Arguments are kept per class, so switching `name` never carries another class's arguments.
-    """
+) -> tuple[type, dict[str, Any]]:
+    """`{name: median, median: {n_warmup_steps: ...}, hyperband: {...}}` → (MedianPruner, its
+    arguments). Arguments are kept per class, so switching `name` never carries another
+    class's arguments."""
     name = spec.get("name")
     if name not in table:
         raise ConfigError(f"hydra.sweeper.{kind}.name={name!r} is not one of: {', '.join(table)}")
@@ -60,13 +59,29 @@ def _build(
             f"hydra.sweeper.{kind}.{name}: {table[name]} does not accept "
             f"{', '.join(bad)}; accepted: {', '.join(sorted(accepted))}"
         )
-    kwargs = {k: v for k, v in common.items() if k in accepted} | kwargs
+    return cls, {k: v for k, v in common.items() if k in accepted} | kwargs
+
+
+def _build(kind: str, cls: type, kwargs: dict[str, Any]) -> Any:
     try:
         return cls(**kwargs)
     except (TypeError, ValueError, ImportError) as e:
         raise ConfigError(
-            f"hydra.sweeper.{kind}: cannot make {name}: {e}".splitlines()[0]
+            f"hydra.sweeper.{kind}: cannot make {cls.__name__}: {e}".splitlines()[0]
         ) from None
+
+
+def _sampler(spec: Any, seed_offset: int, parallel: bool) -> tuple[type, dict[str, Any]]:
+    spec = _plain(spec) or {"name": "tpe"}
+    seed = spec.get("seed")
+    common: dict[str, Any] = {"seed": None if seed is None else int(seed) + seed_offset}
+    if parallel:  # TPE: pending trials count as bad, so workers do not pick the same point
+        common["constant_liar"] = True
+    return _resolve("sampler", SAMPLERS, optuna.samplers, spec, **common)
+
+
+def _pruner(spec: Any) -> tuple[type, dict[str, Any]]:
+    return _resolve("pruner", PRUNERS, optuna.pruners, _plain(spec) or {"name": "none"})
 
 
 def make_sampler(
@@ -76,14 +91,16 @@ def make_sampler(
 
     `seed_offset` keeps parallel workers and resumed sessions from replaying the same draws.
     """
-    spec = _plain(spec) or {"name": "tpe"}
-    seed = spec.get("seed")
-    common: dict[str, Any] = {"seed": None if seed is None else int(seed) + seed_offset}
-    if parallel:  # TPE: pending trials count as bad, so workers do not pick the same point
-        common["constant_liar"] = True
-    return _build("sampler", SAMPLERS, optuna.samplers, spec, **common)
+    return _build("sampler", *_sampler(spec, seed_offset, parallel))
 
 
 def make_pruner(spec: Any) -> optuna.pruners.BasePruner:
     """median, percentile, successive_halving, hyperband, threshold or none."""
-    return _build("pruner", PRUNERS, optuna.pruners, _plain(spec) or {"name": "none"})
+    return _build("pruner", *_pruner(spec))
+
+
+def described(sampler: Any, pruner: Any, parallel: bool = False) -> dict[str, Any]:
+    """`{"sampler": {"class": "TPESampler", "args": {...}}, "pruner": {...}}`: the classes and
+    the arguments `make_sampler` and `make_pruner` pass them (the seed before its offset)."""
+    built = {"sampler": _sampler(sampler, 0, parallel), "pruner": _pruner(pruner)}
+    return {key: {"class": cls.__name__, "args": args} for key, (cls, args) in built.items()}

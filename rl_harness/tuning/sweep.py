@@ -9,6 +9,7 @@ and launches a normal job, which rebuilds the trial and reports to it:
     space.parse_space      search space → [Param]
     storage.open_storage   journal file or RDB URL
     search.make_sampler/make_pruner
+    versions.check/record  a study continues under the Optuna major that started it
     trials.fail_orphans    dead workers' trials: FAIL, queued again
     units: a trial's k seeds, then validation jobs, taken by free workers
     retries.run_to_continue  a job run again: resume= the earlier attempt's run
@@ -72,6 +73,10 @@ from rl_harness.tuning.validation import check_seeds, decide
 from rl_harness.tuning.validation import report as validation_report
 from rl_harness.tuning.validation import settings as validation_settings
 from rl_harness.tuning.validation import units as validation_units
+from rl_harness.tuning.versions import check as check_optuna
+from rl_harness.tuning.versions import record as record_sampling
+from rl_harness.tuning.versions import sampling
+from rl_harness.tuning.versions import tags as sampling_tags
 
 __all__ = [
     "FrozenTrial",
@@ -86,6 +91,7 @@ __all__ = [
     "aggregate",
     "best_hparams",
     "check_objective",
+    "check_optuna",
     "check_resumable",
     "check_seeds",
     "claim",
@@ -114,8 +120,11 @@ __all__ = [
     "owner_alive",
     "parse_space",
     "record",
+    "record_sampling",
     "redact",
     "release",
+    "sampling",
+    "sampling_tags",
     "seed_results",
     "seeds",
     "serialised",

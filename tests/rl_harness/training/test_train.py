@@ -18,6 +18,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.utils import LinearSchedule
 
 from rl_harness.build import registry as algos
+from rl_harness.common import provenance
 from rl_harness.config import names as naming
 from rl_harness.deploy import serving
 from rl_harness.errors import ConfigError
@@ -225,6 +226,26 @@ def test_tracking_off_records_nothing(tmp_path: Path) -> None:
     result = train.run(cfg)
     assert result["run_id"] is None
     assert client().search_experiments(filter_string="name = 'CartPole-v1'") == []
+    assert (tmp_path / "environment/packages.txt").is_file()  # what it ran on, in its files
+
+
+@RECORDING
+def test_a_run_records_what_it_ran_on(background: str, tmp_path: Path) -> None:
+    tiny = ["n_timesteps=64", "algo.n_steps=64", "algo.batch_size=64", "eval.freq=0"]
+    tiny += ["checkpoint.freq=0", "eval.final.episodes=2", "mlflow.system_metrics=false"]
+    result = train.run(compose_config([*tiny, f"mlflow.background={background}"]))
+    tags = client().get_run(result["run_id"]).data.tags
+    recorded = provenance.from_tags(tags)
+    assert recorded["version.torch"] == provenance.installed()["torch"]
+    assert recorded["version.stable-baselines3"] == stable_baselines3.__version__
+    assert recorded["torch.threads"] == "1" and recorded["cpu"] and recorded["version.python"]
+    assert provenance.differences(recorded, provenance.facts(torch.get_num_threads())) == []
+    files = {a.path for a in client().list_artifacts(result["run_id"], "environment")}
+    assert ("environment/git.diff" in files) == (tags[provenance.DIRTY_TAG] == "true")
+    packages = client().download_artifacts(
+        result["run_id"], "environment/packages.txt", str(tmp_path / "dl")
+    )
+    assert provenance.parse_packages(Path(packages).read_text()) == provenance.installed()
 
 
 @RECORDING

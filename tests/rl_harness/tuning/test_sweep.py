@@ -28,7 +28,7 @@ from rl_harness.errors import ConfigError
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import train
 from rl_harness.tuning import storage as storages
-from rl_harness.tuning import sweep
+from rl_harness.tuning import sweep, versions
 from tests.conftest import compose_config
 from tests.waiting import wait_for
 
@@ -302,6 +302,57 @@ def test_samplers_and_pruners_by_name() -> None:
         sweep.make_pruner({"name": "median", "n_warmup_steps": 3})
 
 
+def test_tpe_arguments_whose_defaults_optuna_5_changed_are_given_and_reach_the_sampler() -> None:
+    spec = {"name": "tpe", "seed": 3, "tpe": {"multivariate": True, "constant_liar": True}}
+    sampler = sweep.make_sampler(spec)  # one worker: nothing else turns constant_liar on
+    assert sampler._multivariate is True and sampler._constant_liar is True
+    assert (
+        sweep.make_sampler({"name": "tpe", "tpe": {"constant_liar": False}})._constant_liar is False
+    )
+    session = sweep.sampling(spec, {"name": "median", "median": {"n_warmup_steps": 7}})
+    assert session == {
+        "optuna_version": optuna.__version__,
+        "sampler": {
+            "class": "TPESampler",
+            "args": {"seed": 3, "multivariate": True, "constant_liar": True},
+        },
+        "pruner": {"class": "MedianPruner", "args": {"n_warmup_steps": 7}},
+    }
+    assert sweep.sampling_tags(session) == {
+        "optuna.version": optuna.__version__,
+        "optuna.sampler.class": "TPESampler",
+        "optuna.sampler.args": '{"constant_liar": true, "multivariate": true, "seed": 3}',
+        "optuna.pruner.class": "MedianPruner",
+        "optuna.pruner.args": '{"n_warmup_steps": 7}',
+    }
+
+
+def other_major() -> str:
+    """An Optuna version of another major than the installed one, as a study would record it."""
+    return f"{versions.major(optuna.__version__) + 1}.0.0"
+
+
+def test_a_study_started_under_another_optuna_major_is_refused_in_one_line(tmp_path: Path) -> None:
+    storage = sweep.open_storage(str(tmp_path / "optuna.journal"))
+    study = optuna.create_study(study_name="s", storage=storage)
+    session = sweep.sampling({"name": "random", "seed": 0}, {"name": "none"})
+    sweep.record_sampling(study, session)
+    sweep.record_sampling(study, {**session, "optuna_version": other_major()})  # a resume
+    assert study.user_attrs == session  # keeps the record of how the study began
+    sweep.check_optuna("s", study.user_attrs)  # the same major continues
+    sweep.check_optuna("s", {})  # a study from before the record: nothing to compare
+    study.set_user_attr("optuna_version", other_major())
+    with pytest.raises(ConfigError) as e:
+        sweep.check_optuna("s", optuna.load_study(study_name="s", storage=storage).user_attrs)
+    assert str(e.value) == (
+        f"study 's' was started under Optuna {other_major()} and this is Optuna "
+        f"{optuna.__version__}: its sampler would not continue the same search across major "
+        f"versions; resume it with Optuna {versions.major(other_major())} installed (pip install "
+        f"'optuna=={other_major()}'), or start a new hydra.sweeper.study_name"
+    )
+    assert "\n" not in str(e.value)
+
+
 def test_resampled_seeds_differ_between_workers_and_sessions() -> None:
     def draws(offset: int) -> list[float]:
         study = optuna.create_study(
@@ -403,6 +454,20 @@ def test_bad_space_fails_before_any_trial_in_one_line() -> None:
     assert not Path("sweeps/bad").exists() and not list(Path().glob("sweeps/*/trial_*"))
 
 
+def test_a_resume_under_another_optuna_major_exits_2_before_any_trial() -> None:
+    url = str(Path("sweeps/old/optuna.journal").resolve())
+    study = optuna.create_study(study_name="old", storage=sweep.open_storage(url))
+    study.set_user_attr("optuna_version", other_major())
+    proc = subprocess.run(sweep_cmd("old"), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        f"rl_harness: error: study 'old' was started under Optuna {other_major()} and this is "
+        f"Optuna {optuna.__version__}"
+    )
+    assert load("old").trials == [] and not list(Path("sweeps/old").glob("trial_*"))
+
+
 # ---------------------------------------------------------------- sweeps end to end
 
 
@@ -418,6 +483,9 @@ def test_sweep_counts_resumes_nests_in_mlflow_and_exports_hparams_that_train() -
     assert all(len(t.intermediate_values) == 4 for t in study.trials)  # 512 / 128
     assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 3
 
+    tpe = study.user_attrs["sampler"]  # what sweep=ppo gives TPE, as the sweeper passed it
+    assert tpe["class"] == "TPESampler" and tpe["args"]["n_startup_trials"] == 5
+    assert tpe["args"]["multivariate"] is True and tpe["args"]["constant_liar"] is True
     parent_id = study.user_attrs["mlflow_parent_run_id"]
     parent = MlflowClient(tracking.tracking_uri()).get_run(parent_id)
     assert parent.info.status == "FINISHED"
@@ -474,6 +542,13 @@ def test_forced_prune_and_failed_trials_are_recorded_and_the_sweep_goes_on() -> 
         r.data.tags["optuna.trial"]: r for r in mlflow_runs() if "optuna.trial" in r.data.tags
     }
     assert len(trial_runs) == 4  # a trial whose model could not be built has its run too
+    assert study.user_attrs["optuna_version"] == optuna.__version__
+    assert study.user_attrs["sampler"] == {"class": "RandomSampler", "args": {"seed": 0}}
+    assert study.user_attrs["pruner"] == {"class": "ThresholdPruner", "args": {"lower": 1.0e6}}
+    parent = MlflowClient(tracking.tracking_uri()).get_run(study.user_attrs["mlflow_parent_run_id"])
+    assert parent.data.tags["optuna.version"] == optuna.__version__
+    assert parent.data.tags["optuna.sampler.class"] == "RandomSampler"
+    assert parent.data.tags["optuna.pruner.args"] == '{"lower": 1000000.0}'
     for t in study.trials:
         run = trial_runs[str(t.number)]
         tag = run.data.tags
@@ -638,7 +713,7 @@ def test_the_study_lock_holds_across_machines_and_dies_with_its_holder(pg_url: s
 
 HOLD_LOCK = """
 import sys, threading
-from rl_harness.tuning import sweep
+from rl_harness.tuning import sweep, versions
 with sweep.study_lock(sys.argv[1], sys.argv[2]):
     print("held", flush=True)
     threading.Event().wait()
@@ -656,7 +731,10 @@ def test_every_shipped_search_space_is_valid(name: str) -> None:
     assert cfg.hydra.sweeper._target_.endswith("OptunaRLSweeper")
     params = sweep.parse_space(cfg.hydra.sweeper.space, cfg)
     assert params
-    sweep.make_sampler(cfg.hydra.sweeper.sampler)
+    sampler = sweep.make_sampler(cfg.hydra.sweeper.sampler)
+    # Optuna 5 changed these two defaults: each shipped sweep gives them, and they arrive
+    assert cfg.hydra.sweeper.sampler.tpe.multivariate is True is sampler._multivariate
+    assert cfg.hydra.sweeper.sampler.tpe.constant_liar is True is sampler._constant_liar
     for pruner in ("median", "successive_halving", "hyperband"):
         sweep.make_pruner({**cfg.hydra.sweeper.pruner, "name": pruner})
 

@@ -1,0 +1,207 @@
+"""What a run ran on: package versions, Python, platform, CPU, torch threads, commit and whether
+the harness's checkout had uncommitted changes.
+
+Collected once per run (~0.1 s, nearly all of it reading every installed distribution's
+metadata), by the recording helper where there is one. The facts are flat strings keyed by their
+MLflow tag names, so a run's tags read back (`from_tags`) compare with this machine's now
+(`facts`) by `differences` — what `rerun=<run id>` reports. Nothing here imports torch or MLflow.
+
+    facts(torch_threads)      {"version.torch": "2.13.0", ..., "git.dirty": "false"}
+    installed()               every distribution: {name: version} → environment/packages.txt
+    git_state(), git_diff()   commit, dirty flag; the uncommitted diff → environment/git.diff
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import NamedTuple
+
+# The distributions whose versions decide a run's numbers: each gets a tag `version.<name>`.
+KEY_PACKAGES = (
+    "stable-baselines3",
+    "sb3-contrib",
+    "torch",
+    "gymnasium",
+    "numpy",
+    "optuna",
+    "mlflow",
+    "hydra-core",
+)
+VERSION_PREFIX = "version."
+PYTHON_TAG = "version.python"
+PLATFORM_TAG = "platform"
+CPU_TAG = "cpu"
+THREADS_TAG = "torch.threads"
+COMMIT_TAG = "mlflow.source.git.commit"  # MLflow's own name: its UI shows it
+DIRTY_TAG = "git.dirty"
+OTHER_TAGS = (PLATFORM_TAG, CPU_TAG, THREADS_TAG, COMMIT_TAG, DIRTY_TAG)
+ARTIFACT_DIR = "environment"  # packages.txt, git.diff
+HARNESS_DIR = Path(__file__).resolve().parents[1]  # the code whose commit is recorded
+GIT_TIMEOUT_S = 5
+
+
+def normalized(name: str) -> str:
+    """A distribution's name as pip compares them (PEP 503): `Stable_Baselines3` is
+    `stable-baselines3`."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def installed() -> dict[str, str]:
+    """Every installed distribution's version, by normalized name; where one is installed twice,
+    the one Python imports (first on sys.path)."""
+    found: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            found.setdefault(normalized(name), dist.version)
+    return dict(sorted(found.items()))
+
+
+def packages_text(packages: Mapping[str, str]) -> str:
+    """`name==version` lines, sorted: what `pip install -r` reads back."""
+    return "".join(f"{name}=={version}\n" for name, version in sorted(packages.items()))
+
+
+def parse_packages(text: str) -> dict[str, str]:
+    """The inverse of `packages_text` (a recorded packages.txt → {name: version})."""
+    pairs = (line.split("==", 1) for line in text.splitlines() if "==" in line)
+    return {normalized(name.strip()): version.strip() for name, version in pairs}
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "Model")):  # x86 / ARM
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+@dataclass(frozen=True)
+class GitState:
+    """The harness checkout's commit and whether it differs from it (None: not a git checkout).
+    Untracked files count as changes: a new `conf/hparams` file changes what a run trains."""
+
+    commit: str | None
+    dirty: bool | None
+    untracked: tuple[str, ...] = ()
+
+    def tags(self) -> dict[str, str]:
+        tags = {COMMIT_TAG: self.commit} if self.commit else {}
+        if self.dirty is not None:
+            tags[DIRTY_TAG] = str(self.dirty).lower()
+        return tags
+
+
+def _git(where: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args],
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_S,
+            check=True,
+            cwd=where,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout
+
+
+def git_state(where: Path = HARNESS_DIR) -> GitState:
+    """One `git status` (a few ms): the commit, and any change to tracked or untracked files."""
+    out = _git(where, "status", "--porcelain=v2", "--branch", "--untracked-files=normal")
+    if out is None:
+        return GitState(None, None)
+    commit, dirty, untracked = None, False, []
+    for line in out.splitlines():
+        if line.startswith("# branch.oid "):
+            oid = line.split()[-1]
+            commit = None if oid == "(initial)" else oid
+        elif line.startswith("? "):
+            untracked.append(line[2:])
+        elif not line.startswith("#"):
+            dirty = True
+    return GitState(commit, dirty or bool(untracked), tuple(untracked))
+
+
+def git_diff(state: GitState, where: Path = HARNESS_DIR) -> str:
+    """The uncommitted changes against the commit (`git apply` takes it back), headed by the
+    untracked files, whose content it does not hold; "" for a clean checkout."""
+    if not state.dirty or state.commit is None:
+        return ""
+    head = "".join(f"# untracked: {path}\n" for path in state.untracked)
+    return head + (_git(where, "diff", "HEAD") or "")
+
+
+def facts(
+    torch_threads: int | None = None,
+    packages: Mapping[str, str] | None = None,
+    git: GitState | None = None,
+) -> dict[str, str]:
+    """This process's environment as tags: key package versions, Python, platform, CPU, torch
+    threads (given by the caller, which has torch loaded), commit and dirty flag.
+
+    `packages` and `git`: already collected (`installed()`, `git_state()`), not read again."""
+    packages = installed() if packages is None else packages
+    git = git_state() if git is None else git
+    tags = {VERSION_PREFIX + name: packages[name] for name in KEY_PACKAGES if name in packages}
+    tags[PYTHON_TAG] = platform.python_version()
+    tags[PLATFORM_TAG] = platform.platform()
+    tags[CPU_TAG] = cpu_model()
+    if torch_threads is not None:
+        tags[THREADS_TAG] = str(torch_threads)
+    return {**tags, **git.tags()}
+
+
+def from_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """The facts among a recorded run's tags (`run.data.tags`), shaped as `facts` returns them."""
+    return {
+        key: value
+        for key, value in tags.items()
+        if key.startswith(VERSION_PREFIX) or key in OTHER_TAGS
+    }
+
+
+class Difference(NamedTuple):
+    key: str
+    recorded: str | None  # None: the fact was not recorded (an older run, a missing package)
+    current: str | None
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.recorded or 'none'} recorded, {self.current or 'none'} now"
+
+
+def differences(
+    recorded: Mapping[str, str], current: Mapping[str, str], keys: Iterable[str] | None = None
+) -> list[Difference]:
+    """The facts that differ between two `facts`-shaped dicts, by key (only `keys`, if given)."""
+    chosen = sorted(set(recorded) | set(current)) if keys is None else list(keys)
+    return [
+        Difference(key, recorded.get(key), current.get(key))
+        for key in chosen
+        if recorded.get(key) != current.get(key)
+    ]
+
+
+def write(out_dir: Path, packages: Mapping[str, str], diff: str) -> list[Path]:
+    """`<out_dir>/environment/packages.txt`, and `git.diff` where there is one: the files to
+    attach to the run."""
+    folder = out_dir / ARTIFACT_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [folder / "packages.txt"]
+    files[0].write_text(packages_text(packages))
+    diff_file = folder / "git.diff"
+    diff_file.unlink(missing_ok=True)  # a directory reused by a rerun: no stale diff
+    if diff:
+        diff_file.write_text(diff)
+        files.append(diff_file)
+    return files
