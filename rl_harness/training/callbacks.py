@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +14,9 @@ from omegaconf import DictConfig
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
 
 from rl_harness.common.stats import mean_std
-from rl_harness.errors import NumericalError
-from rl_harness.training import checkpoints
+from rl_harness.errors import NumericalError, Stopped
+from rl_harness.tracking.logger_output import MetricsOutput
+from rl_harness.training import checkpoints, exact_state
 
 
 class EvalExtras(BaseCallback):
@@ -61,9 +65,13 @@ class Checkpoint(BaseCallback):
 
     Written at the start of a rollout, once `freq` steps have passed: the update for the last
     rollout is done and nothing is half-collected, so a resumed run follows the same rollout
-    schedule as one never interrupted. Parameters are checked first: a model whose weights went
-    NaN raises NumericalError and is never written, so the newest checkpoint on disk is always
-    the last good one.
+    schedule as one never interrupted; with the training state of `siblings` (the other
+    callbacks, exact_state), it takes the very same steps. A stop asked for by a signal
+    (`stop_signal`, see `stops_at_rollout_start`) is carried out here too: a checkpoint, then
+    `Stopped`. Parameters are checked first: a model whose weights went NaN raises
+    NumericalError and is never written, so the newest checkpoint on disk is always the last
+    good one. The metrics logged so far reach the store with each checkpoint, so a process
+    killed later loses none from before it.
     """
 
     def __init__(
@@ -77,29 +85,62 @@ class Checkpoint(BaseCallback):
         super().__init__()
         self.root, self.freq, self.keep, self.replay_buffer = root, freq, keep, replay_buffer
         self.on_saved = on_saved  # e.g. hand it over for upload (train.checkpoint_upload)
+        self.siblings: list[BaseCallback] = []  # whose state a checkpoint holds
+        self.stop_signal: int | None = None
         self._next = freq
 
     def _on_training_start(self) -> None:
         self._next = (self.model.num_timesteps // self.freq + 1) * self.freq
 
     def _on_rollout_start(self) -> None:
+        if self.stop_signal is not None:
+            stop, self.stop_signal = Stopped(self.stop_signal), None  # not in the checkpoint
+            stop.checkpoint = str(self.save())
+            raise stop
         if self.model.num_timesteps >= self._next:
-            self.save()
             self._next = (self.model.num_timesteps // self.freq + 1) * self.freq
+            self.save()
 
     def _on_step(self) -> bool:
         return True
 
-    def save(self) -> Path:
+    def save(self, at_boundary: bool = True) -> Path:
+        """A checkpoint now; `at_boundary`: at a rollout's start, where a resume is exact."""
         if (bad := nonfinite_parameter(self.model)) is not None:
             raise NumericalError(
                 f"parameter '{bad}' became NaN/inf by step {self.model.num_timesteps}; "
                 f"last good checkpoint: {checkpoints.latest(self.root) or 'none'}"
             )
-        saved = checkpoints.save(self.model, self.root, self.keep, self.replay_buffer)
+        for output in self.model.logger.output_formats:
+            if isinstance(output, MetricsOutput):
+                output.flush()
+        state = exact_state.capture(self.model, self.siblings, at_boundary)
+        saved = checkpoints.save(self.model, self.root, self.keep, self.replay_buffer, state)
         if self.on_saved is not None:
             self.on_saved(saved)
         return saved
+
+
+@contextlib.contextmanager
+def stops_at_rollout_start(saver: Checkpoint | None) -> Iterator[None]:
+    """While training: the first SIGINT or SIGTERM asks `saver` to stop at the next rollout's
+    start (at most one rollout later), where its checkpoint resumes exactly; a second stops
+    at once. Without a saver, or off the main thread, signals act as they did."""
+    if saver is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ask(signum: int, frame: object) -> None:
+        if saver.stop_signal is not None:
+            raise Stopped(signum)
+        saver.stop_signal = signum
+
+    previous = {s: signal.signal(s, ask) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
 
 
 class FiniteGuard(BaseCallback):
@@ -128,6 +169,26 @@ class FiniteGuard(BaseCallback):
             )
 
 
+class OnPolicyLogs(BaseCallback):
+    """SB3's on-policy logging cadence, counted over the whole run: its `learn` dumps the logs
+    every `interval` iterations counted from that call, so a resumed run (SB3 passed
+    `log_interval=None`) would dump at other steps than the uninterrupted one. Runs where SB3
+    would, after the rollout."""
+
+    def __init__(self, interval: int) -> None:
+        super().__init__()
+        self.interval = interval
+
+    def _on_rollout_end(self) -> None:
+        model: Any = self.model  # an OnPolicyAlgorithm (train.learn adds this callback)
+        iteration = model.num_timesteps // (model.n_steps * model.n_envs)
+        if iteration % self.interval == 0:
+            model.dump_logs(iteration)
+
+    def _on_step(self) -> bool:
+        return True
+
+
 def make_callbacks(
     cfg: DictConfig,
     eval_env: Any,
@@ -135,8 +196,10 @@ def make_callbacks(
     optimum: float | None = None,
     after_eval: list[BaseCallback] | None = None,
     on_checkpoint: Callable[[Path], None] | None = None,
+    restore: dict | None = None,
 ) -> list[BaseCallback]:
-    """Divergence guard, evaluation (best model kept) and checkpoints; frequencies in steps."""
+    """Divergence guard, evaluation (best model kept) and checkpoints; frequencies in steps.
+    `restore`: a checkpoint's training state, put back when training starts (exact resume)."""
     callbacks: list[BaseCallback] = [FiniteGuard()]
     per_env = max(cfg.n_envs, 1)
     if eval_env is not None and cfg.eval.freq > 0:
@@ -154,13 +217,15 @@ def make_callbacks(
             )
         )
     if cfg.checkpoint.freq > 0:
-        callbacks.append(
-            Checkpoint(
-                out_dir / "checkpoints",
-                cfg.checkpoint.freq,
-                cfg.checkpoint.keep,
-                cfg.checkpoint.replay_buffer,
-                on_checkpoint,
-            )
+        saver = Checkpoint(
+            out_dir / "checkpoints",
+            cfg.checkpoint.freq,
+            cfg.checkpoint.keep,
+            cfg.checkpoint.replay_buffer,
+            on_checkpoint,
         )
+        callbacks.append(saver)
+        saver.siblings = list(callbacks)
+    if restore is not None:
+        callbacks.append(exact_state.Restore(restore, list(callbacks)))
     return callbacks

@@ -3,6 +3,7 @@
     <out_dir>/checkpoints/step_000012000/model.zip          model + optimizer state (SB3 zip)
                                          replay_buffer.pkl  off-policy algorithms, if enabled
                                          vecnormalize.pkl   when the env is normalized
+                                         training_state.pkl RNGs, envs, callbacks (exact_state)
 
 A kill during a write leaves only a `.tmp-*` directory, never a corrupt latest checkpoint.
 SB3 files are pickles: load checkpoints only from a run's own output directory.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import zipfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +24,15 @@ if TYPE_CHECKING:  # SB3 (and torch) load only when a checkpoint is: `resume` fa
     from stable_baselines3.common.vec_env import VecEnv
 
 PREFIX = "step_"
+STATE_FILE = "training_state.pkl"
+STATE_FORMAT = 1  # exact_state.FORMAT
 
 
-def save(model: Any, root: Path, keep: int, replay_buffer: bool = True) -> Path:
-    """Write a checkpoint for `model.num_timesteps` atomically; keep the newest `keep`."""
+def save(
+    model: Any, root: Path, keep: int, replay_buffer: bool = True, state: dict | None = None
+) -> Path:
+    """Write a checkpoint for `model.num_timesteps` atomically; keep the newest `keep`.
+    `state`: what exact resume needs beyond the model file (training.exact_state)."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{PREFIX}{model.num_timesteps:012d}"
     for stale in root.glob(".tmp-*"):  # a write killed half-way (one run writes here at a time)
@@ -41,6 +48,8 @@ def save(model: Any, root: Path, keep: int, replay_buffer: bool = True) -> Path:
     vecnorm = model.get_vec_normalize_env()
     if vecnorm is not None:
         vecnorm.save(str(tmp / "vecnormalize.pkl"))
+    if state is not None:  # compressed: the envs' states repeat themselves (half the size)
+        (tmp / STATE_FILE).write_bytes(zlib.compress(dumps(state), 1))
     for f in tmp.iterdir():  # data on disk before the rename makes it visible
         with f.open("rb") as fh:
             os.fsync(fh.fileno())
@@ -50,6 +59,19 @@ def save(model: Any, root: Path, keep: int, replay_buffer: bool = True) -> Path:
     for old in all_checkpoints(root)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def dumps(value: Any) -> bytes:
+    """Pickled by the standard library's C pickler (several times faster), by cloudpickle
+    where that fails (a lambda, a class defined in a function); `pickle.loads` reads both."""
+    import pickle
+
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        import cloudpickle
+
+        return cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def stage(checkpoint: Path, *extra: Path) -> Path:
@@ -92,6 +114,23 @@ def check(checkpoint: Path) -> Path:
             f"delete {checkpoint} to resume from the one before it"
         )
     return model_file
+
+
+def read_state(checkpoint: Path) -> dict | None:
+    """The checkpoint's training state (exact_state); None where it was written before exact
+    resume existed."""
+    path = checkpoint / STATE_FILE
+    if not path.exists():
+        return None
+    import pickle
+
+    try:
+        state = pickle.loads(zlib.decompress(path.read_bytes()))
+    except Exception as e:  # noqa: BLE001 - a damaged file: say which, in one line
+        raise ConfigError(f"checkpoint {path} cannot be read: {type(e).__name__}: {e}") from None
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise ConfigError(f"checkpoint {path} is not a training state of format {STATE_FORMAT}")
+    return state
 
 
 def load(checkpoint: Path, cls: Any, env: VecEnv, device: str) -> tuple[Any, VecEnv]:

@@ -6,7 +6,9 @@ Everything that trains — a single run, a sweep trial — goes through `run`.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -21,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from stable_baselines3.common.callbacks import EvalCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import Logger, make_output_format
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 
 from rl_harness.build import make as build
@@ -32,7 +35,13 @@ from rl_harness.errors import ConfigError, NumericalError, stopped
 from rl_harness.tracking.recorder import NullRecorder
 from rl_harness.tracking.store import OUT_DIR_TAG, tracking_uri
 from rl_harness.training import checkpoints, record_tasks
-from rl_harness.training.callbacks import Checkpoint, make_callbacks, nonfinite_parameter
+from rl_harness.training.callbacks import (
+    Checkpoint,
+    OnPolicyLogs,
+    make_callbacks,
+    nonfinite_parameter,
+    stops_at_rollout_start,
+)
 
 if TYPE_CHECKING:
     from rl_harness.tracking.recorder import Recorder
@@ -302,10 +311,12 @@ def run(
             record_start(recorder, cfg, out_dir, best)
         model.set_logger(_sb3_logger(out_dir, recorder, cfg.verbose))
         upload = checkpoint_upload(cfg, recorder, out_dir)
-        callbacks = make_callbacks(cfg, eval_env, out_dir, best, after_eval, upload)
+        state = checkpoints.read_state(point.checkpoint) if point is not None else None
+        callbacks = make_callbacks(cfg, eval_env, out_dir, best, after_eval, upload, state)
         if point is not None:
             restore_evaluations(callbacks, out_dir, until=model.num_timesteps)
             recorder.log_metrics({"resume/from_step": model.num_timesteps}, model.num_timesteps)
+            recorder.set_tags(resume_tags(point.checkpoint, state))
         learn(model, cfg, callbacks, out_dir, resumed=point is not None)
         model_path = save(model, env, eval_env, out_dir, recorder, cfg)
         mean, std, returns = evaluate(model, env, cfg, best)
@@ -324,6 +335,22 @@ def run(
     }
     print(summary_line(result))
     return result
+
+
+def resume_tags(checkpoint: Path, state: dict | None) -> dict[str, str]:
+    """`resume.exact`: whether this resume replays what the uninterrupted run would have done
+    (training.exact_state), and if not, why; said in one line where it is not."""
+    if state is None:
+        reasons = ["its checkpoint was written before exact resume (no training state)"]
+    else:
+        reasons = list(state["inexact"])
+    if reasons:
+        print(
+            f"rl_harness: resuming from {checkpoint}, not exactly: {'; '.join(reasons)}",
+            file=sys.stderr,
+        )
+        return {"resume.exact": "false", "resume.inexact": "; ".join(reasons)[:5000]}
+    return {"resume.exact": "true"}
 
 
 def run_identity(
@@ -449,18 +476,25 @@ def record_end(
 
 
 def learn(model: Any, cfg: DictConfig, callbacks: list, out_dir: Path, resumed: bool) -> None:
-    """Train up to cfg.n_timesteps in total; Ctrl-C writes a final checkpoint before stopping."""
+    """Train up to cfg.n_timesteps in total; Ctrl-C or SIGTERM stops at the next rollout's start
+    with a checkpoint there (a second signal at once, with a checkpoint that resumes inexactly)."""
     remaining = cfg.n_timesteps - model.num_timesteps
     learn_kwargs = {"log_interval": cfg.log_interval} if cfg.log_interval else {}
+    if resumed and isinstance(model, OnPolicyAlgorithm):  # the run's cadence, not this call's
+        default = inspect.signature(model.learn).parameters["log_interval"].default
+        callbacks = [*callbacks, OnPolicyLogs(learn_kwargs.get("log_interval", default))]
+        learn_kwargs["log_interval"] = None
+    saver = next((c for c in callbacks if isinstance(c, Checkpoint)), None)
     try:
         if remaining > 0:
-            model.learn(
-                remaining,
-                callback=callbacks,
-                progress_bar=cfg.progress_bar,
-                reset_num_timesteps=not resumed,
-                **learn_kwargs,
-            )
+            with stops_at_rollout_start(saver):
+                model.learn(
+                    remaining,
+                    callback=callbacks,
+                    progress_bar=cfg.progress_bar,
+                    reset_num_timesteps=not resumed,
+                    **learn_kwargs,
+                )
     except ValueError as e:
         # A diverged policy usually surfaces as torch's distribution check failing on NaN
         # logits before any guard runs; name the cause when the parameters confirm it.
@@ -472,10 +506,9 @@ def learn(model: Any, cfg: DictConfig, callbacks: list, out_dir: Path, resumed: 
     except KeyboardInterrupt as interrupt:
         stop = stopped(interrupt)
         stop.step = model.num_timesteps
-        saver = next((c for c in callbacks if isinstance(c, Checkpoint)), None)
-        if saver is not None:
+        if saver is not None and stop.checkpoint is None:  # stopped at once, mid-rollout
             with contextlib.suppress(Exception):
-                stop.checkpoint = str(saver.save())
+                stop.checkpoint = str(saver.save(at_boundary=False))
         raise stop from None
     finally:
         model.logger.close()  # flushes buffered metrics, also when training fails

@@ -401,7 +401,11 @@ def test_checkpoints_are_atomic_and_pruned(tmp_path: Path) -> None:
     # written at rollout starts (every 100 steps here) once 200 steps have passed; 2 kept
     assert [p.name for p in kept] == ["step_000000000800", "step_000000001000"]
     assert checkpoints.latest(root).name == "step_000000001000"
-    assert {f.name for f in kept[-1].iterdir()} == {"model.zip", "replay_buffer.pkl"}
+    assert {f.name for f in kept[-1].iterdir()} == {
+        "model.zip",
+        "replay_buffer.pkl",
+        "training_state.pkl",
+    }
 
 
 def test_resume_refuses_unknown_run_and_corrupt_checkpoint(tmp_path: Path) -> None:

@@ -1,0 +1,216 @@
+"""Exact resume: what a checkpoint holds beyond the model file, so that a resumed run takes the
+very steps the uninterrupted run would have taken.
+
+SB3's model.zip holds the weights, the optimizer, the counters; the replay buffer and the
+VecNormalize statistics go beside it. What none of them holds, and what a resumed run would
+otherwise draw afresh:
+
+    rng        Python's, NumPy's and torch's global generators, the action space's
+    model      last observations, episode-info buffers, action noise, exploration rate, and
+               what `load` and `learn` reset (SB3 resets the env and the action noise)
+    logger     the values recorded but not yet written (PPO's train/* wait for the next dump)
+    env        the training vec env, layer by layer: every env mid-episode, the monitors'
+               episode counters, VecNormalize's running returns
+    eval_env   the periodic evaluation's env, which continues its seeded stream
+    callbacks  their counters: when the next evaluation and checkpoint fall, the best so far
+
+It is captured where checkpoints are written, at a rollout's start (the last update done,
+nothing half-collected), and restored by `Restore`, the last callback, once `learn` has reset
+what it resets. What cannot be captured (envs in other processes, an env that does not pickle,
+a GPU) is listed in `inexact`, and a run resumed from it says so.
+"""
+
+from __future__ import annotations
+
+import pickle
+import random
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv, VecEnvWrapper
+
+from rl_harness.errors import ConfigError
+from rl_harness.training.checkpoints import STATE_FORMAT, dumps
+
+# Model attributes a resumed `learn` must find as they were (those the model lacks are skipped).
+MODEL_ATTRS = (
+    "_last_obs",
+    "_last_episode_starts",
+    "_last_original_obs",
+    "ep_info_buffer",
+    "ep_success_buffer",
+    "_episode_num",
+    "action_noise",
+    "exploration_rate",
+    "_current_progress_remaining",
+    "_n_updates",
+    "_n_calls",
+    "_rng",  # tabular Q-learning's generator
+)
+# Env families whose pickle rebuilds the simulator afresh (MuJoCo: the model from its XML,
+# without qpos, qvel, time): saved as they pickle, and said to be inexact.
+STATELESS_PICKLES = ("gymnasium.envs.mujoco",)
+_LINKS = ("venv", "class_attributes")  # a wrapper's links to the layers below, rebuilt anew
+# Not a callback's state: SB3's view of the loop's variables; the evaluation history, which
+# evaluations.npz holds (train.restore_evaluations reads it back).
+_SKIPPED_CALLBACK_ATTRS = (
+    "locals",
+    "globals",
+    "evaluations_results",
+    "evaluations_timesteps",
+    "evaluations_length",
+)
+
+
+def capture(model: Any, callbacks: Iterable[BaseCallback], at_boundary: bool = True) -> dict:
+    """Everything the next step depends on that the model file does not hold (see above)."""
+    inexact: list[str] = []
+    if not at_boundary:
+        inexact.append("written mid-rollout (a second stop signal)")
+    if str(getattr(model, "device", "cpu")) != "cpu":
+        inexact.append(f"trained on {model.device}: GPU kernels are not bitwise repeatable")
+    evals = [c for c in walk(callbacks) if hasattr(c, "eval_env")]
+    return {
+        "format": STATE_FORMAT,
+        "rng": {
+            "python": random.getstate(),
+            "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state(),
+            "action_space": getattr(model.action_space, "_np_random", None),
+        },
+        "model": {name: getattr(model, name) for name in MODEL_ATTRS if hasattr(model, name)},
+        "logger": _logger_state(model),
+        "env": env_state(model.get_env(), "the training env", inexact),
+        "eval_env": [env_state(c.eval_env, "the evaluation env", inexact) for c in evals],
+        "callbacks": [(type(c).__name__, _plain_attrs(c)) for c in walk(callbacks)],
+        "inexact": inexact,
+    }
+
+
+def restore(model: Any, callbacks: Iterable[BaseCallback], state: dict) -> None:
+    """Put back what `capture` took, over whatever loading and `learn` have reset."""
+    rng = state["rng"]
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    torch.set_rng_state(rng["torch"])
+    if rng["action_space"] is not None:
+        model.action_space._np_random = rng["action_space"]
+    for name, value in state["model"].items():
+        setattr(model, name, value)
+    logger = model.logger
+    for attr, values in state["logger"].items():
+        getattr(logger, attr).clear()
+        getattr(logger, attr).update(values)
+    restore_env(model.get_env(), state["env"])
+    evals = [c for c in walk(callbacks) if hasattr(c, "eval_env")]
+    for callback, blob in zip(evals, state["eval_env"], strict=False):
+        restore_env(callback.eval_env, blob)
+    found = list(walk(callbacks))
+    if [type(c).__name__ for c in found] != [name for name, _ in state["callbacks"]]:
+        raise ConfigError("the checkpoint's callbacks differ from this run's; cannot resume")
+    for callback, (_, attrs) in zip(found, state["callbacks"], strict=True):
+        vars(callback).update(attrs)
+
+
+class Restore(BaseCallback):
+    """Restores a checkpoint's training state when training starts; the last callback, so
+    that what the others set up at the start is overwritten by what they had."""
+
+    def __init__(self, state: dict, siblings: list[BaseCallback]) -> None:
+        super().__init__()
+        self.state, self.siblings = state, siblings
+
+    def _on_training_start(self) -> None:
+        restore(self.model, self.siblings, self.state)
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def walk(callbacks: Iterable[BaseCallback]) -> Iterator[BaseCallback]:
+    """Every callback, nested ones (an evaluation's after-eval list) too, in a fixed order;
+    `Restore` itself left out."""
+    for callback in callbacks:
+        if isinstance(callback, Restore):
+            continue
+        yield callback
+        if isinstance(callback, CallbackList):
+            yield from walk(callback.callbacks)
+        for name in ("callback", "callback_after_eval", "callback_on_new_best"):
+            child = getattr(callback, name, None)
+            if isinstance(child, BaseCallback):
+                yield from walk([child])
+
+
+def env_state(venv: VecEnv | None, what: str, inexact: list[str]) -> bytes | None:
+    """Each layer's attributes, links to the layers below aside, pickled; None (and a reason
+    in `inexact`) where they cannot be."""
+    if venv is None:
+        return None
+    found = layers(venv)
+    if isinstance(found[-1], SubprocVecEnv):
+        inexact.append(f"{what} runs in subprocesses (vec_env=subproc): its envs are not saved")
+        return None
+    for env in getattr(found[-1], "envs", []):
+        family = type(env.unwrapped).__module__
+        if family.startswith(STATELESS_PICKLES):
+            inexact.append(f"{what} ({family}) pickles without its simulator's state")
+            break
+    try:
+        return dumps([{k: v for k, v in vars(layer).items() if k not in _LINKS} for layer in found])
+    except Exception as e:  # noqa: BLE001 - any env that does not pickle: resume, not exactly
+        inexact.append(f"{what} cannot be saved ({type(e).__name__}: {e})")
+        return None
+
+
+def restore_env(venv: VecEnv | None, blob: bytes | None) -> None:
+    if venv is None or blob is None:
+        return
+    found = layers(venv)
+    states = pickle.loads(blob)
+    if len(states) != len(found):
+        raise ConfigError("the checkpoint's env has other wrappers than this run's; cannot resume")
+    for env in getattr(found[-1], "envs", []):  # replaced by the saved ones
+        env.close()
+    for layer, attrs in zip(found, states, strict=True):
+        vars(layer).update(attrs)
+
+
+def layers(venv: VecEnv) -> list[VecEnv]:
+    """The vec env and every wrapped one below it, outermost first."""
+    found = [venv]
+    while isinstance(found[-1], VecEnvWrapper):
+        found.append(found[-1].venv)
+    return found
+
+
+def _logger_state(model: Any) -> dict[str, dict]:
+    logger = model.logger
+    return {
+        attr: dict(getattr(logger, attr))
+        for attr in ("name_to_value", "name_to_count", "name_to_excluded")
+    }
+
+
+def _plain_attrs(callback: BaseCallback) -> dict[str, Any]:
+    """A callback's counters and records: numbers, flags, arrays and containers of them (no
+    strings: paths name the machine that wrote them)."""
+    return {
+        k: v
+        for k, v in vars(callback).items()
+        if k not in _SKIPPED_CALLBACK_ATTRS and v is not None and _plain(v)
+    }
+
+
+def _plain(value: Any) -> bool:
+    if value is None or isinstance(value, bool | int | float | np.generic | np.ndarray):
+        return True
+    if isinstance(value, list | tuple | deque):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
