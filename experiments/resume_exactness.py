@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -39,6 +40,7 @@ class Case:
     expected_exact: bool
     why_not: str = ""  # where not exact: what the run says
     drop_state: bool = False  # resume from a checkpoint written before exact resume
+    from_store: bool = False  # resume on 'another machine': the run's directory deleted
 
 
 CASES: dict[str, Case] = {
@@ -77,6 +79,10 @@ CASES: dict[str, Case] = {
         ["algo=sac", "env=custom_continuous", "n_envs=2", "n_timesteps=1200",
          "algo.learning_starts=300", "eval.freq=400", "checkpoint.freq=500", *SHORT], 1100,
         True),
+    "ppo-cartpole-from-tracking-store": Case(
+        ["algo=ppo", "env=cartpole", "n_envs=2", "n_timesteps=2000", "algo.n_steps=128",
+         "algo.batch_size=64", "algo.n_epochs=2", "eval.freq=500", "checkpoint.freq=600",
+         "checkpoint.upload=true", *SHORT], 1500, True, from_store=True),
     "ppo-cartpole-subproc": Case(
         ["algo=ppo", "env=cartpole", "n_envs=2", "vec_env=subproc", "n_timesteps=2000",
          "algo.n_steps=128", "algo.batch_size=64", "algo.n_epochs=2", "eval.freq=500",
@@ -155,6 +161,8 @@ def stop_and_resume(name: str, case: Case, workdir: Path) -> Verdict:
     last = checkpoints.latest(stopped_dir / "checkpoints")
     if last is None:
         raise AssertionError(f"{name}: no checkpoint before step {case.stop_at}")
+    if case.from_store:  # another machine: only the store's checkpoint is left
+        shutil.rmtree(stopped_dir)
     if case.drop_state:
         for checkpoint in checkpoints.all_checkpoints(stopped_dir / "checkpoints"):
             (checkpoint / checkpoints.STATE_FILE).unlink()

@@ -10,7 +10,7 @@ import hydra
 from omegaconf import DictConfig
 
 from rl_harness.config.preflight import CONF_DIR
-from rl_harness.errors import HarnessError, Stopped, exit_with, stopped
+from rl_harness.errors import HarnessError, Stopped, exit_with, raise_stopped, stopped
 
 
 def fail(error: HarnessError) -> None:
@@ -37,10 +37,6 @@ def main(cfg: DictConfig) -> float | dict:
     return float("nan")
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise Stopped(signum)
-
-
 def stop_line(stop: Stopped) -> str:
     """What a stopped run left behind, in one line: the signal, the step, the checkpoint, the run
     and the command that resumes it."""
@@ -60,7 +56,7 @@ def entry() -> None:
     from rl_harness.config import commands
 
     # `kill` (SIGTERM) stops a run like Ctrl-C: final checkpoint, MLflow status KILLED.
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, raise_stopped)
     with commands.reporting("rl_harness"):
         sys.argv[1:] = commands.checked_argv("config", sys.argv[1:])
     if _records_in_background(sys.argv[1:]):

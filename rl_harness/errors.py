@@ -47,6 +47,11 @@ class Stopped(KeyboardInterrupt):
         self.step: int | None = None
 
 
+def raise_stopped(signum: int, frame: object) -> None:
+    """The signal handler that makes `kill` (SIGTERM) stop a run as Ctrl-C does."""
+    raise Stopped(signum)
+
+
 def stopped(interrupt: KeyboardInterrupt) -> Stopped:
     """The interrupt as a Stopped (a plain Ctrl-C arrives as a bare KeyboardInterrupt)."""
     return interrupt if isinstance(interrupt, Stopped) else Stopped()

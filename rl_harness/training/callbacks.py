@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
 
 from rl_harness.common.stats import mean_std
-from rl_harness.errors import NumericalError, Stopped
+from rl_harness.errors import NumericalError, Stopped, raise_stopped
 from rl_harness.tracking.logger_output import MetricsOutput
 from rl_harness.training import checkpoints, exact_state
 
@@ -125,17 +125,21 @@ class Checkpoint(BaseCallback):
 def stops_at_rollout_start(saver: Checkpoint | None) -> Iterator[None]:
     """While training: the first SIGINT or SIGTERM asks `saver` to stop at the next rollout's
     start (at most one rollout later), where its checkpoint resumes exactly; a second stops
-    at once. Without a saver, or off the main thread, signals act as they did."""
+    at once. Only signals that would stop the run anyway are deferred: a handler someone else
+    set (submitit's, a benchmark's) stays. Without a saver, or off the main thread, signals act
+    as they did."""
     if saver is None or threading.current_thread() is not threading.main_thread():
         yield
         return
+    stopping = (signal.SIG_DFL, signal.default_int_handler, raise_stopped)
+    deferred = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) in stopping]
 
     def ask(signum: int, frame: object) -> None:
         if saver.stop_signal is not None:
             raise Stopped(signum)
         saver.stop_signal = signum
 
-    previous = {s: signal.signal(s, ask) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, ask) for s in deferred}
     try:
         yield
     finally:

@@ -36,17 +36,20 @@ FAST = ("ppo-cartpole", "qlearning-custom", "ppo-cartpole-old-checkpoint")
     [pytest.param(n, marks=[] if n in FAST else [pytest.mark.slow]) for n in exactness.CASES],
 )
 def test_a_run_killed_between_checkpoints_resumes_to_the_uninterrupted_result(
-    name: str, tmp_path: Path
+    name: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     case = exactness.CASES[name]
     verdict = exactness.stop_and_resume(name, case, tmp_path)
+    said = [line for line in capfd.readouterr().err.splitlines() if "not exactly" in line]
     assert verdict.checkpoint < verdict.stopped_at  # steps after the checkpoint were redone
     assert verdict.exact is case.expected_exact, verdict
     if case.expected_exact:
-        assert verdict.resume_exact_tag == "true"
-    else:  # says so, and the check sees the difference it makes
+        assert verdict.resume_exact_tag == "true" and not said
+    else:  # says so in one line, and the check sees the difference it makes
         assert verdict.resume_exact_tag == "false"
         assert case.why_not in verdict.resume_inexact
+        (line,) = said
+        assert line.startswith("rl_harness: resuming from ") and case.why_not in line
         assert verdict.weights and verdict.history
 
 
