@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -222,28 +221,27 @@ def run_all(names: list[str]) -> list[Verdict]:
 
 
 def record(verdicts: list[Verdict]) -> dict:
-    import numpy
-    import stable_baselines3
+    """The verdicts with what produced them: the command, the code, the versions, the machine."""
     import torch
 
-    from rl_harness.tracking.runs import git_commit
+    from rl_harness.common import provenance
 
+    facts = provenance.facts(torch.get_num_threads())
     return {
         "command": COMMAND,
-        "commit": git_commit(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        "commit": facts.get(provenance.COMMIT_TAG),
+        "dirty": facts.get(provenance.DIRTY_TAG),
+        "machine": f"{facts.get('cpu')}, {os.cpu_count()} cores, {facts.get('platform')}",
         "versions": {
-            "python": platform.python_version(),
-            "stable-baselines3": stable_baselines3.__version__,
-            "torch": torch.__version__,
-            "numpy": numpy.__version__,
-        },
+            k.removeprefix("version."): v for k, v in facts.items() if k.startswith("version.")
+        },  # fmt: skip
         "rows": [
             {
                 **asdict(v),
                 "exact": v.exact,
                 "overrides": CASES[v.case].overrides,
                 "drop_state": CASES[v.case].drop_state,
+                "from_store": CASES[v.case].from_store,
             }
             for v in verdicts
         ],
