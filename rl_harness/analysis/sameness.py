@@ -95,7 +95,7 @@ def metric_history(client: Any, run_id: str, ignored: tuple[str, ...] = IGNORED_
             continue
         steps: dict[int, Any] = {}
         for m in client.get_metric_history(run_id, key):
-            if m.step in steps and steps[m.step] != m.value:
+            if m.step in steps and not _same(steps[m.step], m.value):
                 previous = steps[m.step]
                 values = previous if isinstance(previous, list) else [previous]
                 steps[m.step] = [*values, m.value]
@@ -103,6 +103,13 @@ def metric_history(client: Any, run_id: str, ignored: tuple[str, ...] = IGNORED_
                 steps[m.step] = m.value
         history[key] = steps
     return history
+
+
+def _same(x: Any, y: Any) -> bool:
+    """Equal, NaN equal to NaN (a CI over one episode is NaN in both runs)."""
+    if isinstance(x, float) and isinstance(y, float) and np.isnan(x) and np.isnan(y):
+        return True
+    return bool(x == y)
 
 
 def history_differences(a: History, b: History) -> list[str]:
@@ -114,7 +121,7 @@ def history_differences(a: History, b: History) -> list[str]:
         x, y = a[key], b[key]
         if missing := sorted(set(x) ^ set(y)):
             lines.append(f"{key}: steps {missing[:5]} in one run only ({len(missing)} in all)")
-        differing = [s for s in sorted(set(x) & set(y)) if x[s] != y[s]]
+        differing = [s for s in sorted(set(x) & set(y)) if not _same(x[s], y[s])]
         if differing:
             s = differing[0]
             lines.append(
@@ -127,4 +134,4 @@ def history_differences(a: History, b: History) -> list[str]:
 def final_differences(a: dict[str, float], b: dict[str, float]) -> list[str]:
     """The closing evaluations (`final/*` metrics) that differ."""
     keys = sorted(k for k in set(a) | set(b) if k.startswith("final/"))
-    return [f"{k}: {a.get(k)} != {b.get(k)}" for k in keys if a.get(k) != b.get(k)]
+    return [f"{k}: {a.get(k)} != {b.get(k)}" for k in keys if not _same(a.get(k), b.get(k))]

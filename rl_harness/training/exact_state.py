@@ -50,10 +50,12 @@ MODEL_ATTRS = (
     "_n_updates",
     "_n_calls",
     "_rng",  # tabular Q-learning's generator
+    "_last_lstm_states",  # RecurrentPPO's hidden states
 )
-# Env families whose pickle rebuilds the simulator afresh (MuJoCo: the model from its XML,
-# without qpos, qvel, time): saved as they pickle, and said to be inexact.
-STATELESS_PICKLES = ("gymnasium.envs.mujoco",)
+# Env families whose pickle leaves part of the simulator's state behind: MuJoCo's rebuilds the
+# model from its XML (without qpos, qvel, time), ALE's emulator state leaves its generator out
+# (measured: experiments/results/resume_exactness.md). Saved as they pickle, said inexact.
+STATELESS_PICKLES = ("gymnasium.envs.mujoco", "ale_py")
 _LINKS = ("venv", "class_attributes")  # a wrapper's links to the layers below, rebuilt anew
 # Not a callback's state: SB3's view of the loop's variables; the evaluation history, which
 # evaluations.npz holds (train.restore_evaluations reads it back).
@@ -158,7 +160,7 @@ def env_state(venv: VecEnv | None, what: str, inexact: list[str]) -> bytes | Non
     for env in getattr(found[-1], "envs", []):
         family = type(env.unwrapped).__module__
         if family.startswith(STATELESS_PICKLES):
-            inexact.append(f"{what} ({family}) pickles without its simulator's state")
+            inexact.append(f"{what} ({family}) pickles without all of its simulator's state")
             break
     try:
         return dumps([{k: v for k, v in vars(layer).items() if k not in _LINKS} for layer in found])
