@@ -9,6 +9,12 @@ CI rather than a user's run.
     system_metrics_monitor     MLflow   mlflow.system_metrics.system_metrics_monitor (internal)
     finish_system_metrics      MLflow   the same monitor's sampling methods and step count
     delete_artifacts           MLflow   ArtifactRepository.delete_artifacts (no client method)
+
+One module is the exception, since reading and writing private state is its whole job:
+training/exact_state.py (exact resume) takes the algorithms' protected attributes
+(`_last_obs`, `_episode_num`, ...), a space's `_np_random`, the logger's pending values and each
+vec env wrapper's attributes; tests/experiments/test_resume_exactness.py runs it against the
+installed SB3, sb3-contrib and gymnasium.
 """
 
 from __future__ import annotations
