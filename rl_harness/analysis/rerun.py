@@ -39,7 +39,8 @@ class Verdict:
     history: list[str]
     final: list[str]
     drift: list[str] = field(default_factory=list)  # allowed differences before it started
-    notes: list[str] = field(default_factory=list)  # another machine
+    notes: list[str] = field(default_factory=list)  # another machine, an inexact resume
+    overrides: str = ""  # the original's command-line overrides, for people
 
     @property
     def same(self) -> bool:
@@ -66,10 +67,11 @@ class Verdict:
     def text(self) -> str:
         """rerun/differences.txt: every difference, by part."""
         out = [f"rerun {self.rerun} of {self.original}: {'same' if self.same else 'different'}"]
+        out += [f"the original's overrides: {self.overrides}"] if self.overrides else []
         sections = {
             **{PARTS[p]: lines for p, lines in self.parts().items()},
             "drift (allowed by rerun.allow_drift)": self.drift,
-            "machine": self.notes,
+            "noted (not refused)": self.notes,
         }
         for title, lines in sections.items():
             out += ["", f"## {title}: {len(lines) or 'none'}", *lines]
@@ -118,7 +120,9 @@ def compare(client: Any, point: finding.RerunPoint, new_id: str, model_path: Pat
     final = sameness.final_differences(
         client.get_run(point.run_id).data.metrics, client.get_run(new_id).data.metrics
     )
-    return Verdict(point.run_id, new_id, weights, history, final, point.drift, point.notes)
+    return Verdict(
+        point.run_id, new_id, weights, history, final, point.drift, point.notes, point.overrides
+    )
 
 
 def record(client: Any, verdict: Verdict) -> None:

@@ -90,6 +90,8 @@ def find(cfg: DictConfig, argv: Sequence[str]) -> RerunPoint:
             f"rerun={run_id}: {'; '.join(drift)} (rerun.allow_drift=true reruns it anyway)"
         )
     notes = [str(d) for d in provenance.differences(facts, now, MACHINE)]
+    if run.data.tags.get("resume.exact") == "false":  # resumed: its own record may not repeat
+        notes.append(f"the run was resumed inexactly: {run.data.tags.get('resume.inexact')}")
     return RerunPoint(run_id, recorded, run.data.tags.get("hydra.overrides", ""), drift, notes)
 
 
