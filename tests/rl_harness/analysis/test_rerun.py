@@ -13,6 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from rl_harness import api
+from rl_harness.common import provenance
 from rl_harness.config import commands
 from rl_harness.errors import ConfigError
 from rl_harness.tracking import runs as tracking
@@ -185,3 +186,30 @@ def test_the_verdict_can_say_different(tmp_path: Path) -> None:
     assert tags["rerun.same"] == "false" and tags["rerun.final_same"] == "false"
     assert tags["rerun.weights_same"] == "true"
     assert "## closing evaluation: 1\nfinal/mean_reward: " in differences_file(second, tmp_path)
+
+
+class RecordedDiff:
+    """A client whose run recorded `text` as environment/git.diff (None: no such artifact)."""
+
+    def __init__(self, text: str | None) -> None:
+        self.text = text
+
+    def download_artifacts(self, run_id: str, path: str, dst: str) -> str:
+        if self.text is None:
+            raise OSError(f"no {path}")
+        out = Path(dst) / "git.diff"
+        out.write_text(self.text)
+        return str(out)
+
+
+def test_a_dirty_checkout_matches_only_with_the_same_uncommitted_changes() -> None:
+    git = provenance.GitState("0" * 40, True, ("new_file.py",))
+    now = provenance.git_diff(git)
+    dirty = {"git.dirty": "true"}
+    assert finding._diff_drift(RecordedDiff(now), "r", dirty, dirty, git) == []
+    changed = finding._diff_drift(RecordedDiff(now + "+x\n"), "r", dirty, dirty, git)
+    assert changed == [f"{finding.GIT_DIFF}: the checkout's uncommitted changes differ from the "
+                       "recorded ones"]  # fmt: skip
+    assert "not recorded" in finding._diff_drift(RecordedDiff(None), "r", dirty, dirty, git)[0]
+    clean = {"git.dirty": "false"}
+    assert finding._diff_drift(RecordedDiff(None), "r", clean, clean, git) == []
