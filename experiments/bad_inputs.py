@@ -4,8 +4,8 @@ This module owns the matrix. Prints, for each case, the exit code, the seconds u
 failed (against the LIMIT_S target: timings belong here, not in the tests), and its one line of
 error output. tests/experiments/test_bad_inputs.py asserts on every case, in-process (PREFLIGHT,
 VALIDATE) and through the CLI (CASES: those plus the ones that need a real environment:
-unreachable store, resume of a missing run or of a corrupt checkpoint): the exit code, the one
-line and its words.
+unreachable store, resume of a missing run or of a corrupt checkpoint, rerun of a missing run):
+the exit code, the one line and its words.
 
     python experiments/bad_inputs.py
 """
@@ -106,6 +106,7 @@ CASES: list[Case] = [Case(args, words) for args, words in PREFLIGHT + VALIDATE] 
         (("MLFLOW_TRACKING_URI", "http://127.0.0.1:9"),),
     ),
     Case(["resume=0123456789abcdef"], ["resume=0123456789abcdef: no such MLflow run"]),
+    Case(["rerun=0123456789abcdef"], ["rerun=0123456789abcdef: no such MLflow run"]),
     Case([f"resume={CORRUPT}"], ["model.zip is missing or corrupt", "delete"]),
 ]
 

@@ -12,9 +12,10 @@ layers below it (tests/test_layers.py checks this on every CI run):
     build/                      algorithm registry, env and model construction from a config
     tracking/                   MLflow: store (no MLflow import), recorder protocol, runs,
                                 background helper, SB3 logger output
-    training/                   the one training path, callbacks, checkpoints, resume, saved
-                                agents, recording tasks (policy model, learning curve)
-    analysis/ tuning/ deploy/   evaluate & compare; Optuna sweeps; serving & ONNX export
+    training/                   the one training path, callbacks, checkpoints, resume and
+                                rerun look-ups, saved agents, recording tasks (policy model,
+                                learning curve)
+    analysis/ tuning/ deploy/   evaluate, compare, rerun; Optuna sweeps; serving & ONNX export
     entry points                python -m rl_harness[.evaluate|.compare|.serving|.export],
                                 the Hydra sweeper plugin (hydra_plugins/)
 """

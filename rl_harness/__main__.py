@@ -10,7 +10,7 @@ import hydra
 from omegaconf import DictConfig
 
 from rl_harness.config.preflight import CONF_DIR
-from rl_harness.errors import HarnessError, Stopped, exit_with, raise_stopped, stopped
+from rl_harness.errors import ConfigError, HarnessError, Stopped, exit_with, raise_stopped, stopped
 
 
 def fail(error: HarnessError) -> None:
@@ -21,6 +21,8 @@ def fail(error: HarnessError) -> None:
 def main(cfg: DictConfig) -> float | dict:
     trial = cfg.get("optuna") is not None  # launched by the Optuna sweeper (sweep.is_trial)
     try:
+        if cfg.get("rerun") and cfg.rerun.id is not None:
+            return _rerun(cfg, trial)
         if not trial:
             from rl_harness.training.launch import train_config
 
@@ -35,6 +37,17 @@ def main(cfg: DictConfig) -> float | dict:
             raise  # the sweeper records the trial as failed; submitit the job, in its result
         fail(e)
     return float("nan")
+
+
+def _rerun(cfg: DictConfig, trial: bool) -> float:
+    """`rerun=<run id>`: the run trained again and compared (analysis.rerun)."""
+    if trial:
+        raise ConfigError("rerun= cannot go with a sweep: each trial is a run of its own")
+    from hydra.core.hydra_config import HydraConfig
+
+    from rl_harness.analysis import rerun
+
+    return rerun.run(cfg, list(HydraConfig.get().overrides.task))["mean_reward"]
 
 
 def stop_line(stop: Stopped) -> str:
@@ -74,9 +87,10 @@ def entry() -> None:
 
 def _records_in_background(args: list[str]) -> bool:
     """A plain training run that will record through a helper (flags such as -m, --cfg,
-    --help, and resume=, which reads MLflow here, do not)."""
+    --help, and resume= and rerun=, which read MLflow here, do not)."""
     off = ("mlflow.enabled=false", "mlflow.background=false", "++mlflow.enabled=false")
-    return not any(a.startswith("-") or a.lower() in off or a.startswith("resume=") for a in args)
+    reads = ("resume=", "rerun")
+    return not any(a.startswith("-") or a.lower() in off or a.startswith(reads) for a in args)
 
 
 if __name__ == "__main__":

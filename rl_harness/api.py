@@ -1,11 +1,12 @@
 """The harness from Python (notebooks, scripts): the same configs, checks, one-line errors and
 MLflow records as the command line, with typed results.
 
-    from rl_harness.api import train, evaluate, compare
+    from rl_harness.api import train, rerun, evaluate, compare
 
     result = train("ppo", "custom", ["seed=3", "n_timesteps=50000"])
     print(result.mean_reward, result.ci95, result.optimality, result.run_id)
     evaluate(result.run_id, ["episodes=100"])
+    rerun(result.run_id)["same"]  # trained again from its record: the same weights and curves?
     compare(["experiment=Inventory-v0"])
 
 A mistake raises `rl_harness.errors.ConfigError` with the line the CLI prints, before anything
@@ -54,7 +55,10 @@ def train(
     cfg, out_dir = _compose(TRAINING, [f"algo={algo}", f"env={env}", *overrides], config_dir)
     from rl_harness.training.launch import train_config
 
-    r = train_config(cfg, out_dir)
+    return _train_result(train_config(cfg, out_dir))
+
+
+def _train_result(r: dict[str, Any]) -> TrainResult:
     from rl_harness.common.stats import ci95
 
     ci, best = ci95(r["returns"]), r["optimum"]
@@ -70,6 +74,30 @@ def train(
         model_path=Path(r["model_path"]),
         output_dir=Path(r["model_path"]).parent,
     )
+
+
+def rerun(
+    run_id: str,
+    allow_drift: bool = False,
+    overrides: Sequence[str] = (),
+    config_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Train a FINISHED run again from its record, as `python -m rl_harness rerun=<run id>`;
+    returns `result` (a TrainResult) and the verdict: `same`, `differences` (weights, history,
+    final: lines, empty where equal), `drift` (what differed before it started, allowed)."""
+    argv = [f"rerun={run_id}", f"rerun.allow_drift={str(allow_drift).lower()}", *overrides]
+    cfg, out_dir = _compose(TRAINING, argv, config_dir)
+    from rl_harness.analysis import rerun as reruns
+
+    r = reruns.run(cfg, list(overrides), out_dir)
+    verdict = r["rerun"]
+    return {
+        "result": _train_result(r),
+        "rerun_of": run_id,
+        "same": verdict.same,
+        "differences": verdict.parts(),
+        "drift": verdict.drift,
+    }
 
 
 def evaluate(run_id: str | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:

@@ -76,7 +76,8 @@ RULES = [
         "hours: tests/experiments/test_bench_zoo_gate.py runs one pair of it",
     ),
     Rule(r"python -m rl_harness -m sweep=(?!.*db-host).*", "sweep"),
-    Rule(r"python -m rl_harness (?!-m sweep=)(?!.*my_conf)(?!.*submitit).*", "train"),
+    Rule(r"python -m rl_harness (?!-m sweep=)(?!rerun=)(?!.*my_conf)(?!.*submitit).*", "train"),
+    Rule(r"python -m rl_harness rerun=<run id>.*", "run"),  # a rerun takes no budget
     Rule(r"python -m rl_harness\.(evaluate|compare|export|serving register) .*", "run"),
     Rule(r"python -m envs\.inventory_dp.*", "run"),
     Rule(r"python -c \"import onnxruntime.*", "run"),

@@ -21,6 +21,7 @@ COMPARISONS_EXPERIMENT = "comparisons"
 _NOT_CONFIGURATION = (
     "seed",
     "resume",
+    "rerun",
     "mlflow",
     "optuna",
     "progress_bar",

@@ -29,6 +29,9 @@ _INSTALLED_CONF = Path(__file__).resolve().parents[1] / "conf"
 CONF_DIR = _CHECKOUT_CONF if (_CHECKOUT_CONF / "config.yaml").is_file() else _INSTALLED_CONF
 TRAINING = "config"  # the training config; the other commands' configs sit beside it
 FREE_FORM = ("algo.", "env.kwargs.", "mlflow.tags")
+# `rerun=<run id>` is short for `rerun.id=<run id>` (beside `rerun.allow_drift=`); the id is
+# quoted, so that one of digits only (or digits and one `e`) stays a string.
+SHORTHANDS = {"rerun": "rerun.id"}
 # Hydra flags followed by a value (--cfg job, --config-name NAME, ...): passed through.
 VALUE_FLAGS = (
     "--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
@@ -111,6 +114,8 @@ def _check_override(parser: Any, arg: str, schema: _Schema) -> str:
     except HydraException as e:
         raise ConfigError(f"cannot parse override '{arg}': {str(e).splitlines()[0]}") from None
     key = override.key_or_group
+    if schema.open and key in SHORTHANDS and not (override.is_add() or override.is_delete()):
+        return _expanded(arg, SHORTHANDS[key], override.is_sweep_override())
     if key in ("hydra.run.dir", "hydra.sweep.dir") and isinstance(override.value(), str):
         _check_output_dir(override.value())  # the parsed value: a quoted path without its quotes
     if override.package is not None or key.startswith("hydra"):
@@ -123,6 +128,14 @@ def _check_override(parser: Any, arg: str, schema: _Schema) -> str:
     elif not (schema.open and (adds or override.is_delete())):
         _check_path(schema.base, key, schema.groups, schema.open)
     return arg
+
+
+def _expanded(arg: str, key: str, sweep: bool) -> str:
+    """`rerun=<id>` as `rerun.id='<id>'` (a sweep or null as written)."""
+    value = arg.partition("=")[2]
+    if sweep or value == "null" or value[:1] in ("'", '"'):
+        return f"{key}={value}"
+    return f"{key}='{value}'"
 
 
 def _check_group(override: Any, group: str, dirs: Sequence[Path] = ()) -> None:

@@ -63,7 +63,7 @@ CLI_CASES = [
 
 
 def test_the_fast_suite_runs_one_cli_case_of_each_kind() -> None:
-    assert len(FAST) == 2 + len(_OWN_PATH) == 5 and len(CLI_CASES) == len(CASES)
+    assert len(FAST) == 2 + len(_OWN_PATH) == 6 and len(CLI_CASES) == len(CASES)
 
 
 @pytest.mark.parametrize("case", CLI_CASES)

@@ -32,6 +32,9 @@ def test_the_readme_example_runs_as_written(capsys: pytest.CaptureFixture) -> No
     assert result.episodes == run.data.metrics["final/episodes"]
     assert namespace["evaluation"]["eval/episodes"] == 20
     assert "ppo" in capsys.readouterr().out  # compare's table
+    again = namespace["again"]
+    assert again["same"] is True and again["rerun_of"] == result.run_id
+    assert again["result"].run_id != result.run_id and again["drift"] == []
 
 
 def test_each_call_has_its_own_output_directory_and_the_optimum_is_reported() -> None:
