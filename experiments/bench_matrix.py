@@ -60,6 +60,7 @@ from experiments.bench_table import (
     update_readme,
 )
 from rl_harness.build import make as build
+from rl_harness.common import seeds as seed_blocks
 from rl_harness.errors import stopped
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import train
@@ -156,7 +157,7 @@ def plan(row: Row, quick: bool, seeds: list[int] | None, max_steps: int | None) 
     if max_steps is not None:
         budget = min(budget, max_steps)
     if seeds is None:
-        seeds = list(range(QUICK_SEEDS if quick else row.full_seeds))
+        seeds = seed_blocks.take(seed_blocks.REPORT, QUICK_SEEDS if quick else row.full_seeds)
     return Plan(
         row,
         seeds,
