@@ -4,7 +4,7 @@ experiment; the markdown table is then built from what the MLflow store holds.
 
     python -m experiments.bench_matrix --quick            # `make bench`: 2 seeds, reduced budgets
     python -m experiments.bench_matrix                    # `make bench-full`: shipped budgets
-    python -m experiments.bench_matrix --quick --readme   # also refresh README's bench block
+    python -m experiments.bench_matrix --readme           # also refresh README's bench block
     python -m experiments.bench_matrix --from-mlflow ID   # rebuild a table from the store alone
     python -m experiments.bench_matrix --jobs 2           # two cells at once (one per core)
     python -m experiments.bench_matrix --id ID            # continue a stopped bench (Ctrl-C, kill):
@@ -403,6 +403,8 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"--jobs {args.jobs}: give 1 or more cells at once")
     quick = args.quick or (args.from_mlflow or "").startswith("quick")
     mode = "quick" if quick else "full"
+    if quick and args.readme:
+        ap.error("--readme publishes full results only: quick ones stay out of README")
     plans = [plan(r, quick, args.seeds, args.max_steps) for r in selected(args.rows, quick)]
     pin_tracking_store()  # cells run in their own directories
     tracking.get_or_create_experiment(_client(), EXPERIMENT)  # artifacts under this cwd
