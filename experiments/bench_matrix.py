@@ -4,7 +4,7 @@ experiment; the markdown table is then built from what the MLflow store holds.
 
     python -m experiments.bench_matrix --quick            # `make bench`: 2 seeds, reduced budgets
     python -m experiments.bench_matrix                    # `make bench-full`: shipped budgets
-    python -m experiments.bench_matrix --quick --readme   # also refresh README's bench block
+    python -m experiments.bench_matrix --readme           # also refresh README's bench block
     python -m experiments.bench_matrix --from-mlflow ID   # rebuild a table from the store alone
     python -m experiments.bench_matrix --jobs 2           # two cells at once (one per core)
     python -m experiments.bench_matrix --id ID            # continue a stopped bench (Ctrl-C, kill):
@@ -60,6 +60,7 @@ from experiments.bench_table import (
     update_readme,
 )
 from rl_harness.build import make as build
+from rl_harness.common import seeds as seed_blocks
 from rl_harness.errors import stopped
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import train
@@ -156,7 +157,7 @@ def plan(row: Row, quick: bool, seeds: list[int] | None, max_steps: int | None) 
     if max_steps is not None:
         budget = min(budget, max_steps)
     if seeds is None:
-        seeds = list(range(QUICK_SEEDS if quick else row.full_seeds))
+        seeds = seed_blocks.take(seed_blocks.REPORT, QUICK_SEEDS if quick else row.full_seeds)
     return Plan(
         row,
         seeds,
@@ -402,6 +403,8 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"--jobs {args.jobs}: give 1 or more cells at once")
     quick = args.quick or (args.from_mlflow or "").startswith("quick")
     mode = "quick" if quick else "full"
+    if quick and args.readme:
+        ap.error("--readme publishes full results only: quick ones stay out of README")
     plans = [plan(r, quick, args.seeds, args.max_steps) for r in selected(args.rows, quick)]
     pin_tracking_store()  # cells run in their own directories
     tracking.get_or_create_experiment(_client(), EXPERIMENT)  # artifacts under this cwd

@@ -1,6 +1,6 @@
 """Scaling of the harness's wall time, PPO on CartPole-v1 with its shipped hyperparameters.
 
-    python -m experiments.bench_scaling --quick      # part of `make bench` (about 3 minutes)
+    python -m experiments.bench_scaling --quick      # `make bench` (~3 min, into .bench-quick/)
     python -m experiments.bench_scaling              # part of `make bench-full`
 
 Three sweeps, each run through `train.run` in this process with tracking, periodic evaluation

@@ -4,16 +4,19 @@
     python -m experiments.bench_validated_tuning --algo ppo --env cartpole --sampler-seeds 0 1 2
 
 Runs (or, where they exist, resumes) two studies of the same search — the same sampler seed,
-trials and validation (top 5, or --top, re-tested on 5 unseen seeds, against the incumbent;
+trials and validation (top 5, or --top, re-tested on 5 validation seeds, against the incumbent;
 --top 1 re-tests only the winner, all the gap needs) — one with
 k tuning seeds per trial, one with a single seed, then prints per study:
-- the winner (best tuning value), its tuning score and its test IQM on the unseen seeds, and the
-  reproduction gap (tuning − test; the part of the winner's score that was seed luck);
+- the winner (best tuning value), its tuning score and its test IQM on the validation seeds, and
+  the reproduction gap (tuning − test; the part of the winner's score that was seed luck);
 - the champion (best test IQM) against the incumbent, and the decision;
 - the loop's timesteps as a multiple of a plain one-seed sweep of the same trial count.
 One pair of studies is one draw of a noisy gap: with several sampler seeds, each seed runs its
 own pair and a summary gives the mean gap of each k over the pairs with a 95% bootstrap CI, and
-the ratio of the two means. Studies live in sweeps/<study>/ of the working directory; runs in its
+the ratio of the two means. The test figures are on validation seeds (5000-5004,
+rl_harness.common.seeds.VALIDATION), the seeds the stage ranks on — by design, since this
+measures the stage; the champion's test IQM is thus selected on them, not a report-seed figure.
+Studies live in sweeps/<study>/ of the working directory; runs in its
 MLflow store.
 """
 
@@ -28,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 
+from rl_harness.common import seeds as seed_blocks
 from rl_harness.common import stats, tables
 from rl_harness.tuning import sweep, validation
 from rl_harness.tuning.results import trial_timesteps
@@ -84,7 +88,7 @@ def timesteps(study: optuna.Study) -> tuple[int, int]:
 def row(args: argparse.Namespace, name: str, k: int, seed: int, wall: float, plain: int) -> list:
     study = load(name)
     number, tuning, test_iqm, ci = gap(study)
-    checks = validation.Settings(args.top, 5, 5000, False, None, None)
+    checks = validation.Settings(args.top, 5, seed_blocks.VALIDATION.start, False, None, None)
     v = validation.report(study, checks, "last", "mean")
     tuned, spent = timesteps(study)
     verdict = validation.decide(v, promote=True)[1] if v else "(not validated)"
@@ -167,7 +171,10 @@ def main() -> None:
         plain = timesteps(load(runs[1][0]))[0]
         rows += [row(args, name, k, seed, wall, plain) for k, (name, wall) in runs.items()]
         print(tables.markdown(HEADERS, rows[-2:], "rrlrrrlrlrrr"), flush=True)
-    print(f"\n{args.algo} on {args.env}, {args.trials} trials; test seeds 5000-5004")
+    first = seed_blocks.VALIDATION.start
+    print(
+        f"\n{args.algo} on {args.env}, {args.trials} trials; validation seeds {first}-{first + 4}"
+    )
     print(tables.markdown(HEADERS, rows, "rrlrrrlrlrrr"))
     if len(args.seeds) > 1:
         print("\n" + summary(args))

@@ -11,7 +11,7 @@ reaches RL Zoo's mean minus half its per-episode std; a pair reports "k of n see
     python -m experiments.bench_zoo_gate --rows A B --id X --jobs 2   # stopped: rerun it to go on
     # two processes, one table: --rows A B --id X --threads 1 & --rows C D --id X --threads 1,
     #   then --from-mlflow X
-    # another machine, the seeds X left:  --rows A --seeds 1 2 --id Y  (README joins X's and Y's)
+    # another machine, the seeds X left:  --rows A --seeds 8001 8002 --id Y  (README joins them)
 
 RL Zoo's figures (DLR-RM/rl-baselines3-zoo `benchmark.md`, commit 22e3ff2) come from one
 trained agent per pair, evaluated deterministically over ~150k steps; its LunarLander rows were
@@ -41,6 +41,7 @@ from scipy.optimize import nnls
 from experiments.bench_common import RESULTS, ROOT, pin_tracking_store, provenance
 from experiments.bench_matrix import _client, collect, gather, plan, run_matrix
 from experiments.bench_table import EXPERIMENT, Cell, Plan, Reference, Row, RowStats, _num
+from rl_harness.common import seeds as seed_blocks
 from rl_harness.common import tables
 from rl_harness.common.processes import threads_each
 from rl_harness.tracking import runs as tracking
@@ -96,7 +97,7 @@ ZOO_SCORES: dict[tuple[str, str], tuple[float, float, int]] = {
     ("trpo", "mountaincar_continuous"): (92.489, 0.355, 50_000),
     ("trpo", "pendulum"): (-174.631, 127.577, 100_000),
 }
-SEEDS = [0, 1, 2]
+SEEDS = seed_blocks.take(seed_blocks.REPORT, 3)  # report seeds: nothing was tuned on them
 # Scored by the closing evaluation alone (periodic evaluations cost time here). A checkpoint
 # every 100k steps, and one when stopped, lets a seed of hours continue after a stop or a crash.
 OVERRIDES = ("eval.freq=0", "checkpoint.freq=100000", "checkpoint.keep=1")

@@ -37,6 +37,8 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
+from rl_harness.common import seeds as seed_blocks
+
 
 @dataclass
 class OptunaRLSweeperConf:
@@ -61,7 +63,8 @@ class OptunaRLSweeperConf:
     heartbeat: int = 30  # seconds, RDB storages: trials of a lost machine fail after 4 beats
     worker: int = 0  # 0: the lead, which sets up and reports; other machines use 10, 20, ...
     spawned: bool = False  # internal: started by another worker of this machine
-    # Tuning seeds per trial (seed, seed+1, ...); each runs as its own job on a free worker.
+    # Tuning seeds per trial (seed, seed+1, ...), inside the TUNING block (0..4999,
+    # rl_harness.common.seeds); each runs as its own job on a free worker.
     # 1 scores a trial on one seed; raise it (3-5) when seeds of one config disagree by more
     # than the configs differ — the winner of a 1-seed study is partly the luckiest seed.
     seeds: int = 1
@@ -71,15 +74,16 @@ class OptunaRLSweeperConf:
         default_factory=lambda: {"metric": "last", "aggregate": "mean"}
     )
     # After the search: the `top` best trials retrained on `seeds` test seeds from
-    # `seed_offset` (never tuning seeds), ranked by test IQM; the winner against the incumbent
-    # (conf/hparams/<algo>_<env>.yaml, or the defaults) on the same seeds. top=0: none.
+    # `seed_offset`, inside the VALIDATION block (5000..7999), ranked by test IQM; the winner
+    # against the incumbent (conf/hparams/<algo>_<env>.yaml, or the defaults) on the same
+    # seeds. top=0: none.
     # `promote=true` replaces that file (or `promote_to`) when the winner is significantly
     # better; its model is registered as `model_name` (default <algo>-<env>) @champion.
     validate: dict[str, Any] = field(
         default_factory=lambda: {
             "top": 5,
             "seeds": 5,
-            "seed_offset": 5000,
+            "seed_offset": seed_blocks.VALIDATION.start,
             "promote": False,
             "promote_to": None,
             "model_name": None,

@@ -34,6 +34,7 @@ from stable_baselines3.common.vec_env import (
 from stable_baselines3.common.vec_env.util import dict_to_obs
 
 from rl_harness.build import registry as algos
+from rl_harness.common import seeds
 from rl_harness.errors import ConfigError, NumericalError
 
 ACTIVATIONS: dict[str, type[torch.nn.Module]] = {
@@ -103,8 +104,9 @@ VEC_ENVS: dict[str, type[VecEnv]] = {
     "subproc": SubprocVecEnv,
 }
 NOISES = {"normal": NormalActionNoise, "ornstein_uhlenbeck": OrnsteinUhlenbeckActionNoise}
-# Seed offset for evaluation envs, so evaluation episodes never replay training episodes.
-EVAL_SEED_OFFSET = 10_000
+# Seed offset for evaluation envs, so evaluation episodes never replay training episodes
+# (declared with the training seed blocks in rl_harness.common.seeds).
+EVAL_SEED_OFFSET = seeds.EVAL_SEED_OFFSET
 
 
 def to_plain(cfg: Any) -> Any:

@@ -21,6 +21,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from rl_harness.common import seeds as blocks
 from rl_harness.common import stats, tables
 from rl_harness.errors import ConfigError
 from rl_harness.tuning.units import Unit, job_results, seed_results, seeds
@@ -69,9 +70,15 @@ def settings(options: Mapping[str, Any]) -> Settings:
 
 
 def check_seeds(s: Settings, base: int, k: int, n_envs: int, direction: str) -> None:
-    """Tuning seeds [base, base+k) and test seeds [offset, offset+n), each with the n_envs
-    env seeds after it, never meet (each job's own check keeps them below the evaluation
-    seeds)."""
+    """Tuning seeds [base, base+k) stay in the TUNING block and test seeds [offset, offset+n)
+    in the VALIDATION block, each with the n_envs env seeds after it (rl_harness.common.seeds):
+    a sweep never tunes or ranks on report seeds, which published figures keep unselected."""
+    if not blocks.within(blocks.TUNING, base, k, n_envs):
+        raise ConfigError(
+            f"seed={base} with hydra.sweeper.seeds={k} and n_envs={n_envs} trains on seeds "
+            f"{_spread(base, k, n_envs)}, {_outside(base, k, n_envs, 'tuning')}: sweeps tune "
+            f"on seeds {blocks.span(blocks.TUNING)} only (rl_harness.common.seeds.TUNING)"
+        )
     if not s.top:
         return
     if direction != "maximize":
@@ -79,13 +86,25 @@ def check_seeds(s: Settings, base: int, k: int, n_envs: int, direction: str) -> 
             "hydra.sweeper.validate compares returns (direction=maximize); "
             "set hydra.sweeper.validate.top=0 to sweep without it"
         )
-    tuning_end = base + k - 1 + n_envs - 1
-    if s.seed_offset <= tuning_end:
+    n = s.seeds
+    if not blocks.within(blocks.VALIDATION, s.seed_offset, n, n_envs):
         raise ConfigError(
-            f"hydra.sweeper.validate.seed_offset={s.seed_offset} overlaps the tuning seeds "
-            f"{base}..{base + k - 1} (with {n_envs} env seeds each, up to {tuning_end}): "
-            "test seeds must be unseen in tuning"
+            f"hydra.sweeper.validate.seed_offset={s.seed_offset} with validate.seeds={n} and "
+            f"n_envs={n_envs} re-tests on seeds {_spread(s.seed_offset, n, n_envs)}, "
+            f"{_outside(s.seed_offset, n, n_envs, 'validation')}: re-tests run on seeds "
+            f"{blocks.span(blocks.VALIDATION)} only (rl_harness.common.seeds.VALIDATION)"
         )
+
+
+def _spread(first: int, n: int, n_envs: int) -> str:
+    envs = f" (their env seeds up to {first + n + n_envs - 2})" if n_envs > 1 else ""
+    return f"{first}..{first + n - 1}{envs}"
+
+
+def _outside(first: int, n: int, n_envs: int, own: str) -> str:
+    """Where runs from `first` stray out of the `own` block: `into the report seeds`."""
+    other = [b for b in blocks.reaches(first, n, n_envs) if b != own]
+    return f"into the {' and '.join(other)} seeds" if other else "below 0"
 
 
 def retested(study: optuna.Study, top: int) -> list[FrozenTrial]:

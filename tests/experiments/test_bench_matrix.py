@@ -250,3 +250,9 @@ def test_jobs_below_one_is_refused_before_any_training(capsys: pytest.CaptureFix
         bm.main(["--quick", "--rows", "ppo/cartpole", "--jobs", "0"])
     assert exit_.value.code == 2
     assert "--jobs 0: give 1 or more" in capsys.readouterr().err
+
+
+def test_quick_results_never_refresh_readme(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        bm.main(["--quick", "--readme"])
+    assert e.value.code == 2 and "--readme publishes full results only" in capsys.readouterr().err

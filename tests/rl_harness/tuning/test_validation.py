@@ -22,7 +22,7 @@ from mlflow import MlflowClient
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from rl_harness.common import stats
+from rl_harness.common import seeds, stats
 from rl_harness.errors import ConfigError
 from rl_harness.tracking import runs as tracking
 from rl_harness.tuning import objective, sweep, validation
@@ -110,11 +110,66 @@ def test_validation_settings_and_seed_overlap_are_checked_up_front() -> None:
         settings(promote="yes")
     with pytest.raises(ConfigError, match="validate.seed is not an option"):
         settings(seed=3)
-    with pytest.raises(ConfigError, match="overlaps the tuning seeds"):  # 4990..4994 + 16 envs
-        validation.check_seeds(settings(), base=4990, k=5, n_envs=16, direction="maximize")
     with pytest.raises(ConfigError, match="direction=maximize"):
         validation.check_seeds(settings(), base=0, k=1, n_envs=1, direction="minimize")
-    validation.check_seeds(settings(top=0), base=4990, k=5, n_envs=16, direction="minimize")
+    validation.check_seeds(settings(top=0), base=4980, k=5, n_envs=16, direction="minimize")
+
+
+@pytest.mark.parametrize(
+    ("base", "k", "n_envs", "over", "words"),
+    [
+        # 4990..4994 + 16 envs reach 5009: the tuning block ends at 4999
+        (
+            4990,
+            5,
+            16,
+            {},
+            [
+                "seed=4990",
+                "4990..4994 (their env seeds up to 5009)",
+                "into the validation seeds",
+                "0..4999",
+            ],
+        ),  # fmt: skip
+        (
+            8000,
+            1,
+            1,
+            {"top": 0},
+            ["seed=8000", "into the report seeds", "sweeps tune on seeds 0..4999"],
+        ),  # fmt: skip
+        (
+            0,
+            3,
+            1,
+            {"seed_offset": 2},
+            ["validate.seed_offset=2", "2..4", "into the tuning seeds", "5000..7999"],
+        ),  # fmt: skip
+        (
+            0,
+            1,
+            8,
+            {"seed_offset": 7995},
+            ["7995..7997 (their env seeds up to 8004)", "into the report seeds"],
+        ),  # fmt: skip
+    ],
+)
+def test_sweeps_tune_and_retest_only_in_their_seed_blocks(
+    base: int, k: int, n_envs: int, over: dict, words: list[str]
+) -> None:
+    with pytest.raises(ConfigError) as e:
+        validation.check_seeds(settings(**over), base, k, n_envs, "maximize")
+    assert all(w in str(e.value) for w in words) and "\n" not in str(e.value), str(e.value)
+
+
+def test_the_default_seeds_fit_their_blocks() -> None:
+    """Tuning from 0 and re-tests from 5000 (the sweeper's default offset: VALIDATION's first)."""
+    from hydra_plugins.rl_harness_sweeper.optuna_rl_sweeper import OptunaRLSweeperConf
+
+    offset = OptunaRLSweeperConf().validate["seed_offset"]
+    assert offset == seeds.VALIDATION.start == 5000
+    validation.check_seeds(settings(seed_offset=offset, seeds=5), 0, 5, 16, "maximize")
+    validation.check_seeds(settings(seed_offset=7995, seeds=3), 4995, 3, 3, "maximize")  # ends
 
 
 def made_up(champion: list[float], incumbent: list[float]) -> validation.Validation:
