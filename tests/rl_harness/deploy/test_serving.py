@@ -118,7 +118,7 @@ def test_spaces_round_trip_through_json(space) -> None:
 def test_training_logs_a_pyfunc_policy_that_acts_like_the_agent(trained) -> None:
     run = tracking.get_run(trained.run_id)
     uri = run.data.tags[serving.MODEL_URI_TAG]
-    assert run.data.metrics["time/policy_model_log_s"] < 10
+    assert run.data.metrics["time/policy_model_log_s"] > 0  # its size: bench_serving.py's
     model = mlflow.pyfunc.load_model(uri)
     sig = model.metadata.signature
     assert sig.inputs.to_dict() == [
