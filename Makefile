@@ -88,8 +88,9 @@ cluster-up:
 cluster-down:
 	$(PY) -m rl_harness.cluster down $(if $(PURGE),purge)
 
+UI_PORT ?= 5000
 ui:
-	$(VENV)/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}
+	$(VENV)/bin/mlflow ui --port $(UI_PORT) --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}
 
 # The newest registered model version (MODEL=<name> for that name's newest, or
 # MODEL_URI=models:/<name>@<alias>) on http://127.0.0.1:$(PORT)/invocations.

@@ -8,7 +8,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from rl_harness.tracking import runs as tracking
 from rl_harness.training import model_logging
 from rl_harness.training import saved_agent as agents
 from tests.rl_harness import tabular_double
-from tests.waiting import group_gone, port_closed, wait_for
+from tests.waiting import free_port, group_gone, port_closed, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -213,12 +212,6 @@ def test_cli_rejects_unknown_keys() -> None:
 
 
 # ---------------------------------------------------------------- the REST server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
