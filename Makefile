@@ -58,9 +58,10 @@ tune:
 		hydra.sweeper.study_name=tune-$(ALGO)-$(ENV)
 
 # Tests in parallel (pytest-xdist; TEST_WORKERS=0 runs them in one process), the slowest listed.
-# `test`: the fast suite (3m31s on 2 quiet cores; the target is 4 min); `test-full`: everything,
-# learning checks, every SIGKILL stage, every env of every family built with every algorithm, the
-# README's commands, the MLflow UI in a browser, the local cluster, SLURM (~32 min; CI runs it).
+# `test`: the fast suite (3m31s on 2 quiet cores; the target, 4 min, is a benchmark figure that
+# .ci/run prints, not a gate); `test-full`: everything, learning checks, every SIGKILL stage,
+# every env of every family built with every algorithm, the README's commands, the MLflow UI in
+# a browser, the local cluster, SLURM (~32 min; CI runs it).
 TEST_WORKERS ?= auto
 PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 test:
@@ -88,8 +89,9 @@ cluster-up:
 cluster-down:
 	$(PY) -m rl_harness.cluster down $(if $(PURGE),purge)
 
+UI_PORT ?= 5000
 ui:
-	$(VENV)/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}
+	$(VENV)/bin/mlflow ui --port $(UI_PORT) --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}
 
 # The newest registered model version (MODEL=<name> for that name's newest, or
 # MODEL_URI=models:/<name>@<alias>) on http://127.0.0.1:$(PORT)/invocations.

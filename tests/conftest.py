@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -58,6 +59,46 @@ def make_cfg() -> Callable[..., DictConfig]:
     return compose_config
 
 
+# Every skip for want of PostgreSQL says this first, so that the run's summary can count them.
+NO_POSTGRES = "no PostgreSQL"
+
+
+def skip_without_postgres(reason: str) -> NoReturn:
+    """Skips the test for want of PostgreSQL, saying how to get it; fails it instead where
+    RL_HARNESS_REQUIRE_PG says CI must run it. The run ends by counting these skips."""
+    if os.environ.get("RL_HARNESS_REQUIRE_PG"):
+        pytest.fail(
+            f"{NO_POSTGRES}: {reason} (RL_HARNESS_REQUIRE_PG is set: CI must run this test)"
+        )
+    pytest.skip(f"{NO_POSTGRES}: {reason}")
+
+
+def postgres_skips(reports: list[pytest.TestReport]) -> list[str]:
+    """The closing lines about skips for want of PostgreSQL: none where there were none."""
+    reasons = [str(r.longrepr[2]) if isinstance(r.longrepr, tuple) else "" for r in reports]
+    reasons = [x.removeprefix("Skipped: ") for x in reasons if NO_POSTGRES in x]
+    if not reasons:
+        return []
+    n = len(reasons)
+    return [
+        f"{n} PostgreSQL test{'s' * (n > 1)} SKIPPED (CI runs them; RL_HARNESS_REQUIRE_PG=1 "
+        "fails instead of skipping):",
+        *(f"  {count} x {reason}" for reason, count in Counter(reasons).most_common()),
+    ]
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # around pytest's own: after its `-ra` list
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> Iterator[None]:
+    """Says loudly, after every other summary, when a local run skipped the PostgreSQL tests
+    (`-ra` lists them among every other skip, where they are easy to miss)."""
+    yield
+    lines = postgres_skips(terminalreporter.stats.get("skipped", []))
+    if lines:
+        terminalreporter.write_sep("!", lines[0], yellow=True, bold=True)
+        for line in lines[1:]:
+            terminalreporter.write_line(line, yellow=True)
+
+
 def postgres_or_skip() -> None:
     """Tests that start their own PostgreSQL (the local cluster) need its programs: skipped
     without them, failed instead where RL_HARNESS_REQUIRE_PG says CI must run them."""
@@ -67,9 +108,7 @@ def postgres_or_skip() -> None:
     try:
         cluster._pg_bin("initdb")
     except ConfigError as e:
-        if os.environ.get("RL_HARNESS_REQUIRE_PG"):
-            raise
-        pytest.skip(str(e))
+        skip_without_postgres(str(e))
 
 
 @pytest.fixture

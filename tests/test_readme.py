@@ -25,7 +25,7 @@ from omegaconf import OmegaConf
 
 from rl_harness.config import commands
 from rl_harness.config.preflight import CONF_DIR
-from tests.waiting import port_closed, wait_for
+from tests.waiting import free_port, http_ok, port_closed, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = [
@@ -205,19 +205,50 @@ def test_readme_commands_run_as_written(tmp_path: Path) -> None:
     serve_and_ask(found, tmp_path)
     for command in (c for c in found if rule_of(c).how == "ui"):
         study = next((tmp_path / "sweeps").glob("*/optuna.journal")).parent.name
-        text = command.replace("<study>", study).replace("make ui", f"make -C {ROOT} ui")
-        port = 5000 if "make ui" in command else 8080
-        with running(text, tmp_path, port) as server:
+        port = free_port()
+        with running(command.replace("<study>", study), tmp_path, port) as server:
             page = ok(
                 f"curl -sL -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{port}/", tmp_path
             )
             assert page.strip() == "200" and server.poll() is None, command
 
 
+DOCUMENTED_PORT = re.compile(r"127\.0\.0\.1:(5000|5001|8080)\b")
+
+
+def on_port(command: str, port: int) -> tuple[str, str]:
+    """A README server command moved from its documented port (which something else on this
+    machine may hold) to `port`, and the path where that server says it is ready."""
+    if command == "make serve":
+        return f"make -C {ROOT} serve PORT={port}", "/ping"
+    if command == "make ui":
+        return f"make -C {ROOT} ui UI_PORT={port}", "/health"
+    if command.startswith("mlflow models serve "):
+        return re.sub(r"--port \d+", f"--port {port}", command), "/ping"
+    if command.startswith("optuna-dashboard "):
+        return f"{command} --port {port}", "/api/meta"
+    if command.removeprefix("$ ").startswith("curl "):  # a request to the served model
+        return DOCUMENTED_PORT.sub(f"127.0.0.1:{port}", command), ""
+    raise AssertionError(f"README server command with no port rule in on_port: {command}")
+
+
+def test_readme_servers_run_on_a_port_the_test_picks() -> None:
+    """Each README server command, and each request to one, moves to the test's free port: a
+    server already on 5000, 5001 or 8080 cannot answer for the one under test."""
+    moved = [c for c in readme_commands() if rule_of(c).how in ("serve", "ui", "request")]
+    assert len(moved) >= 6  # 2 serve, 2 ui, 3 requests today
+    for command in moved:
+        text, _ = on_port(command, 54321)
+        if text.startswith("make "):  # what make would run, with the port it was given
+            text = ok(f"make -s -n {text.removeprefix('make ')}", ROOT)
+        assert "54321" in text and not re.search(r"\b(5000|5001|8080)\b", text), text
+
+
 @contextlib.contextmanager
 def running(command: str, cwd: Path, port: int) -> Iterator[subprocess.Popen]:
-    """A server command in a fresh shell with the venv activated, until its port answers;
-    stopped (its whole process group) afterwards."""
+    """A README server command on `port` in a fresh shell with the venv activated, until that
+    server reports ready on that port; stopped (its whole process group) afterwards."""
+    command, ready = on_port(command, port)
     server = subprocess.Popen(
         ["bash", "-c", f"source {ROOT}/.venv/bin/activate && cd {cwd} && exec {command}"],
         stdout=subprocess.DEVNULL,
@@ -225,7 +256,8 @@ def running(command: str, cwd: Path, port: int) -> Iterator[subprocess.Popen]:
         start_new_session=True,
     )
     try:
-        wait_for(lambda: not port_closed(port) or server.poll() is not None, f"{port}", 180)
+        what = f"{command} to answer {ready} on port {port}"
+        wait_for(lambda: server.poll() is not None or http_ok(port, ready), what, 180)
         assert server.poll() is None, f"{command} exited with {server.returncode}"
         yield server
     finally:
@@ -239,9 +271,9 @@ def serve_and_ask(found: list[str], cwd: Path) -> None:
     requests = [c.removeprefix("$ ") for c in found if rule_of(c).how == "request"]
     answers = [json.loads(c) for c in found if rule_of(c).how == "answer" and "..." not in c]
     for command in (c for c in found if rule_of(c).how == "serve"):
-        text = f"make -C {ROOT} serve" if command == "make serve" else command
-        with running(text, cwd, 5001):
-            replies = [ok(r, cwd) for r in requests]
+        port = free_port()
+        with running(command, cwd, port):
+            replies = [ok(on_port(r, port)[0], cwd) for r in requests]
             for reply, answer in zip(replies, answers, strict=False):
                 got = json.loads(reply)
                 assert len(got["predictions"]) == len(answer["predictions"]), (reply, answer)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -29,6 +30,24 @@ def wait_for(condition: Callable[[], T], what: str, timeout: float = 60) -> T:
         if time.monotonic() > deadline:
             pytest.fail(f"waited {timeout:g} s for {what}")
         time.sleep(POLL_S)
+
+
+def free_port() -> int:
+    """A loopback port free now, for a server a test starts: bound to port 0 and released (a
+    server that still loses it to another process exits, and the test sees that)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http_ok(port: int, path: str = "/") -> bool:
+    """The server on this loopback port answers `path` with 200: the server's own readiness
+    (its health or ping endpoint), not merely some process accepting connections there."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status == 200
+    except OSError:  # refused, reset, timed out, or an HTTP error status
+        return False
 
 
 def port_closed(port: int, host: str = "127.0.0.1") -> bool:

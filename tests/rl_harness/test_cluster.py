@@ -17,6 +17,7 @@ import pytest
 from mlflow import MlflowClient
 
 from rl_harness import cluster
+from tests.rl_harness.faults import ended_early, kill_mid_training
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,7 +55,7 @@ def test_a_run_killed_on_one_machine_resumes_on_another_from_the_server(
 
     def uploaded() -> tuple[str, list[str]] | None:
         if first.poll() is not None:
-            pytest.fail(f"training ended early: {first.stderr.read() if first.stderr else ''}")
+            ended_early(first)
         found = client.search_runs([e.experiment_id for e in client.search_experiments()])
         for run in found:  # checkpoint.upload=auto: on, since the store is a server
             stored = [f.path for f in client.list_artifacts(run.info.run_id, "checkpoints")]
@@ -64,9 +65,11 @@ def test_a_run_killed_on_one_machine_resumes_on_another_from_the_server(
 
     try:
         run_id, _ = wait_for(uploaded, "two checkpoints uploaded to the server", 180)
-    finally:
-        os.killpg(first.pid, signal.SIGKILL)  # the whole machine: trainer and its helper
+    except BaseException:
+        os.killpg(first.pid, signal.SIGKILL)  # a failed wait leaves no trainer behind
         first.wait()
+        raise
+    kill_mid_training(first, group=True)  # the whole machine: trainer and its helper
     shutil.rmtree(tmp_path / "machine-a")
 
     # the helper died with the machine: the run stays RUNNING until its heartbeat is stale;
@@ -123,7 +126,7 @@ def checkpointed_trial(
     import optuna
 
     if victim.poll() is not None:
-        pytest.fail(f"the worker ended early: {victim.stderr.read() if victim.stderr else ''}")
+        ended_early(victim, "the worker")
     try:
         trials = optuna.load_study(study_name="fault", storage=storage).trials
     except KeyError:  # not created yet
@@ -158,6 +161,8 @@ def test_a_trial_killed_with_its_worker_continues_on_another(
         os.killpg(victim.pid, signal.SIGKILL)  # the machine is lost: worker, trainer and helper
         victim.wait()
         killed = time.time()
+        if trial_state(storage, number) == "COMPLETE":  # the kill lost the race
+            pytest.fail(f"trial {number} completed before the kill landed: give it more steps")
         [progress] = (tmp_path / f"machine-{lost}" / "sweeps" / "fault").glob("*/progress.csv")
         with progress.open() as f:  # how far the lost machine had trained
             trained = max(int(row["time/total_timesteps"] or 0) for row in csv.DictReader(f))
@@ -180,6 +185,12 @@ def test_a_trial_killed_with_its_worker_continues_on_another(
         f"{resumed[1]} +{resumed[2] - killed:.0f} s ({trained - resumed[1]} steps redone); "
         f"study done +{done - killed:.0f} s; {upload_costs(client, run_id)}"
     )
+
+
+def trial_state(storage: str, number: int) -> str:
+    import optuna
+
+    return optuna.load_study(study_name="fault", storage=storage).trials[number].state.name
 
 
 def upload_costs(client: MlflowClient, run_id: str) -> str:

@@ -8,7 +8,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from rl_harness.tracking import runs as tracking
 from rl_harness.training import model_logging
 from rl_harness.training import saved_agent as agents
 from tests.rl_harness import tabular_double
-from tests.waiting import group_gone, port_closed, wait_for
+from tests.waiting import free_port, group_gone, port_closed, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -118,7 +117,7 @@ def test_spaces_round_trip_through_json(space) -> None:
 def test_training_logs_a_pyfunc_policy_that_acts_like_the_agent(trained) -> None:
     run = tracking.get_run(trained.run_id)
     uri = run.data.tags[serving.MODEL_URI_TAG]
-    assert run.data.metrics["time/policy_model_log_s"] < 10
+    assert run.data.metrics["time/policy_model_log_s"] > 0  # its size: bench_serving.py's
     model = mlflow.pyfunc.load_model(uri)
     sig = model.metadata.signature
     assert sig.inputs.to_dict() == [
@@ -213,12 +212,6 @@ def test_cli_rejects_unknown_keys() -> None:
 
 
 # ---------------------------------------------------------------- the REST server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

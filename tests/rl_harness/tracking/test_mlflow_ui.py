@@ -10,10 +10,8 @@ fails the test instead of skipping it.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from rl_harness.deploy import serving
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import train
 from tests.conftest import compose_config
-from tests.waiting import group_gone, wait_for
+from tests.waiting import free_port, group_gone, http_ok, wait_for
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 HAVE_BROWSER = Path(CHROMIUM).exists() and Path(DRIVER).exists()
@@ -37,20 +35,6 @@ pytestmark = [
 TINY = ["algo=ppo", "env=cartpole", "n_timesteps=256", "algo.n_steps=64", "algo.batch_size=64"]
 TINY += ["eval.freq=128", "eval.episodes=2", "checkpoint.freq=0", "mlflow.system_metrics=false"]
 STUDY = "ui-demo"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
 
 
 def build_store(root: Path) -> dict[str, str]:
@@ -93,7 +77,8 @@ def ui(isolated: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: proc.poll() is not None or answers(url), "the MLflow UI", 180)
+        what = f"the MLflow UI to answer /health on port {port}"
+        wait_for(lambda: proc.poll() is not None or http_ok(port, "/health"), what, 180)
         assert proc.poll() is None, f"mlflow ui exited with {proc.returncode}"
         yield url
     finally:

@@ -20,7 +20,7 @@ from rl_harness.errors import ConfigError, NumericalError
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import checkpoints, train
 from tests.conftest import compose_config
-from tests.rl_harness.faults import PoisonWeights
+from tests.rl_harness.faults import PoisonWeights, ended_early, kill_mid_training
 from tests.waiting import group_gone, wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -88,7 +88,7 @@ def wait_for_checkpoint(proc: subprocess.Popen, root: Path, step: int, timeout: 
         if latest is not None and checkpoint_step(latest) >= step:
             return latest
         if proc.poll() is not None:
-            pytest.fail(f"training ended early: {proc.stderr.read()}")
+            ended_early(proc)
         return None
 
     try:
@@ -104,11 +104,32 @@ def wait_past(proc: subprocess.Popen, out_dir: Path, step: int) -> int:
 
     def logged() -> int | None:
         if proc.poll() is not None:
-            pytest.fail(f"training ended early: {proc.stderr.read()}")
+            ended_early(proc)
         last = max_logged_step(out_dir)
         return last if last > step else None
 
     return wait_for(logged, f"training to log a step after {step}", 120)
+
+
+def test_a_kill_that_lost_the_race_to_the_end_of_training_fails_the_test(tmp_path: Path) -> None:
+    """kill_mid_training fails, saying why, where the run had finished first, and passes where
+    the signal landed mid-run (a process waiting on its stdin stands in for the trainer)."""
+
+    def trainer() -> subprocess.Popen:
+        code = "import sys; sys.stdin.read()"  # runs until killed or its stdin closes
+        cmd = [sys.executable, "-c", code]
+        return subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    running = trainer()
+    kill_mid_training(running, out_dir=tmp_path)
+    assert running.returncode == -signal.SIGKILL
+    finished = trainer()
+    finished.communicate("")  # its budget done: exit 0
+    with pytest.raises(pytest.fail.Exception, match="exit 0.* larger n_timesteps"):
+        kill_mid_training(finished, out_dir=tmp_path)
+    (tmp_path / "model.zip").touch()  # learn completed, then the signal landed
+    with pytest.raises(pytest.fail.Exception, match="before the test could stop it"):
+        kill_mid_training(trainer(), out_dir=tmp_path)
 
 
 def checkpoint_step(checkpoint: Path) -> int:
@@ -133,10 +154,9 @@ def test_sigkill_then_resume_finishes_the_same_run(tmp_path: Path) -> None:
     freq, total = 500, 3000
     proc = start_training(tmp_path, f"n_timesteps={total}", f"checkpoint.freq={freq}")
     latest = wait_for_checkpoint(proc, tmp_path / "run/checkpoints", total // 2)
-    wait_past(proc, tmp_path / "run", checkpoint_step(latest))
-    proc.send_signal(signal.SIGKILL)  # the trainer only: its recording helper sees it die
-    proc.wait()
     out_dir = tmp_path / "run"
+    wait_past(proc, out_dir, checkpoint_step(latest))
+    kill_mid_training(proc, out_dir=out_dir)  # the trainer only: its recording helper sees it die
     killed_at = max_logged_step(out_dir)
     (left,) = runs()
     run_id = left.info.run_id
@@ -168,8 +188,7 @@ def test_resume_auto_continues_the_run_of_its_output_dir_or_starts_one(tmp_path:
     args = ("n_timesteps=3000", "checkpoint.freq=500", "resume=auto")
     proc = start_training(tmp_path, *args)  # nothing wrote here yet: a new run
     latest = wait_for_checkpoint(proc, tmp_path / "run/checkpoints", 1000)
-    os.killpg(proc.pid, signal.SIGKILL)  # pre-empted: trainer and helper
-    proc.wait()
+    kill_mid_training(proc, out_dir=tmp_path / "run", group=True)  # pre-empted: trainer, helper
     (first,) = runs()
     again = start_training(tmp_path, *args)
     out, err = again.communicate(timeout=300)
@@ -193,8 +212,7 @@ def test_resume_on_a_machine_without_the_run_directory_uses_the_uploaded_checkpo
         "checkpoint.upload=true",
     )
     latest = wait_for_checkpoint(proc, tmp_path / "run/checkpoints", total // 2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_mid_training(proc, out_dir=tmp_path / "run")
     (left,) = runs()
     run_id = left.info.run_id
     wait_for_status(run_id, "FAILED")  # the helper finished its uploads before ending the run
@@ -311,8 +329,7 @@ def test_a_stop_marks_killed_writes_a_final_checkpoint_and_says_so_in_one_line(
     proc = start_training(tmp_path, "n_timesteps=50000", "checkpoint.freq=1000")
     latest = wait_for_checkpoint(proc, tmp_path / "run/checkpoints", 1000)
     wait_past(proc, tmp_path / "run", checkpoint_step(latest))
-    proc.send_signal(signum)
-    proc.wait(timeout=60)
+    kill_mid_training(proc, signum, out_dir=tmp_path / "run")
     assert proc.returncode == 128 + signum  # 130 / 143, as shells report a signal
     (run,) = runs()
     assert run.info.status == "KILLED"
@@ -329,8 +346,8 @@ def test_a_stop_marks_killed_writes_a_final_checkpoint_and_says_so_in_one_line(
 def test_dead_run_is_marked_failed_on_next_start(tmp_path: Path) -> None:
     proc = start_training(tmp_path, "n_timesteps=50000", "checkpoint.freq=500")
     wait_for_checkpoint(proc, tmp_path / "run/checkpoints", 500)
-    os.killpg(proc.pid, signal.SIGKILL)  # trainer and recording helper at once: no one to tell
-    proc.wait()
+    # trainer and recording helper at once: no one to tell
+    kill_mid_training(proc, out_dir=tmp_path / "run", group=True)
     wait_for(lambda: group_gone(proc.pid), "the recording helper to be reaped")
     assert len(runs("RUNNING")) == 1
     train.run(compose_config([*SLOW_PPO, "n_timesteps=128", "eval.freq=0", "checkpoint.freq=0"]))
@@ -416,9 +433,8 @@ def test_resume_refuses_unknown_run_and_corrupt_checkpoint(tmp_path: Path) -> No
     proc = start_training(
         tmp_path, "n_timesteps=50000", "checkpoint.freq=500", "mlflow.background=false"
     )
-    latest = wait_for_checkpoint(proc, tmp_path / "run/checkpoints", 500)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    wait_for_checkpoint(proc, tmp_path / "run/checkpoints", 500)
+    kill_mid_training(proc, out_dir=tmp_path / "run")
     latest = checkpoints.latest(tmp_path / "run/checkpoints")
     (latest / "model.zip").write_bytes(b"garbage")
     (left,) = runs("RUNNING")

@@ -29,7 +29,7 @@ from rl_harness.tracking import runs as tracking
 from rl_harness.training import train
 from rl_harness.tuning import storage as storages
 from rl_harness.tuning import sweep, versions
-from tests.conftest import compose_config
+from tests.conftest import compose_config, skip_without_postgres
 from tests.waiting import wait_for
 
 SPACE = (
@@ -656,18 +656,16 @@ def test_two_workers_on_the_journal_record_every_trial() -> None:
 @pytest.fixture
 def pg_url() -> str:
     url = os.environ.get("RL_HARNESS_TEST_PG_URL")
-    reason = None
     if not url:
-        reason = "no PostgreSQL: set RL_HARNESS_TEST_PG_URL (e.g. $(bash .ci/postgres.sh))"
-    else:
-        try:
-            optuna.get_all_study_names(sweep.open_storage(url))
-        except Exception as e:  # noqa: BLE001 - any connection problem is the reason
-            reason = f"PostgreSQL at {sweep.redact(url)} unreachable: {e}".splitlines()[0]
-    if reason and os.environ.get("RL_HARNESS_REQUIRE_PG"):
-        pytest.fail(reason + " (RL_HARNESS_REQUIRE_PG is set: CI must run this test)")
-    if reason:
-        pytest.skip(reason)
+        skip_without_postgres(
+            "set RL_HARNESS_TEST_PG_URL (export RL_HARNESS_TEST_PG_URL=$(bash .ci/postgres.sh))"
+        )
+    try:
+        optuna.get_all_study_names(sweep.open_storage(url))
+    except Exception as e:  # noqa: BLE001 - any connection problem is the reason
+        skip_without_postgres(
+            f"the server at {sweep.redact(url)} is unreachable: {e}".split("\n")[0]
+        )
     return url
 
 
