@@ -1,6 +1,10 @@
 """The statistics every report uses, in one place: sample mean and std of returns, the 95%
-confidence interval of a mean, the interquartile mean, percentile-bootstrap intervals and the
-probability of improvement (rliable's P(X > Y)).
+confidence interval of a mean, the interquartile mean, percentile-bootstrap intervals (one
+sample, or stratified over tasks), the run-score profile and the probability of improvement
+(rliable's P(X > Y)): Agarwal et al. 2021's reporting, implemented here rather than taken from
+the `rliable` package, whose 1.2.0 pulls in arch, statsmodels, seaborn, pandas and absl-py
+(arch 7.2 does not import with pandas 3). tests/rl_harness/common/test_stats.py checks these
+against values rliable 1.2.0 computes on the same data.
 
 One convention everywhere: the std of returns is the sample std (ddof=1), the one a
 confidence interval of the mean needs; with a single value it is 0.
@@ -90,3 +94,50 @@ def improvement_ci(
     p = wins.mean(axis=(1, 2))
     tail = 100 * (1 - confidence) / 2
     return float(np.percentile(p, tail)), float(np.percentile(p, 100 - tail))
+
+
+def stratified_bootstrap_ci(
+    scores_by_task: Sequence[Sequence[float] | np.ndarray],
+    statistic: Any,
+    samples: int,
+    confidence: float,
+    seed: int,
+) -> tuple[Any, Any, Any]:
+    """Point estimate and percentile-bootstrap interval of `statistic` over several tasks, each
+    task's runs resampled within the task (rliable's stratified bootstrap; one task: the plain
+    bootstrap of its runs). Tasks may hold different numbers of runs.
+
+    `statistic(tasks)` takes one array per task whose last axis holds the runs and reduces it
+    (`aggregate_iqm`, `run_score_profile(taus)`): the point estimate is it on the scores, the
+    bootstrap calls it once on arrays of shape (samples, runs of the task). The interval is NaN
+    when no task has two runs (nothing to resample)."""
+    tasks = [np.asarray(x, dtype=float) for x in scores_by_task]
+    if not tasks or any(x.ndim != 1 or x.size == 0 for x in tasks):
+        raise ValueError("stratified_bootstrap_ci needs one non-empty 1-D array of runs a task")
+    point = np.asarray(statistic(tasks), dtype=float)
+    if all(x.size < 2 for x in tasks):
+        return point, np.full_like(point, np.nan), np.full_like(point, np.nan)
+    rng = np.random.default_rng(seed)
+    resampled = [x[rng.integers(0, x.size, (samples, x.size))] for x in tasks]
+    boot = np.asarray(statistic(resampled), dtype=float)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(boot, [tail, 100 - tail], axis=0)
+    return point, low, high
+
+
+def aggregate_iqm(tasks: Sequence[np.ndarray]) -> Any:
+    """IQM of every run of every task together (rliable's `aggregate_iqm`), along the last
+    axis: a `stratified_bootstrap_ci` statistic."""
+    return iqm(np.concatenate(tasks, axis=-1), axis=-1)
+
+
+def run_score_profile(taus: Sequence[float] | np.ndarray) -> Any:
+    """The statistic of a performance profile (rliable's run-score distribution): for each τ,
+    the fraction of runs scoring above τ, each task weighing the same (its runs' fraction,
+    averaged over tasks; with equal runs a task, the fraction of all runs, as rliable's)."""
+    taus = np.asarray(taus, dtype=float)
+
+    def profile(tasks: Sequence[np.ndarray]) -> np.ndarray:
+        return np.mean([(x[..., None] > taus).mean(axis=-2) for x in tasks], axis=0)
+
+    return profile
