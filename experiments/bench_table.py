@@ -17,10 +17,15 @@ from omegaconf import DictConfig
 
 from experiments.bench_common import RESULTS, ROOT, compose_cfg, provenance
 from rl_harness.common import tables
-from rl_harness.common.stats import ci95, mean_std
+from rl_harness.common.stats import aggregate_iqm, ci95, mean_std, stratified_bootstrap_ci
 from rl_harness.common.stats import iqm as interquartile_mean
 
 EXPERIMENT = "bench"  # the MLflow experiment every bench run goes to
+# A row's IQM carries a 95% stratified-bootstrap interval (rliable's; one row: its seeds
+# resampled) from this many seeds on: below it the bootstrap of a handful of values understates
+# the spread, so the table says the interval is not given rather than print one.
+CI_MIN_SEEDS = 5
+CI_SAMPLES, CI_CONFIDENCE, CI_SEED = 50_000, 0.95, 0
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,10 @@ class RowStats:
     def iqm(self) -> float:
         return float(interquartile_mean(self.returns)) if len(self.returns) else math.nan
 
+    def iqm_ci(self) -> tuple[float, float] | None:
+        """95% stratified-bootstrap interval of the IQM; None below CI_MIN_SEEDS seeds."""
+        return iqm_interval(list(self.returns))
+
     @property
     def wall_s(self) -> float:
         walls = [c.wall_s for c in self.done if c.wall_s is not None]
@@ -163,6 +172,27 @@ class RowStats:
         return f"{'yes' if met else 'no'} (≥ {_num(self.threshold)})"
 
 
+def iqm_interval(values: list[float]) -> tuple[float, float] | None:
+    """The IQM's 95% bootstrap interval over a row's seeds (None below CI_MIN_SEEDS)."""
+    if len(values) < CI_MIN_SEEDS:
+        return None
+    _, low, high = stratified_bootstrap_ci(
+        [values], aggregate_iqm, CI_SAMPLES, CI_CONFIDENCE, CI_SEED
+    )
+    return float(low), float(high)
+
+
+def iqm_text(values: list[float]) -> str:
+    """`495.0 [490.0, 500.0]`, or `495.0 (no CI: 3 seeds < 5)`; `—` without a value."""
+    if not values:
+        return "—"
+    point = _num(float(interquartile_mean(np.asarray(values, dtype=float))))
+    interval = iqm_interval(values)
+    if interval is None:
+        return f"{point} (no CI: {len(values)} seed{'s' * (len(values) != 1)} < {CI_MIN_SEEDS})"
+    return f"{point} [{_num(interval[0])}, {_num(interval[1])}]"
+
+
 def resolve_references(stats: list[RowStats]) -> None:
     for s in stats:
         ref = s.plan.row.reference
@@ -187,7 +217,7 @@ COLUMNS = [
     "seeds",
     "timesteps",
     "final eval mean ± std",
-    "IQM",
+    "IQM [95% CI]",
     "per seed",
     "% of optimum (± 95% CI)",
     "wall s / seed",
@@ -219,7 +249,7 @@ def table(stats: list[RowStats]) -> str:
                 seeds,
                 steps,
                 f"{_num(s.mean)} ± {_num(s.std)}",
-                _num(s.iqm),
+                iqm_text(list(s.returns)),
                 ", ".join(_num(c.mean_reward) for c in s.done) or "—",
                 s.pct_optimum_text(),
                 _num(s.wall_s, ".1f"),
@@ -260,7 +290,9 @@ def report(
         "",
         "Final eval = the harness's closing evaluation of the final model "
         "(`final/mean_reward`); mean ± std (ddof=1) and IQM (`trim_mean(x, 0.25)`, no "
-        "trimming below 4 seeds) across seeds. Reached = mean across seeds ≥ threshold "
+        "trimming below 4 seeds) across seeds, the IQM with its 95% bootstrap interval over "
+        f"seeds (rliable's stratified bootstrap, {CI_SAMPLES:,} resamples) from "
+        f"{CI_MIN_SEEDS} seeds on, none below. Reached = mean across seeds ≥ threshold "
         "(CartPole: 475; Pendulum: zoo mean − ½ its episode std; custom task: the best "
         "(s,S) policy; FrozenLake/Taxi: optimum − 0.03 / 0.5), within the reference budget. "
         "Zoo figures: one agent, ~150k evaluation steps (DLR-RM/rl-baselines3-zoo "

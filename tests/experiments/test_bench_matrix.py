@@ -64,6 +64,21 @@ def test_iqm_trims_a_quarter_from_each_end() -> None:
     assert s.iqm == pytest.approx(np.mean([2.0, 4.0, 6.0, 8.0]))
 
 
+def test_the_iqm_has_a_bootstrap_interval_from_five_seeds_on() -> None:
+    five = [10.0, 12.0, 13.0, 15.0, 30.0]
+    s = stats("ppo/cartpole", five)
+    low, high = s.iqm_ci()  # type: ignore[misc]
+    assert low <= s.iqm <= high and low < high
+    # one row: the stratified bootstrap is the plain percentile bootstrap of its seeds
+    _, ref_low, ref_high = bt.stratified_bootstrap_ci([five], bt.aggregate_iqm, 50_000, 0.95, 0)
+    assert (low, high) == (ref_low, ref_high)
+    assert bt.iqm_text(five) == f"{s.iqm:.2f} [{low:.2f}, {high:.2f}]"
+    four = stats("ppo/cartpole", five[:4])
+    assert four.iqm_ci() is None
+    assert bt.iqm_text(five[:4]) == "12.50 (no CI: 4 seeds < 5)"
+    assert bt.iqm_text([7.0]) == "7.00 (no CI: 1 seed < 5)" and bt.iqm_text([]) == "—"
+
+
 def test_one_seed_has_no_std() -> None:
     s = stats("ppo/cartpole", [500.0])
     assert s.mean == 500.0 and s.iqm == 500.0 and math.isnan(s.std)
@@ -111,7 +126,8 @@ def test_table_columns_and_cells() -> None:
     assert first["algo"] == "ppo" and first["env"] == "cartpole"
     assert first["timesteps"] == "30,000 (cut from 100,000)"
     assert first["final eval mean ± std"] == f"495.0 ± {np.std([500, 490], ddof=1):.2f}"
-    assert first["IQM"] == "495.0" and first["per seed"] == "500.0, 490.0"
+    assert first["IQM [95% CI]"] == "495.0 (no CI: 2 seeds < 5)"
+    assert first["per seed"] == "500.0, 490.0"
     assert first["% of optimum (± 95% CI)"] == "—"
     assert first["reference (budget)"] == "RL Zoo: 500 ± 0; budget 100k"
     assert first["reached?"].startswith("no claim: reduced budget")
