@@ -24,6 +24,13 @@ seed by seed (a pair's seeds from several runs make one row; a seed trained twic
 later-written file's unless that one failed), since each run's store stays on its machine, which
 a later sitting may not get back. Seeds trained at once share the cores: each gets
 cores // --jobs torch threads (--threads).
+
+Beyond the count (experiments/zoo_gate_stats.py, after rliable): each pair's IQM over its seeds
+(a 95% bootstrap interval from 5 seeds on), P(seed > RL Zoo) (the chance that a seed's closing
+evaluation beats an episode of RL Zoo's agent, modelled as normal with the mean and std RL Zoo
+publishes, averaged over the seeds), their mean over pairs with a stratified bootstrap interval,
+and a performance profile, experiments/results/zoo_gate_profile.png, which `--readme` and
+`--readme-only` draw from the result files.
 """
 
 from __future__ import annotations
@@ -38,9 +45,19 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import nnls
 
+from experiments import zoo_gate_stats as zs
 from experiments.bench_common import RESULTS, ROOT, pin_tracking_store, provenance
 from experiments.bench_matrix import _client, collect, gather, plan, run_matrix
-from experiments.bench_table import EXPERIMENT, Cell, Plan, Reference, Row, RowStats, _num
+from experiments.bench_table import (
+    EXPERIMENT,
+    Cell,
+    Plan,
+    Reference,
+    Row,
+    RowStats,
+    _num,
+    iqm_text,
+)
 from rl_harness.common import seeds as seed_blocks
 from rl_harness.common import tables
 from rl_harness.common.processes import threads_each
@@ -128,6 +145,25 @@ RULE = (
 )
 COLUMNS = ["algo", "env", "hparams", "timesteps (RL Zoo's)", "per seed", "RL Zoo",
            "threshold", "seeds that reach it", "wall s / seed"]  # fmt: skip
+# What the tables show: COLUMNS, as every result file records them, and two columns computed
+# from a pair's seeds (derived()), read back from no file. The files read by the header's names.
+SHOWN = ["algo", "env", "hparams", "timesteps (RL Zoo's)", "per seed", "IQM [95% CI]", "RL Zoo",
+         "P(seed > RL Zoo)", "threshold", "seeds that reach it", "wall s / seed"]  # fmt: skip
+FIGURE = RESULTS / "zoo_gate_profile.png"
+
+
+def derived(values: list[float], algo: str, env: str) -> list[str]:
+    """A pair's IQM [95% CI] and P(seed > RL Zoo) cells, from its finished seeds' returns."""
+    mean, std, _ = ZOO_SCORES[algo, env]
+    return [iqm_text(values), _num(zs.p_beats_zoo(values, mean, std), ".2f")]
+
+
+def shown(cells: list[str], extra: list[str]) -> list[str]:
+    """A row in SHOWN's order from its COLUMNS cells and its derived() ones."""
+    by_name = dict(zip(COLUMNS, cells, strict=True)) | dict(
+        zip(["IQM [95% CI]", "P(seed > RL Zoo)"], extra, strict=True)
+    )
+    return [by_name[c] for c in SHOWN]
 
 
 def apart(seeds: list[float], threshold: float) -> tuple[list[str], str]:
@@ -166,14 +202,14 @@ def table(stats: list[RowStats]) -> str:
         assert ref is not None and ref.budget is not None and s.threshold is not None
         failed = len(s.cells) - len(s.done)
         seeds, threshold = per_seed(s.cells, s.threshold)
-        lines.append([
+        lines.append(shown([
             p.row.algo, p.row.env, p.hparams or "defaults",
             f"{p.budget:,} ({ref.budget:,})", seeds,
             ref.source, f"≥ {threshold}",
             f"{succeeded(s)} of {len(s.cells)}" + (f" ({failed} failed)" if failed else ""),
             _num(s.wall_s, ".0f"),
-        ])  # fmt: skip
-    return tables.markdown(COLUMNS, lines)
+        ], derived(list(s.returns), p.row.algo, p.row.env)))  # fmt: skip
+    return tables.markdown(SHOWN, lines)
 
 
 def _count(n: int, noun: str) -> str:
@@ -202,18 +238,26 @@ def _stamp(text: list[str]) -> str:
     return line.removeprefix("_Generated ")[:16]
 
 
+def _split(line: str) -> list[str]:
+    return line.removeprefix("| ").removesuffix(" |").split(" | ")
+
+
 def _result_lines(results: Path) -> list[tuple[str, str, list[str]]]:
-    """(run, its provenance line, its table's rows split into cells) per result file, in the
-    order they were written (their "Generated" stamps; a run's id need not sort by time)."""
+    """(run, its provenance line, its table's rows split into cells, in COLUMNS' order) per
+    result file, in the order they were written (their "Generated" stamps; a run's id need not
+    sort by time). Cells are found by the header's names: files written before SHOWN's
+    derived columns read as those after."""
     out = []
     texts = {path: path.read_text().splitlines() for path in (results / "zoo_gate").glob("*.md")}
     for path, text in sorted(texts.items(), key=lambda kv: (_stamp(kv[1]), kv[0].name)):
         source = next((line.strip("_") for line in text if line.startswith("_Gen")), "")
-        body = text[text.index("|" + "|".join(["---"] * len(COLUMNS)) + "|") + 1 :]
-        for line in body:
+        start = next(i for i, line in enumerate(text) if line.startswith("| algo | env |"))
+        names = _split(text[start])
+        for line in text[start + 2 :]:
             if not line.startswith("| "):
                 break
-            out.append((path.stem, source, line.removeprefix("| ").removesuffix(" |").split(" | ")))
+            cells = _split(line)
+            out.append((path.stem, source, [cells[names.index(c)] for c in COLUMNS]))
     return out
 
 
@@ -297,10 +341,15 @@ def merged(results: Path = RESULTS) -> str:
     well as the counts."""
     sources = {run: f"- `{run}`: {source}" for run, source, _ in _result_lines(results)}
     pairs = _pairs(results)
-    lines = {k: "| " + " | ".join(cells) + " |" for k, cells in pairs.items()}
-    counts = [re.search(r"(\d+) of (\d+)", line.split(" | ")[7]) for line in lines.values()]
+    values = {k: _values(cells) for k, cells in pairs.items()}
+    lines = {
+        k: "| " + " | ".join([*shown(cells[:-1], derived(values[k], *k)), cells[-1]]) + " |"
+        for k, cells in pairs.items()
+    }
+    reach = COLUMNS.index("seeds that reach it")
+    counts = [re.search(r"(\d+) of (\d+)", cells[reach]) for cells in pairs.values()]
     reached, seeds = (sum(int(m.group(i)) for m in counts if m) for i in (1, 2))
-    head = "| " + " | ".join([*COLUMNS, "run"]) + " |\n|" + "|".join(["---"] * (len(COLUMNS) + 1))
+    head = "| " + " | ".join([*SHOWN, "run"]) + " |\n|" + "|".join(["---"] * (len(SHOWN) + 1))
     missing = [f"`{a}/{e}`" for a, e in ZOO_SCORES if (a, e) not in lines]
     pending = [
         "",
@@ -317,9 +366,44 @@ def merged(results: Path = RESULTS) -> str:
         "#### RL Zoo reproduction gate: results", "", "Runs (MLflow experiment `bench`, tag "
         "`bench.id`; each run's table in `experiments/results/zoo_gate/<run>.md`):",
         *sources.values(), "", head + "|", *(lines[k] for k in sorted(lines)), "",
-        summary(reached, seeds, len(lines)),
+        summary(reached, seeds, len(lines)), *overall(values),
         *pending,
     ]) + "\n"  # fmt: skip
+
+
+def _values(cells: list[str]) -> list[float]:
+    """A merged row's finished seeds' returns, as its files print them."""
+    return [float(v) for v in _seeds(cells).values() if v != "failed"]
+
+
+def overall(values: dict[tuple[str, ...], list[float]]) -> list[str]:
+    """The pairs' mean P(seed > RL Zoo) with its interval, the notes, and the profile's figure."""
+    tasks = zs.normalized(values, {k: v[:2] for k, v in ZOO_SCORES.items()})
+    if not tasks:
+        return []
+    point, low, high = zs.mean_over_pairs(tasks)
+    return [
+        "",
+        f"P(seed > RL Zoo), the mean over {_count(len(tasks), 'pair')}: {point:.2f} "
+        f"[{low:.2f}, {high:.2f}] (95% stratified bootstrap over each pair's seeds). A pair's "
+        "P(seed > RL Zoo) is the chance that a seed's closing evaluation beats an episode of RL "
+        "Zoo's agent modelled as N(its mean, its std²), averaged over the seeds; IQM [95% CI]: "
+        "the seeds' IQM, its interval from 5 seeds on. The performance profile: the fraction of "
+        "runs whose P(seed > RL Zoo) exceeds τ, each pair weighing the same, with its 95% "
+        "stratified bootstrap band (drawn from the result files by "
+        "`python -m experiments.bench_zoo_gate --readme-only`).",
+        "",
+        f"![Performance profile of the RL Zoo gate]({FIGURE.relative_to(ROOT).as_posix()})",
+    ]
+
+
+def publish(results: Path = RESULTS, readme: Path = ROOT / "README.md") -> None:
+    """README's gate block and the performance profile, both from the result files."""
+    pairs = _pairs(results)
+    values = {k: _values(cells) for k, cells in pairs.items()}
+    zs.profile_figure(zs.normalized(values, {k: v[:2] for k, v in ZOO_SCORES.items()}),
+                      results / FIGURE.name)  # fmt: skip
+    update_readme(merged(results), readme)
 
 
 def rates(results: Path = RESULTS) -> dict[tuple[str, str], float]:
@@ -408,7 +492,7 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
     if args.threads is not None and args.threads < 1:
         ap.error(f"--threads {args.threads}: give 1 or more")
     if args.readme_only:
-        update_readme(merged())
+        publish()
         return []
     plans = [plan(r, False, args.seeds, None) for r in selected(args.rows)]
     for p in plans:  # the cores, shared by the seeds at once (experiments/bench_seed_threads.py)
@@ -446,7 +530,7 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
     out.write_text(text)
     print(text)
     if args.readme:
-        update_readme(merged())
+        publish()
     return stats
 
 

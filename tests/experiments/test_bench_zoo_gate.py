@@ -4,17 +4,21 @@ PPO and TRPO on Pendulum."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mlflow import MlflowClient
 
 from experiments import bench_table as bt
 from experiments import bench_zoo_gate as gate
+from experiments import zoo_gate_stats as zs
+from rl_harness.common import stats
 from rl_harness.config.preflight import CONF_DIR
 from tests.waiting import wait_for
 
@@ -256,3 +260,73 @@ def test_jobs_or_threads_below_one_stop_before_anything_runs(
         with pytest.raises(SystemExit):
             gate.main([flag, "0", "--plan"])
         assert f"{flag} 0: give 1 or more" in capsys.readouterr().err
+
+
+def test_a_seed_beats_rl_zoos_agent_with_the_normal_models_probability() -> None:
+    # RL Zoo's sac/pendulum: -156.995 ± 88.714; a seed at its mean wins half the time, one
+    # at the gate's threshold (mean − ½ std) Φ(−½) of it
+    assert zs.beats_zoo(-156.995, -156.995, 88.714) == pytest.approx(0.5)
+    assert zs.beats_zoo(-156.995 - 88.714 / 2, -156.995, 88.714) == pytest.approx(0.30854, 1e-4)
+    assert zs.beats_zoo(-156.995 + 88.714, -156.995, 88.714) == pytest.approx(0.84134, 1e-4)
+    # std 0 (CartPole's 500 ± 0): a tie counts half
+    assert [zs.beats_zoo(x, 500.0, 0.0) for x in (500.0, 499.0, 501.0)] == [0.5, 0.0, 1.0]
+    assert zs.p_beats_zoo([500.0, 499.0], 500.0, 0.0) == 0.25
+    assert math.isnan(zs.p_beats_zoo([], 500.0, 0.0))
+
+
+def test_the_gate_table_shows_each_pairs_iqm_and_p_of_beating_rl_zoo() -> None:
+    s = _stats("sac/pendulum", [-156.995, -100.0, None], 20_000, 300.0)
+    lines = gate.table([s]).splitlines()
+    assert [c.strip() for c in lines[0].strip("|").split("|")] == gate.SHOWN
+    row = dict(zip(gate.SHOWN, (c.strip() for c in lines[2].strip("|").split("|")), strict=True))
+    p = (0.5 + zs.beats_zoo(-100.0, -156.995, 88.714)) / 2  # the failed seed counts not
+    assert row["P(seed > RL Zoo)"] == f"{p:.2f}"
+    assert row["IQM [95% CI]"] == "-128.5 (no CI: 2 seeds < 5)"
+    assert row["seeds that reach it"] == "2 of 3 (1 failed)"
+
+
+def test_result_files_from_before_the_derived_columns_still_read(tmp_path: Path) -> None:
+    runs = tmp_path / "zoo_gate"
+    runs.mkdir()
+    old = gate.report([_stats("ars/cartpole", [500.0, 500.0, 20.0])], "zoo-gate-1", "first")
+    lines = old.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| algo"))
+    keep = [gate.SHOWN.index(c) for c in gate.COLUMNS]  # drop the derived columns
+    for i in range(start, start + 3):
+        cells = lines[i].removeprefix("|").removesuffix("|").split("|")
+        lines[i] = "|" + "|".join(cells[k] for k in keep) + "|"
+    assert lines[start].count("|") == len(gate.COLUMNS) + 1
+    (runs / "zoo-gate-1.md").write_text("\n".join(lines) + "\n")
+    (ars,) = [line for line in gate.merged(tmp_path).splitlines() if line.startswith("| ars")]
+    assert "| 500.0, 500.0, 20.00 | 340.0 (no CI: 3 seeds < 5) | RL Zoo: 500.0 ± 0.000 |" in ars
+    assert "| 0.33 | ≥ 500.0 | 2 of 3 |" in ars  # (½ + ½ + 0) / 3
+
+
+def test_the_pairs_mean_p_and_the_performance_profile_come_from_the_result_files(
+    tmp_path: Path,
+) -> None:
+    runs = tmp_path / "zoo_gate"
+    runs.mkdir()
+    pairs = [_stats("ars/cartpole", [500.0, 500.0, 20.0]),
+             _stats("sac/pendulum", [-100.0, -150.0, -300.0], 20_000)]  # fmt: skip
+    (runs / "zoo-gate-1.md").write_text(gate.report(pairs, "zoo-gate-1", "first"))
+    readme = tmp_path / "README.md"
+    readme.write_text("a\n<!-- zoo-gate:start -->\nold\n<!-- zoo-gate:end -->\nb\n")
+    gate.publish(tmp_path, readme)
+    text = readme.read_text()
+    sac = [zs.beats_zoo(x, -156.995, 88.714) for x in (-100.0, -150.0, -300.0)]
+    mean = (1 / 3 + np.mean(sac)) / 2  # each pair weighs the same
+    assert f"P(seed > RL Zoo), the mean over 2 pairs: {mean:.2f} [" in text
+    assert (
+        "![Performance profile of the RL Zoo gate](experiments/results/zoo_gate_profile.png)"
+        in (text)
+    )
+    assert text.startswith("a\n") and text.endswith("<!-- zoo-gate:end -->\nb\n")
+    assert (tmp_path / "zoo_gate_profile.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the profile at the gate's line is the share of seeds that reach the threshold (per pair)
+    tasks = zs.normalized(
+        {("sac", "pendulum"): [-100.0, -150.0, -300.0]}, {("sac", "pendulum"): (-156.995, 88.714)}
+    )
+    assert stats.run_score_profile([0.3])(tasks) == pytest.approx([2 / 3])
+    point, low, high = zs.mean_over_pairs(tasks)
+    assert low <= point <= high and point == pytest.approx(np.mean(sac))
