@@ -3,8 +3,9 @@ agent and record an evaluation run linked to its training run.
 
     agent (run_id or model_path) ──► eval env with the run's VecNormalize statistics
       ──► N episodes ──► MLflow run (child of the training run, tag run_type=evaluation):
-          eval/mean_reward, eval/std_reward, eval/mean_ep_length, eval/optimality (when the
-          task's optimum is known), eval/episode_return per episode, episodes.csv, video/*.mp4
+          eval/mean_reward, eval/std_reward, eval/ci95, eval/mean_ep_length, eval/optimality
+          (when the task's optimum is known), eval/episode_return per episode, episodes.csv,
+          video/*.mp4
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from omegaconf import DictConfig
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from rl_harness.build import make as build
-from rl_harness.common.stats import mean_std
+from rl_harness.common.stats import ci95, evaluation, mean_std
 from rl_harness.config import commands
 from rl_harness.config.names import env_experiment
 from rl_harness.config.preflight import CONF_DIR
@@ -110,6 +111,7 @@ def summary(returns: list[float], lengths: list[int], optimum: float | None) -> 
     out = {
         "eval/mean_reward": mean,
         "eval/std_reward": std,
+        "eval/ci95": ci95(returns),  # half-width of the 95% CI of the mean, as final/ci95
         "eval/mean_ep_length": float(np.mean(lengths)),
         "eval/episodes": float(len(returns)),
     }
@@ -140,14 +142,10 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
             else []
         )
         run_id = _record(cfg, agent, seed, stats, returns, optimum, [table, *videos])
-    line = (
+    print(
         f"evaluation {run_id or '(tracking off)'} of {agent.run_id or agent.model_path} "
-        f"({agent.algo} on {agent.cfg.env.id}): {stats['eval/mean_reward']:.2f} ± "
-        f"{stats['eval/std_reward']:.2f} over {len(returns)} episodes"
+        f"({agent.algo} on {agent.cfg.env.id}): {evaluation(returns, optimum)}"
     )
-    if optimum:
-        line += f" ({100 * stats['eval/optimality']:.1f}% of optimum {optimum:.2f})"
-    print(line)
     return {
         **stats,
         "run_id": run_id,

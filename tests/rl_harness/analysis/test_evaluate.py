@@ -16,6 +16,7 @@ from stable_baselines3 import PPO
 
 from rl_harness.analysis import evaluate
 from rl_harness.build import make as build
+from rl_harness.common import stats
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import train
 from tests.conftest import compose_config
@@ -32,14 +33,19 @@ def eval_config(*overrides: str):
         return compose("evaluate", overrides=list(overrides))
 
 
-def test_evaluation_run_is_linked_and_repeats_the_training_evaluation(trained) -> None:
+def test_evaluation_run_is_linked_and_repeats_the_training_evaluation(trained, capsys) -> None:
     # The training run's final evaluation: eval.episodes=2 on one env seeded seed + 10000.
     # Same episodes, same statistics → the same returns; without the VecNormalize statistics
     # (or with the wrong seed) they would differ.
     result = evaluate.run(eval_config(f"run_id={trained.run_id}", "episodes=2", "n_envs=1"))
     assert result["returns"] == pytest.approx(trained.result["returns"])
 
+    capsys.readouterr()
     result = evaluate.run(eval_config(f"run_id={trained.run_id}", "episodes=6", "n_envs=3"))
+    # printed as training prints its own: mean ± 95% CI (std ...) over N episodes
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.endswith(f": {stats.evaluation(result['returns'])}"), line
+    assert " (95% CI; std " in line
     run = tracking.get_run(result["run_id"])
     tags, metrics = run.data.tags, run.data.metrics
     assert tags["mlflow.parentRunId"] == trained.run_id == tags["source_run_id"]
@@ -53,6 +59,7 @@ def test_evaluation_run_is_linked_and_repeats_the_training_evaluation(trained) -
     assert len(returns) == 6
     assert metrics["eval/mean_reward"] == pytest.approx(returns.mean())
     assert metrics["eval/std_reward"] == pytest.approx(returns.std(ddof=1))
+    assert metrics["eval/ci95"] == pytest.approx(stats.ci95(returns))
     assert metrics["eval/episodes"] == 6 and "eval/optimality" not in metrics
     history = tracking.metric_history(run.info.run_id, "eval/episode_return")
     assert [s for s, _ in history] == list(range(6))
