@@ -1,6 +1,8 @@
 """Every command reads its command line one way, and fails on bad input with one line.
 
     argv ──► preflight(argv, name)   syntax, keys, group options        config.preflight
+         ──► integral(name, argv)    `n_timesteps=2e4` as `n_timesteps=20000` where an
+                                     integer is expected (2500.5 stays, and fails below)
          ──► compose(name, argv)     Hydra's Compose API: the typed config of conf/<name>.yaml
          ──► check(name, cfg)        values: the YAML's types, required (???) keys, the rules
                                      below (ranges, choices, one of two keys)
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -49,7 +52,7 @@ def compose(name: str, argv: Sequence[str], hydra: bool = False) -> DictConfig:
 
 def load(name: str, argv: Sequence[str]) -> DictConfig:
     """The checked config of a command that is not a Hydra app (serving, export)."""
-    cfg = compose(name, preflight(list(argv), name))
+    cfg = compose(name, integral(name, preflight(list(argv), name)))
     check(name, cfg)
     return cfg
 
@@ -58,7 +61,7 @@ def checked_argv(name: str, argv: Sequence[str]) -> list[str]:
     """A Hydra app's argv, checked (a single run's values too) and normalised for
     `@hydra.main`. Flags (-m, --cfg, --help) leave the values to each job, and training's
     values are `train.validate`'s (they depend on the algorithm)."""
-    out = preflight(list(argv), name)
+    out = integral(name, preflight(list(argv), name))
     if name != TRAINING and not any(a.startswith("-") for a in out):
         check(name, compose(name, out))
     return out
@@ -89,6 +92,58 @@ def check(name: str, cfg: DictConfig) -> None:
     _types(OmegaConf.to_container(base, resolve=False), cfg, "")
     for rule in RULES.get(name, ()):
         rule(cfg)
+
+
+def integral(name: str, argv: Sequence[str]) -> list[str]:
+    """The overrides, with a whole-number float given to an integer key written as an integer.
+
+    Hydra reads `2e4` as the float 20000.0; where the YAML's default is an integer, or a rule
+    below asks for one (`integer`), it becomes `20000`, also in a sweep (`1e4,2e4`). Any other
+    value passes unchanged, for the checks to judge (2500.5 stays a float and fails)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep
+
+    keys = integer_keys(name)
+    parser = OverridesParser.create()
+    out = []
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            out.append(arg)
+            continue
+        override = parser.parse_override(arg)  # preflight parsed it already
+        if override.key_or_group not in keys or override.is_delete():
+            out.append(arg)
+            continue
+        value = override.value()
+        values: list[Any] = [value]
+        if isinstance(value, ChoiceSweep):  # `1e4,2e4`; choice(...) and the like as written
+            values = list(value.list) if value.simple_form else []
+        if any(_whole(v) for v in values) and all(_whole(v) or _is_int(v) for v in values):
+            arg = f"{arg.partition('=')[0]}={','.join(str(int(v)) for v in values)}"
+        out.append(arg)
+    return out
+
+
+def _whole(value: Any) -> bool:
+    """A float that is a whole number (20000.0)."""
+    return isinstance(value, float) and value.is_integer()
+
+
+def integer_keys(name: str) -> set[str]:
+    """The keys of conf/<name>.yaml that hold integers: those whose default is one, and
+    those an `integer` rule names."""
+    base = OmegaConf.to_container(OmegaConf.load(CONF_DIR / f"{name}.yaml"), resolve=False)
+    keys = set(_int_defaults(base, ""))
+    keys.update(k for rule in RULES.get(name, ()) if isinstance(rule, Integer) for k in rule.keys)
+    return keys
+
+
+def _int_defaults(node: Any, prefix: str) -> Iterator[str]:
+    for key, value in node.items():
+        if isinstance(value, dict) and key != "hydra":
+            yield from _int_defaults(value, f"{prefix}{key}.")
+        elif _is_int(value):
+            yield prefix + str(key)
 
 
 def _required(cfg: DictConfig) -> None:
@@ -139,18 +194,27 @@ def one_of(a: str, b: str, hint_a: str, hint_b: str) -> Rule:
 
 def integer(*keys: str, minimum: int | None = 1, optional: bool = False) -> Rule:
     """Integers ≥ `minimum` (1: positive; None: any), or (`optional`) null."""
-    what = {1: "a positive integer", 0: "an integer ≥ 0"}.get(minimum, "an integer")  # type: ignore[arg-type]
+    return Integer(keys, minimum, optional)
 
-    def rule(cfg: DictConfig) -> None:
-        for key in keys:
+
+@dataclass(frozen=True)
+class Integer:
+    """The `integer` rule; `integral` reads its keys to write `2e4` as `20000`."""
+
+    keys: tuple[str, ...]
+    minimum: int | None
+    optional: bool
+
+    def __call__(self, cfg: DictConfig) -> None:
+        names = {1: "a positive integer", 0: "an integer ≥ 0"}
+        what = names.get(self.minimum, "an integer") if self.minimum is not None else "an integer"
+        for key in self.keys:
             value = OmegaConf.select(cfg, key)
-            if optional and value is None:
+            if self.optional and value is None:
                 continue
-            if not _is_int(value) or (minimum is not None and value < minimum):
-                extra = " or null" if optional else ""
+            if not _is_int(value) or (self.minimum is not None and value < self.minimum):
+                extra = " or null" if self.optional else ""
                 raise ConfigError(f"{key} must be {what}{extra}, got {value!r}")
-
-    return rule
 
 
 def choice(key: str, options: Sequence[str]) -> Rule:
