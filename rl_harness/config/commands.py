@@ -15,9 +15,10 @@
     register   python -m rl_harness.serving register ...       conf/register.yaml
     serve      python -m rl_harness.serving serve ...          conf/serve.yaml
     export     python -m rl_harness.export                     conf/export.yaml
+    runs       python -m rl_harness.runs                       conf/runs.yaml
 
 Hydra apps (training, evaluate, compare) get their checked argv back (`checked_argv`) and
-compose again under `@hydra.main`; serving and export take the composed config (`load`,
+compose again under `@hydra.main`; serving, export and runs take the composed config (`load`,
 `load_subcommand`). The entry points (rl_harness/<command>.py) run these checks before they
 import the command's code, inside `reporting(program)`.
 Training's values are judged by `train.validate` after composition (they depend on the
@@ -33,7 +34,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rl_harness.config.names import CHECKPOINT_FILES
+from rl_harness.config.names import CHECKPOINT_FILES, RUN_STATUSES
 from rl_harness.config.preflight import CONF_DIR, TRAINING, preflight
 from rl_harness.errors import ConfigError, HarnessError, exit_with
 
@@ -217,10 +218,42 @@ class Integer:
                 raise ConfigError(f"{key} must be {what}{extra}, got {value!r}")
 
 
-def choice(key: str, options: Sequence[str]) -> Rule:
+def choice(key: str, options: Sequence[str], *, optional: bool = False) -> Rule:
+    """One of `options`, or (`optional`) null."""
+
     def rule(cfg: DictConfig) -> None:
+        if optional and cfg[key] is None:
+            return
         if cfg[key] not in options:
-            raise ConfigError(f"{key} must be one of {', '.join(options)}, got {cfg[key]!r}")
+            extra = " (or null)" if optional else ""
+            raise ConfigError(f"{key} must be one of {', '.join(options)}{extra}, got {cfg[key]!r}")
+
+    return rule
+
+
+def text(*keys: str) -> Rule:
+    """null or a name (not a number, list or mapping)."""
+
+    def rule(cfg: DictConfig) -> None:
+        for key in keys:
+            if (value := cfg[key]) is not None and not isinstance(value, str):
+                raise ConfigError(f"{key} must be a name, got {value!r}")
+
+    return rule
+
+
+def key_value(key: str) -> Rule:
+    """null or `name=value` (no quotes: the value goes into a store query)."""
+
+    def rule(cfg: DictConfig) -> None:
+        value = cfg[key]
+        if value is None:
+            return
+        name, eq, wanted = str(value).partition("=")
+        if not (isinstance(value, str) and eq and name and wanted) or any(
+            q in str(value) for q in "'\"`"
+        ):
+            raise ConfigError(f"{key} must be name=value, e.g. {key}=group=baseline, got {value!r}")
 
     return rule
 
@@ -238,15 +271,16 @@ def between(key: str, low: float, high: float, *, open_interval: bool = False) -
     return rule
 
 
-def names(key: str) -> Rule:
-    """null or a list of names."""
+def names(key: str, *, single: bool = False) -> Rule:
+    """null or a list of names (`single`: or one name)."""
 
     def rule(cfg: DictConfig) -> None:
         value = cfg[key]
-        if value is not None and not (
-            OmegaConf.is_list(value) and all(isinstance(v, str) for v in value)
-        ):
-            raise ConfigError(f"{key} must be a list of names, e.g. [ppo,dqn], got {value!r}")
+        if value is None or (single and isinstance(value, str)):
+            return
+        if not (OmegaConf.is_list(value) and all(isinstance(v, str) for v in value)):
+            one = "a name or " if single else ""
+            raise ConfigError(f"{key} must be {one}a list of names, e.g. [ppo,dqn], got {value!r}")
 
     return rule
 
@@ -267,4 +301,11 @@ RULES: dict[str, list[Rule]] = {
     ],
     "serve": [between("port", 1, 65535), integer("workers"), integer("max_batch", optional=True)],
     "export": [one_of(*_MODEL), choice("checkpoint", list(CHECKPOINT_FILES))],
+    "runs": [
+        text("experiment", "env_id"),
+        names("algos", single=True),
+        key_value("tag"),
+        choice("status", RUN_STATUSES, optional=True),
+        integer("limit"),
+    ],
 }

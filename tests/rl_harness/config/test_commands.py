@@ -26,6 +26,7 @@ DOCUMENTED = [
     ("serve", ["port=5001"]),
     ("serve", ["port=5001", "name=cartpole-ppo", "model=models:/cartpole-ppo@champion"]),
     ("export", ["run_id=abc", "out=policy.onnx"]),
+    ("runs", ["experiment=Inventory-v0", "algos=ppo", "status=FINISHED", "limit=5"]),
 ]
 
 
