@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import csv
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,6 +28,7 @@ from rl_harness.config import commands
 from rl_harness.config.names import env_experiment
 from rl_harness.config.preflight import CONF_DIR
 from rl_harness.tracking import runs as tracking
+from rl_harness.tracking.recorder import NullRecorder
 from rl_harness.training import saved_agent as agents
 from rl_harness.training import train
 
@@ -121,27 +124,40 @@ def summary(returns: list[float], lengths: list[int], optimum: float | None) -> 
 
 
 def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
-    """Evaluate one trained agent and record the evaluation; returns the summary."""
+    """Evaluate one trained agent and record the evaluation; returns the summary.
+
+    What can be known before playing is checked first (the config, the agent, that its env
+    renders frames for `video=true`); the evaluation run opens before the first episode, so an
+    evaluation that fails after it started is recorded FAILED, with its error."""
     validate(cfg)
     out_dir = out_dir or train.output_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         agent = load(cfg, Path(tmp))
+        if cfg.video:
+            build.check_renders(agent.cfg.env.id)
         optimum = train.optimum(agent.cfg)
         seed = cfg.seed if cfg.seed is not None else agent.cfg.seed + build.EVAL_SEED_OFFSET
-        returns, lengths = episodes(agent, cfg.episodes, cfg.n_envs, seed, cfg.deterministic)
-        stats = summary(returns, lengths, optimum)
-        table = out_dir / "episodes.csv"
-        with table.open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["episode", "return", "length"])
-            writer.writerows(zip(range(len(returns)), returns, lengths, strict=True))
-        videos = (
-            record_video(agent, cfg.video_episodes, out_dir, seed, cfg.deterministic, cfg.video_fps)
-            if cfg.video
-            else []
-        )
-        run_id = _record(cfg, agent, seed, stats, returns, optimum, [table, *videos])
+        with _recording(cfg, agent, seed) as recorder:
+            returns, lengths = episodes(agent, cfg.episodes, cfg.n_envs, seed, cfg.deterministic)
+            stats = summary(returns, lengths, optimum)
+            table = out_dir / "episodes.csv"
+            with table.open("w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(["episode", "return", "length"])
+                writer.writerows(zip(range(len(returns)), returns, lengths, strict=True))
+            videos = (
+                record_video(
+                    agent, cfg.video_episodes, out_dir, seed, cfg.deterministic, cfg.video_fps
+                )
+                if cfg.video
+                else []
+            )
+            recorder.log_metrics({**stats, **({"optimum": optimum} if optimum else {})}, step=0)
+            tracking.log_series(recorder, "eval/episode_return", returns)
+            for path in [table, *videos]:
+                recorder.log_artifact(path, "video" if path.suffix == ".mp4" else None)
+            run_id = recorder.run_id
     print(
         f"evaluation {run_id or '(tracking off)'} of {agent.run_id or agent.model_path} "
         f"({agent.algo} on {agent.cfg.env.id}): {evaluation(returns, optimum)}"
@@ -156,17 +172,13 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
     }
 
 
-def _record(
-    cfg: DictConfig,
-    agent: agents.TrainedAgent,
-    seed: int,
-    stats: dict[str, float],
-    returns: list[float],
-    optimum: float | None,
-    files: list[Path],
-) -> str | None:
+@contextmanager
+def _recording(cfg: DictConfig, agent: agents.TrainedAgent, seed: int) -> Iterator[Any]:
+    """The evaluation run (a NullRecorder with tracking off), its params logged; it ends
+    FINISHED, or FAILED with the error (tracking.mlflow_run)."""
     if not cfg.mlflow.enabled:
-        return None
+        yield NullRecorder()
+        return
     if cfg.mlflow.experiment:
         experiment = cfg.mlflow.experiment
     elif agent.run_id:
@@ -197,11 +209,7 @@ def _record(
                 "source_seed": agent.cfg.seed,
             }
         )
-        recorder.log_metrics({**stats, **({"optimum": optimum} if optimum else {})}, step=0)
-        tracking.log_series(recorder, "eval/episode_return", returns)
-        for path in files:
-            recorder.log_artifact(path, "video" if path.suffix == ".mp4" else None)
-        return recorder.run_id
+        yield recorder
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
