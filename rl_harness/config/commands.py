@@ -103,6 +103,7 @@ def integral(name: str, argv: Sequence[str]) -> list[str]:
     value passes unchanged, for the checks to judge (2500.5 stays a float and fails)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import ChoiceSweep
+    from hydra.errors import HydraException
 
     keys = integer_keys(name)
     parser = OverridesParser.create()
@@ -111,7 +112,11 @@ def integral(name: str, argv: Sequence[str]) -> list[str]:
         if arg.startswith("-") or "=" not in arg:
             out.append(arg)
             continue
-        override = parser.parse_override(arg)  # preflight parsed it already
+        try:
+            override = parser.parse_override(arg)
+        except HydraException:  # a flag's value (`--cfg job`, ...): preflight passed it on
+            out.append(arg)
+            continue
         if override.key_or_group not in keys or override.is_delete():
             out.append(arg)
             continue
