@@ -16,7 +16,7 @@ layers below it (tests/test_layers.py checks this on every CI run):
                                 rerun look-ups, saved agents, recording tasks (policy model,
                                 learning curve)
     analysis/ tuning/ deploy/   evaluate, compare, rerun; Optuna sweeps; serving & ONNX export
-    entry points                python -m rl_harness[.evaluate|.compare|.serving|.export],
+    entry points                python -m rl_harness[.evaluate|.compare|.runs|.serving|.export],
                                 the Hydra sweeper plugin (hydra_plugins/)
 """
 

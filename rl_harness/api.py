@@ -8,6 +8,7 @@ MLflow records as the command line, with typed results.
     evaluate(result.run_id, ["episodes=100"])
     rerun(result.run_id)["same"]  # trained again from its record: the same weights and curves?
     compare(["experiment=Inventory-v0"])
+    runs(algos="ppo", status="FINISHED", limit=5)  # newest first, as `python -m rl_harness.runs`
 
 A mistake raises `rl_harness.errors.ConfigError` with the line the CLI prints, before anything
 heavy loads. Each call writes to its own output directory (the CLI's `outputs/...` pattern,
@@ -117,6 +118,27 @@ def compare(overrides: Sequence[str] = ()) -> dict[str, Any]:
     from rl_harness.analysis import compare as comparison
 
     return {**comparison.run(cfg, out_dir), "output_dir": out_dir}
+
+
+def runs(
+    experiment: str | None = None,
+    algos: str | Sequence[str] | None = None,
+    env_id: str | None = None,
+    tag: str | None = None,
+    status: str | None = None,
+    limit: int = 20,
+) -> list[dict[str, Any]]:
+    """The runs in the tracking store, newest first, as `python -m rl_harness.runs` lists
+    them: one dict each (name, run_id, experiment, status, start_time, run_type, algo, env,
+    mean_reward, ci95, std_reward, episodes, optimality; None where the run has no result)."""
+    given: dict[str, Any] = {"experiment": experiment, "algos": algos, "env_id": env_id}
+    given |= {"tag": tag, "status": status, "limit": limit}
+    cfg = commands.compose("runs", [])
+    for key, value in given.items():  # values, not override strings: no quoting to get right
+        cfg[key] = list(value) if isinstance(value, list | tuple) else value
+    from rl_harness.analysis import run_list
+
+    return run_list.find(cfg)
 
 
 def _compose(

@@ -26,6 +26,7 @@ LAYERS: list[list[str]] = [
         "rl_harness.__main__",
         "rl_harness.evaluate",
         "rl_harness.compare",
+        "rl_harness.runs",
         "rl_harness.serving",
         "rl_harness.export",
         "rl_harness.qlearning",

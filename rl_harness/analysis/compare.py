@@ -1,13 +1,14 @@
 """`python -m rl_harness.compare [experiment=...] [env_id=...]` — compare algorithms across seeds.
 
 Finished training runs are grouped by (algo, env, the user's `group` tag): the seeds of one
-configuration (`python -m rl_harness -m seed=0,1,2,3,4 mlflow.tags.group=baseline`). Per group:
-mean ± std, the interquartile mean (IQM: the 25%-trimmed mean, robust to an outlier seed) with
-a percentile-bootstrap 95% confidence interval (scipy.stats.bootstrap; the method of Agarwal et
-al. 2021, "Deep RL at the edge of the statistical precipice"), % of the optimum where the task
-has one, timesteps and wall time. The table is printed and, with two figures — learning curves
-with confidence bands across seeds and final performance per algorithm — logged to a
-comparison run (tag run_type=comparison).
+configuration (`python -m rl_harness -m seed=0,1,2,3,4 mlflow.tags.group=baseline`). Per group: the
+mean ± its 95% CI (std) across seeds, as every command prints an estimate (`stats.estimate`), the
+interquartile mean (IQM: the 25%-trimmed mean, robust to an outlier seed) with a percentile-
+bootstrap 95% confidence interval (scipy.stats.bootstrap; the method of Agarwal et al. 2021, "Deep
+RL at the edge of the statistical precipice"), % of the optimum where the task has one, timesteps
+and wall time. The table is printed and, with two figures — learning curves with confidence bands
+across seeds and final performance per algorithm — logged to a comparison run (tag
+run_type=comparison).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from rl_harness.build.make import to_plain
 from rl_harness.common import tables
 from rl_harness.common.plots import plot_final_performance, plot_learning_curves
-from rl_harness.common.stats import bootstrap_ci, iqm, mean_std
+from rl_harness.common.stats import bootstrap_ci, ci95, estimate, iqm, mean_std
 from rl_harness.config import commands
 from rl_harness.config.names import COMPARISONS_EXPERIMENT, env_experiment
 from rl_harness.config.preflight import CONF_DIR
@@ -110,6 +111,7 @@ def summarize(group: Group, boot: DictConfig) -> dict[str, Any]:
         "seeds": len(scores),
         "mean": mean,
         "std": std,
+        "ci95": ci95(scores),  # half-width of the 95% CI of the mean (Student's t)
         "iqm": float(iqm(scores)),
         "iqm_ci_low": float(lo),
         "iqm_ci_high": float(hi),
@@ -165,7 +167,7 @@ def table(rows: list[dict[str, Any]], confidence: float) -> tuple[list[str], lis
         "algo",
         "group",
         "seeds",
-        "mean ± std",
+        "mean ± 95% CI (std)",
         f"IQM [{pct} CI]",
         f"% optimum (IQM [{pct} CI])",
         "timesteps",
@@ -184,7 +186,7 @@ def table(rows: list[dict[str, Any]], confidence: float) -> tuple[list[str], lis
                 r["algo"],
                 r["group"] or "—",
                 str(r["seeds"]),
-                f"{r['mean']:.2f} ± {r['std']:.2f}",
+                estimate(r["mean"], r["ci95"], r["std"]),
                 f"{r['iqm']:.2f} [{_fmt(r['iqm_ci_low'], '.2f')}, {_fmt(r['iqm_ci_high'], '.2f')}]",
                 opt,
                 f"{r['timesteps']:,}",

@@ -3,14 +3,17 @@ agent and record an evaluation run linked to its training run.
 
     agent (run_id or model_path) ──► eval env with the run's VecNormalize statistics
       ──► N episodes ──► MLflow run (child of the training run, tag run_type=evaluation):
-          eval/mean_reward, eval/std_reward, eval/mean_ep_length, eval/optimality (when the
-          task's optimum is known), eval/episode_return per episode, episodes.csv, video/*.mp4
+          eval/mean_reward, eval/std_reward, eval/ci95, eval/mean_ep_length, eval/optimality
+          (when the task's optimum is known), eval/episode_return per episode, episodes.csv,
+          video/*.mp4
 """
 
 from __future__ import annotations
 
 import csv
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,11 +23,12 @@ from omegaconf import DictConfig
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from rl_harness.build import make as build
-from rl_harness.common.stats import mean_std
+from rl_harness.common.stats import ci95, evaluation, mean_std
 from rl_harness.config import commands
 from rl_harness.config.names import env_experiment
 from rl_harness.config.preflight import CONF_DIR
 from rl_harness.tracking import runs as tracking
+from rl_harness.tracking.recorder import NullRecorder
 from rl_harness.training import saved_agent as agents
 from rl_harness.training import train
 
@@ -110,6 +114,7 @@ def summary(returns: list[float], lengths: list[int], optimum: float | None) -> 
     out = {
         "eval/mean_reward": mean,
         "eval/std_reward": std,
+        "eval/ci95": ci95(returns),  # half-width of the 95% CI of the mean, as final/ci95
         "eval/mean_ep_length": float(np.mean(lengths)),
         "eval/episodes": float(len(returns)),
     }
@@ -119,35 +124,44 @@ def summary(returns: list[float], lengths: list[int], optimum: float | None) -> 
 
 
 def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
-    """Evaluate one trained agent and record the evaluation; returns the summary."""
+    """Evaluate one trained agent and record the evaluation; returns the summary.
+
+    What can be known before playing is checked first (the config, the agent, that its env
+    renders frames for `video=true`); the evaluation run opens before the first episode, so an
+    evaluation that fails after it started is recorded FAILED, with its error."""
     validate(cfg)
     out_dir = out_dir or train.output_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         agent = load(cfg, Path(tmp))
+        if cfg.video:
+            build.check_renders(agent.cfg.env.id)
         optimum = train.optimum(agent.cfg)
         seed = cfg.seed if cfg.seed is not None else agent.cfg.seed + build.EVAL_SEED_OFFSET
-        returns, lengths = episodes(agent, cfg.episodes, cfg.n_envs, seed, cfg.deterministic)
-        stats = summary(returns, lengths, optimum)
-        table = out_dir / "episodes.csv"
-        with table.open("w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["episode", "return", "length"])
-            writer.writerows(zip(range(len(returns)), returns, lengths, strict=True))
-        videos = (
-            record_video(agent, cfg.video_episodes, out_dir, seed, cfg.deterministic, cfg.video_fps)
-            if cfg.video
-            else []
-        )
-        run_id = _record(cfg, agent, seed, stats, returns, optimum, [table, *videos])
-    line = (
+        with _recording(cfg, agent, seed) as recorder:
+            returns, lengths = episodes(agent, cfg.episodes, cfg.n_envs, seed, cfg.deterministic)
+            stats = summary(returns, lengths, optimum)
+            table = out_dir / "episodes.csv"
+            with table.open("w", newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(["episode", "return", "length"])
+                writer.writerows(zip(range(len(returns)), returns, lengths, strict=True))
+            videos = (
+                record_video(
+                    agent, cfg.video_episodes, out_dir, seed, cfg.deterministic, cfg.video_fps
+                )
+                if cfg.video
+                else []
+            )
+            recorder.log_metrics({**stats, **({"optimum": optimum} if optimum else {})}, step=0)
+            tracking.log_series(recorder, "eval/episode_return", returns)
+            for path in [table, *videos]:
+                recorder.log_artifact(path, "video" if path.suffix == ".mp4" else None)
+            run_id = recorder.run_id
+    print(
         f"evaluation {run_id or '(tracking off)'} of {agent.run_id or agent.model_path} "
-        f"({agent.algo} on {agent.cfg.env.id}): {stats['eval/mean_reward']:.2f} ± "
-        f"{stats['eval/std_reward']:.2f} over {len(returns)} episodes"
+        f"({agent.algo} on {agent.cfg.env.id}): {evaluation(returns, optimum)}"
     )
-    if optimum:
-        line += f" ({100 * stats['eval/optimality']:.1f}% of optimum {optimum:.2f})"
-    print(line)
     return {
         **stats,
         "run_id": run_id,
@@ -158,17 +172,13 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
     }
 
 
-def _record(
-    cfg: DictConfig,
-    agent: agents.TrainedAgent,
-    seed: int,
-    stats: dict[str, float],
-    returns: list[float],
-    optimum: float | None,
-    files: list[Path],
-) -> str | None:
+@contextmanager
+def _recording(cfg: DictConfig, agent: agents.TrainedAgent, seed: int) -> Iterator[Any]:
+    """The evaluation run (a NullRecorder with tracking off), its params logged; it ends
+    FINISHED, or FAILED with the error (tracking.mlflow_run)."""
     if not cfg.mlflow.enabled:
-        return None
+        yield NullRecorder()
+        return
     if cfg.mlflow.experiment:
         experiment = cfg.mlflow.experiment
     elif agent.run_id:
@@ -199,11 +209,7 @@ def _record(
                 "source_seed": agent.cfg.seed,
             }
         )
-        recorder.log_metrics({**stats, **({"optimum": optimum} if optimum else {})}, step=0)
-        tracking.log_series(recorder, "eval/episode_return", returns)
-        for path in files:
-            recorder.log_artifact(path, "video" if path.suffix == ".mp4" else None)
-        return recorder.run_id
+        yield recorder
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")

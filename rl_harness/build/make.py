@@ -7,6 +7,7 @@ never by eval'ing strings.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import re
@@ -133,6 +134,36 @@ def check_env_id(env_id: str) -> None:
         raise ConfigError(f"env.id '{env_id}': {e}".splitlines()[0]) from None
 
 
+def _env_maker(env_id: str, kwargs: dict[str, Any]) -> str | Callable[..., gym.Env]:
+    """What make_vec_env makes the envs from. Given an id, SB3 passes `render_mode="rgb_array"`
+    unless the kwargs name one, and Gymnasium warns where the env does not declare that mode;
+    such an env is made by a function instead, which SB3 passes only the kwargs."""
+    if "render_mode" in kwargs or "rgb_array" in render_modes(env_id):
+        return env_id
+    return functools.partial(gym.make, env_id)
+
+
+def render_modes(env_id: str) -> list[str]:
+    """The render modes an env declares (its class's `metadata`), read as `gymnasium.make`
+    reads them, without making the env."""
+    from gymnasium.envs.registration import load_env_creator
+
+    check_env_id(env_id)
+    entry = gym.spec(env_id.rpartition(":")[2]).entry_point
+    creator = load_env_creator(entry) if isinstance(entry, str) else entry
+    return list((getattr(creator, "metadata", None) or {}).get("render_modes") or [])
+
+
+def check_renders(env_id: str, mode: str = "rgb_array") -> None:
+    """An env asked for frames must declare the mode (else Gymnasium warns, and renders None)."""
+    modes = render_modes(env_id)
+    if mode not in modes:
+        raise ConfigError(
+            f"video=true needs an env that renders {mode} frames; {env_id} declares render "
+            f"modes: {', '.join(modes) or 'none'}"
+        )
+
+
 def _wrapper_chain(wrappers: list[dict]) -> Callable[[gym.Env], gym.Env] | None:
     """Each entry is a Hydra `_target_` node; the env is passed as the first argument."""
     if not wrappers:
@@ -171,7 +202,7 @@ def make_env(cfg: DictConfig, *, evaluation: bool = False, n_envs: int | None = 
         venv = _construct(
             make_vec_env,
             env_cfg.id,
-            env_cfg.id,
+            _env_maker(env_cfg.id, kwargs),
             n_envs=n,
             seed=seed,
             env_kwargs=kwargs,

@@ -8,6 +8,12 @@ against values rliable 1.2.0 computes on the same data.
 
 One convention everywhere: the std of returns is the sample std (ddof=1), the one a
 confidence interval of the mean needs; with a single value it is 0.
+
+One way to print an estimate, in every command (`estimate`, `evaluation`):
+
+    2853.41 ± 8.62 (95% CI; std 77.52) over 320 episodes (97.9% ± 0.3% of optimum)
+
+± is always the half-width of the 95% confidence interval of the mean, never the std.
 """
 
 from __future__ import annotations
@@ -37,6 +43,33 @@ def ci95(values: Sequence[float] | np.ndarray) -> float:
     if x.size < 2:
         return float("nan")
     return float(stdtrit(x.size - 1, 0.975) * x.std(ddof=1) / np.sqrt(x.size))
+
+
+def estimate(
+    mean: float, ci: float, std: float, n: int | None = None, unit: str = "episodes"
+) -> str:
+    """`mean ± ci (95% CI; std s) over n <unit>`: the one way an estimate is printed (without
+    `n`, the count is left to the caller, e.g. a table's column)."""
+    text = f"{mean:.2f} ± {_num(ci)} (95% CI; std {_num(std)})"
+    return text if n is None else f"{text} over {n} {unit}"
+
+
+def of_optimum(mean: float, ci: float, optimum: float | None) -> str:
+    """` (97.9% ± 0.3% of optimum)`, or nothing without an optimum."""
+    if not optimum:
+        return ""
+    return f" ({100 * mean / optimum:.1f}% ± {_num(100 * ci / abs(optimum), '.1f')}% of optimum)"
+
+
+def evaluation(returns: Sequence[float] | np.ndarray, optimum: float | None = None) -> str:
+    """An evaluation's episode returns as `estimate` prints them, with the % of the optimum."""
+    mean, std = mean_std(returns)
+    ci = ci95(returns)
+    return estimate(mean, ci, std, len(returns)) + of_optimum(mean, ci, optimum)
+
+
+def _num(value: float, spec: str = ".2f") -> str:
+    return "—" if np.isnan(value) else format(value, spec)
 
 
 def iqm(x: Any, axis: int = -1) -> Any:

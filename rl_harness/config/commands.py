@@ -1,6 +1,8 @@
 """Every command reads its command line one way, and fails on bad input with one line.
 
     argv ──► preflight(argv, name)   syntax, keys, group options        config.preflight
+         ──► integral(name, argv)    `n_timesteps=2e4` as `n_timesteps=20000` where an
+                                     integer is expected (2500.5 stays, and fails below)
          ──► compose(name, argv)     Hydra's Compose API: the typed config of conf/<name>.yaml
          ──► check(name, cfg)        values: the YAML's types, required (???) keys, the rules
                                      below (ranges, choices, one of two keys)
@@ -13,9 +15,10 @@
     register   python -m rl_harness.serving register ...       conf/register.yaml
     serve      python -m rl_harness.serving serve ...          conf/serve.yaml
     export     python -m rl_harness.export                     conf/export.yaml
+    runs       python -m rl_harness.runs                       conf/runs.yaml
 
 Hydra apps (training, evaluate, compare) get their checked argv back (`checked_argv`) and
-compose again under `@hydra.main`; serving and export take the composed config (`load`,
+compose again under `@hydra.main`; serving, export and runs take the composed config (`load`,
 `load_subcommand`). The entry points (rl_harness/<command>.py) run these checks before they
 import the command's code, inside `reporting(program)`.
 Training's values are judged by `train.validate` after composition (they depend on the
@@ -26,11 +29,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rl_harness.config.names import CHECKPOINT_FILES
+from rl_harness.config.names import CHECKPOINT_FILES, RUN_STATUSES
 from rl_harness.config.preflight import CONF_DIR, TRAINING, preflight
 from rl_harness.errors import ConfigError, HarnessError, exit_with
 
@@ -49,7 +53,7 @@ def compose(name: str, argv: Sequence[str], hydra: bool = False) -> DictConfig:
 
 def load(name: str, argv: Sequence[str]) -> DictConfig:
     """The checked config of a command that is not a Hydra app (serving, export)."""
-    cfg = compose(name, preflight(list(argv), name))
+    cfg = compose(name, integral(name, preflight(list(argv), name)))
     check(name, cfg)
     return cfg
 
@@ -58,7 +62,7 @@ def checked_argv(name: str, argv: Sequence[str]) -> list[str]:
     """A Hydra app's argv, checked (a single run's values too) and normalised for
     `@hydra.main`. Flags (-m, --cfg, --help) leave the values to each job, and training's
     values are `train.validate`'s (they depend on the algorithm)."""
-    out = preflight(list(argv), name)
+    out = integral(name, preflight(list(argv), name))
     if name != TRAINING and not any(a.startswith("-") for a in out):
         check(name, compose(name, out))
     return out
@@ -89,6 +93,63 @@ def check(name: str, cfg: DictConfig) -> None:
     _types(OmegaConf.to_container(base, resolve=False), cfg, "")
     for rule in RULES.get(name, ()):
         rule(cfg)
+
+
+def integral(name: str, argv: Sequence[str]) -> list[str]:
+    """The overrides, with a whole-number float given to an integer key written as an integer.
+
+    Hydra reads `2e4` as the float 20000.0; where the YAML's default is an integer, or a rule
+    below asks for one (`integer`), it becomes `20000`, also in a sweep (`1e4,2e4`). Any other
+    value passes unchanged, for the checks to judge (2500.5 stays a float and fails)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep
+    from hydra.errors import HydraException
+
+    keys = integer_keys(name)
+    parser = OverridesParser.create()
+    out = []
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            out.append(arg)
+            continue
+        try:
+            override = parser.parse_override(arg)
+        except HydraException:  # a flag's value (`--cfg job`, ...): preflight passed it on
+            out.append(arg)
+            continue
+        if override.key_or_group not in keys or override.is_delete():
+            out.append(arg)
+            continue
+        value = override.value()
+        values: list[Any] = [value]
+        if isinstance(value, ChoiceSweep):  # `1e4,2e4`; choice(...) and the like as written
+            values = list(value.list) if value.simple_form else []
+        if any(_whole(v) for v in values) and all(_whole(v) or _is_int(v) for v in values):
+            arg = f"{arg.partition('=')[0]}={','.join(str(int(v)) for v in values)}"
+        out.append(arg)
+    return out
+
+
+def _whole(value: Any) -> bool:
+    """A float that is a whole number (20000.0)."""
+    return isinstance(value, float) and value.is_integer()
+
+
+def integer_keys(name: str) -> set[str]:
+    """The keys of conf/<name>.yaml that hold integers: those whose default is one, and
+    those an `integer` rule names."""
+    base = OmegaConf.to_container(OmegaConf.load(CONF_DIR / f"{name}.yaml"), resolve=False)
+    keys = set(_int_defaults(base, ""))
+    keys.update(k for rule in RULES.get(name, ()) if isinstance(rule, Integer) for k in rule.keys)
+    return keys
+
+
+def _int_defaults(node: Any, prefix: str) -> Iterator[str]:
+    for key, value in node.items():
+        if isinstance(value, dict) and key != "hydra":
+            yield from _int_defaults(value, f"{prefix}{key}.")
+        elif _is_int(value):
+            yield prefix + str(key)
 
 
 def _required(cfg: DictConfig) -> None:
@@ -139,24 +200,65 @@ def one_of(a: str, b: str, hint_a: str, hint_b: str) -> Rule:
 
 def integer(*keys: str, minimum: int | None = 1, optional: bool = False) -> Rule:
     """Integers ≥ `minimum` (1: positive; None: any), or (`optional`) null."""
-    what = {1: "a positive integer", 0: "an integer ≥ 0"}.get(minimum, "an integer")  # type: ignore[arg-type]
+    return Integer(keys, minimum, optional)
+
+
+@dataclass(frozen=True)
+class Integer:
+    """The `integer` rule; `integral` reads its keys to write `2e4` as `20000`."""
+
+    keys: tuple[str, ...]
+    minimum: int | None
+    optional: bool
+
+    def __call__(self, cfg: DictConfig) -> None:
+        names = {1: "a positive integer", 0: "an integer ≥ 0"}
+        what = names.get(self.minimum, "an integer") if self.minimum is not None else "an integer"
+        for key in self.keys:
+            value = OmegaConf.select(cfg, key)
+            if self.optional and value is None:
+                continue
+            if not _is_int(value) or (self.minimum is not None and value < self.minimum):
+                extra = " or null" if self.optional else ""
+                raise ConfigError(f"{key} must be {what}{extra}, got {value!r}")
+
+
+def choice(key: str, options: Sequence[str], *, optional: bool = False) -> Rule:
+    """One of `options`, or (`optional`) null."""
 
     def rule(cfg: DictConfig) -> None:
-        for key in keys:
-            value = OmegaConf.select(cfg, key)
-            if optional and value is None:
-                continue
-            if not _is_int(value) or (minimum is not None and value < minimum):
-                extra = " or null" if optional else ""
-                raise ConfigError(f"{key} must be {what}{extra}, got {value!r}")
+        if optional and cfg[key] is None:
+            return
+        if cfg[key] not in options:
+            extra = " (or null)" if optional else ""
+            raise ConfigError(f"{key} must be one of {', '.join(options)}{extra}, got {cfg[key]!r}")
 
     return rule
 
 
-def choice(key: str, options: Sequence[str]) -> Rule:
+def text(*keys: str) -> Rule:
+    """null or a name (not a number, list or mapping)."""
+
     def rule(cfg: DictConfig) -> None:
-        if cfg[key] not in options:
-            raise ConfigError(f"{key} must be one of {', '.join(options)}, got {cfg[key]!r}")
+        for key in keys:
+            if (value := cfg[key]) is not None and not isinstance(value, str):
+                raise ConfigError(f"{key} must be a name, got {value!r}")
+
+    return rule
+
+
+def key_value(key: str) -> Rule:
+    """null or `name=value` (no quotes: the value goes into a store query)."""
+
+    def rule(cfg: DictConfig) -> None:
+        value = cfg[key]
+        if value is None:
+            return
+        name, eq, wanted = str(value).partition("=")
+        if not (isinstance(value, str) and eq and name and wanted) or any(
+            q in str(value) for q in "'\"`"
+        ):
+            raise ConfigError(f"{key} must be name=value, e.g. {key}=group=baseline, got {value!r}")
 
     return rule
 
@@ -174,15 +276,16 @@ def between(key: str, low: float, high: float, *, open_interval: bool = False) -
     return rule
 
 
-def names(key: str) -> Rule:
-    """null or a list of names."""
+def names(key: str, *, single: bool = False) -> Rule:
+    """null or a list of names (`single`: or one name)."""
 
     def rule(cfg: DictConfig) -> None:
         value = cfg[key]
-        if value is not None and not (
-            OmegaConf.is_list(value) and all(isinstance(v, str) for v in value)
-        ):
-            raise ConfigError(f"{key} must be a list of names, e.g. [ppo,dqn], got {value!r}")
+        if value is None or (single and isinstance(value, str)):
+            return
+        if not (OmegaConf.is_list(value) and all(isinstance(v, str) for v in value)):
+            one = "a name or " if single else ""
+            raise ConfigError(f"{key} must be {one}a list of names, e.g. [ppo,dqn], got {value!r}")
 
     return rule
 
@@ -203,4 +306,11 @@ RULES: dict[str, list[Rule]] = {
     ],
     "serve": [between("port", 1, 65535), integer("workers"), integer("max_batch", optional=True)],
     "export": [one_of(*_MODEL), choice("checkpoint", list(CHECKPOINT_FILES))],
+    "runs": [
+        text("experiment", "env_id"),
+        names("algos", single=True),
+        key_value("tag"),
+        choice("status", RUN_STATUSES, optional=True),
+        integer("limit"),
+    ],
 }

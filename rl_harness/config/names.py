@@ -12,6 +12,9 @@ from omegaconf import OmegaConf
 # (artifacts model/model.zip and model/best_model.zip).
 CHECKPOINT_FILES = {"final": "model.zip", "best": "best_model.zip"}
 
+# An MLflow run's status (mlflow.entities.RunStatus), for `python -m rl_harness.runs status=`.
+RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+
 # The experiment that comparisons and tuning reports go to, apart from the training runs whose
 # charts their one-value metrics would crowd.
 COMPARISONS_EXPERIMENT = "comparisons"

@@ -32,6 +32,9 @@ FREE_FORM = ("algo.", "env.kwargs.", "mlflow.tags")
 # `rerun=<run id>` is short for `rerun.id=<run id>` (beside `rerun.allow_drift=`); the id is
 # quoted, so that one of digits only (or digits and one `e`) stays a string.
 SHORTHANDS = {"rerun": "rerun.id"}
+# Keys whose value is taken as written, quoted for Hydra: `tag=group=baseline` (runs) would not
+# parse otherwise.
+AS_WRITTEN = {"runs": ("tag",)}
 # Hydra flags followed by a value (--cfg job, --config-name NAME, ...): passed through.
 VALUE_FLAGS = (
     "--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
@@ -101,6 +104,9 @@ def preflight(argv: list[str], config_name: str = TRAINING) -> list[str]:
             skip_next = not skip_next and arg in VALUE_FLAGS
             out.append(arg)
             continue
+        key, _, value = arg.partition("=")
+        if key in AS_WRITTEN.get(config_name, ()) and "'" not in value:
+            arg = _expanded(arg, key, sweep=False)
         out.append(_check_override(parser, arg, schema))
     return out
 

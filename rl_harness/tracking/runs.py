@@ -460,8 +460,15 @@ def download(run_id: str, artifact: str, dst: Path) -> Path | None:
     return Path(c.download_artifacts(run_id, artifact, str(dst)))
 
 
-def search_runs(experiments: list[str] | None = None, filter_string: str = "") -> list[Any]:
-    """Finished runs of the named experiments (all experiments when None), newest first."""
+def search_runs(
+    experiments: list[str] | None = None,
+    filter_string: str = "",
+    *,
+    finished: bool = True,
+    limit: int | None = None,
+) -> list[Any]:
+    """Runs of the named experiments (all experiments when None), newest first: the finished
+    ones (`finished=False`: any status), at most `limit`."""
     c = client()
     if experiments:
         exps = [c.get_experiment_by_name(name) for name in experiments]
@@ -470,18 +477,29 @@ def search_runs(experiments: list[str] | None = None, filter_string: str = "") -
         ids = [e.experiment_id for e in c.search_experiments()]
     if not ids:
         return []
-    status = "attributes.status = 'FINISHED'"
-    query = f"{status} and {filter_string}" if filter_string else status
+    filters = (["attributes.status = 'FINISHED'"] if finished else []) + (
+        [filter_string] if filter_string else []
+    )
     runs: list[Any] = []
     token: str | None = None
-    while True:
+    while limit is None or len(runs) < limit:
         page = c.search_runs(
-            ids, query, max_results=1000, page_token=token, order_by=["attributes.start_time DESC"]
+            ids,
+            " and ".join(filters),
+            max_results=1000 if limit is None else min(1000, limit - len(runs)),
+            page_token=token,
+            order_by=["attributes.start_time DESC"],
         )
         runs.extend(page)
         token = page.token
         if not token:
-            return runs
+            break
+    return runs
+
+
+def experiment_names() -> list[str]:
+    """The experiments in the store (deleted ones not)."""
+    return sorted(e.name for e in client().search_experiments())
 
 
 def log_table(recorder: MlflowRecorder, rows: list[dict[str, Any]], artifact_file: str) -> None:

@@ -103,8 +103,11 @@ def make_eval_env(
 ) -> VecEnv:
     """The evaluation env of the agent's config, with the training run's statistics.
 
-    `render=True` builds one plain (non-vectorized) env with `render_mode="rgb_array"`.
+    `render=True` builds one plain (non-vectorized) env with `render_mode="rgb_array"`, a
+    ConfigError where the env declares no such mode (`build.check_renders`).
     """
+    if render:
+        build.check_renders(agent.cfg.env.id)
     cfg = agent.cfg.copy()
     with open_dict(cfg):
         if seed is not None:

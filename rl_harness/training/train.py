@@ -28,6 +28,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_nor
 
 from rl_harness.build import make as build
 from rl_harness.build import registry as algos
+from rl_harness.common import stats
 from rl_harness.common.stats import ci95, mean_std
 from rl_harness.config import names
 from rl_harness.config.names import experiment_name
@@ -400,15 +401,11 @@ def run_note(cfg: DictConfig, timesteps: int, returns: list[float], best: float 
 
 
 def summary_line(result: dict[str, Any]) -> str:
-    """The last line a run prints: its id, the final evaluation with the 95% CI of its mean,
-    where the model is."""
-    mean, best, returns = result["mean_reward"], result["optimum"], result["returns"]
-    ci = ci95(returns)
+    """The last line a run prints: its id, the final evaluation (`stats.evaluation`: the mean ±
+    its 95% CI, the std, the episodes, the % of optimum), where the model is."""
     return (
-        f"run {result['run_id'] or '(tracking off)'} | eval {mean:.2f} ± {ci:.2f} (95% CI; "
-        f"std {result['std_reward']:.2f}) over {len(returns)} episodes"
-        + (f" ({100 * mean / best:.1f}% ± {100 * ci / abs(best):.1f}% of optimum)" if best else "")
-        + f" | model {result['model_path']}"
+        f"run {result['run_id'] or '(tracking off)'} | eval "
+        f"{stats.evaluation(result['returns'], result['optimum'])} | model {result['model_path']}"
     )
 
 

@@ -85,6 +85,11 @@ def test_compare_groups_seeds_and_reports_iqm_ci_optimum(runs, capsys) -> None:
 
     printed = capsys.readouterr().out
     assert "IQM [95% CI]" in printed and "% optimum" in printed and "big" in printed
+    # the mean across seeds as every command prints an estimate: ± is the 95% CI, not the std
+    sd = np.std([100, 120, 200], ddof=1)
+    half = stats.t.ppf(0.975, 2) * sd / np.sqrt(3)
+    assert ppo["ci95"] == pytest.approx(half)
+    assert f"140.00 ± {half:.2f} (95% CI; std {sd:.2f})" in printed
     run = tracking.get_run(result["run_id"])
     assert run.data.tags["run_type"] == "comparison"
     # apart from the training runs, named for what it compared, its table previewable

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -16,6 +17,7 @@ from stable_baselines3 import PPO
 
 from rl_harness.analysis import evaluate
 from rl_harness.build import make as build
+from rl_harness.common import stats
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import train
 from tests.conftest import compose_config
@@ -32,14 +34,19 @@ def eval_config(*overrides: str):
         return compose("evaluate", overrides=list(overrides))
 
 
-def test_evaluation_run_is_linked_and_repeats_the_training_evaluation(trained) -> None:
+def test_evaluation_run_is_linked_and_repeats_the_training_evaluation(trained, capsys) -> None:
     # The training run's final evaluation: eval.episodes=2 on one env seeded seed + 10000.
     # Same episodes, same statistics → the same returns; without the VecNormalize statistics
     # (or with the wrong seed) they would differ.
     result = evaluate.run(eval_config(f"run_id={trained.run_id}", "episodes=2", "n_envs=1"))
     assert result["returns"] == pytest.approx(trained.result["returns"])
 
+    capsys.readouterr()
     result = evaluate.run(eval_config(f"run_id={trained.run_id}", "episodes=6", "n_envs=3"))
+    # printed as training prints its own: mean ± 95% CI (std ...) over N episodes
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.endswith(f": {stats.evaluation(result['returns'])}"), line
+    assert " (95% CI; std " in line
     run = tracking.get_run(result["run_id"])
     tags, metrics = run.data.tags, run.data.metrics
     assert tags["mlflow.parentRunId"] == trained.run_id == tags["source_run_id"]
@@ -53,6 +60,7 @@ def test_evaluation_run_is_linked_and_repeats_the_training_evaluation(trained) -
     assert len(returns) == 6
     assert metrics["eval/mean_reward"] == pytest.approx(returns.mean())
     assert metrics["eval/std_reward"] == pytest.approx(returns.std(ddof=1))
+    assert metrics["eval/ci95"] == pytest.approx(stats.ci95(returns))
     assert metrics["eval/episodes"] == 6 and "eval/optimality" not in metrics
     history = tracking.metric_history(run.info.run_id, "eval/episode_return")
     assert [s for s, _ in history] == list(range(6))
@@ -168,3 +176,68 @@ def test_cli_reports_errors_in_one_line() -> None:
         .splitlines()[-1]
         .startswith("rl_harness.evaluate: error: no MLflow run 'nope'")
     )
+
+
+@pytest.fixture
+def no_render_agent() -> Path:
+    """A PPO model (and its resolved config) trained briefly on an env without render modes."""
+    from stable_baselines3.common.env_checker import check_env
+
+    from tests.rl_harness.no_render import ENV_ID, NoRender
+
+    check_env(NoRender())
+    cfg = compose_config(
+        ["algo=ppo", f"env.id={ENV_ID}", "n_timesteps=64", "algo.n_steps=32", "algo.batch_size=32"]
+        + ["eval.freq=0", "checkpoint.freq=0", "n_envs=2", "mlflow.enabled=false"]
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = Path(train.run(cfg)["model_path"])
+    # SB3 would ask every env it makes by id for rgb_array frames; this one declares none
+    assert not [w for w in caught if "render_mode" in str(w.message)]
+    return model
+
+
+def test_video_of_an_env_without_render_modes_is_refused_before_anything_runs(
+    no_render_agent: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    from rl_harness.errors import ConfigError
+    from tests.rl_harness.no_render import ENV_ID
+
+    assert build.render_modes(ENV_ID) == [] and "rgb_array" in build.render_modes("CartPole-v1")
+    model = f"model_path={no_render_agent}"
+    with pytest.raises(
+        ConfigError, match=f"video=true needs .*; {ENV_ID} declares render modes: none"
+    ):  # noqa: E501
+        evaluate.run(eval_config(model, "video=true", "episodes=2"))
+    assert tracking.search_runs(finished=False) == []  # no evaluation run was opened
+    assert not any("render" in str(w.message) for w in recwarn.list)
+    # without video it evaluates, and Gymnasium never hears of a render mode
+    assert len(evaluate.run(eval_config(model, "episodes=2", "n_envs=1"))["returns"]) == 2
+    assert not any("render" in str(w.message) for w in recwarn.list)
+    # the command line: one line, exit 2
+    proc = subprocess.run(
+        [sys.executable, "-m", "rl_harness.evaluate", model, "video=true"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("rl_harness.evaluate: error: video=true needs an env that renders")
+
+
+def test_an_evaluation_that_fails_after_it_started_is_recorded_failed(
+    trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("the env crashed mid-episode")
+
+    monkeypatch.setattr(evaluate, "episodes", broken)
+    with pytest.raises(RuntimeError, match="mid-episode"):
+        evaluate.run(eval_config(f"run_id={trained.run_id}", "episodes=2"))
+    (run,) = [r for r in tracking.search_runs(finished=False) if r.info.run_id != trained.run_id]
+    assert run.info.status == "FAILED" and run.data.tags["run_type"] == "evaluation"
+    assert "the env crashed mid-episode" in run.data.tags["error"]
+    assert run.data.params["episodes"] == "2"  # what it was asked to do, recorded at its start

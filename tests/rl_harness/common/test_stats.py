@@ -25,6 +25,26 @@ def test_ci95_is_students_t_half_width() -> None:
     assert np.isnan(stats.ci95([1.0]))
 
 
+def test_every_estimate_prints_the_ci_after_plus_minus_and_the_std_apart() -> None:
+    returns = [10.0, 12.0, 14.0, 16.0]
+    mean, std = stats.mean_std(returns)
+    half = stats.ci95(returns)
+    assert half != pytest.approx(std)  # the two would be told apart below
+    assert stats.evaluation(returns) == (
+        f"13.00 ± {half:.2f} (95% CI; std {std:.2f}) over 4 episodes"
+    )
+    assert stats.evaluation(returns, optimum=20.0) == (
+        f"13.00 ± {half:.2f} (95% CI; std {std:.2f}) over 4 episodes "
+        f"(65.0% ± {100 * half / 20:.1f}% of optimum)"
+    )
+    # one episode: no interval, said as such rather than "nan"
+    assert stats.evaluation([5.0]) == "5.00 ± — (95% CI; std 0.00) over 1 episodes"
+    assert stats.estimate(1.0, 0.5, 2.0, 3, unit="seeds") == (
+        "1.00 ± 0.50 (95% CI; std 2.00) over 3 seeds"
+    )
+    assert stats.estimate(1.0, 0.5, 2.0) == "1.00 ± 0.50 (95% CI; std 2.00)"
+
+
 def test_iqm_is_the_mean_of_the_middle_half() -> None:
     assert stats.iqm(np.array([0.0, 1.0, 2.0, 3.0, 100.0])) == pytest.approx(2.0)
     assert stats.iqm(np.array([1.0, 2.0, 3.0, 4.0])) == pytest.approx(2.5)

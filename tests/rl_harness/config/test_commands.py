@@ -26,6 +26,7 @@ DOCUMENTED = [
     ("serve", ["port=5001"]),
     ("serve", ["port=5001", "name=cartpole-ppo", "model=models:/cartpole-ppo@champion"]),
     ("export", ["run_id=abc", "out=policy.onnx"]),
+    ("runs", ["experiment=Inventory-v0", "algos=ppo", "status=FINISHED", "limit=5"]),
 ]
 
 
@@ -46,6 +47,7 @@ MISTAKES = [
         "unknown config key 'episods' (did you mean 'episodes'?)",
     ),
     ("evaluate", ["run_id=a", "n_envs=-1"], "n_envs must be a positive integer, got -1"),
+    ("evaluate", ["run_id=a", "episodes=2500.5"], "episodes must be an integer, got 2500.5"),
     ("evaluate", ["run_id=a", "video=yes"], "video must be true or false, got 'yes'"),
     ("evaluate", ["run_id=a", "checkpoint=last"], "checkpoint must be one of final, best"),
     ("evaluate", ["run_id=a", "model_path=m.zip"], "give exactly one of run_id=<training run id>"),
@@ -80,6 +82,41 @@ def test_training_keeps_its_own_value_checks() -> None:
     ]
     with pytest.raises(ConfigError, match="unknown algo 'foo'"):
         commands.checked_argv("config", ["algo=foo"])
+
+
+def test_whole_number_floats_are_integers_where_integers_are_expected() -> None:
+    # Hydra reads 2e4 as 20000.0; a key whose default is an integer gets 20000, also in a sweep
+    argv = ["n_timesteps=2e4", "-m", "seed=0,1e1", "eval.final.episodes=3e1", "n_envs=2.5"]
+    assert commands.checked_argv("config", argv) == [
+        "n_timesteps=20000",
+        "-m",
+        "seed=0,10",
+        "eval.final.episodes=30",
+        "n_envs=2.5",  # not a whole number: left for train.validate to refuse
+    ]
+    cfg = commands.load("evaluate", ["run_id=a", "episodes=1e2", "seed=1e4"])
+    assert cfg.episodes == 100 and type(cfg.episodes) is int and cfg.seed == 10000
+    # a key an `integer` rule names, its default null
+    assert commands.load("serve", ["max_batch=6.4e1"]).max_batch == 64
+    assert commands.checked_argv("compare", ["bootstrap.confidence=1e-1"]) == [
+        "bootstrap.confidence=1e-1"  # a number, not an integer: as written
+    ]
+
+
+def test_training_refuses_a_fraction_where_it_counts() -> None:
+    from omegaconf import open_dict
+
+    from rl_harness.training import train
+
+    def validated(value: str):
+        cfg = commands.compose("config", commands.checked_argv("config", [f"n_timesteps={value}"]))
+        with open_dict(cfg):
+            cfg.pop("hydra", None)
+        return train.validate(cfg) and cfg.n_timesteps
+
+    assert validated("2e4") == 20000
+    with pytest.raises(ConfigError, match="n_timesteps must be a positive integer, got 2500.5"):
+        validated("2.5005e3")
 
 
 def test_subcommand_usage() -> None:
