@@ -416,16 +416,15 @@ def main(argv: list[str] | None = None) -> None:
         total = time.perf_counter() - start
     stats = gather(plans, collect(bench_id), rebuilt=bool(args.from_mlflow))
     resolve_references(stats)
-    command = (
+    command = (  # the seeds and rows select what a rebuild reads too: always named
         "python -m experiments.bench_matrix"
         + (f" --from-mlflow {bench_id}" if args.from_mlflow else " --quick" if quick else "")
-        + (
-            f" --seeds {' '.join(map(str, args.seeds))}"
-            if args.seeds and not args.from_mlflow
-            else ""
-        )
-        + (f" --rows {' '.join(args.rows)}" if args.rows and not args.from_mlflow else "")
+        + (f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds else "")
+        + (f" --rows {' '.join(args.rows)}" if args.rows else "")
         + (f" --jobs {args.jobs}" if args.jobs > 1 and not args.from_mlflow else "")
+        + (f" --id {args.id}" if args.id and not args.from_mlflow else "")
+        + (f" --out {_shown(args.out)}" if args.out else "")
+        + (f' --title "{args.title}"' if args.title else "")
     )
     text = report(stats, mode, bench_id, command, total, args.title)
     out = args.out or RESULTS / f"bench_{mode}.md"
@@ -435,6 +434,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"written to {out}")
     if args.readme:
         update_readme(mode)
+
+
+def _shown(path: Path) -> str:
+    """A path as typed from the repository's root, where it is inside it."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
 
 
 if __name__ == "__main__":
