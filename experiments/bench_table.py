@@ -309,8 +309,7 @@ def update_readme(mode: str, readme: Path = ROOT / "README.md") -> None:
     other = "quick" if mode == "full" else "full"
     parts = []
     for name in (
-        "unseen",
-        "unseen_sac",
+        "report_custom",
         "bench",
         "scaling",
         "overhead",
