@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
+import hashlib
+import json
 import multiprocessing
 import signal
 import tempfile
@@ -430,10 +433,40 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or RESULTS / f"bench_{mode}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
+    out.with_suffix(".json").write_text(json.dumps(record(stats, bench_id, command), indent=1))
     print(text)
     print(f"written to {out}")
     if args.readme:
         update_readme(mode)
+
+
+def record(stats: list, bench_id: str, command: str) -> dict:
+    """The table's record, beside its Markdown: every cell (seed, status, closing evaluation,
+    timesteps, wall time), each row's config file and its hash, and what produced it — the
+    command, the code, the versions, the machine."""
+    from rl_harness.common import provenance
+    from rl_harness.config.preflight import CONF_DIR
+
+    facts = provenance.facts()
+    rows = []
+    for s in stats:
+        path = CONF_DIR / "hparams" / s.plan.hparams if s.plan.hparams else None
+        rows.append(
+            {
+                "row": s.plan.row.key,
+                "hparams": s.plan.hparams,
+                "hparams_sha256": hashlib.sha256(path.read_bytes()).hexdigest()
+                if path is not None and path.exists()
+                else None,
+                "budget": s.plan.budget,
+                "overrides": s.plan.overrides,
+                "seeds": s.plan.seeds,
+                "reference": s.reference,
+                "threshold": s.threshold,
+                "cells": [dataclasses.asdict(c) for c in s.cells],
+            }
+        )
+    return {"command": command, "bench_id": bench_id, "facts": facts, "rows": rows}
 
 
 def _shown(path: Path) -> str:
