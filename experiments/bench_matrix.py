@@ -432,8 +432,9 @@ def main(argv: list[str] | None = None) -> None:
     text = report(stats, mode, bench_id, command, total, args.title)
     out = args.out or RESULTS / f"bench_{mode}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
+    facts = record(stats, bench_id, command)  # before writing: the tree as the run found it
     out.write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(record(stats, bench_id, command), indent=1))
+    out.with_suffix(".json").write_text(json.dumps(facts, indent=1) + "\n")
     print(text)
     print(f"written to {out}")
     if args.readme:
