@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,8 +17,9 @@ from rl_harness.errors import Stopped
 from rl_harness.tracking import runs as tracking
 from rl_harness.training.callbacks import Checkpoint, stops_at_rollout_start
 from tests.rl_harness.training.test_resume import (
-    ROOT,
+    SLOW_PPO,
     checkpoint_step,
+    harness_cli,
     resume_cli,
     runs,
     start_training,
@@ -70,15 +69,7 @@ def test_a_cli_run_stopped_by_a_signal_resumes_to_the_uninterrupted_result(
     tmp_path: Path, signum: int
 ) -> None:
     args = ("n_timesteps=3000", "checkpoint.freq=500", "seed=5")
-    whole = subprocess.run(
-        [sys.executable, "-m", "rl_harness", *exactness_args(tmp_path / "whole"), *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert whole.returncode == 0, whole.stderr[-3000:]
+    harness_cli(tmp_path, *SLOW_PPO, f"hydra.run.dir={tmp_path / 'whole'}", *args)
     proc = start_training(tmp_path, *args)
     latest = wait_for_checkpoint(proc, tmp_path / "run/checkpoints", 1000)
     wait_past(proc, tmp_path / "run", checkpoint_step(latest))
@@ -102,12 +93,6 @@ def test_a_cli_run_stopped_by_a_signal_resumes_to_the_uninterrupted_result(
         sameness.metric_history(client, resumed.info.run_id),
     )
     assert not sameness.final_differences(first.data.metrics, resumed.data.metrics)
-
-
-def exactness_args(run_dir: Path) -> list[str]:
-    from tests.rl_harness.training.test_resume import SLOW_PPO
-
-    return [*SLOW_PPO, f"hydra.run.dir={run_dir}"]
 
 
 def test_the_first_stop_signal_waits_for_a_rollouts_start_and_a_second_stops_at_once(

@@ -58,18 +58,23 @@ def start_training(tmp_path: Path, *args: str) -> subprocess.Popen:
     )
 
 
-def resume_cli(run_id: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    """`resume=<run id>` as the user types it, which must succeed."""
-    resumed = subprocess.run(
-        [sys.executable, "-m", "rl_harness", f"resume={run_id}", *args],
+def harness_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python -m rl_harness <args>` as the user types it, which must succeed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "rl_harness", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    return resumed
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def resume_cli(run_id: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """`resume=<run id>` as the user types it, which must succeed."""
+    return harness_cli(cwd, f"resume={run_id}", *args)
 
 
 def wait_for_status(run_id: str, status: str, timeout: float = 30) -> object:
