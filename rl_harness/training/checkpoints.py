@@ -12,6 +12,7 @@ SB3 files are pickles: load checkpoints only from a run's own output directory.
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import zipfile
 import zlib
@@ -25,7 +26,7 @@ if TYPE_CHECKING:  # SB3 (and torch) load only when a checkpoint is: `resume` fa
 
 PREFIX = "step_"
 STATE_FILE = "training_state.pkl"
-STATE_FORMAT = 1  # exact_state.FORMAT
+STATE_FORMAT = 1  # read_state refuses another
 
 
 def save(
@@ -64,8 +65,6 @@ def save(
 def dumps(value: Any) -> bytes:
     """Pickled by the standard library's C pickler (several times faster), by cloudpickle
     where that fails (a lambda, a class defined in a function); `pickle.loads` reads both."""
-    import pickle
-
     try:
         return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, TypeError, AttributeError):
@@ -122,8 +121,6 @@ def read_state(checkpoint: Path) -> dict | None:
     path = checkpoint / STATE_FILE
     if not path.exists():
         return None
-    import pickle
-
     try:
         state = pickle.loads(zlib.decompress(path.read_bytes()))
     except Exception as e:  # noqa: BLE001 - a damaged file: say which, in one line

@@ -75,7 +75,7 @@ def capture(model: Any, callbacks: Iterable[BaseCallback], at_boundary: bool = T
         inexact.append("written mid-rollout (a second stop signal)")
     if str(getattr(model, "device", "cpu")) != "cpu":
         inexact.append(f"trained on {model.device}: GPU kernels are not bitwise repeatable")
-    evals = [c for c in walk(callbacks) if hasattr(c, "eval_env")]
+    found = list(walk(callbacks))
     return {
         "format": STATE_FORMAT,
         "rng": {
@@ -87,14 +87,20 @@ def capture(model: Any, callbacks: Iterable[BaseCallback], at_boundary: bool = T
         "model": {name: getattr(model, name) for name in MODEL_ATTRS if hasattr(model, name)},
         "logger": _logger_state(model),
         "env": env_state(model.get_env(), "the training env", inexact),
-        "eval_env": [env_state(c.eval_env, "the evaluation env", inexact) for c in evals],
-        "callbacks": [(type(c).__name__, _plain_attrs(c)) for c in walk(callbacks)],
+        "eval_env": [
+            env_state(c.eval_env, "the evaluation env", inexact) for c in _evaluations(found)
+        ],
+        "callbacks": [(type(c).__name__, _plain_attrs(c)) for c in found],
         "inexact": inexact,
     }
 
 
 def restore(model: Any, callbacks: Iterable[BaseCallback], state: dict) -> None:
-    """Put back what `capture` took, over whatever loading and `learn` have reset."""
+    """Put back what `capture` took, over whatever loading and `learn` have reset; refused
+    before anything changes where this run's callbacks are not the checkpoint's."""
+    found = list(walk(callbacks))
+    if [type(c).__name__ for c in found] != [name for name, _ in state["callbacks"]]:
+        raise ConfigError("the checkpoint's callbacks differ from this run's; cannot resume")
     rng = state["rng"]
     random.setstate(rng["python"])
     np.random.set_state(rng["numpy"])
@@ -108,12 +114,8 @@ def restore(model: Any, callbacks: Iterable[BaseCallback], state: dict) -> None:
         getattr(logger, attr).clear()
         getattr(logger, attr).update(values)
     restore_env(model.get_env(), state["env"])
-    evals = [c for c in walk(callbacks) if hasattr(c, "eval_env")]
-    for callback, blob in zip(evals, state["eval_env"], strict=False):
+    for callback, blob in zip(_evaluations(found), state["eval_env"], strict=True):
         restore_env(callback.eval_env, blob)
-    found = list(walk(callbacks))
-    if [type(c).__name__ for c in found] != [name for name, _ in state["callbacks"]]:
-        raise ConfigError("the checkpoint's callbacks differ from this run's; cannot resume")
     for callback, (_, attrs) in zip(found, state["callbacks"], strict=True):
         vars(callback).update(attrs)
 
@@ -146,6 +148,11 @@ def walk(callbacks: Iterable[BaseCallback]) -> Iterator[BaseCallback]:
             child = getattr(callback, name, None)
             if isinstance(child, BaseCallback):
                 yield from walk([child])
+
+
+def _evaluations(callbacks: list[BaseCallback]) -> list[Any]:
+    """The callbacks that evaluate on an env of their own (SB3's EvalCallback and the like)."""
+    return [c for c in callbacks if hasattr(c, "eval_env")]
 
 
 def env_state(venv: VecEnv | None, what: str, inexact: list[str]) -> bytes | None:

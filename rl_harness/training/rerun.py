@@ -25,9 +25,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from rl_harness.common import provenance
 from rl_harness.errors import ConfigError
-from rl_harness.tracking.store import check_server_reachable, sqlite_path, tracking_uri
+from rl_harness.tracking.store import check_server_reachable, tracking_uri
+from rl_harness.training import resume
 
-CONFIG = "resolved_config.yaml"
 MODEL = "model/model.zip"
 GIT_DIFF = f"{provenance.ARTIFACT_DIR}/git.diff"
 RERUN_OF_TAG = "rerun_of"
@@ -76,7 +76,7 @@ def find(cfg: DictConfig, argv: Sequence[str]) -> RerunPoint:
         )
     given = _given(argv)
     run, client = _finished_run(run_id)
-    recorded = _recorded_config(client, run_id)
+    recorded = resume.stored_config(client, run_id, "rerun")
     drift = _config_drift(recorded, cfg, given)
     _require_model(client, run_id)
     facts = provenance.from_tags(run.data.tags)
@@ -118,16 +118,15 @@ def _given(argv: Sequence[str]) -> list[str]:
 
 def _finished_run(run_id: str) -> tuple[Any, Any]:
     """The run and a client, if the run exists, FINISHED, and trained on its own."""
-    uri = tracking_uri()
-    if (path := sqlite_path(uri)) is not None and not path.exists():
-        raise ConfigError(f"rerun={run_id}: no such MLflow run in {uri} (no such store)")
+    if (missing := resume.missing_sqlite_store()) is not None:
+        raise ConfigError(f"rerun={run_id}: no such MLflow run in {missing} (no such store)")
     check_server_reachable()
     from rl_harness.tracking import runs as tracking
 
     tracking.check_store()
     run = tracking.find_run(run_id)
     if run is None or run.info.lifecycle_stage != "active":
-        raise ConfigError(f"rerun={run_id}: no such MLflow run in {uri}")
+        raise ConfigError(f"rerun={run_id}: no such MLflow run in {tracking_uri()}")
     if run.info.status != "FINISHED":
         raise ConfigError(
             f"rerun={run_id}: the run is {run.info.status}; only a FINISHED run has final "
@@ -139,20 +138,6 @@ def _finished_run(run_id: str) -> tuple[Any, Any]:
             "its training early, and a rerun reports to no study; rerun single runs only"
         )
     return run, tracking.client()
-
-
-def _recorded_config(client: Any, run_id: str) -> DictConfig:
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = client.download_artifacts(run_id, CONFIG, tmp)
-        except Exception:  # noqa: BLE001 - missing or unreadable: the run cannot be rerun
-            raise ConfigError(
-                f"rerun={run_id}: its {CONFIG} is not in its artifacts (deleted, or the run was "
-                "not started by rl_harness)"
-            ) from None
-        cfg = OmegaConf.load(path)
-    assert isinstance(cfg, DictConfig)
-    return cfg
 
 
 def _require_model(client: Any, run_id: str) -> None:

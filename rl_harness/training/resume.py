@@ -47,7 +47,7 @@ class ResumePoint:
     stored: str | None = None  # the artifact path of the checkpoint, where it is to be fetched
 
 
-def _missing_sqlite_store() -> str | None:
+def missing_sqlite_store() -> str | None:
     """The tracking URI when it names a SQLite file that does not exist (so holds no run)."""
     uri = tracking_uri()
     path = sqlite_path(uri)
@@ -56,7 +56,7 @@ def _missing_sqlite_store() -> str | None:
 
 def find(run_id: str) -> ResumePoint:
     """Everything needed to continue `run_id`, or a one-line reason why it cannot be."""
-    if (uri := _missing_sqlite_store()) is not None:  # nothing to open, nothing to create
+    if (uri := missing_sqlite_store()) is not None:  # nothing to open, nothing to create
         raise ConfigError(f"resume={run_id}: no such MLflow run in {uri} (no such store)")
     check_server_reachable()  # as for a new run: before MLflow loads
     from rl_harness.tracking import runs as tracking
@@ -79,7 +79,8 @@ def find(run_id: str) -> ResumePoint:
     local = _local_checkpoint(out_dir) if out else None
     stored = uploads.complete(client, str(run_id), CHECKPOINTS)
     if stored and (local is None or Path(stored[-1]).name > local.name):
-        cfg = _stored_config(client, str(run_id))
+        cfg = stored_config(client, str(run_id))
+        cfg.resume = None
         checkpoint = Path(stored[-1])
         return ResumePoint(str(run_id), cfg, out_dir, checkpoint, stored=stored[-1])
     if not out and not stored:
@@ -103,7 +104,7 @@ def find_auto(out_dir: Path, experiment: str) -> ResumePoint | None:
     """`resume=auto`: continue the newest unfinished run that wrote to `out_dir` — this very job
     ran before (a pre-empted SLURM job resubmitted by submitit, a fixed `hydra.run.dir`
     rerun) — or None to start a new run, saying why where there was one to continue."""
-    if _missing_sqlite_store() is not None:
+    if missing_sqlite_store() is not None:
         return None
     check_server_reachable()
     from rl_harness.tracking import runs as tracking
@@ -126,17 +127,18 @@ def _local_checkpoint(out_dir: Path) -> Path | None:
     return checkpoints.latest(out_dir / CHECKPOINTS)
 
 
-def _stored_config(client: Any, run_id: str) -> DictConfig:
+def stored_config(client: Any, run_id: str, command: str = "resume") -> DictConfig:
+    """The run's recorded config from its artifacts; `command` (resume, rerun) names the one-line
+    refusal where it is missing or unreadable."""
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = client.download_artifacts(run_id, CONFIG, tmp)
-        except Exception as e:  # noqa: BLE001 - any failure: the run cannot be continued
+        except Exception as e:  # noqa: BLE001 - any failure: the run cannot be taken up again
             raise ConfigError(
-                f"resume={run_id}: its {CONFIG} is not in its artifacts ({e})"
+                f"{command}={run_id}: its {CONFIG} is not in its artifacts ({e})"
             ) from None
         cfg = OmegaConf.load(path)
     assert isinstance(cfg, DictConfig)
-    cfg.resume = None
     return cfg
 
 
