@@ -39,12 +39,12 @@ TRAIN = ["algo=ppo", "env=cartpole", "n_timesteps=30000", "checkpoint.freq=2000"
 
 
 def checkpoint_costs(name: str, overrides: list[str], rounds: int) -> dict[str, Any]:
-    from experiments.resume_exactness import _compose
+    from experiments.bench_common import compose_cfg
     from rl_harness.build import make as build
     from rl_harness.training import checkpoints, exact_state, train
     from rl_harness.training.callbacks import make_callbacks
 
-    cfg = _compose([*overrides, "mlflow.enabled=false", "eval.freq=1000"])
+    cfg = compose_cfg([*overrides, "mlflow.enabled=false", "eval.freq=1000", "progress_bar=false"])
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         env, eval_env = build.make_env(cfg), build.make_env(cfg, evaluation=True)

@@ -145,7 +145,7 @@ def stop_and_resume(name: str, case: Case, workdir: Path) -> Verdict:
     from rl_harness.tracking import runs as tracking
     from rl_harness.training import checkpoints, train
 
-    whole = train.run(_compose(case.overrides), out_dir=workdir / "whole")
+    whole = train.run(quiet(case.overrides), out_dir=workdir / "whole")
     real = train.make_callbacks
 
     def crashing(*args: Any, **kwargs: Any) -> list:
@@ -154,7 +154,7 @@ def stop_and_resume(name: str, case: Case, workdir: Path) -> Verdict:
     stopped_dir = workdir / "stopped"
     with mock.patch.object(train, "make_callbacks", crashing):
         try:
-            train.run(_compose(case.overrides), out_dir=stopped_dir)
+            train.run(quiet(case.overrides), out_dir=stopped_dir)
         except Crash:
             pass
         else:
@@ -168,9 +168,9 @@ def stop_and_resume(name: str, case: Case, workdir: Path) -> Verdict:
         for checkpoint in checkpoints.all_checkpoints(stopped_dir / "checkpoints"):
             (checkpoint / checkpoints.STATE_FILE).unlink()
     client = tracking.client()
-    crashed = tracking.unfinished_runs(train.experiment_name(_compose(case.overrides)), {})
+    crashed = tracking.unfinished_runs(train.experiment_name(quiet(case.overrides)), {})
     run_id = next(r for r in crashed if r != whole["run_id"])
-    resumed = train.run(_compose([f"resume={run_id}"]))
+    resumed = train.run(quiet([f"resume={run_id}"]))
     first, second = client.get_run(whole["run_id"]), client.get_run(resumed["run_id"])
     return Verdict(
         case=name,
@@ -187,17 +187,11 @@ def stop_and_resume(name: str, case: Case, workdir: Path) -> Verdict:
     )
 
 
-def _compose(overrides: list[str]) -> Any:
-    from hydra import compose, initialize_config_dir
-    from omegaconf import open_dict
+def quiet(overrides: list[str]) -> Any:
+    """The config the CLI would train (bench_common.compose_cfg), without a progress bar."""
+    from experiments.bench_common import compose_cfg
 
-    from rl_harness.config.preflight import CONF_DIR
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
-    with open_dict(cfg):
-        cfg.progress_bar = False
-    return cfg
+    return compose_cfg([*overrides, "progress_bar=false"])
 
 
 def run_all(names: list[str]) -> list[Verdict]:
