@@ -33,6 +33,10 @@ class InventoryVecEnv(VecEnv):
     (num_envs, lead_time + 2) = (on-hand, pipeline oldest first, weekday).
     """
 
+    # A report of the step before, rewritten by the next: a checkpoint's training state leaves
+    # it out (rl_harness.training.exact_state).
+    exact_state_transient = ("last_step",)
+
     def __init__(self, num_envs: int = 8, seed: int | None = None, **env_kwargs: Any) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
             raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")

@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 import tempfile
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,17 @@ class Verdict:
         return not (self.weights or self.history or self.final)
 
 
+def without_state(model_zip: Path) -> None:
+    """The model file as a checkpoint written before exact resume had it: the state left out."""
+    from rl_harness.training.checkpoints import STATE_FILE
+
+    with zipfile.ZipFile(model_zip) as archive:
+        entries = {n: archive.read(n) for n in archive.namelist() if n != STATE_FILE}
+    with zipfile.ZipFile(model_zip, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+
+
 def stop_and_resume(name: str, case: Case, workdir: Path) -> Verdict:
     """The case trained through, then crashed at `stop_at` and resumed; the two compared. Runs
     in the current MLflow store (MLFLOW_TRACKING_URI)."""
@@ -166,7 +178,7 @@ def stop_and_resume(name: str, case: Case, workdir: Path) -> Verdict:
         shutil.rmtree(stopped_dir)
     if case.drop_state:
         for checkpoint in checkpoints.all_checkpoints(stopped_dir / "checkpoints"):
-            (checkpoint / checkpoints.STATE_FILE).unlink()
+            without_state(checkpoint / "model.zip")
     client = tracking.client()
     crashed = tracking.unfinished_runs(train.experiment_name(quiet(case.overrides)), {})
     run_id = next(r for r in crashed if r != whole["run_id"])

@@ -54,6 +54,7 @@ from stable_baselines3.common.utils import (
     configure_logger,
     is_vectorized_observation,
     safe_mean,
+    set_random_seed,
 )
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, unwrap_vec_normalize
 
@@ -114,7 +115,8 @@ class QLearning:
         self._vec_normalize_env: VecNormalize | None = None
         if vec_env is not None:
             self.set_env(vec_env)
-            if seed is not None:  # like SB3's set_random_seed: seeds the next reset
+            if seed is not None:  # like SB3's set_random_seed: the global generators (which
+                set_random_seed(seed)  # the table never draws from) and the next reset
                 vec_env.seed(seed)
                 self.action_space.seed(seed)
 

@@ -242,6 +242,9 @@ class FiniteCheck(VecCheckNan):
     policy's evaluation step.)
     """
 
+    # The last actions and observations, kept for that message only: not in checkpoints.
+    exact_state_transient = ("_actions", "_observations")
+
     def __init__(self, venv: VecEnv) -> None:
         super().__init__(venv, raise_exception=True)
 

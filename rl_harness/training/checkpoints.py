@@ -1,9 +1,10 @@
 """Crash-safe checkpoints: one directory per checkpoint, written aside and renamed into place.
 
-    <out_dir>/checkpoints/step_000012000/model.zip          model + optimizer state (SB3 zip)
+    <out_dir>/checkpoints/step_000012000/model.zip          model + optimizer state (SB3 zip),
+                                                            and training_state.pkl inside it:
+                                                            RNGs, envs, callbacks (exact_state)
                                          replay_buffer.pkl  off-policy algorithms, if enabled
                                          vecnormalize.pkl   when the env is normalized
-                                         training_state.pkl RNGs, envs, callbacks (exact_state)
 
 A kill during a write leaves only a `.tmp-*` directory, never a corrupt latest checkpoint.
 SB3 files are pickles: load checkpoints only from a run's own output directory.
@@ -25,7 +26,7 @@ if TYPE_CHECKING:  # SB3 (and torch) load only when a checkpoint is: `resume` fa
     from stable_baselines3.common.vec_env import VecEnv
 
 PREFIX = "step_"
-STATE_FILE = "training_state.pkl"
+STATE_FILE = "training_state.pkl"  # an entry of model.zip (a file beside it until 2026-12-07)
 STATE_FORMAT = 1  # read_state refuses another
 
 
@@ -44,13 +45,14 @@ def save(
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
     tmp.mkdir()
     model.save(tmp / "model.zip")
+    if state is not None:  # in the model's zip: one file less to fsync (SB3 reads its own entries)
+        with zipfile.ZipFile(tmp / "model.zip", "a") as archive:
+            archive.writestr(STATE_FILE, dumps(state), zipfile.ZIP_DEFLATED, compresslevel=1)
     if replay_buffer and getattr(model, "replay_buffer", None) is not None:
         model.save_replay_buffer(tmp / "replay_buffer.pkl")
     vecnorm = model.get_vec_normalize_env()
     if vecnorm is not None:
         vecnorm.save(str(tmp / "vecnormalize.pkl"))
-    if state is not None:  # compressed: the envs' states repeat themselves (half the size)
-        (tmp / STATE_FILE).write_bytes(zlib.compress(dumps(state), 1))
     for f in tmp.iterdir():  # data on disk before the rename makes it visible
         with f.open("rb") as fh:
             os.fsync(fh.fileno())
@@ -118,15 +120,21 @@ def check(checkpoint: Path) -> Path:
 def read_state(checkpoint: Path) -> dict | None:
     """The checkpoint's training state (exact_state); None where it was written before exact
     resume existed."""
-    path = checkpoint / STATE_FILE
-    if not path.exists():
-        return None
     try:
-        state = pickle.loads(zlib.decompress(path.read_bytes()))
+        with zipfile.ZipFile(check(checkpoint)) as archive:
+            raw = archive.read(STATE_FILE) if STATE_FILE in archive.namelist() else None
+        beside = checkpoint / STATE_FILE  # where the first checkpoints with a state kept it
+        if raw is None and beside.exists():
+            raw = zlib.decompress(beside.read_bytes())
+        state = None if raw is None else pickle.loads(raw)
     except Exception as e:  # noqa: BLE001 - a damaged file: say which, in one line
-        raise ConfigError(f"checkpoint {path} cannot be read: {type(e).__name__}: {e}") from None
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise ConfigError(f"checkpoint {path} is not a training state of format {STATE_FORMAT}")
+        raise ConfigError(
+            f"checkpoint {checkpoint} cannot be read: {type(e).__name__}: {e}"
+        ) from None
+    if state is not None and (not isinstance(state, dict) or state.get("format") != STATE_FORMAT):
+        raise ConfigError(
+            f"checkpoint {checkpoint} is not a training state of format {STATE_FORMAT}"
+        )
     return state
 
 

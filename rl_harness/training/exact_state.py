@@ -22,6 +22,7 @@ a GPU) is listed in `inexact`, and a run resumed from it says so.
 
 from __future__ import annotations
 
+import functools
 import pickle
 import random
 from collections import deque
@@ -57,6 +58,9 @@ MODEL_ATTRS = (
 # (measured: experiments/results/resume_exactness.md). Saved as they pickle, said inexact.
 STATELESS_PICKLES = ("gymnasium.envs.mujoco", "ale_py")
 _LINKS = ("venv", "class_attributes")  # a wrapper's links to the layers below, rebuilt anew
+# A vec env layer may name, in a class attribute of this name, attributes that are a report of
+# the step before and that the next step rewrites before reading (left out: checkpoints stay small).
+TRANSIENT = "exact_state_transient"
 # Not a callback's state: SB3's view of the loop's variables; the evaluation history, which
 # evaluations.npz holds (train.restore_evaluations reads it back).
 _SKIPPED_CALLBACK_ATTRS = (
@@ -79,9 +83,7 @@ def capture(model: Any, callbacks: Iterable[BaseCallback], at_boundary: bool = T
     return {
         "format": STATE_FORMAT,
         "rng": {
-            "python": random.getstate(),
-            "numpy": np.random.get_state(),
-            "torch": torch.get_rng_state(),
+            **_global_rngs(getattr(model, "seed", None)),
             "action_space": getattr(model.action_space, "_np_random", None),
         },
         "model": {name: getattr(model, name) for name in MODEL_ATTRS if hasattr(model, name)},
@@ -102,9 +104,12 @@ def restore(model: Any, callbacks: Iterable[BaseCallback], state: dict) -> None:
     if [type(c).__name__ for c in found] != [name for name, _ in state["callbacks"]]:
         raise ConfigError("the checkpoint's callbacks differ from this run's; cannot resume")
     rng = state["rng"]
-    random.setstate(rng["python"])
-    np.random.set_state(rng["numpy"])
-    torch.set_rng_state(rng["torch"])
+    for name, (seed, _, set_state) in _GLOBAL_RNGS.items():
+        saved = rng[name]
+        if isinstance(saved, dict) and "seeded" in saved:
+            seed(saved["seeded"])
+        else:
+            set_state(saved)
     if rng["action_space"] is not None:
         model.action_space._np_random = rng["action_space"]
     for name, value in state["model"].items():
@@ -118,6 +123,74 @@ def restore(model: Any, callbacks: Iterable[BaseCallback], state: dict) -> None:
         restore_env(callback.eval_env, blob)
     for callback, (_, attrs) in zip(found, state["callbacks"], strict=True):
         vars(callback).update(attrs)
+
+
+def _global_rngs(seed: int | None) -> dict[str, Any]:
+    """Python's, NumPy's and torch's generator states; {"seeded": seed} for those that nothing
+    has drawn from since they were seeded with the run's seed (2.5 KB each less: SB3 seeds all
+    three; Python's is seldom drawn from, NumPy's and torch's not by Q-learning)."""
+    found: dict[str, Any] = {}
+    for name, (_, get_state, _) in _GLOBAL_RNGS.items():
+        state = get_state()
+        unused = isinstance(seed, int) and _same(state, _seeded_state(name, seed))
+        found[name] = {"seeded": seed} if unused else state
+    return found
+
+
+@functools.lru_cache(maxsize=8)
+def _seeded_state(name: str, seed: int) -> Any:
+    """The state of a generator of that kind just seeded (a new one: the global is untouched)."""
+    if name == "python":
+        return random.Random(seed).getstate()
+    if name == "numpy":
+        return np.random.RandomState(seed).get_state()
+    return _torch_rng(torch.Generator().manual_seed(seed).get_state())
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(a, b)
+    return a == b
+
+
+# torch's CPU generator state (5056 bytes) keeps its 624 32-bit Mersenne Twister words in 64-bit
+# slots from byte 24 on: half of it zeros, which zlib's fastest level barely shrinks.
+_TORCH_WORDS = slice(24, 24 + 624 * 8)
+
+
+def _torch_rng(state: torch.Tensor | None = None) -> bytes | dict:
+    """torch's generator state, the zero upper halves of its words dropped (0.7 KB less) where
+    they are all zero, so that packing is lossless whatever the layout; else as it is."""
+    raw = (torch.get_rng_state() if state is None else state).numpy().tobytes()
+    words = np.frombuffer(raw[_TORCH_WORDS], "<u8")
+    if len(words) == 624 and not (words >> 32).any():
+        return {"head": raw[: _TORCH_WORDS.start], "words": words.astype("<u4").tobytes(),
+                "tail": raw[_TORCH_WORDS.stop :]}  # fmt: skip
+    return raw
+
+
+def _torch_state(saved: bytes | dict | torch.Tensor) -> torch.Tensor:
+    """The tensor `_torch_rng` encoded (checkpoints written before it hold the tensor)."""
+    if isinstance(saved, dict):
+        words = np.frombuffer(saved["words"], "<u4").astype("<u8").tobytes()
+        saved = saved["head"] + words + saved["tail"]
+    if isinstance(saved, bytes):
+        return torch.frombuffer(bytearray(saved), dtype=torch.uint8)
+    return saved
+
+
+# name: (seed it, its state, set its state); torch's state in `_torch_rng`'s encoding
+_GLOBAL_RNGS = {
+    "python": (random.seed, random.getstate, random.setstate),
+    "numpy": (np.random.seed, np.random.get_state, np.random.set_state),
+    "torch": (
+        torch.manual_seed,
+        lambda: _torch_rng(),
+        lambda s: torch.set_rng_state(_torch_state(s)),
+    ),
+}
 
 
 class Restore(BaseCallback):
@@ -170,10 +243,15 @@ def env_state(venv: VecEnv | None, what: str, inexact: list[str]) -> bytes | Non
             inexact.append(f"{what} ({family}) pickles without all of its simulator's state")
             break
     try:
-        return dumps([{k: v for k, v in vars(layer).items() if k not in _LINKS} for layer in found])
+        return dumps([_layer_state(layer) for layer in found])
     except Exception as e:  # noqa: BLE001 - any env that does not pickle: resume, not exactly
         inexact.append(f"{what} cannot be saved ({type(e).__name__}: {e})")
         return None
+
+
+def _layer_state(layer: VecEnv) -> dict[str, Any]:
+    skipped = (*_LINKS, *getattr(type(layer), TRANSIENT, ()))
+    return {k: v for k, v in vars(layer).items() if k not in skipped}
 
 
 def restore_env(venv: VecEnv | None, blob: bytes | None) -> None:

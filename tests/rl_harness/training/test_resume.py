@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -423,11 +424,10 @@ def test_checkpoints_are_atomic_and_pruned(tmp_path: Path) -> None:
     # written at rollout starts (every 100 steps here) once 200 steps have passed; 2 kept
     assert [p.name for p in kept] == ["step_000000000800", "step_000000001000"]
     assert checkpoints.latest(root).name == "step_000000001000"
-    assert {f.name for f in kept[-1].iterdir()} == {
-        "model.zip",
-        "replay_buffer.pkl",
-        "training_state.pkl",
-    }
+    assert {f.name for f in kept[-1].iterdir()} == {"model.zip", "replay_buffer.pkl"}
+    with zipfile.ZipFile(kept[-1] / "model.zip") as archive:  # the training state inside
+        assert checkpoints.STATE_FILE in archive.namelist()
+    assert checkpoints.read_state(kept[-1])["format"] == checkpoints.STATE_FORMAT
 
 
 def test_resume_refuses_unknown_run_and_corrupt_checkpoint(tmp_path: Path) -> None:
