@@ -418,6 +418,12 @@ def client() -> MlflowClient:
     return _client_for(tracking_uri())
 
 
+def client_for(uri: str) -> MlflowClient:
+    """The client of a store named by its URI rather than by MLFLOW_TRACKING_URI (a benchmark's
+    scratch store), set up as `client()`'s is: under the store's first-open lock."""
+    return _client_for(uri)
+
+
 @lru_cache(maxsize=8)
 def _client_for(uri: str) -> MlflowClient:
     """A client whose store is set up: a SQLite store's tables are created or migrated by the

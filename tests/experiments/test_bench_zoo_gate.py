@@ -210,7 +210,7 @@ def test_a_killed_gate_leaves_no_running_run_and_its_rerun_continues_each_seed(
     args = ["--rows", "ars/cartpole", "--seeds", *seeds, "--id", "zoo-gate-test"]
     args += ["--jobs", str(jobs), "--out", str(tmp_path / "gate.md")]
     args += ["--outputs", str(tmp_path / "runs")]
-    cmd = [sys.executable, "-m", "experiments.bench_zoo_gate", *args]
+    cmd = [sys.executable, "-m", "experiments.gates.zoo_gate", *args]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     # training is under way once SB3 has logged (watched on disk: polling the SQLite store
     # while the cell writes to it can lock the cell out)

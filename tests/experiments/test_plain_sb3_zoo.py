@@ -40,6 +40,6 @@ def test_a_control_trains_the_shipped_configs_hyperparameters(key: str) -> None:
 
 
 def test_a_control_is_scored_against_a_pair_the_gate_lists() -> None:
-    from experiments.bench_zoo_gate import ZOO_SCORES
+    from experiments.gates.zoo_gate import ZOO_SCORES
 
     assert {tuple(k.split("/")) for k in plain.PAIRS} <= set(ZOO_SCORES)

@@ -1,6 +1,6 @@
 """Exact resume: a run stopped anywhere and resumed ends where the uninterrupted run ends —
 the same weights, metric history and closing evaluation. The cases are those of the published
-table (experiments/resume_exactness.py), which this checks against them."""
+table (experiments/checks/resume_exactness.py), which this checks against them."""
 
 from __future__ import annotations
 
