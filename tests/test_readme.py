@@ -69,9 +69,10 @@ class Rule:
 RULES = [
     Rule(r"make install train|make test", "setup", "the two setup commands: .ci/run runs them"),
     Rule(r"source \.venv/bin/activate", "setup", "every command here runs after it"),
-    Rule(r"make bench(-full)?", "setup", "benchmarks (15 min to hours), run by hand"),
+    Rule(r"make bench(-full)?", "setup", "benchmarks (minutes to hours), run by hand"),
+    Rule(r"make results", "covered", "tests/experiments/test_records.py renders the same pages"),
     Rule(
-        r"python -m experiments\.bench_zoo_gate.*",
+        r"python -m experiments\.gates\.zoo_gate.*",
         "covered",
         "hours: tests/experiments/test_bench_zoo_gate.py runs one pair of it",
     ),

@@ -41,6 +41,7 @@ from experiments.lib.common import RESULTS, ROOT, pin_tracking_store
 from experiments.lib.matrix import collect, gather, plan, record, run_matrix, stats_from_record
 from experiments.lib.table import EXPERIMENT, Reference, Row, report, resolve_references
 from rl_harness.build import make as build
+from rl_harness.common import seeds as seed_blocks
 from rl_harness.tracking import runs as tracking
 
 QUICK_DIR = ROOT / ".bench-quick"  # quick results: git-ignored, never published
@@ -162,7 +163,10 @@ def main(argv: list[str] | None = None) -> None:
     mode = "quick" if quick else "full"
     if quick and args.readme:
         ap.error("--readme publishes full results only: quick ones stay out of README")
-    plans = [plan(r, quick, args.seeds, args.max_steps) for r in selected(args.rows, quick)]
+    plans = [  # the published tables train on report seeds: nothing was tuned on them
+        plan(r, quick, args.seeds, args.max_steps, seed_blocks.REPORT)
+        for r in selected(args.rows, quick)
+    ]
     pin_tracking_store()  # cells run in their own directories
     tracking.get_or_create_experiment(tracking.client(), EXPERIMENT)  # artifacts under this cwd
     total = None

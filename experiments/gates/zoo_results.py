@@ -123,6 +123,11 @@ def merged(results: Path = RESULTS) -> str:
     holds yet and those with fewer seeds than the gate's, so that a reader sees the gaps as
     well as the counts."""
     sources = {run: f"- `{run}`: {source}" for run, source, _ in result_rows(results)}
+    moved = (
+        "; commands as typed then: `experiments.bench_zoo_gate` is now `experiments.gates.zoo_gate`"
+        if any("experiments.bench_zoo_gate" in line for line in sources.values())
+        else ""
+    )
     pairs = merged_pairs(results)
     values = {k: values_of(cells) for k, cells in pairs.items()}
     lines = {
@@ -148,7 +153,7 @@ def merged(results: Path = RESULTS) -> str:
                     f"{', '.join(short)}."]  # fmt: skip
     return "\n".join([
         "#### RL Zoo reproduction gate: results", "", "Runs (MLflow experiment `bench`, tag "
-        "`bench.id`; each run's table in `experiments/results/zoo_gate/<run>.md`):",
+        "`bench.id`; each run's table in `experiments/results/zoo_gate/<run>.md`" + moved + "):",
         *sources.values(), "", head + "|", *(lines[k] for k in sorted(lines)), "",
         summary(reached, seeds, len(lines)), *overall(values),
         *pending,
@@ -165,7 +170,7 @@ def overall(values: dict[tuple[str, ...], list[float]]) -> list[str]:
     tasks = zoo_stats.normalized(values, {k: v[:2] for k, v in ZOO_SCORES.items()})
     if not tasks:
         return []
-    point, low, high = zoo_stats.mean_overmerged_pairs(tasks)
+    point, low, high = zoo_stats.mean_over_pairs(tasks)
     return [
         "",
         f"P(seed > RL Zoo), the mean over {count(len(tasks), 'pair')}: {point:.2f} "
@@ -181,15 +186,15 @@ def overall(values: dict[tuple[str, ...], list[float]]) -> list[str]:
     ]
 
 
-def publish(results: Path = RESULTS) -> None:
-    """The performance profile from the result files, then README's generated blocks."""
+def publish(results: Path = RESULTS, readme: Path = ROOT / "README.md") -> None:
+    """The performance profile and README's gate block, both from the result files."""
     from experiments.lib import pages
 
     pairs = merged_pairs(results)
     values = {k: values_of(cells) for k, cells in pairs.items()}
     scores = {k: v[:2] for k, v in ZOO_SCORES.items()}
     zoo_stats.profile_figure(zoo_stats.normalized(values, scores), results / FIGURE.name)
-    pages.update_readme(results)
+    readme.write_text(pages.block(readme.read_text(), "zoo-gate", merged(results)))
 
 
 def rates(results: Path = RESULTS) -> dict[tuple[str, str], float]:

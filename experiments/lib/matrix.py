@@ -38,7 +38,14 @@ from rl_harness.training import train
 QUICK_SEEDS = 2
 
 
-def plan(row: Row, quick: bool, seeds: list[int] | None, max_steps: int | None) -> Plan:
+def plan(
+    row: Row,
+    quick: bool,
+    seeds: list[int] | None,
+    max_steps: int | None,
+    block: range = seed_blocks.REPORT,
+) -> Plan:
+    """A row's plan; without `seeds`, the first seeds of `block` (the report seeds)."""
     base = [f"algo={row.algo}", f"env={row.env}", *row.overrides]
     shipped = compose_cfg(base).n_timesteps
     if row.full_budget is not None:
@@ -47,7 +54,7 @@ def plan(row: Row, quick: bool, seeds: list[int] | None, max_steps: int | None) 
     if max_steps is not None:
         budget = min(budget, max_steps)
     if seeds is None:
-        seeds = seed_blocks.take(seed_blocks.REPORT, QUICK_SEEDS if quick else row.full_seeds)
+        seeds = seed_blocks.take(block, QUICK_SEEDS if quick else row.full_seeds)
     return Plan(
         row,
         seeds,

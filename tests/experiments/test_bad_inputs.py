@@ -1,8 +1,9 @@
-"""The bad-input matrix (experiments/checks/bad_inputs.py owns its cases): each case in-process, where
-the error is raised, and through the CLI, as a user meets it: a fresh process per malformed
+"""The bad-input matrix (experiments/checks/bad_inputs.py owns its cases): each case in-process,
+where the error is raised, and through the CLI, as a user meets it: a fresh process per malformed
 input exits 2 with one line naming the problem and what is accepted, and leaves no MLflow run
 RUNNING (all through the CLI in the slow suite, one of each kind in the fast one). How fast each
-one fails is the benchmark's to measure (python -m experiments.checks.bad_inputs), not the tests'."""
+one fails is the benchmark's to measure (python -m experiments.checks.bad_inputs), not the
+tests'."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from experiments import bad_inputs
+from experiments.checks import bad_inputs
 from experiments.checks.bad_inputs import CASES, CORRUPT, PREFLIGHT, VALIDATE, Case
 from rl_harness.config.preflight import preflight
 from rl_harness.errors import ConfigError

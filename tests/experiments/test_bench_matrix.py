@@ -3,6 +3,7 @@ through the harness and MLflow, and the same table rebuilt from the store."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -10,12 +11,14 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from experiments import bench_matrix as bm
-from experiments import bench_table as bt
+from experiments.benchmarks import matrix as bm
+from experiments.lib import matrix as lm
+from experiments.lib import pages
+from experiments.lib import table as bt
 from rl_harness.tracking import runs as tracking
 
 
-def row(key: str) -> bm.Row:
+def row(key: str) -> bt.Row:
     return next(r for r in bm.MATRIX if r.key == key)
 
 
@@ -102,7 +105,7 @@ def test_a_full_budget_stands_in_only_where_no_tuned_file_ships() -> None:
     # shipped config at a budget it was never tuned for, without saying it was cut
     for r in bm.MATRIX:
         if r.full_budget is not None:
-            assert bm.hparams_file(r.algo, r.env) is None, r.key
+            assert lm.hparams_file(r.algo, r.env) is None, r.key
 
 
 def test_a_failed_seed_is_shown_and_blocks_the_claim() -> None:
@@ -137,39 +140,28 @@ def test_table_columns_and_cells() -> None:
     assert second["reached?"] == "—"
 
 
-def test_readme_block_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bt, "RESULTS", tmp_path)
-    (tmp_path / "bench_quick.md").write_text("TABLE\n")
-    (tmp_path / "overhead_quick.md").write_text("OVERHEAD\n")
-    readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- bench:start -->\nold\n<!-- bench:end -->\nafter\n")
-    bt.update_readme("quick", readme)
-    assert readme.read_text() == (
+def test_readme_block_is_replaced() -> None:
+    text = "intro\n<!-- bench:start -->\nold\n<!-- bench:end -->\nafter\n"
+    assert pages.block(text, "bench", "TABLE\n\nOVERHEAD\n") == (
         "intro\n<!-- bench:start -->\nTABLE\n\nOVERHEAD\n<!-- bench:end -->\nafter\n"
     )
-    (tmp_path / "scaling_quick.md").write_text("SCALING QUICK\n")
-    (tmp_path / "bench_full.md").write_text("FULL TABLE\n")
-    (tmp_path / "overhead_full.md").write_text("FULL OVERHEAD\n")
-    bt.update_readme("full", readme)  # no full scaling result: the quick one stands in
-    assert readme.read_text() == (
-        "intro\n<!-- bench:start -->\nFULL TABLE\n\nSCALING QUICK\n"
-        "\nFULL OVERHEAD\n<!-- bench:end -->\nafter\n"
-    )
-    readme.write_text("no markers\n")
     with pytest.raises(SystemExit):
-        bt.update_readme("quick", readme)
+        pages.block("no markers\n", "bench", "x")
 
 
-def test_readmes_result_blocks_are_the_result_files(tmp_path: Path) -> None:
-    """Regenerating the README's benchmark blocks from experiments/results loses nothing: every
-    figure and note in them lives in a result file."""
-    from experiments import bench_zoo_gate
-
-    readme = tmp_path / "README.md"
-    readme.write_text((bt.ROOT / "README.md").read_text())
-    bt.update_readme("full", readme)
-    bench_zoo_gate.update_readme(bench_zoo_gate.merged(), readme)
-    assert readme.read_text() == (bt.ROOT / "README.md").read_text()
+def test_a_tables_record_renders_the_table_it_was_written_with() -> None:
+    """The page is a function of the record alone: every cell, each row's definition."""
+    rows = [
+        stats("ppo/cartpole", [500.0, 490.0], 30_000, 100_000),
+        stats("qlearning/custom", [1900.0, 1800.0], optimum=2000.0, threshold=None),
+    ]
+    rows[0].cells.append(bt.Cell("ppo/cartpole", 2, "FAILED", error="ValueError: boom"))
+    record = lm.record(rows, "b-1", "python -m experiments.benchmarks.matrix --quick",
+                       mode="quick", title="Matrix", total_s=90.0)  # fmt: skip
+    record = json.loads(json.dumps(record))  # as read back from its file
+    assert bm.render(record) == bt.report(rows, record)
+    assert "### Matrix (quick in 1.5 min)" in bm.render(record)
+    assert record["rows"][0]["cells"][1]["mean_reward"] == 490.0
 
 
 def test_a_stopped_cell_runs_before_cells_not_started() -> None:
@@ -179,7 +171,7 @@ def test_a_stopped_cell_runs_before_cells_not_started() -> None:
         bt.Cell("a2c/cartpole", 1, "KILLED", None, None, None, None),
         bt.Cell("ppo/cartpole", 2, "FAILED", None, None, None, None),
     ]
-    order = [(p.row.key, seed) for p, seed in bm.pending(plans, recorded)]
+    order = [(p.row.key, seed) for p, seed in lm.pending(plans, recorded)]
     # finished cells dropped, the stopped one first, the rest in plan order
     assert order == [
         ("a2c/cartpole", 1),
@@ -195,7 +187,7 @@ def test_a_begun_rows_seeds_run_before_rows_not_started() -> None:
         bt.Cell("sac/pendulum", 0, "FINISHED", -150.0, 1000, 2.0, None),
         bt.Cell("sac/pendulum", 1, "FINISHED", -160.0, 1000, 2.0, None),
     ]
-    order = [(p.row.key, seed) for p, seed in bm.pending(plans, recorded)]
+    order = [(p.row.key, seed) for p, seed in lm.pending(plans, recorded)]
     # sac/pendulum's last seed makes its row whole before a2c/cartpole starts
     assert order == [("sac/pendulum", 2), ("a2c/cartpole", 0), ("a2c/cartpole", 1)]
 
@@ -226,7 +218,7 @@ def test_one_real_cell_through_harness_and_mlflow(tmp_path: Path) -> None:
     text = out.read_text()
     line = next(x for x in text.splitlines() if x.startswith("| ppo | cartpole"))
     mean = run.data.metrics["final/mean_reward"]
-    assert f"| {bt._num(mean)} ± — |" in line
+    assert f"| {bt.num(mean)} ± — |" in line
     assert "no claim: reduced budget" in line
     # the same table, rebuilt from the store alone
     rebuilt = tmp_path / "rebuilt.md"
@@ -238,10 +230,10 @@ def test_one_real_cell_through_harness_and_mlflow(tmp_path: Path) -> None:
     killed = client.create_run(exp.experiment_id, tags=dict(run.data.tags))
     client.log_param(killed.info.run_id, "seed", 0)
     client.set_terminated(killed.info.run_id, "KILLED")
-    (cell,) = bm.collect(bench_id)
+    (cell,) = lm.collect(bench_id)
     assert cell.status == "FINISHED" and cell.mean_reward == mean
     (row,) = bm.selected(["ppo/cartpole"], quick=True)
-    bm.run_matrix([bm.plan(row, True, [0], 256)], "quick", bench_id, tmp_path / "again")
+    lm.run_matrix([lm.plan(row, True, [0], 256)], "quick", bench_id, tmp_path / "again")
     assert len(client.search_runs([exp.experiment_id])) == 2
     assert not (tmp_path / "again").exists()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments import bench_seed_threads as bench
+from experiments.benchmarks import seed_threads as bench
 from rl_harness.common import processes
 from rl_harness.errors import ConfigError
 

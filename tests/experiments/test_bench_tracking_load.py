@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_sixteen_clients_lose_no_metric_point() -> None:
     postgres_or_skip()
-    cmd = [sys.executable, "experiments/benchmarks/tracking_load.py", "--clients", "16"]
+    cmd = [sys.executable, "-m", "experiments.benchmarks.tracking_load", "--clients", "16"]
     done = subprocess.run([*cmd, "--timesteps", "2048"], cwd=ROOT, capture_output=True, text=True)
     summary = done.stdout.strip().splitlines()[-1]
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from experiments import bench_validated_tuning as bench
+from experiments.benchmarks import validated_tuning as bench
 from rl_harness.tuning import sweep
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from experiments import plain_sb3_zoo as plain
+from experiments.gates import plain_sb3_zoo as plain
 from rl_harness.config.preflight import CONF_DIR
 
 
@@ -40,6 +40,6 @@ def test_a_control_trains_the_shipped_configs_hyperparameters(key: str) -> None:
 
 
 def test_a_control_is_scored_against_a_pair_the_gate_lists() -> None:
-    from experiments.gates.zoo_gate import ZOO_SCORES
+    from experiments.gates.zoo_pairs import ZOO_SCORES
 
     assert {tuple(k.split("/")) for k in plain.PAIRS} <= set(ZOO_SCORES)

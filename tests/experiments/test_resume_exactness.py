@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments import resume_exactness as exactness
+from experiments.checks import resume_exactness as exactness
 from rl_harness.analysis import sameness
 from rl_harness.errors import Stopped
 from rl_harness.tracking import runs as tracking
