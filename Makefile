@@ -107,7 +107,7 @@ serve:
 # so `make test` stays green after it (tests/test_makefile.py checks its commands). `bench-full`:
 # hours (the sweep benchmark alone ~30 min); the published records, in experiments/results/, then
 # README's generated blocks. `results`: every published page again from the records (seconds;
-# tests/experiments/test_records.py checks that nothing differs).
+# tests/experiments/lib/test_records.py checks that nothing differs).
 R := experiments/results
 QUICK ?= .bench-quick
 bench:

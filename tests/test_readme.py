@@ -70,11 +70,11 @@ RULES = [
     Rule(r"make install train|make test", "setup", "the two setup commands: .ci/run runs them"),
     Rule(r"source \.venv/bin/activate", "setup", "every command here runs after it"),
     Rule(r"make bench(-full)?", "setup", "benchmarks (minutes to hours), run by hand"),
-    Rule(r"make results", "covered", "tests/experiments/test_records.py renders the same pages"),
+    Rule(r"make results", "covered", "tests/experiments/lib/test_records.py: the same pages"),
     Rule(
         r"python -m experiments\.gates\.zoo_gate.*",
         "covered",
-        "hours: tests/experiments/test_bench_zoo_gate.py runs one pair of it",
+        "hours: tests/experiments/gates/test_zoo_gate.py runs one pair of it",
     ),
     Rule(r"python -m rl_harness -m sweep=(?!.*db-host).*", "sweep"),
     Rule(r"python -m rl_harness (?!-m sweep=)(?!rerun=)(?!.*my_conf)(?!.*submitit).*", "train"),

@@ -2,8 +2,8 @@
 
 This module owns the matrix. Prints, for each case, the exit code, the seconds until the process
 failed (against the LIMIT_S target: timings belong here, not in the tests), and its one line of
-error output. tests/experiments/test_bad_inputs.py asserts on every case, in-process (PREFLIGHT,
-VALIDATE) and through the CLI (CASES: those plus the ones that need a real environment:
+error output. tests/experiments/checks/test_bad_inputs.py asserts on every case, in-process
+(PREFLIGHT, VALIDATE) and through the CLI (CASES: those plus the ones that need a real environment:
 unreachable store, resume of a missing run or of a corrupt checkpoint, rerun of a missing run):
 the exit code, the one line and its words.
 

@@ -1,7 +1,7 @@
 """Every published page, rendered from the records: each result's Markdown beside its JSON record
 under experiments/results/, and README's generated blocks, which hold those pages (and a few
 figures counted from the code). `python -m experiments.render` writes them; the fast test
-(tests/experiments/test_records.py) renders the same pages and compares them with the files.
+(tests/experiments/lib/test_records.py) renders the same pages and compares them with the files.
 
 README's blocks, between `<!-- NAME:start -->` and `<!-- NAME:end -->`:
     bench       the benchmark pages of BENCH, in that order, those with a record

@@ -10,7 +10,7 @@ rendered from that record by code, through one path.
 A record carries, beside its header, every per-seed value and the hash of every config file
 involved (`config_hash`); the page adds nothing that is not in the record, so
 `python -m experiments.render` rebuilds every page from the records alone, and
-tests/experiments/test_records.py checks that the committed pages are exactly what it renders.
+tests/experiments/lib/test_records.py checks that the committed pages are exactly what it renders.
 Commentary lives in README and the docs, never in a generated file.
 """
 

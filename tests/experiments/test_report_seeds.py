@@ -30,8 +30,10 @@ NOT_SCORES = {
     "benchmarks.tracking_load": "loads the tracking store",
     "benchmarks.validated_tuning": "measures the validation stage itself: its figures are on the "
     "validation seeds by design, and say so",
-    "benchmarks.plain_sb3_ppo_cartpole": "the overhead benchmark's baseline: mirrors the harness's default run",
-    "checks.resume_exactness": "compares a run with its stopped-and-resumed twin: same seed, any seed",
+    "benchmarks.plain_sb3_ppo_cartpole": "the overhead benchmark's baseline: mirrors the "
+    "harness's default run",
+    "checks.resume_exactness": "compares a run with its stopped-and-resumed twin: same seed, any "
+    "seed",
 }
 TRAINS = ("rl_harness.training", "rl_harness.agents", "stable_baselines3", "sb3_contrib")
 SEED_TEXT = re.compile(r"(?<![\w.])seed=")
@@ -134,7 +136,8 @@ def test_every_experiment_publishing_scores_trains_on_report_seeds() -> None:
         n for n in found if n not in NOT_SCORES and trains_or_names_seeds(ast.parse(found[n]))
     }
     assert {"benchmarks.matrix", "gates.zoo_gate", "checks.custom_optimality",
-            "checks.qlearning_vs_optimum", "gates.plain_sb3_zoo", "lib.matrix"} <= scored  # fmt: skip
+            "checks.qlearning_vs_optimum", "gates.plain_sb3_zoo",
+            "lib.matrix"} <= scored  # fmt: skip
 
 
 GOOD = """

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import postgres_or_skip
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.slow

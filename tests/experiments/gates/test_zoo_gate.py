@@ -26,7 +26,7 @@ from rl_harness.common import stats
 from rl_harness.config.preflight import CONF_DIR
 from tests.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_a_seed_counts_when_it_reaches_rl_zoos_mean_less_half_its_episode_std() -> None:
