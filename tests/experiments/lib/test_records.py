@@ -16,8 +16,6 @@ from experiments.lib.common import RESULTS, ROOT
 
 # Published files with no record, and why they stay (each listed here, so a new one fails).
 UNCONVERTED = {
-    "zoo_conversion.md": "a conversion log of RL Zoo's files, written by rl_harness.config.zoo "
-    "(needs rl_zoo3); it holds no measured figure",
     "zoo_gate_profile.png": "drawn from the gate's run pages by "
     "`python -m experiments.gates.zoo_gate --readme-only`",
 }
