@@ -15,9 +15,7 @@ alternated, CPU time of the process tree (os.wait4). Writes a JSON record and it
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -26,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from experiments.lib import records
 from experiments.lib.common import ROOT
 
 RECORD = ROOT / "experiments" / "results" / "checkpoint_cost.json"
@@ -150,24 +149,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--render", action="store_true", help="only re-render the Markdown")
     args = ap.parse_args(argv)
     if not args.render:
-        command = "python -m experiments.benchmarks.checkpoint" + (
-            f" --baseline-tree {args.baseline_tree}" if args.baseline_tree else ""
+        command = (
+            "python -m experiments.benchmarks.checkpoint"
+            + (f" --baseline-tree {args.baseline_tree}" if args.baseline_tree else "")
+            + (f" --out {records.shown(args.out)}" if args.out != RECORD else "")
         )
         data: dict[str, Any] = {
-            "command": command,
-            "commit": _commit(ROOT),
-            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+            **records.header(command),
             "rounds": args.rounds,
             "checkpoints": [checkpoint_costs(n, o, args.rounds) for n, o in CONFIGS.items()],
         }
         if args.baseline_tree:
             data["baseline_commit"] = _commit(args.baseline_tree)
             data["training"] = training_cpu(args.baseline_tree, args.train_rounds)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(data, indent=1) + "\n")
-    data = json.loads(args.out.read_text())
-    args.out.with_suffix(".md").write_text(render(data))
-    print(args.out.with_suffix(".md").read_text())
+    else:
+        data = records.load(args.out)
+    print(records.write(data, args.out))
 
 
 if __name__ == "__main__":

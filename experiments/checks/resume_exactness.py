@@ -14,7 +14,6 @@ verdicts against them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -26,6 +25,7 @@ from unittest import mock
 
 from stable_baselines3.common.callbacks import BaseCallback
 
+from experiments.lib import records
 from experiments.lib.common import ROOT
 
 RECORD = ROOT / "experiments" / "results" / "resume_exactness.json"
@@ -278,12 +278,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--render", action="store_true", help="only re-render the Markdown")
     parser.add_argument("--out", type=Path, default=RECORD, help="the JSON record to write")
     args = parser.parse_args(argv)
-    if not args.render:
-        data = record(run_all(args.cases))
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(data, indent=1) + "\n")
-    data = json.loads(args.out.read_text())
-    args.out.with_suffix(".md").write_text(render(data))
+    data = records.load(args.out) if args.render else record(run_all(args.cases))
+    records.write(data, args.out)
     print(args.out.with_suffix(".md"))
 
 
