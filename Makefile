@@ -108,7 +108,6 @@ serve:
 # hours (the sweep benchmark alone ~30 min); the published records, in experiments/results/, then
 # README's generated blocks. `results`: every published page again from the records (seconds;
 # tests/experiments/lib/test_records.py checks that nothing differs).
-R := experiments/results
 QUICK ?= .bench-quick
 bench:
 	mkdir -p $(QUICK)
