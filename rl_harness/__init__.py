@@ -5,8 +5,9 @@ layers below it (tests/test_layers.py checks this on every CI run):
 
     errors                      one exception tree, one-line CLI errors
     common/                     no harness imports: space codec, statistics, tables, processes,
-                                plots, observation normalizer, wrapped private APIs (compat),
-                                what a run ran on (provenance)
+                                liveness (one heartbeat thread per process), plots, observation
+                                normalizer, wrapped private APIs (compat), what a run ran on
+                                (provenance)
     config/                     command-line preflight and composing configs
     agents/                     our own algorithms (tabular Q-learning) and their helpers
     build/                      algorithm registry, env and model construction from a config
@@ -15,7 +16,8 @@ layers below it (tests/test_layers.py checks this on every CI run):
     training/                   the one training path, callbacks, checkpoints, resume and
                                 rerun look-ups, saved agents, recording tasks (policy model,
                                 learning curve)
-    analysis/ tuning/ deploy/   evaluate, compare, rerun; Optuna sweeps; serving & ONNX export
+    analysis/ tuning/ deploy/   evaluate, compare, rerun; Optuna sweeps (tuning.scheduler, with
+                                no Hydra); serving & ONNX export
     entry points                python -m rl_harness[.evaluate|.compare|.runs|.serving|.export],
                                 the Hydra sweeper plugin (hydra_plugins/)
 """

@@ -166,3 +166,27 @@ def test_benchmarks_and_tests_keep_apart() -> None:
         for module in imported_from(path, "experiments")
     ]
     assert not bad, "\n".join(bad)
+
+
+# The Hydra sweeper is a thin adapter (as Hydra's own Optuna sweeper is): its options, `setup`
+# and `sweep`, and one lazy import of the scheduler, which is tested without Hydra.
+SCHEDULER = ("scheduler", "asktell", "locks", "workers", "report", "state")
+
+
+def test_the_sweeper_plugin_is_a_thin_adapter_over_a_scheduler_without_hydra() -> None:
+    plugin = ROOT / "hydra_plugins" / "rl_harness_sweeper" / "optuna_rl_sweeper.py"
+    assert len(plugin.read_text().splitlines()) <= 150
+    harness = sorted(t for t in imports(plugin) if t.startswith("rl_harness."))
+    assert harness == [
+        "rl_harness.common",
+        "rl_harness.common.seeds",  # the validation block's start, a default of its options
+        "rl_harness.tuning.scheduler",
+        "rl_harness.tuning.scheduler.main",
+    ]
+    with_hydra = [
+        name
+        for name in SCHEDULER
+        for t in imports(ROOT / "rl_harness" / "tuning" / f"{name}.py")
+        if t == "hydra" or t.startswith("hydra.")
+    ]
+    assert not with_hydra, f"scheduler modules importing Hydra: {with_hydra}"

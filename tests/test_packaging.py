@@ -127,9 +127,13 @@ def test_the_wheel_trains_a_user_env_from_a_user_config_dir(
         "-c",
         "import rl_harness, hydra_plugins.rl_harness_sweeper as s; "
         "from rl_harness.config.preflight import CONF_DIR; "
-        "print(rl_harness.__file__, CONF_DIR, sorted(p.name for p in CONF_DIR.iterdir()))",
+        "print(rl_harness.__file__, CONF_DIR, sorted(p.name for p in CONF_DIR.iterdir())); "
+        "from rl_harness.tuning.champion import target; "
+        "print('promotes to', target(None, 'ppo_cartpole'))",
     )
     assert where.returncode == 0, where.stderr[-2000:]
+    user = Path(os.environ["RL_HARNESS_CONFIG_DIR"])  # never into the installed package
+    assert f"promotes to {user / 'hparams' / 'ppo_cartpole.yaml'}" in where.stdout
     assert str(installed.parents[1]) in where.stdout  # the wheel's copy, not the checkout
     assert str(ROOT) not in where.stdout and "'config.yaml'" in where.stdout
     budget = ["n_timesteps=3000", "eval.freq=0", "checkpoint.freq=0", "progress_bar=false"]

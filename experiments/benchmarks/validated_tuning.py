@@ -34,7 +34,7 @@ import optuna
 
 from rl_harness.common import seeds as seed_blocks
 from rl_harness.common import stats, tables
-from rl_harness.tuning import sweep, validation
+from rl_harness.tuning import storage, units, validation
 from rl_harness.tuning.results import trial_timesteps
 
 HEADERS = [
@@ -50,7 +50,7 @@ def study_name(args: argparse.Namespace, k: int, seed: int) -> str:
 
 def load(name: str) -> optuna.Study:
     return optuna.load_study(
-        study_name=name, storage=sweep.open_storage(f"sweeps/{name}/optuna.journal")
+        study_name=name, storage=storage.open_storage(f"sweeps/{name}/optuna.journal")
     )
 
 
@@ -72,7 +72,7 @@ def run_study(args: argparse.Namespace, k: int, seed: int) -> tuple[str, float]:
 def gap(study: optuna.Study) -> tuple[int, float, float, tuple[float, float]]:
     """The winner (best tuning value): its number, tuning score, test IQM and CI."""
     winner = study.best_trial
-    jobs = sweep.job_results(study)
+    jobs = units.job_results(study)
     test = [
         r["last"] for label, r in jobs.items() if label.startswith(f"retest_t{winner.number}_s")
     ]
@@ -83,7 +83,7 @@ def gap(study: optuna.Study) -> tuple[int, float, float, tuple[float, float]]:
 def timesteps(study: optuna.Study) -> tuple[int, int]:
     """The study's tuning timesteps, and those with its validation's."""
     tuned = sum(trial_timesteps(t) for t in study.get_trials(deepcopy=False))
-    return tuned, tuned + sum(int(r.get("timesteps", 0)) for r in sweep.job_results(study).values())
+    return tuned, tuned + sum(int(r.get("timesteps", 0)) for r in units.job_results(study).values())
 
 
 def row(args: argparse.Namespace, name: str, k: int, seed: int, wall: float, plain: int) -> list:

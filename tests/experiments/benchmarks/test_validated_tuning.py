@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 from experiments.benchmarks import validated_tuning as bench
-from rl_harness.tuning import sweep
+from rl_harness.tuning import storage
 
 
 def study(
@@ -20,7 +20,7 @@ def study(
     name = bench.study_name(args, k, seed)
     s = optuna.create_study(
         study_name=name,
-        storage=sweep.open_storage(f"sweeps/{name}/optuna.journal"),
+        storage=storage.open_storage(f"sweeps/{name}/optuna.journal"),
         direction="maximize",
     )
     for v in values:  # k seeds of 1000 timesteps each
