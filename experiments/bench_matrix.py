@@ -62,8 +62,8 @@ from experiments.bench_table import (
     resolve_references,
     update_readme,
 )
-from rl_harness.build import make as build
 from rl_harness.common import seeds as seed_blocks
+from rl_harness.config.runtime import to_plain
 from rl_harness.errors import stopped
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import train
@@ -75,7 +75,7 @@ if TYPE_CHECKING:
 def _best_s_s(cfg: DictConfig) -> float:
     from envs.inventory_heuristics import best_s_S
 
-    return best_s_S(**build.to_plain(cfg.env.kwargs)).value
+    return best_s_S(**to_plain(cfg.env.kwargs)).value
 
 
 def _tabular_optimum(cfg: DictConfig) -> float:
@@ -83,7 +83,7 @@ def _tabular_optimum(cfg: DictConfig) -> float:
 
     from rl_harness.agents.tabular_optimum import optimum_summary
 
-    env = gym.make(cfg.env.id, **(build.to_plain(cfg.env.kwargs) or {}))
+    env = gym.make(cfg.env.id, **(to_plain(cfg.env.kwargs) or {}))
     return optimum_summary(env, env.spec.max_episode_steps)["finite_horizon"]
 
 

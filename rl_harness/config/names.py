@@ -15,6 +15,9 @@ CHECKPOINT_FILES = {"final": "model.zip", "best": "best_model.zip"}
 # An MLflow run's status (mlflow.entities.RunStatus), for `python -m rl_harness.runs status=`.
 RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 
+# `vec_env=`: how a run's envs are stepped (build.make.VEC_ENVS maps each to its class).
+VEC_ENVS = ("dummy", "sb3_dummy", "subproc")
+
 # The experiment that comparisons and tuning reports go to, apart from the training runs whose
 # charts their one-value metrics would crowd.
 COMPARISONS_EXPERIMENT = "comparisons"
