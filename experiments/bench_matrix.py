@@ -73,7 +73,7 @@ if TYPE_CHECKING:
 
 
 def _best_s_s(cfg: DictConfig) -> float:
-    from envs.inventory_heuristics import best_s_S
+    from rl_harness.envs.inventory_heuristics import best_s_S
 
     return best_s_S(**to_plain(cfg.env.kwargs)).value
 

@@ -16,7 +16,8 @@ import contextlib
 import time
 from datetime import datetime
 
-from envs.inventory_dp import agent_return
+from rl_harness.envs.inventory_dp import agent_return
+
 from experiments.bench_common import ROOT, compose_cfg, pin_tracking_store
 from rl_harness.build import registry as algos
 from rl_harness.common import seeds as seed_blocks

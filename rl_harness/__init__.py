@@ -22,10 +22,16 @@ layers below it (tests/test_layers.py checks this on every CI run):
 
 import os as _os
 
+from rl_harness.common import legacy_envs as _legacy_envs
+
 # The harness records to the user's own store and nowhere else: MLflow 3 sends usage telemetry
 # unless told not to, and reads this once, on its first import, wherever that happens (set
 # MLFLOW_DISABLE_TELEMETRY=false to allow it).
 _os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+# The custom envs install as rl_harness.envs; ids, entry points and pickles that runs recorded
+# as `envs...` still load (no top-level `envs` package is installed: common/legacy_envs.py).
+_legacy_envs.install()
 
 
 def __getattr__(name: str) -> object:
