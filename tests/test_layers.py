@@ -6,6 +6,8 @@ Every import counts, also one inside a function: a lazy import is still a depend
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,6 +131,44 @@ def test_mlflow_is_imported_only_where_allowed() -> None:
         and not name.startswith(MLFLOW_ALLOWED)
     ]
     assert not bad, f"modules importing MLflow outside {MLFLOW_ALLOWED}: {bad}"
+
+
+# Modules a package must not import even where the layers allow it: training.train is the
+# training path (torch, SB3), not a utility belt; what the layers above need from it lives in
+# torch-free modules (config.runtime, build.optimum, training.launch, training.closing).
+FORBIDDEN = {"rl_harness.analysis": ("rl_harness.training.train",)}
+
+
+def forbidden(name: str, path: Path) -> list[str]:
+    """What `name` (at `path`) imports against FORBIDDEN (lazy imports too)."""
+    inside = [ts for p, ts in FORBIDDEN.items() if name == p or name.startswith(p + ".")]
+    targets = {t for ts in inside for t in ts}
+    return sorted(t for t in imports(path) if t in targets)
+
+
+def test_analysis_never_imports_the_training_path(tmp_path: Path) -> None:
+    bad = [f"{n} imports {t}" for n, path in modules().items() for t in forbidden(n, path)]
+    assert not bad, "\n".join(bad)
+    probe = tmp_path / "probe.py"  # the check can fail: a lazy import is caught too
+    probe.write_text("def f():\n    from rl_harness.training import train\n")
+    assert forbidden("rl_harness.analysis.probe", probe) == ["rl_harness.training.train"]
+
+
+# The commands that only read the store: importing them loads neither torch nor SB3 (compare
+# started ~3 s slower with them: experiments/bench_compare.py).
+TORCH_FREE = ("rl_harness.compare", "rl_harness.analysis.compare")
+HEAVY = ("torch", "stable_baselines3", "sb3_contrib")
+
+
+def test_compare_loads_no_torch_nor_sb3() -> None:
+    probe = (
+        f"import sys; import {', '.join(TORCH_FREE)}; "
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "[]", f"{TORCH_FREE} load {out.stdout.strip()}"
 
 
 def test_the_contract_catches_an_upward_import(tmp_path: Path) -> None:

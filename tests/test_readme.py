@@ -81,7 +81,7 @@ RULES = [
     Rule(r"python -m rl_harness rerun=<run id>.*", "run"),  # a rerun takes no budget
     Rule(r"python -m rl_harness\.(evaluate|compare|export|serving register) .*", "run"),
     Rule(r"python -m rl_harness\.runs( .*)?", "run"),
-    Rule(r"python -m envs\.inventory_dp.*", "run"),
+    Rule(r"python -m rl_harness\.envs\.inventory_dp.*", "run"),
     Rule(r"python -c \"import onnxruntime.*", "run"),
     Rule(r"make (sweep|tune.*)", "make"),
     Rule(r"make cluster-(up|down)", "covered", "tests/rl_harness/test_cluster.py runs them"),

@@ -10,10 +10,9 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-
-from envs.inventory import InventoryEnv
-from envs.inventory_dp import best_base_stock, best_s_S, optimal_value
-from envs.inventory_vec import InventoryVecEnv
+from rl_harness.envs.inventory import InventoryEnv
+from rl_harness.envs.inventory_dp import best_base_stock, best_s_S, optimal_value
+from rl_harness.envs.inventory_vec import InventoryVecEnv
 
 
 def scalar_rate(seconds: float) -> float:

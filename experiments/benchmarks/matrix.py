@@ -40,17 +40,17 @@ from experiments.lib import pages, records
 from experiments.lib.common import RESULTS, ROOT, pin_tracking_store
 from experiments.lib.matrix import collect, gather, plan, record, run_matrix, stats_from_record
 from experiments.lib.table import EXPERIMENT, Reference, Row, report, resolve_references
-from rl_harness.build import make as build
 from rl_harness.common import seeds as seed_blocks
+from rl_harness.config.runtime import to_plain
 from rl_harness.tracking import runs as tracking
 
 QUICK_DIR = ROOT / ".bench-quick"  # quick results: git-ignored, never published
 
 
 def _best_s_s(cfg: DictConfig) -> float:
-    from envs.inventory_heuristics import best_s_S
+    from rl_harness.envs.inventory_heuristics import best_s_S
 
-    return best_s_S(**build.to_plain(cfg.env.kwargs)).value
+    return best_s_S(**to_plain(cfg.env.kwargs)).value
 
 
 def _tabular_optimum(cfg: DictConfig) -> float:
@@ -58,7 +58,7 @@ def _tabular_optimum(cfg: DictConfig) -> float:
 
     from rl_harness.agents.tabular_optimum import optimum_summary
 
-    env = gym.make(cfg.env.id, **(build.to_plain(cfg.env.kwargs) or {}))
+    env = gym.make(cfg.env.id, **(to_plain(cfg.env.kwargs) or {}))
     return optimum_summary(env, env.spec.max_episode_steps)["finite_horizon"]
 
 

@@ -22,11 +22,11 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from rl_harness.envs.inventory_vec import InventoryVecEnv
+from rl_harness.envs.random_mdp_vec import RandomMDPVecEnv
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor
 
-from envs.inventory_vec import InventoryVecEnv
-from envs.random_mdp_vec import RandomMDPVecEnv
 from experiments.lib import records
 from experiments.lib.common import RESULTS
 from rl_harness.agents.qlearning import QLearning

@@ -16,11 +16,12 @@ import contextlib
 import time
 from datetime import datetime
 
-from envs.inventory_dp import agent_return
+from rl_harness.envs.inventory_dp import agent_return
+
 from experiments.lib.common import ROOT, compose_cfg, pin_tracking_store
-from rl_harness.build import make as build
 from rl_harness.build import registry as algos
 from rl_harness.common import seeds as seed_blocks
+from rl_harness.config.runtime import to_plain
 from rl_harness.training import train
 
 OUTPUTS = ROOT / "outputs" / "custom_optimality" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}"
@@ -44,7 +45,7 @@ def run(algo: str, env: str, seed: int, extra: list[str]) -> dict:
         result = train.run(cfg)
         wall = time.perf_counter() - start
     agent = algos.get_class(algo).load(result["model_path"], device="cpu")
-    exact = agent_return(agent, **(build.to_plain(cfg.env.kwargs) or {}))
+    exact = agent_return(agent, **(to_plain(cfg.env.kwargs) or {}))
     return {**result, "wall": wall, "exact": exact}
 
 
