@@ -3,7 +3,8 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install lock train sweep tune test test-full lint format ui serve bench bench-full cluster-up cluster-down
+.PHONY: install lock train sweep tune test test-full lint format ui serve bench bench-full results \
+	cluster-up cluster-down
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -99,36 +100,33 @@ PORT ?= 5001
 serve:
 	$(PY) -m rl_harness.serving serve port=$(PORT) $(if $(MODEL),name=$(MODEL)) $(if $(MODEL_URI),model=$(MODEL_URI))
 
-# Evidence for the README (experiments/; runs in MLflow experiment `bench`). `bench`: a quick
-# look, under 15 min on 2 quiet cores (estimate: overhead ~2.5 min, scaling ~1.5 min, serving
-# ~1 min, Q-learning ~2.5 min, matrix ~5 min; see README "Benchmarks"); its results go to
-# $(QUICK) (git-ignored) and never to README or a tracked file, so `make test` stays green after
-# it (tests/test_makefile.py checks its commands). `bench-full`: a few hours (the sweep benchmark
-# alone ~30 min); the published results, in experiments/results/ and README's bench block.
-R := experiments/results
+# Evidence for the README (experiments/; runs in MLflow experiment `bench`). Each script writes a
+# JSON record (every per-seed value, the command, commit, versions, machine) and its Markdown page,
+# rendered from the record. `bench`: a quick look (its parts and their times: README,
+# "Benchmarks"); its records go to $(QUICK) (git-ignored) and never to README or a tracked file,
+# so `make test` stays green after it (tests/test_makefile.py checks its commands). `bench-full`:
+# hours (the sweep benchmark alone ~30 min); the published records, in experiments/results/, then
+# README's generated blocks. `results`: every published page again from the records (seconds;
+# tests/experiments/lib/test_records.py checks that nothing differs).
 QUICK ?= .bench-quick
 bench:
 	mkdir -p $(QUICK)
-	{ echo "### Overhead (quick: 20k steps, 2 rounds)"; \
-	  $(PY) experiments/bench_overhead.py --timesteps 20000 --rounds 2; } > $(QUICK)/overhead_quick.md
-	{ echo "### Serving (quick: 500 single, 50 batch requests)"; \
-	  $(PY) experiments/bench_serving.py --single 500 --batch 50; } > $(QUICK)/serving_quick.md
-	{ echo "### Q-learning throughput (quick: 2 repeats)"; echo '```'; \
-	  $(PY) -m experiments.bench_qlearning --repeats 2; echo '```'; } > $(QUICK)/qlearning_quick.md
-	$(PY) -m experiments.bench_scaling --quick --out-dir $(QUICK) --results $(QUICK)/scaling_quick.md
-	$(PY) -m experiments.bench_matrix --quick --out $(QUICK)/bench_quick.md
+	$(PY) -m experiments.benchmarks.overhead --timesteps 20000 --rounds 2 --out $(QUICK)/overhead_quick.json
+	$(PY) -m experiments.benchmarks.serving --single 500 --batch 50 --out $(QUICK)/serving_quick.json
+	$(PY) -m experiments.benchmarks.qlearning --repeats 2 --out $(QUICK)/qlearning_quick.json
+	$(PY) -m experiments.benchmarks.scaling --quick --out $(QUICK)/scaling_quick.json
+	$(PY) -m experiments.benchmarks.matrix --quick --out $(QUICK)/bench_quick.md
 	@echo "quick results in $(QUICK)/ (README and experiments/results/ unchanged: make bench-full)"
 
 bench-full:
-	mkdir -p $(R)
-	{ echo "### Overhead (full: 100k steps, 3 rounds)"; \
-	  $(PY) experiments/bench_overhead.py; } > $(R)/overhead_full.md
-	{ echo "### Serving (full: 2000 single, 200 batch requests)"; \
-	  $(PY) experiments/bench_serving.py; } > $(R)/serving_full.md
-	{ echo "### Q-learning throughput (full: 3 repeats)"; echo '```'; \
-	  $(PY) -m experiments.bench_qlearning; echo '```'; } > $(R)/qlearning_full.md
-	{ echo "### Sweeps (full: 30 trials x 20k steps)"; echo '```'; \
-	  $(PY) experiments/bench_sweep.py --timesteps 20000; echo '```'; } > $(R)/sweep_full.md
-	$(PY) -m experiments.bench_scaling
-	$(PY) -m experiments.bench_seed_threads
-	$(PY) -m experiments.bench_matrix --readme
+	$(PY) -m experiments.benchmarks.overhead
+	$(PY) -m experiments.benchmarks.serving
+	$(PY) -m experiments.benchmarks.qlearning
+	$(PY) -m experiments.benchmarks.sweep --timesteps 20000
+	$(PY) -m experiments.benchmarks.scaling
+	$(PY) -m experiments.benchmarks.seed_threads
+	$(PY) -m experiments.benchmarks.matrix --readme
+
+results:
+	$(PY) -m experiments.render
+

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import gymnasium
-
-from envs.inventory import InventoryEnv
+from rl_harness.envs.inventory import InventoryEnv
 
 __all__ = ["InventoryEnv", "INVENTORY_ID"]
 
@@ -14,6 +13,6 @@ if INVENTORY_ID not in gymnasium.registry:
     # The env truncates itself at `horizon`, so no TimeLimit wrapper is added.
     gymnasium.register(
         id=INVENTORY_ID,
-        entry_point="envs.inventory:InventoryEnv",
+        entry_point="rl_harness.envs.inventory:InventoryEnv",
         max_episode_steps=None,
     )

@@ -1,8 +1,9 @@
 """Single-item inventory control with lost sales, a lead time and weekly demand seasonality.
 
 The exact dynamics are in envs/inventory_spec.md; every constant is a constructor kwarg so
-that `conf/env/custom.yaml` (and Optuna) can vary them. `envs.inventory_vec` steps N copies at
-once with numpy and `envs.inventory_dp` computes the exact optimum, for an optimality gap.
+that `conf/env/custom.yaml` (and Optuna) can vary them. `inventory_vec` steps N copies at once
+with numpy and `inventory_dp` computes the exact optimum, for an optimality gap (the folder
+installs as `rl_harness.envs`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-
-from envs.inventory_params import DEFAULT_WEEKLY_PATTERN, WEEKDAYS, InventoryParams
-from envs.inventory_render import DAYS_SHOWN, draw_chart
+from rl_harness.envs.inventory_params import DEFAULT_WEEKLY_PATTERN, WEEKDAYS, InventoryParams
+from rl_harness.envs.inventory_render import DAYS_SHOWN, draw_chart
 
 RENDER_MODES = ("ansi", "rgb_array")
 

@@ -6,7 +6,7 @@ stock after arrival and D ~ Poisson(mean of weekday t mod 7),
     V_t(x, p) = max_a  -c(a) + E[r(y, D)] + E[V_{t+1}(max(y - D, 0), p')],   V_horizon = 0.
 Both expectations are exact: E[sales] = sum_{k<y} P(D > k), E[lost] = mean - E[sales], and
 the next on-hand is y - k with P(D = k) for k < y and 0 with the whole tail P(D >= y).
-Run `python -m envs.inventory_dp --help` for the comparison table.
+Run `python -m rl_harness.envs.inventory_dp --help` for the comparison table.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
-
-from envs.inventory_heuristics import HeuristicResult, best_base_stock, best_s_S
-from envs.inventory_model import MAX_STATE_STEPS, InventoryModel, expect_next, model_for
-from envs.inventory_params import InventoryParams
+from rl_harness.envs.inventory_heuristics import HeuristicResult, best_base_stock, best_s_S
+from rl_harness.envs.inventory_model import MAX_STATE_STEPS, InventoryModel, expect_next, model_for
+from rl_harness.envs.inventory_params import InventoryParams
 
 __all__ = [
     "DPPolicy",

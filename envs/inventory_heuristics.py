@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from envs.inventory_model import MAX_STATE_STEPS, InventoryModel, expect_next, model_for
+from rl_harness.envs.inventory_model import MAX_STATE_STEPS, InventoryModel, expect_next, model_for
 
 # candidates x states x horizon above which the search refuses (about 1 s per 1e8).
 MAX_SEARCH_WORK = 2_000_000_000

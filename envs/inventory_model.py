@@ -9,8 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-
-from envs.inventory_params import InventoryParams
+from rl_harness.envs.inventory_params import InventoryParams
 
 # states x horizon above which the DP refuses (memory for the policy table and time).
 MAX_STATE_STEPS = 20_000_000

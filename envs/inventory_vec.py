@@ -16,11 +16,10 @@ from dataclasses import fields
 from typing import Any
 
 import numpy as np
+from rl_harness.envs.inventory import make_spaces
+from rl_harness.envs.inventory_params import InventoryParams
 from stable_baselines3.common.vec_env import VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
-
-from envs.inventory import make_spaces
-from envs.inventory_params import InventoryParams
 
 _PARAM_NAMES = frozenset(f.name for f in fields(InventoryParams))
 

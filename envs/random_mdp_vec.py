@@ -1,5 +1,5 @@
 """N copies of a small random MDP stepped at once with numpy: a known-optimum task for tests
-and benchmarks of tabular agents (tests/rl_harness/agents, experiments/bench_qlearning.py).
+and benchmarks of tabular agents (tests/rl_harness/agents, experiments/benchmarks/qlearning.py).
 
 Shaped like the project's vectorized inventory env: an SB3 ``VecEnv`` subclass, a fixed horizon
 (truncation, ``TimeLimit.truncated=True``, with ``terminal_observation``), optional absorbing

@@ -19,7 +19,7 @@ def fail(error: HarnessError) -> None:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float | dict:
-    trial = cfg.get("optuna") is not None  # launched by the Optuna sweeper (sweep.is_trial)
+    trial = cfg.get("optuna") is not None  # launched by the Optuna sweeper (tuning.job.is_trial)
     try:
         if cfg.get("rerun") and cfg.rerun.id is not None:
             return _rerun(cfg, trial)
@@ -27,11 +27,11 @@ def main(cfg: DictConfig) -> float | dict:
             from rl_harness.training.launch import train_config
 
             return train_config(cfg)["mean_reward"]
-        from rl_harness.training import train  # sweep imports optuna: only for sweep trials
-        from rl_harness.tuning import sweep
+        from rl_harness.training import train  # tuning imports optuna: only for sweep trials
+        from rl_harness.tuning import job
 
-        hooks = sweep.job_hooks(cfg)  # the trial's report/prune callback, tags
-        return sweep.job_result(hooks, train.run(cfg, **hooks))  # the job's scores
+        hooks = job.job_hooks(cfg)  # the trial's report/prune callback, tags
+        return job.job_result(hooks, train.run(cfg, **hooks))  # the job's scores
     except HarnessError as e:
         if trial or os.environ.get("SUBMITIT_FOLDER"):
             raise  # the sweeper records the trial as failed; submitit the job, in its result

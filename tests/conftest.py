@@ -37,10 +37,12 @@ def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_store: Path) -> Iterator[Path]:
-    """Every test runs in its own directory with its own MLflow store."""
+    """Every test runs in its own directory with its own MLflow store (and no user config
+    directory: the machine's own ~/.config/rl_harness would change what configs compose to)."""
     shutil.copy(empty_store, tmp_path / "mlflow.db")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.setenv("RL_HARNESS_CONFIG_DIR", str(tmp_path / "user_conf"))
     yield tmp_path
 
 

@@ -6,6 +6,8 @@ Every import counts, also one inside a function: a lazy import is still a depend
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,6 +133,44 @@ def test_mlflow_is_imported_only_where_allowed() -> None:
     assert not bad, f"modules importing MLflow outside {MLFLOW_ALLOWED}: {bad}"
 
 
+# Modules a package must not import even where the layers allow it: training.train is the
+# training path (torch, SB3), not a utility belt; what the layers above need from it lives in
+# torch-free modules (config.runtime, build.optimum, training.launch, training.closing).
+FORBIDDEN = {"rl_harness.analysis": ("rl_harness.training.train",)}
+
+
+def forbidden(name: str, path: Path) -> list[str]:
+    """What `name` (at `path`) imports against FORBIDDEN (lazy imports too)."""
+    inside = [ts for p, ts in FORBIDDEN.items() if name == p or name.startswith(p + ".")]
+    targets = {t for ts in inside for t in ts}
+    return sorted(t for t in imports(path) if t in targets)
+
+
+def test_analysis_never_imports_the_training_path(tmp_path: Path) -> None:
+    bad = [f"{n} imports {t}" for n, path in modules().items() for t in forbidden(n, path)]
+    assert not bad, "\n".join(bad)
+    probe = tmp_path / "probe.py"  # the check can fail: a lazy import is caught too
+    probe.write_text("def f():\n    from rl_harness.training import train\n")
+    assert forbidden("rl_harness.analysis.probe", probe) == ["rl_harness.training.train"]
+
+
+# The commands that only read the store: importing them loads neither torch nor SB3 (compare
+# started ~3 s slower with them: experiments/bench_compare.py).
+TORCH_FREE = ("rl_harness.compare", "rl_harness.analysis.compare")
+HEAVY = ("torch", "stable_baselines3", "sb3_contrib")
+
+
+def test_compare_loads_no_torch_nor_sb3() -> None:
+    probe = (
+        f"import sys; import {', '.join(TORCH_FREE)}; "
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "[]", f"{TORCH_FREE} load {out.stdout.strip()}"
+
+
 def test_the_contract_catches_an_upward_import(tmp_path: Path) -> None:
     # The check itself must be able to fail: a tracking module importing training is caught.
     probe = tmp_path / "probe.py"
@@ -166,3 +206,27 @@ def test_benchmarks_and_tests_keep_apart() -> None:
         for module in imported_from(path, "experiments")
     ]
     assert not bad, "\n".join(bad)
+
+
+# The Hydra sweeper is a thin adapter (as Hydra's own Optuna sweeper is): its options, `setup`
+# and `sweep`, and one lazy import of the scheduler, which is tested without Hydra.
+SCHEDULER = ("scheduler", "asktell", "locks", "workers", "report", "state")
+
+
+def test_the_sweeper_plugin_is_a_thin_adapter_over_a_scheduler_without_hydra() -> None:
+    plugin = ROOT / "hydra_plugins" / "rl_harness_sweeper" / "optuna_rl_sweeper.py"
+    assert len(plugin.read_text().splitlines()) <= 150
+    harness = sorted(t for t in imports(plugin) if t.startswith("rl_harness."))
+    assert harness == [
+        "rl_harness.common",
+        "rl_harness.common.seeds",  # the validation block's start, a default of its options
+        "rl_harness.tuning.scheduler",
+        "rl_harness.tuning.scheduler.main",
+    ]
+    with_hydra = [
+        name
+        for name in SCHEDULER
+        for t in imports(ROOT / "rl_harness" / "tuning" / f"{name}.py")
+        if t == "hydra" or t.startswith("hydra.")
+    ]
+    assert not with_hydra, f"scheduler modules importing Hydra: {with_hydra}"

@@ -74,22 +74,23 @@ def problems(commands: list[str]) -> list[str]:
 
 def test_make_bench_writes_only_where_git_ignores() -> None:
     commands = make_n("bench")
-    assert any("experiments.bench_matrix" in c for c in commands)  # the recipe was read
+    assert any("experiments.benchmarks.matrix" in c for c in commands)  # the recipe was read
     assert problems(commands) == []
 
 
 def test_the_check_catches_tracked_outputs_and_readme() -> None:
     into_results = problems(make_n("bench", "QUICK=experiments/results"))
-    assert any("experiments/results/overhead_quick.md" in p for p in into_results)
-    assert any("experiments/results/scaling_quick.md" in p for p in into_results)
+    assert any("experiments/results/overhead_quick.json" in p for p in into_results)
+    assert any("experiments/results/scaling_quick.json" in p for p in into_results)
     old = [
-        "python -m experiments.bench_matrix --quick --readme",
-        "python -m experiments.bench_scaling --quick --results .bench-quick/s.md",
-        "{ echo x; python experiments/bench_overhead.py; } > README.md",
+        "python -m experiments.benchmarks.matrix --quick --readme",
+        "python -m experiments.benchmarks.scaling --quick --results .bench-quick/s.md",
+        "{ echo x; python -m experiments.benchmarks.overhead; } > README.md",
     ]
     assert problems(old) == [
         f"refreshes README's block: {old[0]}",
-        "bench_matrix without --out writes its default file",
-        "bench_scaling without --out-dir writes its default file",
+        "matrix without --out writes its default file",
+        "scaling without --out writes its default file",
         "writes README.md, which git does not ignore",
+        "overhead without --out writes its default file",
     ]

@@ -11,6 +11,7 @@ import sys
 import sysconfig
 import textwrap
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -49,10 +50,11 @@ def listed_packages() -> set[str]:
 def test_every_package_and_config_group_is_listed_for_the_wheel() -> None:
     found = {
         ".".join(p.parent.relative_to(ROOT).parts)
-        for top in ("rl_harness", "envs", "hydra_plugins")
+        for top in ("rl_harness", "hydra_plugins")
         for p in (ROOT / top).rglob("*.py")
         if "__pycache__" not in p.parts
     }
+    found.add("rl_harness.envs")  # envs/, installed under the harness's name
     groups = {
         "rl_harness." + ".".join(d.relative_to(ROOT).parts) for d in (ROOT / "conf").rglob("*")
     }
@@ -109,6 +111,28 @@ def user_project(tmp_path: Path) -> Path:
     return project
 
 
+def test_the_wheel_installs_no_top_level_envs(installed: Path, tmp_path: Path) -> None:
+    """envs/ ships as rl_harness.envs (with its spec); ids recorded as `envs:...` still load."""
+    [wheel] = (installed.parents[2] / "dist").glob("rl_harness-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names}
+    assert "envs" not in tops and not any(n.startswith("envs") for n in tops), sorted(tops)
+    assert {"rl_harness/envs/__init__.py", "rl_harness/envs/inventory_spec.md"} <= set(names)
+    probe = textwrap.dedent("""
+        import gymnasium as gym, rl_harness
+        from rl_harness.envs.inventory import InventoryEnv
+        assert isinstance(gym.make("rl_harness.envs:Inventory-v0").unwrapped, InventoryEnv)
+        assert isinstance(gym.make("envs:Inventory-v0").unwrapped, InventoryEnv)
+        gym.register(id="Old-v0", entry_point="envs.inventory:InventoryEnv")
+        assert type(gym.make("Old-v0").unwrapped) is InventoryEnv
+        print(InventoryEnv.__module__, rl_harness.__file__)
+    """)
+    proc = run_in(tmp_path, installed, "-c", probe)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("rl_harness.envs.inventory ")
+    assert str(installed.parents[1]) in proc.stdout  # the wheel's copy, not the checkout
+
+
 def run_in(project: Path, python: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(project)  # the user's own package
@@ -127,9 +151,13 @@ def test_the_wheel_trains_a_user_env_from_a_user_config_dir(
         "-c",
         "import rl_harness, hydra_plugins.rl_harness_sweeper as s; "
         "from rl_harness.config.preflight import CONF_DIR; "
-        "print(rl_harness.__file__, CONF_DIR, sorted(p.name for p in CONF_DIR.iterdir()))",
+        "print(rl_harness.__file__, CONF_DIR, sorted(p.name for p in CONF_DIR.iterdir())); "
+        "from rl_harness.tuning.champion import target; "
+        "print('promotes to', target(None, 'ppo_cartpole'))",
     )
     assert where.returncode == 0, where.stderr[-2000:]
+    user = Path(os.environ["RL_HARNESS_CONFIG_DIR"])  # never into the installed package
+    assert f"promotes to {user / 'hparams' / 'ppo_cartpole.yaml'}" in where.stdout
     assert str(installed.parents[1]) in where.stdout  # the wheel's copy, not the checkout
     assert str(ROOT) not in where.stdout and "'config.yaml'" in where.stdout
     budget = ["n_timesteps=3000", "eval.freq=0", "checkpoint.freq=0", "progress_bar=false"]

@@ -69,18 +69,19 @@ class Rule:
 RULES = [
     Rule(r"make install train|make test", "setup", "the two setup commands: .ci/run runs them"),
     Rule(r"source \.venv/bin/activate", "setup", "every command here runs after it"),
-    Rule(r"make bench(-full)?", "setup", "benchmarks (15 min to hours), run by hand"),
+    Rule(r"make bench(-full)?", "setup", "benchmarks (minutes to hours), run by hand"),
+    Rule(r"make results", "covered", "tests/experiments/lib/test_records.py: the same pages"),
     Rule(
-        r"python -m experiments\.bench_zoo_gate.*",
+        r"python -m experiments\.gates\.zoo_gate.*",
         "covered",
-        "hours: tests/experiments/test_bench_zoo_gate.py runs one pair of it",
+        "hours: tests/experiments/gates/test_zoo_gate.py runs one pair of it",
     ),
     Rule(r"python -m rl_harness -m sweep=(?!.*db-host).*", "sweep"),
     Rule(r"python -m rl_harness (?!-m sweep=)(?!rerun=)(?!.*my_conf)(?!.*submitit).*", "train"),
     Rule(r"python -m rl_harness rerun=<run id>.*", "run"),  # a rerun takes no budget
     Rule(r"python -m rl_harness\.(evaluate|compare|export|serving register) .*", "run"),
     Rule(r"python -m rl_harness\.runs( .*)?", "run"),
-    Rule(r"python -m envs\.inventory_dp.*", "run"),
+    Rule(r"python -m rl_harness\.envs\.inventory_dp.*", "run"),
     Rule(r"python -c \"import onnxruntime.*", "run"),
     Rule(r"make (sweep|tune.*)", "make"),
     Rule(r"make cluster-(up|down)", "covered", "tests/rl_harness/test_cluster.py runs them"),

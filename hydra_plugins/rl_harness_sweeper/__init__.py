@@ -1,1 +1,1 @@
-"""Hydra sweeper `optuna_rl`: drives Optuna (4 or 5) with pruning; see rl_harness.tuning.sweep."""
+"""Hydra sweeper `optuna_rl` (Optuna 4 or 5, with pruning) over rl_harness.tuning.scheduler."""

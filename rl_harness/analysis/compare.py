@@ -23,16 +23,15 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from rl_harness.build.make import to_plain
 from rl_harness.common import tables
 from rl_harness.common.plots import plot_final_performance, plot_learning_curves
 from rl_harness.common.stats import bootstrap_ci, ci95, estimate, iqm, mean_std
 from rl_harness.config import commands
-from rl_harness.config.names import COMPARISONS_EXPERIMENT, env_experiment
+from rl_harness.config.names import COMPARISONS_EXPERIMENT, current_env_id, env_experiment
 from rl_harness.config.preflight import CONF_DIR
+from rl_harness.config.runtime import output_dir, to_plain
 from rl_harness.errors import ConfigError
 from rl_harness.tracking import runs as tracking
-from rl_harness.training import train
 
 RUN_TYPE = "comparison"
 ALIGN = "llllrrrrr"  # the numeric columns right-aligned
@@ -79,8 +78,9 @@ def collect(cfg: DictConfig) -> list[Group]:
         if algos is not None and tags["algo"] not in algos:
             continue
         if cfg.env_id and env_experiment(tags.get("env", "")) != env_experiment(cfg.env_id):
-            continue  # `Inventory-v0` matches runs of `envs:Inventory-v0`
-        key = (tags["algo"], tags.get("env", "?"), tags.get(cfg.group_tag, ""))
+            continue  # `Inventory-v0` matches runs of `rl_harness.envs:Inventory-v0`
+        env = current_env_id(tags.get("env", "?"))  # runs recorded as `envs:...` join theirs
+        key = (tags["algo"], env, tags.get(cfg.group_tag, ""))
         final = tracking.metric_history(run.info.run_id, cfg.metric)
         groups.setdefault(key, Group(*key)).runs.append(
             SeedRun(
@@ -210,7 +210,7 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
     head, cells = table(rows, cfg.bootstrap.confidence)
     text = tables.text(head, cells, ALIGN)
     print(text)
-    out_dir = out_dir or train.output_dir()
+    out_dir = out_dir or output_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [out_dir / "compare.md", out_dir / "compare.csv", out_dir / "runs.json"]
     files[0].write_text(tables.markdown(head, cells, ALIGN) + "\n")

@@ -2,10 +2,13 @@
 agent and record an evaluation run linked to its training run.
 
     agent (run_id or model_path) ──► eval env with the run's VecNormalize statistics
-      ──► N episodes ──► MLflow run (child of the training run, tag run_type=evaluation):
-          eval/mean_reward, eval/std_reward, eval/ci95, eval/mean_ep_length, eval/optimality
-          (when the task's optimum is known), eval/episode_return per episode, episodes.csv,
-          video/*.mp4
+      ──► the closing evaluation (training.closing, as the training run's own): `episodes`,
+          and where the task has an optimum more until the CI target (`precision`,
+          `max_episodes`; null: the training run's eval.final)
+      ──► MLflow run (child of the training run, tag run_type=evaluation): eval/mean_reward,
+          eval/std_reward, eval/ci95, eval/episodes, eval/mean_ep_length, eval/optimality and
+          eval/optimality_ci95 (when the task's optimum is known), eval/episode_return per
+          episode, episodes.csv, video/*.mp4
 """
 
 from __future__ import annotations
@@ -15,22 +18,23 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import hydra
 import numpy as np
-from omegaconf import DictConfig
-from stable_baselines3.common.evaluation import evaluate_policy
+from omegaconf import DictConfig, OmegaConf
 
 from rl_harness.build import make as build
-from rl_harness.common.stats import ci95, evaluation, mean_std
+from rl_harness.build.optimum import optimum as task_optimum
+from rl_harness.common.stats import evaluation
 from rl_harness.config import commands
 from rl_harness.config.names import env_experiment
 from rl_harness.config.preflight import CONF_DIR
+from rl_harness.config.runtime import output_dir
 from rl_harness.tracking import runs as tracking
 from rl_harness.tracking.recorder import NullRecorder
+from rl_harness.training import closing
 from rl_harness.training import saved_agent as agents
-from rl_harness.training import train
 
 RUN_TYPE = "evaluation"
 
@@ -46,25 +50,31 @@ def load(cfg: DictConfig, dst: Path) -> agents.TrainedAgent:
     return agents.from_path(cfg.model_path, cfg.config)
 
 
+def plan(cfg: DictConfig, trained: DictConfig) -> closing.Plan:
+    """`episodes`; `precision` and `max_episodes`, else the training run's eval.final (an
+    older record without them: exactly `episodes`)."""
+    precision = cfg.precision
+    if precision is None:
+        precision = OmegaConf.select(trained, "eval.final.precision", default=0.0)
+    most = cfg.max_episodes
+    if most is None:
+        most = OmegaConf.select(trained, "eval.final.max_episodes", default=cfg.episodes)
+    return closing.Plan(cfg.episodes, max(most, cfg.episodes), float(precision), cfg.deterministic)
+
+
 def episodes(
-    agent: agents.TrainedAgent, n: int, n_envs: int, seed: int | None, deterministic: bool
-) -> tuple[list[float], list[int]]:
-    """Returns and lengths of n episodes (n_envs at once)."""
-    env = agents.make_eval_env(agent, min(n_envs, n), seed)
+    agent: agents.TrainedAgent,
+    plan: closing.Plan,
+    n_envs: int,
+    seed: int | None,
+    optimum: float | None,
+) -> closing.Episodes:
+    """The closing evaluation (training.closing) on min(n_envs, episodes) envs at once."""
+    env = agents.make_eval_env(agent, min(n_envs, plan.episodes), seed)
     try:
-        returns, lengths = cast(  # return_episode_rewards=True: one entry per episode
-            tuple[list[float], list[int]],
-            evaluate_policy(
-                agent.model,
-                env,
-                n_eval_episodes=n,
-                deterministic=deterministic,
-                return_episode_rewards=True,
-            ),
-        )
+        return closing.evaluate(agent.model, env, plan, optimum)
     finally:
         env.close()
-    return [float(r) for r in returns], [int(x) for x in lengths]
 
 
 def record_video(
@@ -109,20 +119,6 @@ def _even(frame: np.ndarray) -> np.ndarray:
     return frame[:h, :w]
 
 
-def summary(returns: list[float], lengths: list[int], optimum: float | None) -> dict[str, float]:
-    mean, std = mean_std(returns)
-    out = {
-        "eval/mean_reward": mean,
-        "eval/std_reward": std,
-        "eval/ci95": ci95(returns),  # half-width of the 95% CI of the mean, as final/ci95
-        "eval/mean_ep_length": float(np.mean(lengths)),
-        "eval/episodes": float(len(returns)),
-    }
-    if optimum:
-        out["eval/optimality"] = out["eval/mean_reward"] / optimum
-    return out
-
-
 def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
     """Evaluate one trained agent and record the evaluation; returns the summary.
 
@@ -130,17 +126,22 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
     renders frames for `video=true`); the evaluation run opens before the first episode, so an
     evaluation that fails after it started is recorded FAILED, with its error."""
     validate(cfg)
-    out_dir = out_dir or train.output_dir()
+    out_dir = out_dir or output_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         agent = load(cfg, Path(tmp))
         if cfg.video:
             build.check_renders(agent.cfg.env.id)
-        optimum = train.optimum(agent.cfg)
+        optimum = task_optimum(agent.cfg)
         seed = cfg.seed if cfg.seed is not None else agent.cfg.seed + build.EVAL_SEED_OFFSET
-        with _recording(cfg, agent, seed) as recorder:
-            returns, lengths = episodes(agent, cfg.episodes, cfg.n_envs, seed, cfg.deterministic)
-            stats = summary(returns, lengths, optimum)
+        how = plan(cfg, agent.cfg)
+        with _recording(cfg, agent, seed, how) as recorder:
+            played = episodes(agent, how, cfg.n_envs, seed, optimum)
+            returns, lengths = played.returns, played.lengths
+            stats = {
+                **closing.metrics("eval", played, optimum),
+                "eval/mean_ep_length": float(np.mean(lengths)),
+            }
             table = out_dir / "episodes.csv"
             with table.open("w", newline="") as f:
                 writer = csv.writer(f)
@@ -173,7 +174,9 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
 
 
 @contextmanager
-def _recording(cfg: DictConfig, agent: agents.TrainedAgent, seed: int) -> Iterator[Any]:
+def _recording(
+    cfg: DictConfig, agent: agents.TrainedAgent, seed: int, how: closing.Plan
+) -> Iterator[Any]:
     """The evaluation run (a NullRecorder with tracking off), its params logged; it ends
     FINISHED, or FAILED with the error (tracking.mlflow_run)."""
     if not cfg.mlflow.enabled:
@@ -203,6 +206,8 @@ def _recording(cfg: DictConfig, agent: agents.TrainedAgent, seed: int) -> Iterat
         recorder.log_params(
             {
                 "episodes": cfg.episodes,
+                "max_episodes": how.max_episodes,
+                "precision": how.precision,
                 "deterministic": cfg.deterministic,
                 "seed": seed,
                 "checkpoint": cfg.checkpoint if agent.run_id else "",

@@ -2,7 +2,8 @@
 the same — final weights, metric history, closing evaluation (analysis.sameness).
 
     training.rerun.find   the run, its config, drift (refused unless rerun.allow_drift=true)
-    training.train.run    a new run in a fresh output directory, tagged rerun_of=<original id>
+    training.launch       train.run: a new run in a fresh output directory, tagged
+                          rerun_of=<original id>
     verdict               the three comparisons against the original's record
     record                tags rerun.same (and per part), artifact rerun/differences.txt; the
                           verdict line printed last
@@ -88,9 +89,9 @@ def run(cfg: DictConfig, argv: Sequence[str], out_dir: Path | None = None) -> di
     point = finding.find(cfg, argv)
     for line in point.drift + point.notes:
         print(f"rl_harness: rerun of {point.run_id}: {line}", file=sys.stderr)
-    from rl_harness.training import train  # torch, SB3: after the checks
+    from rl_harness.training import launch  # torch, SB3 load there: after the checks
 
-    result = train.run(point.cfg, run_tags=point.tags(), out_dir=out_dir)
+    result = launch.train_recorded(point.cfg, point.tags(), out_dir)
     verdict = judge(point, result["run_id"], Path(result["model_path"]))
     print(verdict.line())
     return {**result, "rerun": verdict}

@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
@@ -36,6 +36,8 @@ from stable_baselines3.common.vec_env.util import dict_to_obs
 
 from rl_harness.build import registry as algos
 from rl_harness.common import seeds
+from rl_harness.config import names
+from rl_harness.config.runtime import to_plain
 from rl_harness.errors import ConfigError, NumericalError
 
 ACTIVATIONS: dict[str, type[torch.nn.Module]] = {
@@ -99,20 +101,13 @@ class ShallowDummyVecEnv(DummyVecEnv):
         return dict_to_obs(self.observation_space, {k: np.copy(v) for k, v in self.buf_obs.items()})
 
 
-VEC_ENVS: dict[str, type[VecEnv]] = {
-    "dummy": ShallowDummyVecEnv,
-    "sb3_dummy": DummyVecEnv,
-    "subproc": SubprocVecEnv,
-}
+VEC_ENVS: dict[str, type[VecEnv]] = dict(
+    zip(names.VEC_ENVS, (ShallowDummyVecEnv, DummyVecEnv, SubprocVecEnv), strict=True)
+)
 NOISES = {"normal": NormalActionNoise, "ornstein_uhlenbeck": OrnsteinUhlenbeckActionNoise}
 # Seed offset for evaluation envs, so evaluation episodes never replay training episodes
 # (declared with the training seed blocks in rl_harness.common.seeds).
 EVAL_SEED_OFFSET = seeds.EVAL_SEED_OFFSET
-
-
-def to_plain(cfg: Any) -> Any:
-    """DictConfig → dict/list: SB3 checks isinstance(net_arch, dict), which a DictConfig fails."""
-    return OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else cfg
 
 
 # ---------------------------------------------------------------- environments

@@ -13,7 +13,7 @@ CI rather than a user's run.
 One module is the exception, since reading and writing private state is its whole job:
 training/exact_state.py (exact resume) takes the algorithms' protected attributes
 (`_last_obs`, `_episode_num`, ...), a space's `_np_random`, the logger's pending values and each
-vec env wrapper's attributes; tests/experiments/test_resume_exactness.py runs it against the
+vec env wrapper's attributes; tests/experiments/checks/test_resume_exactness.py runs it against the
 installed SB3, sb3-contrib and gymnasium.
 """
 

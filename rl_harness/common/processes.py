@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import NamedTuple
 
 
 def start_time(pid: int) -> str:
@@ -19,10 +20,42 @@ def start_time(pid: int) -> str:
         return "?"
 
 
+class Identity(NamedTuple):
+    """A process, as other processes name it: `host:pid:start` in a trial's or a claim's
+    attribute (`str`, `parse`), three tags on an MLflow run (tracking.store.owner_tags)."""
+
+    host: str
+    pid: int
+    start: str = "?"
+
+    @classmethod
+    def here(cls, pid: int | None = None) -> Identity:
+        """This process (or another local one)."""
+        pid = os.getpid() if pid is None else pid
+        return cls(socket.gethostname(), pid, start_time(pid))
+
+    @classmethod
+    def parse(cls, text: str) -> Identity | None:
+        """From `host:pid:start`; None where it names no process."""
+        host, _, rest = text.partition(":")
+        pid, _, start = rest.partition(":")
+        try:
+            return cls(host, int(pid), start or "?")
+        except ValueError:
+            return None
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}:{self.start}"
+
+    def alive(self) -> bool | None:
+        """True or False for a process of this host; None for another host (no way to tell
+        here: its heartbeat does, common.liveness)."""
+        return alive(self.host, self.pid, self.start)
+
+
 def identity(pid: int | None = None) -> str:
     """host:pid:start of this (or another local) process."""
-    pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}:{pid}:{start_time(pid)}"
+    return str(Identity.here(pid))
 
 
 def alive(host: str, pid: int, start: str = "?") -> bool | None:
@@ -42,12 +75,8 @@ def identity_alive(tag: str | None) -> bool | None:
     """`alive` for an `identity` string; None when there is none to judge."""
     if not tag:
         return None
-    host, _, rest = tag.partition(":")
-    pid, _, start = rest.partition(":")
-    try:
-        return alive(host, int(pid), start or "?")
-    except ValueError:
-        return False
+    who = Identity.parse(tag)
+    return False if who is None else who.alive()
 
 
 def cores() -> int:

@@ -21,8 +21,9 @@ Hydra apps (training, evaluate, compare) get their checked argv back (`checked_a
 compose again under `@hydra.main`; serving, export and runs take the composed config (`load`,
 `load_subcommand`). The entry points (rl_harness/<command>.py) run these checks before they
 import the command's code, inside `reporting(program)`.
-Training's values are judged by `train.validate` after composition (they depend on the
-algorithm's signature); the rules here are for the commands around it.
+Training (`config`) keeps its values to `train.validate`, after composition, where a recorded
+config being resumed is judged too: it applies RULES["config"] below, then what depends on the
+algorithm's signature and the env (build).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rl_harness.config.names import CHECKPOINT_FILES, RUN_STATUSES
+from rl_harness.common.seeds import EVAL_SEED_OFFSET
+from rl_harness.config.names import CHECKPOINT_FILES, RUN_STATUSES, VEC_ENVS
 from rl_harness.config.preflight import CONF_DIR, TRAINING, preflight
 from rl_harness.errors import ConfigError, HarnessError, exit_with
 
@@ -91,6 +93,12 @@ def check(name: str, cfg: DictConfig) -> None:
     base = OmegaConf.load(CONF_DIR / f"{name}.yaml")
     _required(cfg)
     _types(OmegaConf.to_container(base, resolve=False), cfg, "")
+    apply_rules(name, cfg)
+
+
+def apply_rules(name: str, cfg: DictConfig) -> None:
+    """The command's value rules alone (RULES[name]): training's, whose config is not one
+    YAML file, applies these in `train.validate`."""
     for rule in RULES.get(name, ()):
         rule(cfg)
 
@@ -198,9 +206,10 @@ def one_of(a: str, b: str, hint_a: str, hint_b: str) -> Rule:
     return rule
 
 
-def integer(*keys: str, minimum: int | None = 1, optional: bool = False) -> Rule:
-    """Integers ≥ `minimum` (1: positive; None: any), or (`optional`) null."""
-    return Integer(keys, minimum, optional)
+def integer(*keys: str, minimum: int | None = 1, optional: bool = False, note: str = "") -> Rule:
+    """Integers ≥ `minimum` (1: positive; None: any), or (`optional`) null; `note` says what
+    a special value means (`0 turns it off`)."""
+    return Integer(keys, minimum, optional, note)
 
 
 @dataclass(frozen=True)
@@ -210,6 +219,7 @@ class Integer:
     keys: tuple[str, ...]
     minimum: int | None
     optional: bool
+    note: str = ""
 
     def __call__(self, cfg: DictConfig) -> None:
         names = {1: "a positive integer", 0: "an integer ≥ 0"}
@@ -220,18 +230,72 @@ class Integer:
                 continue
             if not _is_int(value) or (self.minimum is not None and value < self.minimum):
                 extra = " or null" if self.optional else ""
-                raise ConfigError(f"{key} must be {what}{extra}, got {value!r}")
+                note = f" ({self.note})" if self.note else ""
+                raise ConfigError(f"{key} must be {what}{extra}{note}, got {value!r}")
 
 
-def choice(key: str, options: Sequence[str], *, optional: bool = False) -> Rule:
-    """One of `options`, or (`optional`) null."""
+def number(key: str, minimum: float, *, optional: bool = False) -> Rule:
+    """A number (integer or float) ≥ `minimum`, or (`optional`) null."""
 
     def rule(cfg: DictConfig) -> None:
-        if optional and cfg[key] is None:
+        value = OmegaConf.select(cfg, key)
+        if optional and value is None:
             return
-        if cfg[key] not in options:
+        if not _is_number(value) or value < minimum:
+            extra = " or null" if optional else ""
+            raise ConfigError(f"{key} must be a number ≥ {minimum:g}{extra}, got {value!r}")
+
+    return rule
+
+
+def boolean(key: str) -> Rule:
+    """true or false (a key missing from an older recorded config: its default applies)."""
+
+    def rule(cfg: DictConfig) -> None:
+        value = OmegaConf.select(cfg, key, default=False)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+
+    return rule
+
+
+def not_below(key: str, other: str) -> Rule:
+    """`key` ≥ `other` (two numbers that their own rules have checked; null: no bound)."""
+
+    def rule(cfg: DictConfig) -> None:
+        value, bound = OmegaConf.select(cfg, key), OmegaConf.select(cfg, other)
+        if value is not None and bound is not None and value < bound:
+            raise ConfigError(f"{key} ({value}) must be ≥ {other} ({bound})")
+
+    return rule
+
+
+def when(key: str, *rules: Rule) -> Rule:
+    """`rules` only where `key` is set (true, non-zero): e.g. the episodes of an evaluation
+    that runs."""
+
+    def rule(cfg: DictConfig) -> None:
+        if OmegaConf.select(cfg, key):
+            for inner in rules:
+                inner(cfg)
+
+    return rule
+
+
+def choice(
+    key: str, options: Sequence[str | bool], *, optional: bool = False, default: Any = None
+) -> Rule:
+    """One of `options` (true and false as YAML writes them), or (`optional`) null; `default`:
+    the value of a key missing from an older recorded config."""
+
+    def rule(cfg: DictConfig) -> None:
+        value = OmegaConf.select(cfg, key, default=default)
+        if optional and value is None:
+            return
+        if not any(value == o and isinstance(value, bool) == isinstance(o, bool) for o in options):
             extra = " (or null)" if optional else ""
-            raise ConfigError(f"{key} must be one of {', '.join(options)}{extra}, got {cfg[key]!r}")
+            shown = ", ".join(str(o).lower() if isinstance(o, bool) else o for o in options)
+            raise ConfigError(f"{key} must be one of {shown}{extra}, got {value!r}")
 
     return rule
 
@@ -290,11 +354,46 @@ def names(key: str, *, single: bool = False) -> Rule:
     return rule
 
 
+def training_seed(cfg: DictConfig) -> None:
+    """A training seed below the evaluation seeds, for each of its `n_envs` envs."""
+    top = EVAL_SEED_OFFSET - cfg.n_envs
+    if not _is_int(cfg.seed) or not 0 <= cfg.seed <= top:
+        raise ConfigError(
+            f"seed must be an integer in [0, {top}], got {cfg.seed!r}: evaluation seeds start at "
+            f"{EVAL_SEED_OFFSET}, and no training seed may reach them"
+        )
+
+
+def closing_evaluation(prefix: str, *, inherited: bool = False) -> list[Rule]:
+    """The closing evaluation's counts and precision (training.closing): training's
+    eval.final.*, and evaluate's, where (`inherited`) max_episodes and precision may be null
+    (the training run's)."""
+    episodes, most = f"{prefix}episodes", f"{prefix}max_episodes"
+    return [
+        integer(episodes, f"{prefix}n_envs"),
+        integer(most, optional=inherited),
+        not_below(most, episodes),
+        number(f"{prefix}precision", 0, optional=inherited),
+    ]
+
+
 _MODEL = ("run_id", "model_path", "training run id", "file")
 RULES: dict[str, list[Rule]] = {
+    "config": [
+        integer("n_timesteps", "n_envs", "torch_threads"),
+        *closing_evaluation("eval.final."),
+        training_seed,
+        integer("eval.freq", "checkpoint.freq", minimum=0, note="0 turns it off"),
+        integer("checkpoint.keep", minimum=0, note="0 keeps all"),
+        when("eval.freq", integer("eval.episodes")),
+        choice("checkpoint.upload", [True, False, "auto"], default="auto"),
+        boolean("mlflow.system_metrics"),
+        choice("vec_env", VEC_ENVS),
+    ],
     "evaluate": [
         one_of(*_MODEL),
-        integer("episodes", "n_envs", "video_episodes"),
+        *closing_evaluation("", inherited=True),
+        integer("video_episodes"),
         integer("video_fps", optional=True),
         integer("seed", minimum=None, optional=True),
         choice("checkpoint", list(CHECKPOINT_FILES)),

@@ -15,6 +15,9 @@ CHECKPOINT_FILES = {"final": "model.zip", "best": "best_model.zip"}
 # An MLflow run's status (mlflow.entities.RunStatus), for `python -m rl_harness.runs status=`.
 RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 
+# `vec_env=`: how a run's envs are stepped (build.make.VEC_ENVS maps each to its class).
+VEC_ENVS = ("dummy", "sb3_dummy", "subproc")
+
 # The experiment that comparisons and tuning reports go to, apart from the training runs whose
 # charts their one-value metrics would crowd.
 COMPARISONS_EXPERIMENT = "comparisons"
@@ -38,9 +41,20 @@ _NOT_CONFIGURATION = (
 
 def experiment_name(cfg: Any) -> str:
     """The MLflow experiment of a run: `mlflow.experiment`, else the env id without its module
-    (`envs:Inventory-v0` → `Inventory-v0`)."""
+    (`rl_harness.envs:Inventory-v0` → `Inventory-v0`)."""
     mlflow_cfg = cfg.get("mlflow") or {}
     return mlflow_cfg.get("experiment") or env_experiment(cfg.env.id)
+
+
+LEGACY_ENVS = "envs:"  # the custom envs' module before they installed as rl_harness.envs
+
+
+def current_env_id(env_id: str) -> str:
+    """An env id as runs record it now: `envs:Inventory-v0` (recorded before the custom envs
+    installed as `rl_harness.envs`) is `rl_harness.envs:Inventory-v0`, so that old and new
+    runs of one task group together."""
+    env_id = str(env_id)
+    return "rl_harness." + env_id if env_id.startswith(LEGACY_ENVS) else env_id
 
 
 def env_experiment(env_id: str) -> str:

@@ -13,6 +13,7 @@ closed: every key must exist.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,28 @@ from rl_harness.errors import ConfigError
 _CHECKOUT_CONF = Path(__file__).resolve().parents[2] / "conf"
 _INSTALLED_CONF = Path(__file__).resolve().parents[1] / "conf"
 CONF_DIR = _CHECKOUT_CONF if (_CHECKOUT_CONF / "config.yaml").is_file() else _INSTALLED_CONF
+# The user's own config directory, searched before the shipped one where it exists (the Hydra
+# search-path plugin in hydra_plugins/rl_harness_sweeper/user_config.py): a champion promoted
+# from an installed package goes there, never into the package.
+USER_CONF_ENV = "RL_HARNESS_CONFIG_DIR"
+
+
+def user_conf_dir() -> Path:
+    """$RL_HARNESS_CONFIG_DIR, else $XDG_CONFIG_HOME/rl_harness (~/.config/rl_harness)."""
+    if own := os.environ.get(USER_CONF_ENV):
+        return Path(own).expanduser()
+    xdg = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(xdg) / "rl_harness"
+
+
+def installed(conf: Path = CONF_DIR) -> bool:
+    """Whether `conf` is an installed package's (a wheel's, in site-packages), which nothing
+    writes into; a source checkout's `conf/` is the project's own."""
+    return conf.resolve() == _INSTALLED_CONF or bool(
+        {"site-packages", "dist-packages"} & set(conf.resolve().parts)
+    )
+
+
 TRAINING = "config"  # the training config; the other commands' configs sit beside it
 FREE_FORM = ("algo.", "env.kwargs.", "mlflow.tags")
 # `rerun=<run id>` is short for `rerun.id=<run id>` (beside `rerun.allow_drift=`); the id is
@@ -95,7 +118,10 @@ def preflight(argv: list[str], config_name: str = TRAINING) -> list[str]:
 
     parser = OverridesParser.create()
     schema = _Schema.of(config_name)
-    if dirs := _user_dirs(parser, argv):
+    dirs = _user_dirs(parser, argv)
+    if user_conf_dir().is_dir():  # searched by every run (hydra_plugins: user_config.py)
+        dirs.append(user_conf_dir())
+    if dirs:
         schema = _Schema(schema.base, schema.groups, schema.open, tuple(dirs))
     out: list[str] = []
     skip_next = False

@@ -19,7 +19,8 @@ hold what the builder validates (build/make.py):
 
 Every file starts with its provenance (RL Zoo version, file, key). An entry that cannot be
 converted, or whose env has no config here, is listed with the reason in the report
-(`experiments/results/zoo_conversion.md`); none is dropped silently. A file without the
+(`experiments/results/zoo_conversion.md`, rendered from its record `zoo_conversion.json`: every
+entry, its file or its reason, and what produced it); none is dropped silently. A file without the
 provenance marker (our own tuned files: the custom task, Q-learning, hand-made ones) is never
 overwritten.
 
@@ -35,6 +36,7 @@ import argparse
 import ast
 import importlib
 import importlib.util
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,8 @@ from rl_harness.config.preflight import CONF_DIR
 
 MARKER = "# Converted from RL Zoo"
 REPORT = CONF_DIR.parent / "experiments" / "results" / "zoo_conversion.md"
+RECORD = REPORT.with_suffix(".json")  # the report's record: REPORT is rendered from it
+COMMAND = "python -m rl_harness.config.zoo"
 # RL Zoo's file name → our algo config name
 ALGOS = {
     "a2c": "a2c", "ars": "ars", "crossq": "crossq", "ddpg": "ddpg", "dqn": "dqn", "ppo": "ppo",
@@ -340,6 +344,44 @@ def report(results: list[Converted], version: str) -> str:
     return head + tables.markdown(["algo", "RL Zoo key", "our file", "result"], rows) + "\n"
 
 
+def record(results: list[Converted], version: str) -> dict[str, Any]:
+    """The report's record: every entry (its file or its reason) and what produced it."""
+    import os
+    import platform
+
+    from rl_harness.common import provenance
+
+    facts = provenance.facts()
+    return {
+        "command": COMMAND,
+        "commit": facts.get(provenance.COMMIT_TAG, "unknown"),
+        "dirty": facts.get(provenance.DIRTY_TAG, "unknown"),
+        "machine": f"{facts[provenance.CPU_TAG]}, {os.cpu_count()} cores, {platform.platform()}",
+        "versions": {
+            k.removeprefix(provenance.VERSION_PREFIX): v
+            for k, v in facts.items()
+            if k.startswith(provenance.VERSION_PREFIX)
+        },  # fmt: skip
+        "rl_zoo3": version,
+        "entries": entries(results),
+    }
+
+
+def entries(results: list[Converted]) -> list[dict[str, Any]]:
+    """Each entry as the record holds it: its key, our env, its reason or its note."""
+    return [
+        {"algo": r.algo, "env_id": r.env_id, "env": r.env, "reason": r.reason, "note": r.note}
+        for r in results
+    ]
+
+
+def render(data: dict[str, Any]) -> str:
+    """The report, from its record alone."""
+    entries = [Converted(e["algo"], e["env_id"], {}, e["env"], e["reason"], e["note"])
+               for e in data["entries"]]  # fmt: skip
+    return report(entries, data["rl_zoo3"])
+
+
 def zoo_dir() -> tuple[Path, str]:
     """The installed rl_zoo3's hyperparams folder and version."""
     spec = importlib.util.find_spec("rl_zoo3")
@@ -358,9 +400,11 @@ def main() -> None:
     folder, version = (args.zoo, args.version or "?") if args.zoo else zoo_dir()
     results = convert_all(folder)
     if not args.dry_run:
-        write(results, version)
-        REPORT.parent.mkdir(parents=True, exist_ok=True)
-        REPORT.write_text(report(results, version))
+        facts = record(results, version)  # the code as the conversion found it
+        write(results, version)  # which may keep one of ours: a reason more
+        RECORD.parent.mkdir(parents=True, exist_ok=True)
+        RECORD.write_text(json.dumps({**facts, "entries": entries(results)}, indent=1) + "\n")
+        REPORT.write_text(render(json.loads(RECORD.read_text())))
     print(report(results, version))
 
 

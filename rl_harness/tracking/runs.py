@@ -16,7 +16,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,17 +25,18 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
-from rl_harness.common import compat, processes, provenance
+from rl_harness.common import compat, liveness, provenance
 from rl_harness.errors import ConfigError
-from rl_harness.tracking import liveness
 from rl_harness.tracking.recorder import Tasks, run_task
 from rl_harness.tracking.store import (  # noqa: F401 - tracking_uri is read here too
+    HEARTBEAT_TAG,
     HOST_TAG,
+    INTERVAL_TAG,
     OUT_DIR_TAG,
-    PID_START_TAG,
     PID_TAG,
     check_server_reachable,
     first_open_lock,
+    owner_of,
     owner_tags,
     sqlite_path,
     tracking_uri,
@@ -181,20 +182,21 @@ def check_store() -> None:
 
 def mark_if_dead(client: MlflowClient, run: Any) -> bool:
     """A RUNNING run whose process is gone died without a word: mark it FAILED. On its own host
-    the process table tells; from another host, a heartbeat that stopped (tracking.liveness)."""
+    the process table tells; from another host, a heartbeat that stopped (common.liveness)."""
     tags = run.data.tags
     if run.info.status != "RUNNING":
         return False
     if tags.get(HOST_TAG) != socket.gethostname():
-        reason = liveness.stale(tags)
+        interval = float(tags.get(INTERVAL_TAG, liveness.INTERVAL_S))
+        reason = liveness.stale(tags.get(HEARTBEAT_TAG), interval=interval)
         if reason is None:
             return False
         error = f"process {tags.get(PID_TAG)} on {tags.get(HOST_TAG)} is gone: {reason}"
     else:
-        pid = int(tags.get(PID_TAG, os.getpid()))
-        if pid == os.getpid() or processes.alive(tags[HOST_TAG], pid, tags.get(PID_START_TAG, "?")):
+        who = owner_of(tags)
+        if who.pid == os.getpid() or who.alive():
             return False
-        error = f"process {pid} died without ending the run"
+        error = f"process {who.pid} died without ending the run"
     client.set_tag(run.info.run_id, "error", error)
     client.set_terminated(run.info.run_id, "FAILED")
     return True
@@ -232,7 +234,7 @@ def mlflow_run(
     all_tags = {
         "command": " ".join(sys.argv),
         **owner_tags(),
-        liveness.INTERVAL_TAG: liveness.INTERVAL_S,
+        INTERVAL_TAG: liveness.INTERVAL_S,
     }
     all_tags.update(provenance.git_state().tags())  # the harness's commit, and if it is dirty
     if parent_run_id:
@@ -252,7 +254,8 @@ def mlflow_run(
     monitor = (
         _start_monitor(run.info.run_id, resumed=run_id is not None) if system_metrics else None
     )
-    beat = liveness.Heartbeat(client, run.info.run_id).start()
+    beat = ExitStack()  # the process's heartbeat tags the run while it is open
+    beat.enter_context(liveness.heartbeat(tag_beat(client, run.info.run_id)))
     try:
         yield recorder
     except KeyboardInterrupt:
@@ -268,14 +271,19 @@ def mlflow_run(
     client.set_terminated(run.info.run_id, "FINISHED")
 
 
-def _wind_down(recorder: MlflowRecorder, monitor: Any, beat: liveness.Heartbeat) -> None:
+def tag_beat(client: MlflowClient, run_id: str) -> liveness.Action:
+    """A heartbeat action: the run's HEARTBEAT_TAG set to now (Unix seconds)."""
+    return lambda: client.set_tag(run_id, HEARTBEAT_TAG, f"{time.time():.0f}")
+
+
+def _wind_down(recorder: MlflowRecorder, monitor: Any, beat: ExitStack) -> None:
     """Before the run ends: the uploads handed over finish (a failed one is tagged, not fatal:
     the run's own result stands), and the system-metrics sampler logs its last samples."""
     if errors := recorder.uploads.wait():
         recorder.set_tags({"rl_harness.upload_errors": "; ".join(errors)[:5000]})
         print(f"rl_harness: {len(errors)} upload(s) failed: {errors[0]}", file=sys.stderr)
     _stop_monitor(monitor)
-    beat.stop()
+    beat.close()
 
 
 def _start_monitor(run_id: str, resumed: bool) -> Any:
@@ -416,6 +424,12 @@ def _record_failure(recorder: MlflowRecorder, error: BaseException) -> None:
 def client() -> MlflowClient:
     """One client per tracking URI and process: constructing one costs ~0.2 s (store setup)."""
     return _client_for(tracking_uri())
+
+
+def client_for(uri: str) -> MlflowClient:
+    """The client of a store named by its URI rather than by MLFLOW_TRACKING_URI (a benchmark's
+    scratch store), set up as `client()`'s is: under the store's first-open lock."""
+    return _client_for(uri)
 
 
 @lru_cache(maxsize=8)

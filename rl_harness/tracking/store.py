@@ -11,7 +11,7 @@ import fcntl
 import os
 import socket
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from rl_harness.common import processes
@@ -22,18 +22,25 @@ OUT_DIR_TAG = "rl_harness.output_dir"  # where a run's files are (resume finds t
 PID_TAG = "rl_harness.pid"  # the training process: a RUNNING run whose process is gone is dead
 HOST_TAG = "rl_harness.host"
 PID_START_TAG = "rl_harness.pid_start"  # with the pid: a reused pid is not the run's process
+# Judged from other hosts (common.liveness): the run's last beat (Unix seconds), set every
+# interval by the process that records it, and that interval, so readers agree.
+HEARTBEAT_TAG = "rl_harness.heartbeat"
+INTERVAL_TAG = "rl_harness.heartbeat_interval"
 
 
 def owner_tags() -> dict[str, str]:
     """Host, pid and start time of this process, the one whose death ends its run. Tagged by the
     training process itself, also where a helper records for it: the helper's own start time
     beside the trainer's pid made every other start on the host judge a live run dead."""
-    pid = os.getpid()
-    return {
-        PID_TAG: str(pid),
-        HOST_TAG: socket.gethostname(),
-        PID_START_TAG: processes.start_time(pid),
-    }
+    me = processes.Identity.here()
+    return {PID_TAG: str(me.pid), HOST_TAG: me.host, PID_START_TAG: me.start}
+
+
+def owner_of(tags: Mapping[str, str]) -> processes.Identity:
+    """The process a run's owner tags name (this process where they name none)."""
+    here = processes.Identity.here()
+    pid = int(tags.get(PID_TAG, here.pid))
+    return processes.Identity(tags.get(HOST_TAG, here.host), pid, tags.get(PID_START_TAG, "?"))
 
 
 def tracking_uri() -> str:

@@ -21,6 +21,7 @@ from rl_harness.build import make as build
 from rl_harness.build import registry as algos
 from rl_harness.common.obs_normalizer import ObsNormalizer  # noqa: F401 - agents.ObsNormalizer
 from rl_harness.config.names import CHECKPOINT_FILES
+from rl_harness.config.runtime import to_plain
 from rl_harness.errors import ConfigError
 from rl_harness.tracking import runs as tracking
 
@@ -115,7 +116,7 @@ def make_eval_env(
         if render:
             cfg.env.vectorized = None
             cfg.env.kwargs = {
-                **(build.to_plain(cfg.env.get("kwargs")) or {}),
+                **(to_plain(cfg.env.get("kwargs")) or {}),
                 "render_mode": "rgb_array",
             }
             cfg.vec_env = "dummy"

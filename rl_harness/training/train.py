@@ -10,32 +10,32 @@ import inspect
 import os
 import sys
 import tempfile
-import warnings
 from collections.abc import Callable, Iterator
-from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from stable_baselines3.common.callbacks import EvalCallback
-from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 
 from rl_harness.build import make as build
 from rl_harness.build import registry as algos
+from rl_harness.build.optimum import optimum
 from rl_harness.common import stats
 from rl_harness.common.stats import ci95, mean_std
-from rl_harness.config import names
+from rl_harness.config import commands, names
 from rl_harness.config.names import experiment_name
+from rl_harness.config.preflight import TRAINING
+from rl_harness.config.runtime import output_dir, to_plain
 from rl_harness.errors import ConfigError, NumericalError, stopped
 from rl_harness.tracking.recorder import NullRecorder
 from rl_harness.tracking.store import OUT_DIR_TAG, tracking_uri
-from rl_harness.training import checkpoints, record_tasks
+from rl_harness.training import checkpoints, closing, record_tasks
 from rl_harness.training.callbacks import (
     Checkpoint,
     OnPolicyLogs,
@@ -50,83 +50,16 @@ if TYPE_CHECKING:
 
 
 def validate(cfg: DictConfig) -> tuple[type, dict[str, Any]]:
-    """Every check that needs no env or model: fail in milliseconds, not after training."""
-    counts = ("n_timesteps", "n_envs", "torch_threads")
-    for key in (*counts, "eval.final.episodes", "eval.final.max_episodes", "eval.final.n_envs"):
-        value = OmegaConf.select(cfg, key)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ConfigError(f"{key} must be a positive integer, got {value!r}")
-    check_final_eval(cfg)
-    if not isinstance(cfg.seed, int) or not 0 <= cfg.seed <= build.EVAL_SEED_OFFSET - cfg.n_envs:
-        raise ConfigError(
-            f"seed must be an integer in [0, {build.EVAL_SEED_OFFSET - cfg.n_envs}], got "
-            f"{cfg.seed!r}: evaluation seeds start at {build.EVAL_SEED_OFFSET}, and no training "
-            "seed may reach them"
-        )
-    if cfg.eval.episodes <= 0 and cfg.eval.freq > 0:
-        raise ConfigError(f"eval.episodes must be positive, got {cfg.eval.episodes}")
-    for key, zero in (
-        ("eval.freq", "turns it off"),
-        ("checkpoint.freq", "turns it off"),
-        ("checkpoint.keep", "keeps all"),
-    ):
-        value = OmegaConf.select(cfg, key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ConfigError(f"{key} must be an integer ≥ 0 (0 {zero}), got {value!r}")
-    if (upload := cfg.checkpoint.get("upload", "auto")) not in (True, False, "auto"):
-        raise ConfigError(f"checkpoint.upload must be true, false or auto, got {upload!r}")
-    if not isinstance(system_metrics := cfg.mlflow.get("system_metrics", False), bool):
-        raise ConfigError(f"mlflow.system_metrics must be true or false, got {system_metrics!r}")
-    if cfg.vec_env not in build.VEC_ENVS:
-        raise ConfigError(f"vec_env='{cfg.vec_env}' is not one of: {', '.join(build.VEC_ENVS)}")
+    """Every check that needs no env or model: fail in milliseconds, not after training.
+
+    The value rules are config.commands' (RULES["config"], as every command's); then what
+    depends on the algorithm's signature and on the env id."""
+    commands.apply_rules(TRAINING, cfg)
     cls = algos.get_class(cfg.algo.name)
     kwargs = build.algo_kwargs(cfg.algo.name, cls, cfg.algo)
     build.check_env_id(cfg.env.id)
     build.check_frame_stack(cfg.env.get("frame_stack"))
     return cls, kwargs
-
-
-def check_final_eval(cfg: DictConfig) -> None:
-    """eval.final.*, beyond its counts (positive integers, checked with the others): enough
-    room for the batches, precision a number ≥ 0."""
-    final = cfg.eval.final
-    if final.max_episodes < final.episodes:
-        raise ConfigError(
-            f"eval.final.max_episodes ({final.max_episodes}) must be ≥ eval.final.episodes "
-            f"({final.episodes})"
-        )
-    precision = final.get("precision")
-    if isinstance(precision, bool) or not isinstance(precision, int | float) or precision < 0:
-        raise ConfigError(f"eval.final.precision must be a number ≥ 0, got {precision!r}")
-
-
-@lru_cache(maxsize=8)
-def _optimum(path: str, kwargs_items: tuple) -> float | None:
-    try:
-        return float(algos.import_path(path)(**dict(kwargs_items)))
-    except ValueError as e:  # e.g. a state space too large for exact DP: train without it
-        warnings.warn(f"no optimum for this env: {e}", stacklevel=2)
-        return None
-
-
-def optimum(cfg: DictConfig) -> float | None:
-    """The task's best possible expected return, where the env config names how to compute it."""
-    path = cfg.env.get("optimum")
-    if not path:
-        return None
-    kwargs = build.to_plain(cfg.env.get("kwargs")) or {}
-    return _optimum(path, tuple(sorted((k, _hashable(v)) for k, v in kwargs.items())))
-
-
-def _hashable(v: Any) -> Any:
-    return tuple(v) if isinstance(v, list) else v
-
-
-def output_dir() -> Path:
-    """Hydra's run directory when run through Hydra, else the working directory."""
-    if HydraConfig.initialized():
-        return Path(HydraConfig.get().runtime.output_dir)
-    return Path.cwd()
 
 
 def base_tags(cfg: DictConfig) -> dict[str, str]:
@@ -159,43 +92,20 @@ def _sb3_logger(out_dir: Path, recorder: Recorder, verbose: int) -> Logger:
 
 def evaluate(
     model: Any, train_env: VecEnv, cfg: DictConfig, best: float | None
-) -> tuple[float, float, list[float]]:
-    """The closing evaluation, the run's reported result: `eval.final.episodes` freshly seeded
-    episodes (seeds from EVAL_SEED_OFFSET on, which no training seed reaches); where the env
-    has an optimum, more in batches until the 95% CI half-width of the mean is ≤ `precision` ×
-    optimum or `max_episodes` have been played."""
-    final = cfg.eval.final
-    env = build.make_env(cfg, evaluation=True, n_envs=final.n_envs)
+) -> closing.Episodes:
+    """The closing evaluation, the run's reported result (training.closing, as `evaluate`'s):
+    `eval.final` on `eval.final.n_envs` envs with the training statistics, seeded from
+    EVAL_SEED_OFFSET on."""
+    env = build.make_env(cfg, evaluation=True, n_envs=cfg.eval.final.n_envs)
     try:
         if isinstance(env, VecNormalize):
             sync_envs_normalization(train_env, env)
         env.seed(cfg.seed + build.EVAL_SEED_OFFSET)
-        returns: list[float] = []
-        batch = final.episodes
-        while batch > 0:
-            returns += play(model, env, batch, cfg.eval.deterministic)
-            if not best or not final.precision or ci95(returns) <= final.precision * abs(best):
-                break
-            batch = min(max(len(returns), final.n_envs), final.max_episodes - len(returns))
+        return closing.evaluate(
+            model, env, closing.Plan.of(cfg.eval.final, cfg.eval.deterministic), best
+        )
     finally:
         env.close()
-    mean, std = mean_std(returns)
-    return mean, std, returns
-
-
-def play(model: Any, env: VecEnv, episodes: int, deterministic: bool) -> list[float]:
-    """`episodes` more episodes on `env` (which continues its seeded streams), their returns."""
-    returns, _ = cast(  # return_episode_rewards=True: lists, one entry per episode
-        tuple[list[float], list[int]],
-        evaluate_policy(
-            model,
-            env,
-            n_eval_episodes=episodes,
-            deterministic=deterministic,
-            return_episode_rewards=True,
-        ),
-    )
-    return [float(r) for r in returns]
 
 
 # experiment=, run_name=, tags=, run_id= (to reopen), unique_name=, system_metrics= -> the run
@@ -320,15 +230,17 @@ def run(
             recorder.set_tags(resume_tags(point.checkpoint, state))
         learn(model, cfg, callbacks, out_dir, resumed=point is not None)
         model_path = save(model, env, eval_env, out_dir, recorder, cfg)
-        mean, std, returns = evaluate(model, env, cfg, best)
-        record_end(recorder, out_dir, experiment, model.num_timesteps, returns, best)
-        recorder.set_tags({NOTE_TAG: run_note(cfg, model.num_timesteps, returns, best)})
+        episodes = evaluate(model, env, cfg, best)
+        record_end(recorder, out_dir, experiment, model.num_timesteps, episodes, best)
+        recorder.set_tags({NOTE_TAG: run_note(cfg, model.num_timesteps, episodes.returns, best)})
+
+    mean, std = mean_std(episodes.returns)
 
     result = {
         "run_id": recorder.run_id,
         "mean_reward": mean,
         "std_reward": std,
-        "returns": returns,
+        "returns": episodes.returns,
         "model_path": str(model_path),
         "optimum": best,
         "timesteps": model.num_timesteps,
@@ -391,7 +303,7 @@ def run_note(cfg: DictConfig, timesteps: int, returns: list[float], best: float 
     """The run page's description: what a person compares, without opening params or metrics."""
     mean = float(np.mean(returns))
     pct = f" = **{100 * mean / best:.1f}% of optimum**" if best else ""
-    hparams = {k: v for k, v in build.to_plain(cfg.algo).items() if k != "name" and v is not None}
+    hparams = {k: v for k, v in to_plain(cfg.algo).items() if k != "name" and v is not None}
     shown = ", ".join(f"`{k}={v}`" for k, v in list(hparams.items())[:10])
     return (
         f"**{cfg.algo.name}** on **{cfg.env.id}**, seed {cfg.seed}, {timesteps:,} steps: "
@@ -412,7 +324,7 @@ def summary_line(result: dict[str, Any]) -> str:
 def record_start(recorder: Recorder, cfg: DictConfig, out_dir: Path, best: float | None) -> None:
     """What a new run records before training: the config (params and file), the optimum,
     what it runs on (versions, platform, commit; the recorder collects them beside training)."""
-    recorder.log_params(build.to_plain(cfg))
+    recorder.log_params(to_plain(cfg))
     recorder.run_task("environment", str(out_dir.resolve()), torch.get_num_threads())
     if best is not None:
         recorder.log_metrics({"optimum": best}, step=0)
@@ -447,22 +359,12 @@ def record_end(
     out_dir: Path,
     experiment: str,
     timesteps: int,
-    returns: list[float],
+    episodes: closing.Episodes,
     best: float | None,
 ) -> None:
-    """The final evaluation as `final/*`, the run's files as artifacts, the learning curve."""
-    mean, std = mean_std(returns)
-    ci = ci95(returns)
-    final = {
-        "final/mean_reward": mean,
-        "final/std_reward": std,
-        "final/ci95": ci,  # half-width of the 95% CI of the mean
-        "final/episodes": len(returns),
-    }
-    if best is not None:
-        final["final/optimality"] = mean / best
-        final["final/optimality_ci95"] = ci / abs(best)
-    recorder.log_metrics(final, step=timesteps)
+    """The final evaluation as `final/*` (closing.metrics), the run's files as artifacts, the
+    learning curve."""
+    recorder.log_metrics(closing.metrics("final", episodes, best), step=timesteps)
     for name in ("model.zip", "vecnormalize.pkl", "best_model.zip"):
         if (out_dir / name).exists():
             recorder.log_artifact(out_dir / name, "model")

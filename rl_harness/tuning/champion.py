@@ -20,6 +20,7 @@ from typing import Any, cast
 from omegaconf import OmegaConf
 
 from rl_harness.common import plots
+from rl_harness.config import preflight
 from rl_harness.tuning import validation
 from rl_harness.tuning.validation import Validation
 
@@ -113,6 +114,19 @@ def register(v: Validation, where: Where, name: str) -> str | None:
         return None
     print(f"champion model: {uri} (alias champion)")
     return uri
+
+
+def target(promote_to: str | None, name: str, conf: Path | None = None) -> Path:
+    """Where promotion writes the champion `name` (<algo>_<env>): `promote_to` where given;
+    else the shipped hparams file in a source checkout; else — configs from an installed
+    package, which is never written — the user config directory, which later runs search
+    before the shipped configs (preflight.user_conf_dir)."""
+    if promote_to:
+        return Path(promote_to)
+    conf = preflight.CONF_DIR if conf is None else conf
+    if preflight.installed(conf):
+        return preflight.user_conf_dir() / "hparams" / f"{name}.yaml"
+    return conf / "hparams" / f"{name}.yaml"
 
 
 def promote(best: Path, target: Path) -> Path:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import time
 
+from rl_harness.common import liveness
 from rl_harness.errors import ConfigError
-from rl_harness.tracking import liveness
 from rl_harness.tuning.units import Unit
 
 # How long to wait for a RUNNING run of a lost machine to be judged dead by its heartbeat.

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import threading
 import time
 from collections.abc import Iterator
 from functools import lru_cache
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+
+from rl_harness.common import liveness
 
 
 def storage_url(url: str) -> str:
@@ -28,12 +29,13 @@ def storage_url(url: str) -> str:
 
 
 @lru_cache(maxsize=4)
-def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.BaseStorage:
-    """An RDB URL (PostgreSQL, MySQL, SQLite) or a journal file path (the one-machine default)."""
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """An RDB URL (PostgreSQL, MySQL, SQLite) or a journal file path (the one-machine default).
+    An RDB storage fails the trials of a lost machine by our heartbeat rule (common.liveness):
+    no beat for STALE_AFTER intervals."""
     if "://" in url:
-        kwargs = (
-            {"heartbeat_interval": heartbeat, "grace_period": 4 * heartbeat} if heartbeat else {}
-        )
+        interval = int(liveness.INTERVAL_S)
+        kwargs = {"heartbeat_interval": interval, "grace_period": liveness.STALE_AFTER * interval}
         return _rdb_storage(storage_url(url), kwargs)
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
@@ -74,12 +76,12 @@ def trial_id(storage: optuna.storages.BaseStorage, study_name: str, number: int)
     return storage.get_trial_id_from_study_id_trial_number(study_id, number)
 
 
-@contextlib.contextmanager
-def heartbeat(
-    storage: optuna.storages.BaseStorage, trial: int | None, interval: int
-) -> Iterator[None]:
-    """RDB storages: beat while the trial runs, so other machines can tell a lost one
-    (`trial` None: a job of no trial, nothing to beat for).
+def heartbeat_actions(
+    storage: optuna.storages.BaseStorage, trial: int | None
+) -> list[liveness.Action]:
+    """What beats for a running trial (storage id `trial`) in an RDB storage, so that other
+    machines can tell a lost one: Optuna's `record_heartbeat`, as a common.liveness action.
+    None for a job of no trial, or a storage without heartbeats (a journal file).
 
     `storage` must be the RDBStorage we opened: a study wraps it in a cache that is not one.
     """
@@ -88,23 +90,8 @@ def heartbeat(
         or not isinstance(storage, optuna.storages.RDBStorage)
         or not storage.get_heartbeat_interval()
     ):
-        yield
-        return
-    stop = threading.Event()
-
-    def beat() -> None:
-        while True:
-            storage.record_heartbeat(trial)
-            if stop.wait(interval):
-                return
-
-    thread = threading.Thread(target=beat, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+        return []
+    return [lambda: storage.record_heartbeat(trial)]
 
 
 @contextlib.contextmanager

@@ -2,7 +2,7 @@
 `n_trials`, and failing (then queueing again) the trials of processes that died.
 
 User attributes a trial can carry:
-    owner        host:pid:start of the worker running it (set when asked)
+    owner        host:pid:start of the worker running it (set when asked; processes.Identity)
     interrupted  its process died or was stopped: it does not count and is queued again
     surplus      asked by two machines at once past n_trials: failed at once, does not count
     retry_of     the number of the trial it runs again
@@ -22,17 +22,6 @@ from rl_harness.tuning import storage as storages
 
 # Trial user attributes that take a trial out of the study's count (it is run again).
 NOT_COUNTED = ("interrupted", "surplus")
-
-
-def owner() -> str:
-    """host:pid:start — identifies this process even after its pid is reused."""
-    return processes.identity()
-
-
-def owner_alive(tag: str | None) -> bool | None:
-    """Whether the process that owns a trial still runs; None when that cannot be told here
-    (another host, or a trial asked a moment ago whose owner is not recorded yet)."""
-    return processes.identity_alive(tag)
 
 
 def counted(trials: list[FrozenTrial]) -> int:
@@ -62,9 +51,8 @@ def fail_orphans(
             and ours
             and not any(k in t.user_attrs for k in ("error", *NOT_COUNTED))
         )
-        if stale_by_heartbeat or (
-            t.state == TrialState.RUNNING and owner_alive(t.user_attrs.get("owner")) is False
-        ):
+        dead = processes.identity_alive(t.user_attrs.get("owner")) is False
+        if stale_by_heartbeat or (t.state == TrialState.RUNNING and dead):
             mark_interrupted(study, storage, t, "its worker process died", retry)
             orphans.append(t)
     return orphans

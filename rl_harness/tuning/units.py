@@ -10,29 +10,29 @@ Claims and results live in the Optuna storage, where every worker sees them:
     study user attrs   job.<label>.owner     the same for a validation job
                        job.<label>
 
-A claim is `host:pid:start@<unix time>`, renewed every BEAT_S seconds while its job runs
-(`kept`). A claim whose owner died or was stopped is open again: on the owner's machine the
-process table tells; from another machine, a claim not renewed for STALE_AFTER beats (its
-machine was lost). A result is never redone. Claims are taken under the sweep's lock: every
-machine's workers where the study is on PostgreSQL (storage.study_lock), one machine's
-elsewhere. k = 1 trials are owned by the trial's `owner` attribute as before
+A claim is `host:pid:start@<unix time>` (processes.Identity and a heartbeat), renewed by the
+worker's heartbeat while its job runs (`kept_claim`, an action of common.liveness.heartbeat). A
+claim whose owner died or was stopped is open again: on the owner's machine the process table
+tells; from another machine, a claim gone stale by the heartbeat rule (its machine was lost).
+A result is never redone. Claims are taken under the sweep's lock (locks.py): every machine's
+workers where the study is on PostgreSQL (storage.study_lock), one machine's elsewhere. k = 1
+trials are owned by the trial's `owner` attribute as before
 (trials.fail_orphans), and Optuna's RDB heartbeats fail those of a lost machine.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from rl_harness.common import liveness
+from rl_harness.common.processes import identity, identity_alive
 from rl_harness.tuning import storage as storages
-from rl_harness.tuning.trials import owner, owner_alive
 
 
 @dataclass(frozen=True)
@@ -65,24 +65,17 @@ def seeds(base: int, n: int) -> list[int]:
     return [base + i for i in range(n)]
 
 
-BEAT_S = 30.0
-STALE_AFTER = 4
-
-
 def _open(claim: str | None, now: float | None = None) -> bool:
     """Nobody runs it: never claimed, released, its owner died here, or its owner's machine
     stopped renewing it."""
     if not claim:
         return True
     who, _, beat = claim.partition("@")
-    alive = owner_alive(who)
+    alive = identity_alive(who)
     if alive is not None:
         return not alive
-    try:
-        age = (time.time() if now is None else now) - float(beat)
-    except ValueError:
-        return False  # a claim from before renewals, on another machine: cannot tell
-    return age > STALE_AFTER * BEAT_S
+    # a claim from before renewals (no beat), on another machine: cannot tell, not open
+    return liveness.stale(beat or None, now) is not None
 
 
 def open_trial_seed(trial: FrozenTrial, k: int) -> Unit | None:
@@ -117,7 +110,7 @@ def seed_results(trial: FrozenTrial) -> dict[int, dict[str, Any]]:
 
 
 def claim(study: optuna.Study, storage: optuna.storages.BaseStorage, unit: Unit) -> None:
-    _set(study, storage, unit, f"{_key(unit)}.owner", f"{owner()}@{time.time():.0f}")
+    _set(study, storage, unit, f"{_key(unit)}.owner", f"{identity()}@{time.time():.0f}")
 
 
 def claimed(unit: Unit) -> bool:
@@ -125,27 +118,12 @@ def claimed(unit: Unit) -> bool:
     return unit.stage != "trial" or unit.k > 1
 
 
-@contextlib.contextmanager
-def kept(study: optuna.Study, storage: optuna.storages.BaseStorage, unit: Unit) -> Iterator[None]:
-    """Renew the unit's claim every BEAT_S seconds while its job runs, so that other machines
-    see it alive (and see it dead within STALE_AFTER beats of its machine going away)."""
-    if not claimed(unit):
-        yield
-        return
-    stop = threading.Event()
-
-    def renew() -> None:
-        while not stop.wait(BEAT_S):
-            with contextlib.suppress(Exception):  # a missed renewal; the next may get through
-                claim(study, storage, unit)
-
-    thread = threading.Thread(target=renew, name="rl-harness-claim", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+def kept_claim(
+    study: optuna.Study, storage: optuna.storages.BaseStorage, unit: Unit
+) -> list[liveness.Action]:
+    """The heartbeat action that renews the unit's claim while its job runs, so that other
+    machines see it alive (and see it dead once stale); none for a unit held by no claim."""
+    return [lambda: claim(study, storage, unit)] if claimed(unit) else []
 
 
 def release(study: optuna.Study, storage: optuna.storages.BaseStorage, unit: Unit) -> None:

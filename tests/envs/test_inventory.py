@@ -9,12 +9,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
+from rl_harness.envs.inventory import InventoryEnv
+from rl_harness.envs.inventory_dp import optimal_value
+from rl_harness.envs.inventory_vec import InventoryVecEnv
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-import envs
-from envs.inventory import InventoryEnv
-from envs.inventory_dp import optimal_value
-from envs.inventory_vec import InventoryVecEnv
+from rl_harness import envs
 
 
 def with_demand(env: InventoryEnv, demands: Iterable[int]) -> list[float]:
@@ -225,7 +225,7 @@ def test_package_exports():
 
 
 def test_chart_frames_carry_a_legend_and_axis_labels_outside_the_panels() -> None:
-    from envs import inventory_render as r
+    from rl_harness.envs import inventory_render as r
 
     blank = r.template()
     ink = (blank < 200).any(axis=2)  # dark pixels: text

@@ -7,11 +7,8 @@ from functools import cache
 
 import numpy as np
 import pytest
-from stable_baselines3.common.evaluation import evaluate_policy
-from stable_baselines3.common.vec_env import VecMonitor
-
-from envs.inventory import InventoryEnv
-from envs.inventory_dp import (
+from rl_harness.envs.inventory import InventoryEnv
+from rl_harness.envs.inventory_dp import (
     DPPolicy,
     HeuristicResult,
     best_base_stock,
@@ -20,8 +17,11 @@ from envs.inventory_dp import (
     main,
     optimal_value,
 )
-from envs.inventory_model import demand_terms
-from envs.inventory_vec import InventoryVecEnv
+from rl_harness.envs.inventory_model import demand_terms
+from rl_harness.envs.inventory_vec import InventoryVecEnv
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import VecMonitor
+
 from tests.envs.test_inventory import with_demand
 
 TINY = {
@@ -191,7 +191,7 @@ class _HeuristicAgent:
 
 
 def test_agent_return_scores_a_predict_policy_exactly() -> None:
-    from envs.inventory_dp import agent_return, best_s_S
+    from rl_harness.envs.inventory_dp import agent_return, best_s_S
 
     for lead_time in (0, 1):
         rule = best_s_S(lead_time=lead_time)

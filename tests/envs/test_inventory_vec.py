@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from rl_harness.envs.inventory import InventoryEnv
+from rl_harness.envs.inventory_dp import best_s_S
+from rl_harness.envs.inventory_vec import InventoryVecEnv
 from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import VecMonitor
 
-from envs.inventory import InventoryEnv
-from envs.inventory_dp import best_s_S
-from envs.inventory_vec import InventoryVecEnv
 from tests.envs.test_inventory import with_demand
 
 ACCOUNTING = (

@@ -15,23 +15,25 @@ ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = ROOT / "experiments"
 # Scripts that train or name seeds but publish no score that seeds could flatter.
 NOT_SCORES = {
-    "bad_inputs": "feeds bad `seed=` values to the CLI to show its one-line errors",
-    "bench_checkpoint": "times checkpoints",
-    "bench_common": "helpers: composes the configs the scripts pass it",
-    "bench_inventory_env": "times the inventory env's steps",
-    "bench_overhead": "times the harness against plain SB3",
-    "bench_qlearning": "times Q-learning's steps",
-    "bench_scaling": "times training against envs, threads and timesteps",
-    "bench_seed_threads": "times seeds at once against threads per seed",
-    "bench_serving": "times serving a small trained model",
-    "bench_sweep": "times sweeps (pruning, workers); tunes on tuning seeds, as sweeps do",
-    "bench_system_metrics": "times the system-metrics sampler",
-    "bench_table": "renders bench_matrix's table (compose_cfg reads shipped budgets)",
-    "bench_tracking_load": "loads the tracking store",
-    "bench_validated_tuning": "measures the validation stage itself: its figures are on the "
+    "checks.bad_inputs": "feeds bad `seed=` values to the CLI to show its one-line errors",
+    "benchmarks.checkpoint": "times checkpoints",
+    "lib.common": "helpers: composes the configs the scripts pass it",
+    "benchmarks.inventory_env": "times the inventory env's steps",
+    "benchmarks.overhead": "times the harness against plain SB3",
+    "benchmarks.qlearning": "times Q-learning's steps",
+    "benchmarks.scaling": "times training against envs, threads and timesteps",
+    "benchmarks.seed_threads": "times seeds at once against threads per seed",
+    "benchmarks.serving": "times serving a small trained model",
+    "benchmarks.sweep": "times sweeps (pruning, workers); tunes on tuning seeds, as sweeps do",
+    "benchmarks.system_metrics": "times the system-metrics sampler",
+    "lib.table": "renders the matrix's table (compose_cfg reads shipped budgets)",
+    "benchmarks.tracking_load": "loads the tracking store",
+    "benchmarks.validated_tuning": "measures the validation stage itself: its figures are on the "
     "validation seeds by design, and say so",
-    "plain_sb3_ppo_cartpole": "bench_overhead's baseline: mirrors the harness's default run",
-    "resume_exactness": "compares a run with its stopped-and-resumed twin: same seed, any seed",
+    "benchmarks.plain_sb3_ppo_cartpole": "the overhead benchmark's baseline: mirrors the "
+    "harness's default run",
+    "checks.resume_exactness": "compares a run with its stopped-and-resumed twin: same seed, any "
+    "seed",
 }
 TRAINS = ("rl_harness.training", "rl_harness.agents", "stable_baselines3", "sb3_contrib")
 SEED_TEXT = re.compile(r"(?<![\w.])seed=")
@@ -118,7 +120,12 @@ def problems(sources: dict[str, str]) -> dict[str, str]:
 
 
 def scripts() -> dict[str, str]:
-    return {p.stem: p.read_text() for p in sorted(EXPERIMENTS.glob("*.py"))}
+    """Every module under experiments/, by its dotted name there (`benchmarks.matrix`)."""
+    return {
+        ".".join(p.relative_to(EXPERIMENTS).with_suffix("").parts): p.read_text()
+        for p in sorted(EXPERIMENTS.rglob("*.py"))
+        if p.name != "__init__.py"
+    }
 
 
 def test_every_experiment_publishing_scores_trains_on_report_seeds() -> None:
@@ -128,8 +135,9 @@ def test_every_experiment_publishing_scores_trains_on_report_seeds() -> None:
     scored = {
         n for n in found if n not in NOT_SCORES and trains_or_names_seeds(ast.parse(found[n]))
     }
-    assert {"bench_matrix", "bench_zoo_gate", "custom_optimality", "qlearning_vs_optimum",
-            "plain_sb3_zoo"} <= scored  # fmt: skip
+    assert {"benchmarks.matrix", "gates.zoo_gate", "checks.custom_optimality",
+            "checks.qlearning_vs_optimum", "gates.plain_sb3_zoo",
+            "lib.matrix"} <= scored  # fmt: skip
 
 
 GOOD = """

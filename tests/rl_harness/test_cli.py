@@ -1,7 +1,7 @@
 """User mistakes fail early with one line naming the problem and what is accepted.
 
 The bad-input matrix itself (every case, in-process and through the CLI) is in
-tests/experiments/test_bad_inputs.py: experiments/bad_inputs.py owns its cases.
+tests/experiments/checks/test_bad_inputs.py: experiments/checks/bad_inputs.py owns its cases.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 from gymnasium import spaces
+from rl_harness.envs.random_mdp_vec import RandomMDPVecEnv
 from stable_baselines3.common.callbacks import BaseCallback, CheckpointCallback, EvalCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -17,7 +18,6 @@ from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecNormalize
 
-from envs.random_mdp_vec import RandomMDPVecEnv
 from rl_harness.agents.qlearning import QLearning
 from rl_harness.agents.tabular import ObsEncoder
 from rl_harness.agents.tabular_optimum import optimum_summary, policy_return

@@ -168,3 +168,10 @@ def test_real_seeds_of_a_multirun_compare(tmp_path: Path) -> None:
     result = compare.run(compare_config("experiment=CartPole-v1"))
     (row,) = result["rows"]
     assert row["seeds"] == 3 and row["timesteps"] == 2000 and row["iqm_pct_optimum"] is None
+
+
+def test_runs_recorded_under_the_old_envs_module_join_the_current_ones() -> None:
+    for seed, (name, final) in enumerate([("envs", 10.0), ("rl_harness.envs", 20.0)]):
+        fake_training_run("old-new", "ppo", f"{name}:Inventory-v0", seed, final, [(100, final)])
+    rows = compare.run(compare_config("experiment=old-new", "mlflow.enabled=false"))["rows"]
+    assert [(r["env"], r["seeds"]) for r in rows] == [("rl_harness.envs:Inventory-v0", 2)]

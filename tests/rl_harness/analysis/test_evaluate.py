@@ -17,6 +17,7 @@ from stable_baselines3 import PPO
 
 from rl_harness.analysis import evaluate
 from rl_harness.build import make as build
+from rl_harness.build.optimum import optimum as task_optimum
 from rl_harness.common import stats
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import train
@@ -86,10 +87,15 @@ def test_custom_env_from_a_path_scores_against_the_optimum_and_records_video() -
 
     result = evaluate.run(
         eval_config(
-            "model_path=model.zip", "episodes=4", "n_envs=4", "video=true", "video_episodes=1"
+            "model_path=model.zip",
+            "episodes=4",
+            "precision=0",  # exactly 4 (the batches to a CI target: test_train)
+            "n_envs=4",
+            "video=true",
+            "video_episodes=1",
         )
     )
-    optimum = train.optimum(cfg)
+    optimum = task_optimum(cfg)
     assert result["optimum"] == pytest.approx(optimum) and optimum > 0
     run = tracking.get_run(result["run_id"])
     assert run.data.metrics["eval/optimality"] == pytest.approx(
@@ -142,6 +148,8 @@ def test_qlearning_agent_from_its_run_repeats_its_evaluation_and_scores_the_opti
         (["run_id=abc"], "no MLflow run 'abc'"),
         (["model_path=missing.zip"], "no config for missing.zip"),
         (["run_id=abc", "episodes=0"], "episodes must be a positive integer"),
+        (["run_id=abc", "max_episodes=10"], r"max_episodes \(10\) must be ≥ episodes \(100\)"),
+        (["run_id=abc", "precision=-1"], "precision must be a number ≥ 0 or null, got -1"),
     ],
 )
 def test_mistakes_are_one_clear_error(overrides: list[str], message: str) -> None:
@@ -241,3 +249,16 @@ def test_an_evaluation_that_fails_after_it_started_is_recorded_failed(
     assert run.info.status == "FAILED" and run.data.tags["run_type"] == "evaluation"
     assert "the env crashed mid-episode" in run.data.tags["error"]
     assert run.data.params["episodes"] == "2"  # what it was asked to do, recorded at its start
+
+
+def test_the_plan_is_the_training_runs_closing_evaluation_unless_given() -> None:
+    trained = compose_config(["eval.final.precision=0.01", "eval.final.max_episodes=500"])
+    inherited = evaluate.plan(eval_config("run_id=abc", "episodes=20"), trained)
+    assert (inherited.episodes, inherited.max_episodes, inherited.precision) == (20, 500, 0.01)
+    given = evaluate.plan(
+        eval_config("run_id=abc", "episodes=20", "precision=0", "max_episodes=40"), trained
+    )
+    assert (given.max_episodes, given.precision) == (40, 0.0)
+    older = OmegaConf.create({"seed": 0})  # a record without eval.final: exactly `episodes`
+    assert evaluate.plan(eval_config("run_id=abc", "episodes=700"), older).precision == 0.0
+    assert evaluate.plan(eval_config("run_id=abc", "episodes=700"), trained).max_episodes == 700

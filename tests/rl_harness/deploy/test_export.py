@@ -63,7 +63,7 @@ def test_trained_policy_with_normalization_matches_on_1000_observations(trained,
         (SAC, "Pendulum-v1"),
         (TD3, "Pendulum-v1"),
         (PPO, "Pendulum-v1"),
-        (PPO, "envs:Inventory-v0"),
+        (PPO, "rl_harness.envs:Inventory-v0"),
     ],
 )
 def test_each_policy_kind_matches(cls, env_id: str, tmp_path: Path) -> None:

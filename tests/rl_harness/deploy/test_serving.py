@@ -136,7 +136,10 @@ def test_tabular_agent_is_served_through_its_own_load(monkeypatch, tmp_path: Pat
     agent = tabular_double.GreedyTable(gym_spaces.MultiDiscrete([21, 2, 7]), n_actions=11)
     agent.save(tmp_path / "model.zip")
     cfg = OmegaConf.create(
-        {"algo": {"name": tabular_double.REGISTRY_NAME}, "env": {"id": "envs:Inventory-v0"}}
+        {
+            "algo": {"name": tabular_double.REGISTRY_NAME},
+            "env": {"id": "rl_harness.envs:Inventory-v0"},
+        }
     )
     with tracking.mlflow_run("tabular") as rec:
         uri = model_logging.log_policy_model(rec.run_id, tmp_path / "model.zip", None, cfg)

@@ -1,4 +1,4 @@
-"""What keeps tracking cheap (experiments/bench_overhead.py measures it): the recording helper
+"""What keeps tracking cheap (experiments/benchmarks/overhead.py measures it): the recording helper
 never loads torch or SB3, the spaces it packages are the model's own, and MLflow's telemetry
 is off before MLflow is first imported."""
 

@@ -11,8 +11,8 @@ validation seeds (in brackets); what the report seed reaches is measured when th
 from __future__ import annotations
 
 import pytest
+from rl_harness.envs.inventory_dp import agent_return
 
-from envs.inventory_dp import agent_return
 from rl_harness.build import registry as algos
 from rl_harness.common import seeds
 from rl_harness.training import train

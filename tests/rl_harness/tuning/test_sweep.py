@@ -23,12 +23,19 @@ from omegaconf import OmegaConf, open_dict
 from optuna.trial import TrialState
 
 from rl_harness.build import registry as algos
+from rl_harness.common import liveness
 from rl_harness.config.preflight import CONF_DIR
 from rl_harness.errors import ConfigError
 from rl_harness.tracking import runs as tracking
 from rl_harness.training import train
+from rl_harness.tuning import job as jobs
+from rl_harness.tuning import search as searches
+from rl_harness.tuning import space as spaces
 from rl_harness.tuning import storage as storages
-from rl_harness.tuning import sweep, versions
+from rl_harness.tuning import trials as trial_book
+from rl_harness.tuning import versions
+from rl_harness.tuning.asktell import outcome
+from rl_harness.tuning.state import Launched
 from tests.conftest import compose_config, skip_without_postgres
 from tests.waiting import wait_for
 
@@ -77,7 +84,7 @@ def run_sweep(study: str, *args: str, timeout: int = 300) -> subprocess.Complete
 
 def load(study: str, storage: str | None = None) -> optuna.Study:
     url = storage or str(Path("sweeps") / study / "optuna.journal")
-    return optuna.load_study(study_name=study, storage=sweep.open_storage(url))
+    return optuna.load_study(study_name=study, storage=storages.open_storage(url))
 
 
 def mlflow_runs() -> list:
@@ -94,7 +101,7 @@ def children_of(parent_id: str) -> list:
 
 
 def space_cfg(space: dict, overrides: list[str] | None = None):
-    return sweep.parse_space(OmegaConf.create(space), compose_config(overrides or []))
+    return spaces.parse_space(OmegaConf.create(space), compose_config(overrides or []))
 
 
 def test_space_parses_every_kind_and_writes_overrides_hydra_reads_back() -> None:
@@ -115,7 +122,7 @@ def test_space_parses_every_kind_and_writes_overrides_hydra_reads_back() -> None
             "n_envs": {"type": "categorical", "choices": [[1], [2]]},
         }
     )
-    dists = sweep.distributions(params)
+    dists = spaces.distributions(params)
     assert dists["algo.learning_rate"] == optuna.distributions.FloatDistribution(
         1e-5, 1e-2, log=True
     )
@@ -130,7 +137,7 @@ def test_space_parses_every_kind_and_writes_overrides_hydra_reads_back() -> None
         "algo.policy_kwargs.activation_fn": "relu",
         "n_envs": "[2]",
     }
-    cfg = compose_config(sweep.overrides(params, sampled))
+    cfg = compose_config(spaces.overrides(params, sampled))
     assert cfg.algo.learning_rate == 1.5e-4 and cfg.algo.n_epochs == 5
     assert OmegaConf.to_container(cfg.algo.policy_kwargs) == {
         "net_arch": {"pi": [8], "vf": [16]},
@@ -138,7 +145,7 @@ def test_space_parses_every_kind_and_writes_overrides_hydra_reads_back() -> None
     }
     assert cfg.n_envs == [2]  # a structured choice, written back whole
     # a schedule from conf/hparams (ppo_cartpole) is replaced by the sampled float
-    assert compose_config(["algo=ppo", *sweep.overrides(params, sampled)]).algo.clip_range == 0.2
+    assert compose_config(["algo=ppo", *spaces.overrides(params, sampled)]).algo.clip_range == 0.2
 
 
 def test_a_resume_whose_space_no_longer_holds_a_live_trial_is_refused_in_one_line() -> None:
@@ -159,13 +166,13 @@ def test_a_resume_whose_space_no_longer_holds_a_live_trial_is_refused_in_one_lin
         study.add_trial(
             optuna.trial.create_trial(
                 params={"algo.learning_rate": 1e-3, "algo.policy_kwargs.net_arch": net},
-                distributions=sweep.distributions(before),
+                distributions=spaces.distributions(before),
                 value=1.0 if state == TrialState.COMPLETE else None,
                 state=state,
             )
         )
         assert study.trials[number].state == state
-    sweep.check_resumable(before, study.trials, "s")  # the same space resumes
+    spaces.check_resumable(before, study.trials, "s")  # the same space resumes
 
     no_big = space_cfg(
         {
@@ -178,7 +185,7 @@ def test_a_resume_whose_space_no_longer_holds_a_live_trial_is_refused_in_one_lin
         }
     )
     with pytest.raises(ConfigError) as e:
-        sweep.check_resumable(no_big, study.trials, "s")
+        spaces.check_resumable(no_big, study.trials, "s")
     assert str(e.value) == (
         "study 's' trial 1: algo.policy_kwargs.net_arch=big lies outside this space (choices "
         "small); resume with the space the study was started with, or a new "
@@ -189,41 +196,41 @@ def test_a_resume_whose_space_no_longer_holds_a_live_trial_is_refused_in_one_lin
         ConfigError,
         match="trial 0: its parameters differ from this space's in algo.policy_kwargs.net_arch",
     ):
-        sweep.check_resumable(narrower, study.trials, "s")
+        spaces.check_resumable(narrower, study.trials, "s")
     # a pruned trial never runs again: its dropped choice does not block the resume
     pruned = optuna.create_study()
     pruned.add_trial(
         optuna.trial.create_trial(
             params={"algo.learning_rate": 1e-3, "algo.policy_kwargs.net_arch": "big"},
-            distributions=sweep.distributions(before),
+            distributions=spaces.distributions(before),
             state=TrialState.PRUNED,
         )
     )
-    sweep.check_resumable(no_big, pruned.trials, "s")
+    spaces.check_resumable(no_big, pruned.trials, "s")
     # a queued retry holds its values as fixed params, not params, until a worker starts it
     queued = optuna.create_study()
     queued.enqueue_trial({"algo.learning_rate": 1e-3, "algo.policy_kwargs.net_arch": "big"})
     assert queued.trials[0].state == TrialState.WAITING and queued.trials[0].params == {}
-    sweep.check_resumable(before, queued.trials, "s")
+    spaces.check_resumable(before, queued.trials, "s")
     with pytest.raises(ConfigError, match="trial 0: algo.policy_kwargs.net_arch=big lies outside"):
-        sweep.check_resumable(no_big, queued.trials, "s")
+        spaces.check_resumable(no_big, queued.trials, "s")
     # a trial just asked for holds no values, or some, while its worker samples the rest
     asked = optuna.create_study()
     asked.ask()
     asked.enqueue_trial({"algo.learning_rate": 1e-3})
-    asked.ask({"algo.learning_rate": sweep.distributions(before)["algo.learning_rate"]})
+    asked.ask({"algo.learning_rate": spaces.distributions(before)["algo.learning_rate"]})
     assert [t.params for t in asked.trials] == [{}, {"algo.learning_rate": 1e-3}]
-    sweep.check_resumable(before, asked.trials, "s")
+    spaces.check_resumable(before, asked.trials, "s")
     with pytest.raises(ConfigError, match="trial 1: algo.learning_rate=.* lies outside"):
-        sweep.check_resumable(narrower, asked.trials, "s")
+        spaces.check_resumable(narrower, asked.trials, "s")
 
 
 def test_a_float_with_a_schedule_samples_the_start_of_a_linear_decay() -> None:
     # merged over a plain float spec (as a sweep/env file does), it keeps the base's range
     base = {"type": "float", "low": 1e-5, "high": 1e-2, "log": True}
     (param,) = space_cfg({"algo": {"learning_rate": {**base, "schedule": "linear"}}})
-    assert sweep.distributions([param])["algo.learning_rate"].high == 1e-2
-    cfg = compose_config(["algo=ppo", *sweep.overrides([param], {"algo.learning_rate": 7e-4})])
+    assert spaces.distributions([param])["algo.learning_rate"].high == 1e-2
+    cfg = compose_config(["algo=ppo", *spaces.overrides([param], {"algo.learning_rate": 7e-4})])
     assert OmegaConf.to_container(cfg.algo.learning_rate) == {
         "schedule": "linear",
         "start": 7e-4,
@@ -278,38 +285,39 @@ def test_bad_space_is_rejected(space: dict, words: list[str]) -> None:
 
 
 def test_samplers_and_pruners_by_name() -> None:
-    assert isinstance(sweep.make_sampler({"name": "tpe"}), optuna.samplers.TPESampler)
+    assert isinstance(searches.make_sampler({"name": "tpe"}), optuna.samplers.TPESampler)
     # switching the name leaves the other class's arguments aside
-    switched = sweep.make_sampler({"name": "random", "seed": 1, "tpe": {"n_ei_candidates": 3}})
+    switched = searches.make_sampler({"name": "random", "seed": 1, "tpe": {"n_ei_candidates": 3}})
     assert isinstance(switched, optuna.samplers.RandomSampler)
-    assert isinstance(sweep.make_sampler({"name": "cmaes"}), optuna.samplers.CmaEsSampler)
-    assert isinstance(sweep.make_sampler({"name": "gp"}), optuna.samplers.GPSampler)
-    assert sweep.make_sampler({"name": "tpe"}, parallel=True)._constant_liar
+    assert isinstance(searches.make_sampler({"name": "cmaes"}), optuna.samplers.CmaEsSampler)
+    assert isinstance(searches.make_sampler({"name": "gp"}), optuna.samplers.GPSampler)
+    assert searches.make_sampler({"name": "tpe"}, parallel=True)._constant_liar
     for name, cls in [
         ("median", "MedianPruner"),
         ("successive_halving", "SuccessiveHalvingPruner"),
         ("hyperband", "HyperbandPruner"),
         ("none", "NopPruner"),
     ]:
-        assert type(sweep.make_pruner({"name": name})).__name__ == cls
+        assert type(searches.make_pruner({"name": name})).__name__ == cls
     with pytest.raises(ConfigError, match="not one of: tpe, random"):
-        sweep.make_sampler({"name": "bayes"})
-    median = sweep.make_pruner({"name": "median", "median": {"n_warmup_steps": 7}})
+        searches.make_sampler({"name": "bayes"})
+    median = searches.make_pruner({"name": "median", "median": {"n_warmup_steps": 7}})
     assert median._n_warmup_steps == 7
     with pytest.raises(ConfigError, match="MedianPruner does not accept n_warmup;"):
-        sweep.make_pruner({"name": "median", "median": {"n_warmup": 3}})
+        searches.make_pruner({"name": "median", "median": {"n_warmup": 3}})
     with pytest.raises(ConfigError, match="unknown key.*n_warmup_steps"):
-        sweep.make_pruner({"name": "median", "n_warmup_steps": 3})
+        searches.make_pruner({"name": "median", "n_warmup_steps": 3})
 
 
 def test_tpe_arguments_whose_defaults_optuna_5_changed_are_given_and_reach_the_sampler() -> None:
     spec = {"name": "tpe", "seed": 3, "tpe": {"multivariate": True, "constant_liar": True}}
-    sampler = sweep.make_sampler(spec)  # one worker: nothing else turns constant_liar on
+    sampler = searches.make_sampler(spec)  # one worker: nothing else turns constant_liar on
     assert sampler._multivariate is True and sampler._constant_liar is True
     assert (
-        sweep.make_sampler({"name": "tpe", "tpe": {"constant_liar": False}})._constant_liar is False
+        searches.make_sampler({"name": "tpe", "tpe": {"constant_liar": False}})._constant_liar
+        is False
     )
-    session = sweep.sampling(spec, {"name": "median", "median": {"n_warmup_steps": 7}})
+    session = versions.sampling(spec, {"name": "median", "median": {"n_warmup_steps": 7}})
     assert session == {
         "optuna_version": optuna.__version__,
         "sampler": {
@@ -318,7 +326,7 @@ def test_tpe_arguments_whose_defaults_optuna_5_changed_are_given_and_reach_the_s
         },
         "pruner": {"class": "MedianPruner", "args": {"n_warmup_steps": 7}},
     }
-    assert sweep.sampling_tags(session) == {
+    assert versions.tags(session) == {
         "optuna.version": optuna.__version__,
         "optuna.sampler.class": "TPESampler",
         "optuna.sampler.args": '{"constant_liar": true, "multivariate": true, "seed": 3}',
@@ -333,17 +341,17 @@ def other_major() -> str:
 
 
 def test_a_study_started_under_another_optuna_major_is_refused_in_one_line(tmp_path: Path) -> None:
-    storage = sweep.open_storage(str(tmp_path / "optuna.journal"))
+    storage = storages.open_storage(str(tmp_path / "optuna.journal"))
     study = optuna.create_study(study_name="s", storage=storage)
-    session = sweep.sampling({"name": "random", "seed": 0}, {"name": "none"})
-    sweep.record_sampling(study, session)
-    sweep.record_sampling(study, {**session, "optuna_version": other_major()})  # a resume
+    session = versions.sampling({"name": "random", "seed": 0}, {"name": "none"})
+    versions.record(study, session)
+    versions.record(study, {**session, "optuna_version": other_major()})  # a resume
     assert study.user_attrs == session  # keeps the record of how the study began
-    sweep.check_optuna("s", study.user_attrs)  # the same major continues
-    sweep.check_optuna("s", {})  # a study from before the record: nothing to compare
+    versions.check("s", study.user_attrs)  # the same major continues
+    versions.check("s", {})  # a study from before the record: nothing to compare
     study.set_user_attr("optuna_version", other_major())
     with pytest.raises(ConfigError) as e:
-        sweep.check_optuna("s", optuna.load_study(study_name="s", storage=storage).user_attrs)
+        versions.check("s", optuna.load_study(study_name="s", storage=storage).user_attrs)
     assert str(e.value) == (
         f"study 's' was started under Optuna {other_major()} and this is Optuna "
         f"{optuna.__version__}: its sampler would not continue the same search across major "
@@ -356,7 +364,7 @@ def test_a_study_started_under_another_optuna_major_is_refused_in_one_line(tmp_p
 def test_resampled_seeds_differ_between_workers_and_sessions() -> None:
     def draws(offset: int) -> list[float]:
         study = optuna.create_study(
-            sampler=sweep.make_sampler({"name": "random", "seed": 0}, offset)
+            sampler=searches.make_sampler({"name": "random", "seed": 0}, offset)
         )
         return [study.ask().suggest_float("x", 0.0, 1.0) for _ in range(3)]
 
@@ -368,13 +376,13 @@ def test_trial_report_prunes_and_stops_on_nan() -> None:
         direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=100.0)
     )
     trial = study.ask()
-    cb = sweep.TrialReport(trial)
+    cb = jobs.TrialReport(trial)
     cb.parent = type("Eval", (), {"last_mean_reward": 50.0})()
     cb.num_timesteps = 128
     assert cb._on_step() is False and cb.pruned_at == 128
     assert trial.user_attrs["pruned_at"] == 128
     nan_trial = study.ask()
-    cb = sweep.TrialReport(nan_trial)
+    cb = jobs.TrialReport(nan_trial)
     cb.parent = type("Eval", (), {"last_mean_reward": float("nan")})()
     cb.num_timesteps = 256
     assert cb._on_step() is False and cb.non_finite_at == 256
@@ -386,45 +394,55 @@ def test_a_seed_reports_after_the_largest_budget_the_search_gives(tmp_path: Path
     # seed 1 of a 600-step trial does; at 200 + t it would be compared with their seed 0.
     journal = str(tmp_path / "o.journal")
     study = optuna.create_study(
-        study_name="span", storage=sweep.open_storage(journal), direction="maximize"
+        study_name="span", storage=storages.open_storage(journal), direction="maximize"
     )
     study.ask()
     optuna_keys = {"study": "span", "storage": journal, "trial": 0, "seed_index": 1}
     cfg = OmegaConf.create({"seed": 1, "n_timesteps": 200, "optuna": optuna_keys})
-    [report] = sweep.job_hooks(cfg)["after_eval"]
+    [report] = jobs.job_hooks(cfg)["after_eval"]
     assert report.offset == 200  # nothing searched it: its own budget
     cfg.optuna.seed_span = 600
-    [report] = sweep.job_hooks(cfg)["after_eval"]
+    [report] = jobs.job_hooks(cfg)["after_eval"]
     assert report.offset == 600
 
 
 def test_outcome_fails_a_nan_objective_and_an_exception(capsys: pytest.CaptureFixture) -> None:
-    from hydra_plugins.rl_harness_sweeper.optuna_rl_sweeper import outcome
+    from hydra_plugins.rl_harness_sweeper.optuna_rl_sweeper import job_error
 
-    nan = JobReturn(status=JobStatus.COMPLETED, _return_value={"last": float("nan")})
+    nan = Launched({"last": float("nan")})
     assert outcome(nan, {})[0] == TrialState.FAIL and "nan" in outcome(nan, {})[2]
     raised = JobReturn(status=JobStatus.FAILED, _return_value=RuntimeError("boom\ntrace"))
-    assert outcome(raised, {}) == (TrialState.FAIL, None, "RuntimeError: boom")
+    assert job_error(raised) == "RuntimeError: boom"
+    assert outcome(Launched(error=job_error(raised)), {}) == (
+        TrialState.FAIL,
+        None,
+        "RuntimeError: boom",
+    )
     assert capsys.readouterr().err == ""  # the trial's own line reports it, not Hydra's
     scores = {"last": 12.5, "best": 13.0, "auc": 10.0, "timesteps": 512}
-    ok = JobReturn(status=JobStatus.COMPLETED, _return_value=scores)
+    ok = Launched(scores)
     assert outcome(ok, {}) == (TrialState.COMPLETE, scores, None)
     assert outcome(ok, {"pruned_at": 128}) == (TrialState.PRUNED, scores, None)
     assert outcome(ok, {"error": "evaluation returned nan"})[2] == "evaluation returned nan"
-    bare = JobReturn(status=JobStatus.COMPLETED, _return_value=12.5)
-    assert outcome(bare, {})[0] == TrialState.FAIL  # a job that returns no scores
+    assert outcome(Launched(12.5), {})[0] == TrialState.FAIL  # a job that returns no scores
 
 
 def test_heartbeat_beats_on_the_rdb_storage_we_opened(tmp_path: Path) -> None:
-    storage = sweep.open_storage(f"sqlite:///{tmp_path / 'o.db'}", heartbeat=30)
+    storage = storages.open_storage(f"sqlite:///{tmp_path / 'o.db'}")
+    assert isinstance(storage, optuna.storages.RDBStorage)
+    assert storage.get_heartbeat_interval() == liveness.INTERVAL_S  # the one pair of constants
+    assert storage.grace_period == liveness.STALE_AFTER * liveness.INTERVAL_S
     study = optuna.create_study(study_name="hb", storage=storage)
     number = study.ask().number
-    tid = sweep.trial_id(storage, "hb", number)
+    tid = storages.trial_id(storage, "hb", number)
     beats: list[int] = []
     storage.record_heartbeat = beats.append  # type: ignore[method-assign]
-    with sweep.heartbeat(storage, tid, 30):
-        pass
-    assert beats == [tid]
+    with liveness.heartbeat(*storages.heartbeat_actions(storage, tid)):
+        wait_for(lambda: beats, "the first beat")
+    assert beats[0] == tid
+    assert storages.heartbeat_actions(storage, None) == []  # a job of no trial
+    journal = storages.open_storage(str(tmp_path / "o.journal"))
+    assert storages.heartbeat_actions(journal, tid) == []  # one machine: no heartbeats
 
 
 def test_plugin_is_discovered_by_hydra() -> None:
@@ -456,7 +474,7 @@ def test_bad_space_fails_before_any_trial_in_one_line() -> None:
 
 def test_a_resume_under_another_optuna_major_exits_2_before_any_trial() -> None:
     url = str(Path("sweeps/old/optuna.journal").resolve())
-    study = optuna.create_study(study_name="old", storage=sweep.open_storage(url))
+    study = optuna.create_study(study_name="old", storage=storages.open_storage(url))
     study.set_user_attr("optuna_version", other_major())
     proc = subprocess.run(sweep_cmd("old"), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
@@ -599,7 +617,7 @@ def test_resume_after_sigkill_mid_trial() -> None:
     retry = [t for t in study.trials if t.user_attrs.get("retry_of") == victim.number]
     assert len(retry) == 1 and retry[0].params == victim.params
     assert retry[0].state == TrialState.COMPLETE
-    assert sweep.counted(study.trials) == 3
+    assert trial_book.counted(study.trials) == 3
     assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 3
     runs = [r for r in mlflow_runs() if r.data.tags.get("optuna.trial") == str(victim.number)]
     assert len(runs) == 1 and runs[0].info.status == "KILLED"
@@ -635,7 +653,7 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes_the_study() -> None:
 
 
 def check_parallel(study: optuna.Study, n: int) -> None:
-    assert sweep.counted(study.trials) == n == len(study.trials)
+    assert trial_book.counted(study.trials) == n == len(study.trials)
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
     owners = {t.user_attrs["owner"].split(":")[1] for t in study.trials}
     assert len(owners) == 2  # both workers ran trials
@@ -661,10 +679,10 @@ def pg_url() -> str:
             "set RL_HARNESS_TEST_PG_URL (export RL_HARNESS_TEST_PG_URL=$(bash .ci/postgres.sh))"
         )
     try:
-        optuna.get_all_study_names(sweep.open_storage(url))
+        optuna.get_all_study_names(storages.open_storage(url))
     except Exception as e:  # noqa: BLE001 - any connection problem is the reason
         skip_without_postgres(
-            f"the server at {sweep.redact(url)} is unreachable: {e}".split("\n")[0]
+            f"the server at {storages.redact(url)} is unreachable: {e}".split("\n")[0]
         )
     return url
 
@@ -686,7 +704,7 @@ def test_the_study_lock_holds_across_machines_and_dies_with_its_holder(pg_url: s
 
     study = f"lock-{uuid.uuid4().hex[:8]}"
     key = {"k": storages.lock_key(study)}
-    engine = sqlalchemy.create_engine(sweep.storage_url(pg_url), poolclass=sqlalchemy.NullPool)
+    engine = sqlalchemy.create_engine(storages.storage_url(pg_url), poolclass=sqlalchemy.NullPool)
 
     def free() -> bool:  # asked on a connection of its own, as another machine would
         with engine.connect() as conn:
@@ -696,7 +714,7 @@ def test_the_study_lock_holds_across_machines_and_dies_with_its_holder(pg_url: s
             return bool(got)
 
     assert free()
-    with sweep.study_lock(pg_url, study):
+    with storages.study_lock(pg_url, study):
         assert not free()
     assert free()
     holder = subprocess.Popen(
@@ -711,8 +729,8 @@ def test_the_study_lock_holds_across_machines_and_dies_with_its_holder(pg_url: s
 
 HOLD_LOCK = """
 import sys, threading
-from rl_harness.tuning import sweep, versions
-with sweep.study_lock(sys.argv[1], sys.argv[2]):
+from rl_harness.tuning import storage as storages
+with storages.study_lock(sys.argv[1], sys.argv[2]):
     print("held", flush=True)
     threading.Event().wait()
 """
@@ -727,14 +745,14 @@ def test_every_shipped_search_space_is_valid(name: str) -> None:
             "config", overrides=[f"sweep={name}", f"algo={name}"], return_hydra_config=True
         )
     assert cfg.hydra.sweeper._target_.endswith("OptunaRLSweeper")
-    params = sweep.parse_space(cfg.hydra.sweeper.space, cfg)
+    params = spaces.parse_space(cfg.hydra.sweeper.space, cfg)
     assert params
-    sampler = sweep.make_sampler(cfg.hydra.sweeper.sampler)
+    sampler = searches.make_sampler(cfg.hydra.sweeper.sampler)
     # Optuna 5 changed these two defaults: each shipped sweep gives them, and they arrive
     assert cfg.hydra.sweeper.sampler.tpe.multivariate is True is sampler._multivariate
     assert cfg.hydra.sweeper.sampler.tpe.constant_liar is True is sampler._constant_liar
     for pruner in ("median", "successive_halving", "hyperband"):
-        sweep.make_pruner({**cfg.hydra.sweeper.pruner, "name": pruner})
+        searches.make_pruner({**cfg.hydra.sweeper.pruner, "name": pruner})
 
 
 @pytest.mark.parametrize(
@@ -755,12 +773,12 @@ def test_every_per_env_space_applies_on_top_of_its_algorithm_space(path: Path) -
         )
     own = OmegaConf.load(path).hydra.sweeper
     space = cfg.hydra.sweeper.space
-    own_paths = [p.path for p in sweep.parse_space(own.space, cfg)]
+    own_paths = [p.path for p in spaces.parse_space(own.space, cfg)]
     for p in own_paths:  # the env file's entries win...
         assert OmegaConf.select(space, p) == OmegaConf.select(own.space, p)
     for key in base.hydra.sweeper.space.algo:  # ...and the algorithm's others stay
         assert key in space.algo
-    params = {p.path: p for p in sweep.parse_space(space, cfg)}
+    params = {p.path: p for p in spaces.parse_space(space, cfg)}
     assert set(params) >= set(own_paths)
     for key, value in own.get("pruner", {}).items():
         for arg, v in value.items():

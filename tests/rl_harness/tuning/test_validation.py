@@ -22,10 +22,11 @@ from mlflow import MlflowClient
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from rl_harness.common import seeds, stats
+from rl_harness.common import liveness, seeds, stats
 from rl_harness.errors import ConfigError
 from rl_harness.tracking import runs as tracking
-from rl_harness.tuning import objective, sweep, validation
+from rl_harness.tuning import objective, units, validation
+from rl_harness.tuning import storage as storages
 from rl_harness.tuning.units import Unit
 from tests.rl_harness.tuning.test_sweep import load, mlflow_runs, sweep_cmd
 from tests.waiting import wait_for
@@ -235,12 +236,11 @@ def test_claims_of_another_machine_reopen_once_no_longer_renewed(
     assert not units._open(other, now)  # a claim from before renewals: cannot tell, left alone
     assert units._open(f"{socket.gethostname()}:999999999:1@{now}", now)  # here: process table
 
-    storage = sweep.open_storage(str(tmp_path / "o.journal"))
+    storage = storages.open_storage(str(tmp_path / "o.journal"))
     study = optuna.create_study(study_name="r", storage=storage, direction="maximize")
     job = Unit("incumbent", 5000)
-    monkeypatch.setattr(units, "BEAT_S", 0.05)
-    with units.kept(study, storage, job):
-        sweep.claim(study, storage, job)
+    with liveness.heartbeat(*units.kept_claim(study, storage, job), interval=0.05):
+        units.claim(study, storage, job)
         first = study.user_attrs[f"job.{job.label}.owner"]
         renewed = wait_for(
             lambda: (
@@ -257,35 +257,35 @@ def test_claims_of_another_machine_reopen_once_no_longer_renewed(
 
 
 def test_free_workers_take_a_trials_seeds_and_dead_claims_reopen(tmp_path: Path) -> None:
-    storage = sweep.open_storage(str(tmp_path / "o.journal"))
+    storage = storages.open_storage(str(tmp_path / "o.journal"))
     study = optuna.create_study(study_name="u", storage=storage, direction="maximize")
     trial = study.ask()
     trial.set_user_attr("seeds", [0, 1, 2])
-    frozen = lambda: storage.get_trial(sweep.trial_id(storage, "u", trial.number))  # noqa: E731
-    first = sweep.open_trial_seed(frozen(), 3)
+    frozen = lambda: storage.get_trial(storages.trial_id(storage, "u", trial.number))  # noqa: E731
+    first = units.open_trial_seed(frozen(), 3)
     assert first == Unit("trial", 0, trial.number, 0, 3)
-    sweep.claim(study, storage, first)
-    second = sweep.open_trial_seed(frozen(), 3)  # a second worker takes the next seed
+    units.claim(study, storage, first)
+    second = units.open_trial_seed(frozen(), 3)  # a second worker takes the next seed
     assert second is not None and second.seed == 1
-    sweep.record(study, storage, first, {"last": 1.0})
-    sweep.claim(study, storage, second)
-    assert sweep.open_trial_seed(frozen(), 3).seed == 2
+    units.record(study, storage, first, {"last": 1.0})
+    units.claim(study, storage, second)
+    assert units.open_trial_seed(frozen(), 3).seed == 2
     dead = Unit("trial", 2, trial.number, 2, 3)
-    tid = sweep.trial_id(storage, "u", trial.number)
+    tid = storages.trial_id(storage, "u", trial.number)
     storage.set_trial_user_attr(tid, "seed.2.owner", f"{socket.gethostname()}:999999999:1")
-    assert sweep.open_trial_seed(frozen(), 3) == dead  # its owner is gone: open again
-    assert sweep.seed_results(frozen()) == {0: {"last": 1.0}}
-    assert not sweep.stranded(frozen())
+    assert units.open_trial_seed(frozen(), 3) == dead  # its owner is gone: open again
+    assert units.seed_results(frozen()) == {0: {"last": 1.0}}
+    assert not units.stranded(frozen())
     for s in (1, 2):
-        sweep.record(study, storage, Unit("trial", s, trial.number, s, 3), {"last": 2.0})
-    assert sweep.stranded(frozen())  # all seeds scored, never told: the next worker ends it
-    assert sweep.open_trial_seed(frozen(), 3) is None
+        units.record(study, storage, Unit("trial", s, trial.number, s, 3), {"last": 2.0})
+    assert units.stranded(frozen())  # all seeds scored, never told: the next worker ends it
+    assert units.open_trial_seed(frozen(), 3) is None
     jobs = [Unit("retest", 5000, 0), Unit("incumbent", 5000)]
-    assert sweep.open_job(study, jobs) == jobs[0]
-    sweep.claim(study, storage, jobs[0])
-    assert sweep.open_job(study, jobs) == jobs[1]
-    sweep.release(study, storage, jobs[0])  # stopped: the next session runs it
-    assert sweep.open_job(study, jobs) == jobs[0]
+    assert units.open_job(study, jobs) == jobs[0]
+    units.claim(study, storage, jobs[0])
+    assert units.open_job(study, jobs) == jobs[1]
+    units.release(study, storage, jobs[0])  # stopped: the next session runs it
+    assert units.open_job(study, jobs) == jobs[0]
 
 
 # ---------------------------------------------------------------- end to end

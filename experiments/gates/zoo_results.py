@@ -1,0 +1,207 @@
+"""README's RL Zoo gate block: every run's page under experiments/results/zoo_gate/ merged seed by
+seed into one table (a pair's seeds from several runs, on machines whose stores are not here,
+make one row), with each pair's IQM and P(seed > RL Zoo), their mean over pairs and the
+performance profile; and the measured rates `--plan` estimates from."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from experiments.gates import zoo_stats
+from experiments.gates.zoo_pairs import COLUMNS, FIGURE, SEEDS, SHOWN, ZOO_SCORES
+from experiments.gates.zoo_table import count, derived, shown, summary
+from experiments.lib.common import RESULTS, ROOT
+from experiments.lib.table import Plan, num
+
+
+def _stamp(text: list[str]) -> str:
+    """When a result file was written ("_Generated 2026-12-05 07:43 by ..."; "" if it says not)."""
+    line = next((line for line in text if line.startswith("_Generated ")), "")
+    return line.removeprefix("_Generated ")[:16]
+
+
+def _split(line: str) -> list[str]:
+    return line.removeprefix("| ").removesuffix(" |").split(" | ")
+
+
+def result_rows(results: Path) -> list[tuple[str, str, list[str]]]:
+    """(run, its provenance line, its table's rows split into cells, in COLUMNS' order) per
+    result file, in the order they were written (their "Generated" stamps; a run's id need not
+    sort by time). Cells are found by the header's names: files written before SHOWN's
+    derived columns read as those after."""
+    out = []
+    texts = {path: path.read_text().splitlines() for path in (results / "zoo_gate").glob("*.md")}
+    for path, text in sorted(texts.items(), key=lambda kv: (_stamp(kv[1]), kv[0].name)):
+        source = next((line.strip("_") for line in text if line.startswith("_Gen")), "")
+        start = next(i for i, line in enumerate(text) if line.startswith("| algo | env |"))
+        names = _split(text[start])
+        for line in text[start + 2 :]:
+            if not line.startswith("| "):
+                break
+            cells = _split(line)
+            out.append((path.stem, source, [cells[names.index(c)] for c in COLUMNS]))
+    return out
+
+
+def seeds_of(cells: list[str]) -> dict[int, str]:
+    """A printed row's seeds: seed → its printed return, or "failed" (per_seed's forms; what
+    reads as no number, such as "—", counts as failed too)."""
+    entries = cells[COLUMNS.index("per seed")].split(", ")
+    if entries[0].startswith("s"):
+        pairs = [e.split(" ", 1) for e in entries]
+        seeds = {int(k[1:]): v for k, v in pairs}
+    else:
+        seeds = dict(enumerate(e for e in entries if e))
+    return {k: v if _number(v) is not None else "failed" for k, v in seeds.items()}
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _merge(rows: list[tuple[str, list[str]]]) -> list[str]:
+    """One pair's printed rows, oldest run first, as one row with its runs: a later run's seeds
+    join the earlier runs' where it trained the same config at the same budget (a seed both
+    trained is the later's, unless that one failed); else it replaces them. A seed counts
+    against its own row's printed threshold, which per_seed prints so that the comparison
+    holds."""
+    hp, steps, thr, wall = (COLUMNS.index(c) for c in ("hparams", "timesteps (RL Zoo's)",
+                                                       "threshold", "wall s / seed"))  # fmt: skip
+    kept: list[tuple[str, list[str]]] = []
+    for run, cells in rows:
+        if kept and kept[-1][1][hp : steps + 1] != cells[hp : steps + 1]:
+            kept = []
+        kept.append((run, cells))
+    seeds: dict[int, tuple[str, bool, str, float | None]] = {}  # value, reached, run, wall
+    for run, cells in kept:
+        t, w = float(cells[thr].removeprefix("≥ ")), _number(cells[wall])
+        for k, v in seeds_of(cells).items():
+            if v != "failed" or seeds.get(k, ("failed",))[0] == "failed":
+                seeds[k] = (v, v != "failed" and float(v) >= t, run, w)
+    order = sorted(seeds)
+    failed = sum(seeds[k][0] == "failed" for k in order)
+    if order == list(range(len(order))) and not failed:
+        printed = ", ".join(seeds[k][0] for k in order)
+    else:
+        printed = ", ".join(f"s{k} {seeds[k][0]}" for k in order)
+    threshold = max((c[thr] for _, c in kept), key=lambda x: len(x.partition(".")[2]))
+    walls = [w for v, _, _, w in seeds.values() if v != "failed" and w is not None]
+    runs = [run for run, _ in kept if any(seeds[k][2] == run for k in order)]
+    reach = f"{sum(seeds[k][1] for k in order)} of {len(order)}"
+    last = kept[-1][1]
+    return [*last[:steps + 1], printed, last[steps + 2], threshold,
+            reach + (f" ({failed} failed)" if failed else ""),
+            num(sum(walls) / len(walls), ".0f") if walls else "—", ", ".join(runs)]  # fmt: skip
+
+
+def merged_pairs(results: Path) -> dict[tuple[str, ...], list[str]]:
+    """(algo, env) → its row merged over the result files (_merge)."""
+    pairs: dict[tuple[str, ...], list[tuple[str, list[str]]]] = {}
+    for run, _, cells in result_rows(results):
+        pairs.setdefault(tuple(cells[:2]), []).append((run, cells))
+    return {k: _merge(v) for k, v in pairs.items()}
+
+
+def held(p: Plan, pairs: dict[tuple[str, ...], list[str]]) -> list[int]:
+    """The seeds of a pair that the result files hold (`pairs`: _pairs) at this plan's budget and
+    config, finished: a run on a machine without their store trains the others (`--seeds`)."""
+    cells = pairs.get((p.row.algo, p.row.env))
+    if cells is None or cells[COLUMNS.index("hparams")] != (p.hparams or "defaults"):
+        return []
+    if not cells[COLUMNS.index("timesteps (RL Zoo's)")].startswith(f"{p.budget:,} "):
+        return []
+    return sorted(k for k, v in seeds_of(cells).items() if v != "failed")
+
+
+def merged(results: Path = RESULTS) -> str:
+    """README's block: one table of every pair the gate's result files hold, a pair's seeds from
+    every run that trained it (_merge), with the runs they came from; then the pairs no file
+    holds yet and those with fewer seeds than the gate's, so that a reader sees the gaps as
+    well as the counts."""
+    sources = {run: f"- `{run}`: {source}" for run, source, _ in result_rows(results)}
+    moved = (
+        "; commands as typed then: `experiments.bench_zoo_gate` is now `experiments.gates.zoo_gate`"
+        if any("experiments.bench_zoo_gate" in line for line in sources.values())
+        else ""
+    )
+    pairs = merged_pairs(results)
+    values = {k: values_of(cells) for k, cells in pairs.items()}
+    lines = {
+        k: "| " + " | ".join([*shown(cells[:-1], derived(values[k], *k)), cells[-1]]) + " |"
+        for k, cells in pairs.items()
+    }
+    reach = COLUMNS.index("seeds that reach it")
+    counts = [re.search(r"(\d+) of (\d+)", cells[reach]) for cells in pairs.values()]
+    reached, seeds = (sum(int(m.group(i)) for m in counts if m) for i in (1, 2))
+    head = "| " + " | ".join([*SHOWN, "run"]) + " |\n|" + "|".join(["---"] * (len(SHOWN) + 1))
+    missing = [f"`{a}/{e}`" for a, e in ZOO_SCORES if (a, e) not in lines]
+    pending = [
+        "",
+        f"Not yet trained ({len(missing)} of the gate's {len(ZOO_SCORES)} pairs; `--plan` "
+        f"estimates each): {', '.join(missing)}."
+    ] if missing else []  # fmt: skip
+    short = [f"`{a}/{e}` ({', '.join(map(str, seeds_of(c)))})"
+             for (a, e), c in sorted(pairs.items())
+             if len(seeds_of(c)) < len(SEEDS)]  # fmt: skip
+    if short:
+        pending += ["", f"Fewer than {len(SEEDS)} seeds so far ({count(len(short), 'pair')}; "
+                    f"their seeds in brackets, `--seeds` trains the others): "
+                    f"{', '.join(short)}."]  # fmt: skip
+    return "\n".join([
+        "#### RL Zoo reproduction gate: results", "", "Runs (MLflow experiment `bench`, tag "
+        "`bench.id`; each run's table in `experiments/results/zoo_gate/<run>.md`" + moved + "):",
+        *sources.values(), "", head + "|", *(lines[k] for k in sorted(lines)), "",
+        summary(reached, seeds, len(lines)), *overall(values),
+        *pending,
+    ]) + "\n"  # fmt: skip
+
+
+def values_of(cells: list[str]) -> list[float]:
+    """A merged row's finished seeds' returns, as its files print them."""
+    return [float(v) for v in seeds_of(cells).values() if v != "failed"]
+
+
+def overall(values: dict[tuple[str, ...], list[float]]) -> list[str]:
+    """The pairs' mean P(seed > RL Zoo) with its interval, the notes, and the profile's figure."""
+    tasks = zoo_stats.normalized(values, {k: v[:2] for k, v in ZOO_SCORES.items()})
+    if not tasks:
+        return []
+    point, low, high = zoo_stats.mean_over_pairs(tasks)
+    return [
+        "",
+        f"P(seed > RL Zoo), the mean over {count(len(tasks), 'pair')}: {point:.2f} "
+        f"[{low:.2f}, {high:.2f}] (95% stratified bootstrap over each pair's seeds). A pair's "
+        "P(seed > RL Zoo) is the chance that a seed's closing evaluation beats an episode of RL "
+        "Zoo's agent modelled as N(its mean, its std²), averaged over the seeds; IQM [95% CI]: "
+        "the seeds' IQM, its interval from 5 seeds on. The performance profile: the fraction of "
+        "runs whose P(seed > RL Zoo) exceeds τ, each pair weighing the same, with its 95% "
+        "stratified bootstrap band (drawn from the result files by "
+        "`python -m experiments.gates.zoo_gate --readme-only`).",
+        "",
+        f"![Performance profile of the RL Zoo gate]({FIGURE.relative_to(ROOT).as_posix()})",
+    ]
+
+
+def publish(results: Path = RESULTS, readme: Path = ROOT / "README.md") -> None:
+    """The performance profile and README's gate block, both from the result files."""
+    from experiments.lib import pages
+
+    pairs = merged_pairs(results)
+    values = {k: values_of(cells) for k, cells in pairs.items()}
+    scores = {k: v[:2] for k, v in ZOO_SCORES.items()}
+    zoo_stats.profile_figure(zoo_stats.normalized(values, scores), results / FIGURE.name)
+    readme.write_text(pages.block(readme.read_text(), "zoo-gate", merged(results)))
+
+
+def rates(results: Path = RESULTS) -> dict[tuple[str, str], float]:
+    """Measured steps per second of one seed, per timed pair (its latest run)."""
+    out = {}
+    for _, _, cells in result_rows(results):
+        budget, wall = cells[COLUMNS.index("timesteps (RL Zoo's)")], cells[-1]
+        if wall.replace(".", "", 1).isdigit() and float(wall) > 0:
+            out[(cells[0], cells[1])] = int(budget.split()[0].replace(",", "")) / float(wall)
+    return out
