@@ -26,7 +26,7 @@ import functools
 import pickle
 import random
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -104,12 +104,7 @@ def restore(model: Any, callbacks: Iterable[BaseCallback], state: dict) -> None:
     if [type(c).__name__ for c in found] != [name for name, _ in state["callbacks"]]:
         raise ConfigError("the checkpoint's callbacks differ from this run's; cannot resume")
     rng = state["rng"]
-    for name, (seed, _, set_state) in _GLOBAL_RNGS.items():
-        saved = rng[name]
-        if isinstance(saved, dict) and "seeded" in saved:
-            seed(saved["seeded"])
-        else:
-            set_state(saved)
+    _restore_global_rngs(rng)
     if rng["action_space"] is not None:
         model.action_space._np_random = rng["action_space"]
     for name, value in state["model"].items():
@@ -129,12 +124,31 @@ def _global_rngs(seed: int | None) -> dict[str, Any]:
     """Python's, NumPy's and torch's generator states; {"seeded": seed} for those that nothing
     has drawn from since they were seeded with the run's seed (2.5 KB each less: SB3 seeds all
     three; Python's is seldom drawn from, NumPy's and torch's not by Q-learning)."""
-    found: dict[str, Any] = {}
-    for name, (_, get_state, _) in _GLOBAL_RNGS.items():
-        state = get_state()
-        unused = isinstance(seed, int) and _same(state, _seeded_state(name, seed))
-        found[name] = {"seeded": seed} if unused else state
-    return found
+    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": _torch_rng()}
+    return {
+        name: {"seeded": seed}
+        if isinstance(seed, int) and _same(state, _seeded_state(name, seed))
+        else state
+        for name, state in states.items()
+    }
+
+
+def _restore_global_rngs(rng: dict[str, Any]) -> None:
+    seeders: dict[str, Callable[[int], Any]] = {
+        "python": random.seed,
+        "numpy": np.random.seed,
+        "torch": torch.manual_seed,
+    }
+    setters: dict[str, Callable[[Any], Any]] = {
+        "python": random.setstate,
+        "numpy": np.random.set_state,
+        "torch": lambda saved: torch.set_rng_state(_torch_state(saved)),
+    }
+    for name, saved in ((n, rng[n]) for n in seeders):
+        if isinstance(saved, dict) and "seeded" in saved:
+            seeders[name](saved["seeded"])
+        else:
+            setters[name](saved)
 
 
 @functools.lru_cache(maxsize=8)
@@ -173,24 +187,12 @@ def _torch_rng(state: torch.Tensor | None = None) -> bytes | dict:
 
 def _torch_state(saved: bytes | dict | torch.Tensor) -> torch.Tensor:
     """The tensor `_torch_rng` encoded (checkpoints written before it hold the tensor)."""
+    if isinstance(saved, torch.Tensor):
+        return saved
     if isinstance(saved, dict):
         words = np.frombuffer(saved["words"], "<u4").astype("<u8").tobytes()
         saved = saved["head"] + words + saved["tail"]
-    if isinstance(saved, bytes):
-        return torch.frombuffer(bytearray(saved), dtype=torch.uint8)
-    return saved
-
-
-# name: (seed it, its state, set its state); torch's state in `_torch_rng`'s encoding
-_GLOBAL_RNGS = {
-    "python": (random.seed, random.getstate, random.setstate),
-    "numpy": (np.random.seed, np.random.get_state, np.random.set_state),
-    "torch": (
-        torch.manual_seed,
-        lambda: _torch_rng(),
-        lambda s: torch.set_rng_state(_torch_state(s)),
-    ),
-}
+    return torch.frombuffer(bytearray(saved), dtype=torch.uint8)
 
 
 class Restore(BaseCallback):
