@@ -7,7 +7,7 @@ system metrics aside), the closing evaluation.
     python -m experiments.checks.resume_exactness --render   # the Markdown again, from the record
 
 Writes experiments/results/resume_exactness.json (the record) and .md (rendered from it).
-tests/rl_harness/training/test_exact_resume.py runs the same cases and checks the published
+tests/experiments/checks/test_resume_exactness.py runs the same cases and checks the published
 verdicts against them.
 """
 
