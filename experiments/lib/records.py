@@ -31,7 +31,6 @@ from experiments.lib.common import RESULTS, ROOT
 # found here (the script's new place renders it and writes the same path).
 MOVED = {
     "experiments.bench_checkpoint": "experiments.benchmarks.checkpoint",
-    "experiments.resume_exactness": "experiments.checks.resume_exactness",
 }
 
 
