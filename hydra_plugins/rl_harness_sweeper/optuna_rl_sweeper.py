@@ -106,14 +106,8 @@ class OptunaRLSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> Any:
-        from rl_harness.errors import HarnessError, exit_with
         from rl_harness.tuning.scheduler import main
-        from rl_harness.tuning.space import sweep_space
 
-        try:  # a space file that says `_whole_: true` is the whole space
-            self.options["space"] = sweep_space(self.options.get("space"), self.config)
-        except HarnessError as e:
-            exit_with(e, "rl_harness")
         parser = OverridesParser.create()
         swept = [a for a in arguments if parser.parse_override(a).is_sweep_override()]
         main(self.options, self.config, self.launch, self.compose, list(arguments), swept)
