@@ -113,3 +113,13 @@ def test_a_whole_space_file_is_searched_alone_and_mistakes_are_one_line(tmp_path
         assert proc.returncode == 2, (mistake, proc.stderr[-2000:])
         [line] = proc.stderr.strip().splitlines()
         assert line.startswith("rl_harness: error: hydra.sweeper.space.") and says in line, line
+
+
+def test_hydras_own_space_failures_and_a_space_without_a_sweep_are_one_line() -> None:
+    with pytest.raises(ConfigError, match=r"'hydra.sweeper.space.algo.nope' does not exist"):
+        commands.checked_argv("config", ["sweep=ppo", "~hydra.sweeper.space.algo.nope"])
+    with pytest.raises(ConfigError, match=r"searched only in a sweep; add sweep=<name>"):
+        commands.checked_argv("config", ["hydra.sweeper.space.algo.gamma={type: int}"])
+    checked = commands.checked_argv("config", ["sweep=ppo", "~hydra.sweeper.space.algo.gamma"])
+    space = commands.compose("config", checked, hydra=True).hydra.sweeper.space.algo
+    assert "gamma" not in space and "n_epochs" in space
