@@ -77,7 +77,11 @@ RULES = [
         "hours: tests/experiments/gates/test_zoo_gate.py runs one pair of it",
     ),
     Rule(r"python -m rl_harness -m sweep=(?!.*db-host).*", "sweep"),
-    Rule(r"python -m rl_harness (?!-m sweep=)(?!rerun=)(?!.*my_conf)(?!.*submitit).*", "train"),
+    Rule(
+        r"python -m rl_harness (?!-m sweep=)(?!rerun=)(?!.*my_conf)(?!.*submitit)"
+        r"(?!.*env=corridor).*",
+        "train",
+    ),
     Rule(r"python -m rl_harness rerun=<run id>.*", "run"),  # a rerun takes no budget
     Rule(r"python -m rl_harness\.(evaluate|compare|export|serving register) .*", "run"),
     Rule(r"python -m rl_harness\.runs( .*)?", "run"),
@@ -92,6 +96,11 @@ RULES = [
     Rule(r"\$ curl .*", "request"),
     Rule(r"\{.*", "answer"),
     Rule(r"cd my_project|.*my_conf.*", "covered", "tests/test_packaging.py runs these"),
+    Rule(
+        r"python -m rl_harness algo=qlearning env=corridor",
+        "covered",
+        "tests/rl_harness/config/test_project.py: a project's pyproject.toml names its configs",
+    ),
     Rule(r"export MLFLOW_TRACKING_URI=http://mlflow-host.*|.*@db-host/.*", "remote", "other hosts"),
 ]
 

@@ -1,7 +1,8 @@
-"""The user's config directory (rl_harness.config.preflight.user_conf_dir) joins Hydra's search
-path before rl_harness's shipped configs, where it exists: its files add options to any group
-and replace shipped ones of the same name (a champion promoted from an installed package).
-Other Hydra applications are left as they are.
+"""The user's config directories (rl_harness.config.preflight.config_dirs: $RL_HARNESS_CONFIG_DIR,
+the project's `[tool.rl_harness] config_dir` in its pyproject.toml, ~/.config/rl_harness) join
+Hydra's search path before rl_harness's shipped configs, where they exist: their files add
+options to any group and replace shipped ones of the same name (a champion promoted from an
+installed package). Other Hydra applications are left as they are.
 """
 
 from pathlib import Path
@@ -12,14 +13,18 @@ from hydra.plugins.search_path_plugin import SearchPathPlugin
 
 class RLHarnessUserConfig(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
-        from rl_harness.config.preflight import CONF_DIR, user_conf_dir
+        from rl_harness.config.preflight import CONF_DIR, config_dirs
 
-        user = user_conf_dir()
-        if not user.is_dir():
+        try:
+            dirs = config_dirs()
+        except ValueError:  # an unreadable project file: the pre-flight says so in one line
+            return
+        if not dirs:
             return
         for element in search_path.get_path():
             if element.provider == "main" and _is(element.path, CONF_DIR):
-                search_path.prepend("rl_harness-user", f"file://{user.resolve()}", anchor="main")
+                for user in dirs:  # each before the shipped configs, in search order
+                    search_path.prepend("rl_harness-user", f"file://{user}", anchor="main")
                 return
 
 

@@ -9,6 +9,8 @@ MLflow tag names, so a run's tags read back (`from_tags`) compare with this mach
     facts(torch_threads)      {"version.torch": "2.13.0", ..., "git.dirty": "false"}
     installed()               every distribution: {name: version} → environment/packages.txt
     git_state(), git_diff()   commit, dirty flag; the uncommitted diff → environment/git.diff
+    user_code(env_id)         the user's own code: the working directory's repository (where
+                              it is not the harness's checkout) and the env's distribution
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ CPU_TAG = "cpu"
 THREADS_TAG = "torch.threads"
 COMMIT_TAG = "mlflow.source.git.commit"  # MLflow's own name: its UI shows it
 DIRTY_TAG = "git.dirty"
+# The user's own code: the working directory's repository, where it is not the harness's.
+USER_COMMIT_TAG = "user.git.commit"
+USER_DIRTY_TAG = "user.git.dirty"
+USER_REPO_TAG = "user.git.repo"
+ENV_PACKAGE_TAG = "env.package"  # the distribution that registers the env
+ENV_VERSION_TAG = "env.package.version"  # ... and its version
 OTHER_TAGS = (PLATFORM_TAG, CPU_TAG, THREADS_TAG, COMMIT_TAG, DIRTY_TAG)
 ARTIFACT_DIR = "environment"  # packages.txt, git.diff
 HARNESS_DIR = Path(__file__).resolve().parents[1]  # the code whose commit is recorded
@@ -140,6 +148,63 @@ def git_diff(state: GitState, where: Path = HARNESS_DIR) -> str:
         return ""
     head = "".join(f"# untracked: {path}\n" for path in state.untracked)
     return head + (_git(where, "diff", "HEAD") or "")
+
+
+def _toplevel(where: Path) -> Path | None:
+    out = _git(where, "rev-parse", "--show-toplevel")
+    return Path(out.strip()).resolve() if out and out.strip() else None
+
+
+def env_module(env_id: str) -> str | None:
+    """The module that registers or defines an env: `module:EnvId`'s module, else the entry
+    point of the env's Gymnasium registration (where gymnasium holds it)."""
+    if ":" in env_id:
+        return env_id.split(":", 1)[0]
+    try:
+        import gymnasium
+
+        entry = gymnasium.spec(env_id).entry_point
+    except Exception:  # noqa: BLE001 - an env id gymnasium cannot resolve here: no module
+        return None
+    if isinstance(entry, str):
+        return entry.split(":", 1)[0]
+    return getattr(entry, "__module__", None)
+
+
+def env_distribution(env_id: str) -> tuple[str, str] | None:
+    """(name, version) of the installed distribution that provides the env's module (None for a
+    module no distribution installs, e.g. a directory on PYTHONPATH)."""
+    module = env_module(env_id)
+    if not module:
+        return None
+    names = metadata.packages_distributions().get(module.split(".")[0], [])
+    for name in names:
+        try:
+            return normalized(name), metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def user_code(env_id: str, cwd: Path | None = None) -> dict[str, str]:
+    """The user's own code version as tags: the commit and dirty flag of the working
+    directory's git repository (where it is a repository other than the harness's checkout,
+    whose commit `git_state` records), and the distribution that registers the env
+    (`env.package`, `env.package.version`). Recorded, not compared by `rerun=`."""
+    tags: dict[str, str] = {}
+    where = (cwd or Path.cwd()).resolve()
+    top = _toplevel(where)
+    if top is not None and top != _toplevel(HARNESS_DIR):
+        state = git_state(top)
+        tags[USER_REPO_TAG] = str(top)
+        if state.commit:
+            tags[USER_COMMIT_TAG] = state.commit
+        if state.dirty is not None:
+            tags[USER_DIRTY_TAG] = str(state.dirty).lower()
+    if dist := env_distribution(env_id):
+        tags[ENV_PACKAGE_TAG] = dist[0]
+        tags[ENV_VERSION_TAG] = dist[1]
+    return tags
 
 
 def facts(

@@ -37,7 +37,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rl_harness.common.seeds import EVAL_SEED_OFFSET
 from rl_harness.config.names import CHECKPOINT_FILES, RUN_STATUSES, VEC_ENVS
-from rl_harness.config.preflight import CONF_DIR, TRAINING, preflight
+from rl_harness.config.preflight import CONF_DIR, SPACE, TRAINING, group_options, preflight
 from rl_harness.errors import ConfigError, HarnessError, exit_with
 
 Rule = Callable[[DictConfig], None]
@@ -67,7 +67,27 @@ def checked_argv(name: str, argv: Sequence[str]) -> list[str]:
     out = integral(name, preflight(list(argv), name))
     if name != TRAINING and not any(a.startswith("-") for a in out):
         check(name, compose(name, out))
+    if name == TRAINING and any(a.lstrip("~+").startswith(SPACE) for a in out):
+        _check_space_overrides(out)
     return out
+
+
+def _check_space_overrides(argv: Sequence[str]) -> None:
+    """`hydra.sweeper.space.*` on the command line: Hydra's own failures (deleting an entry the
+    space lacks) in one line, and a space given to a run that is not a sweep refused."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    values = [a for a in argv if not a.startswith("-") and ("=" in a or a.startswith("~"))]
+    try:
+        cfg = compose(TRAINING, values, hydra=True)
+    except (HydraException, OmegaConfBaseException) as e:
+        raise ConfigError(str(e).strip().splitlines()[0]) from None
+    if "optuna_rl" not in str(cfg.hydra.sweeper.get("_target_")):
+        raise ConfigError(
+            f"{SPACE}: searched only in a sweep; add sweep=<name> (conf/sweep/: "
+            f"{', '.join(group_options('sweep'))})"
+        )
 
 
 def load_subcommand(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,12 +35,69 @@ CONF_DIR = _CHECKOUT_CONF if (_CHECKOUT_CONF / "config.yaml").is_file() else _IN
 USER_CONF_ENV = "RL_HARNESS_CONFIG_DIR"
 
 
+# A project's own config directory, set once in its pyproject.toml (found from the working
+# directory upward):  [tool.rl_harness]  config_dir = "conf"  (relative to that file).
+PROJECT_FILE = "pyproject.toml"
+
+
 def user_conf_dir() -> Path:
     """$RL_HARNESS_CONFIG_DIR, else $XDG_CONFIG_HOME/rl_harness (~/.config/rl_harness)."""
     if own := os.environ.get(USER_CONF_ENV):
         return Path(own).expanduser()
     xdg = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
     return Path(xdg) / "rl_harness"
+
+
+def project_conf_dir(start: Path | None = None) -> Path | None:
+    """`[tool.rl_harness] config_dir` of the nearest pyproject.toml from `start` (the working
+    directory) upward that has a `[tool.rl_harness]` table; None where none has one."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        path = folder / PROJECT_FILE
+        if not path.is_file():
+            continue
+        try:
+            table = tomllib.loads(path.read_text()).get("tool", {}).get("rl_harness")
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"{path}: cannot read it: {e}") from None
+        if table is None:
+            continue
+        conf = table.get("config_dir") if isinstance(table, dict) else None
+        if not isinstance(conf, str) or not conf:
+            raise ConfigError(
+                f'{path}: [tool.rl_harness] needs config_dir = "<directory>" (relative to it)'
+            )
+        found = (folder / conf).expanduser().resolve()
+        if not found.is_dir():
+            raise ConfigError(f"{path}: [tool.rl_harness] config_dir {found} is not a directory")
+        return found
+    return None
+
+
+def config_dirs() -> list[Path]:
+    """The user's config directories every run searches before the shipped ones, first wins:
+    $RL_HARNESS_CONFIG_DIR (where set), the project's (`project_conf_dir`), then
+    ~/.config/rl_harness (where $RL_HARNESS_CONFIG_DIR is not set). Only those that exist."""
+    project = project_conf_dir()
+    explicit = USER_CONF_ENV in os.environ and bool(os.environ[USER_CONF_ENV])
+    order = [user_conf_dir(), project] if explicit else [project, user_conf_dir()]
+    out: list[Path] = []
+    for d in order:
+        if d is not None and d.is_dir() and d.resolve() not in out:
+            out.append(d.resolve())
+    return out
+
+
+def searched(extra: Sequence[Path] = ()) -> str:
+    """The config directories a name was looked up in, in search order: for a message."""
+    dirs = [*(Path(d).resolve() for d in extra), *config_dirs()]
+    unique = [str(d) for i, d in enumerate(dirs) if d not in dirs[:i]]
+    hint = (
+        f" (add yours: [tool.rl_harness] config_dir in your {PROJECT_FILE}, or {USER_CONF_ENV})"
+        if not unique
+        else ""
+    )
+    return ", ".join([*unique, f"{CONF_DIR} (shipped)"]) + hint
 
 
 def installed(conf: Path = CONF_DIR) -> bool:
@@ -119,8 +177,7 @@ def preflight(argv: list[str], config_name: str = TRAINING) -> list[str]:
     parser = OverridesParser.create()
     schema = _Schema.of(config_name)
     dirs = _user_dirs(parser, argv)
-    if user_conf_dir().is_dir():  # searched by every run (hydra_plugins: user_config.py)
-        dirs.append(user_conf_dir())
+    dirs += config_dirs()  # searched by every run (hydra_plugins: user_config.py)
     if dirs:
         schema = _Schema(schema.base, schema.groups, schema.open, tuple(dirs))
     out: list[str] = []
@@ -133,8 +190,34 @@ def preflight(argv: list[str], config_name: str = TRAINING) -> list[str]:
         key, _, value = arg.partition("=")
         if key in AS_WRITTEN.get(config_name, ()) and "'" not in value:
             arg = _expanded(arg, key, sweep=False)
+        if schema.open and key.lstrip("+").startswith(SPACE + "."):
+            out += _space_entry(parser, arg)
+            continue
         out.append(_check_override(parser, arg, schema))
     return out
+
+
+SPACE = "hydra.sweeper.space"
+
+
+def _space_entry(parser: Any, arg: str) -> list[str]:
+    """`hydra.sweeper.space.<path>=<value>` (with or without + or ++): the entry of that name
+    replaced whatever it held (a mapping: the whole entry, `{type: float, ...}` over a
+    categorical one), or added; its keys and values are judged with the whole space
+    (tuning.space.parse_space). `~<path>` deletes it where it exists."""
+    from hydra.errors import HydraException
+
+    try:
+        override = parser.parse_override(arg)
+    except HydraException as e:
+        raise ConfigError(f"cannot parse override '{arg}': {str(e).splitlines()[0]}") from None
+    key = override.key_or_group
+    if override.is_delete() or override.is_sweep_override():
+        return [arg]  # a sweep of space entries: the sweeper's own one-line refusal
+    value = arg.split("=", 1)[1]
+    if isinstance(override.value(), dict):
+        return [f"++{key}=null", f"++{key}={value}"]
+    return [f"++{key}={value}"]
 
 
 def _check_override(parser: Any, arg: str, schema: _Schema) -> str:
@@ -182,7 +265,8 @@ def _check_group(override: Any, group: str, dirs: Sequence[Path] = ()) -> None:
             close = difflib.get_close_matches(value, options, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ConfigError(
-                f"unknown {group} '{value}'{hint}; choose one of: {', '.join(options)}"
+                f"unknown {group} '{value}'{hint}; choose one of: {', '.join(options)}; "
+                f"searched {group}/ in: {searched(dirs)}"
             )
 
 

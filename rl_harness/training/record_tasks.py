@@ -49,15 +49,21 @@ def learning_curve(recorder: Recorder, out_dir: str, title: str) -> None:
         recorder.log_artifact(curve)
 
 
-def environment(recorder: Recorder, out_dir: str, torch_threads: int) -> None:
+def environment(
+    recorder: Recorder, out_dir: str, torch_threads: int, env_id: str = "", cwd: str = ""
+) -> None:
     """What the run ran on (common/provenance): the facts as tags, every installed package in
     `environment/packages.txt`, the uncommitted changes in `environment/git.diff`. Untracked,
     the files stay in the run's directory. The caller gives its torch threads: the helper
-    that runs this never loads torch."""
+    that runs this never loads torch. With `env_id` and `cwd` (the run's working directory),
+    the user's own code version too (`provenance.user_code`)."""
     from rl_harness.common import provenance
 
     packages, git = provenance.installed(), provenance.git_state()
-    recorder.set_tags(provenance.facts(torch_threads, packages, git))
+    tags = provenance.facts(torch_threads, packages, git)
+    if env_id:
+        tags.update(provenance.user_code(env_id, Path(cwd) if cwd else None))
+    recorder.set_tags(tags)
     for path in provenance.write(Path(out_dir), packages, provenance.git_diff(git)):
         recorder.log_artifact(path, provenance.ARTIFACT_DIR)
 

@@ -325,7 +325,9 @@ def record_start(recorder: Recorder, cfg: DictConfig, out_dir: Path, best: float
     """What a new run records before training: the config (params and file), the optimum,
     what it runs on (versions, platform, commit; the recorder collects them beside training)."""
     recorder.log_params(to_plain(cfg))
-    recorder.run_task("environment", str(out_dir.resolve()), torch.get_num_threads())
+    recorder.run_task(
+        "environment", str(out_dir.resolve()), torch.get_num_threads(), cfg.env.id, os.getcwd()
+    )
     if best is not None:
         recorder.log_metrics({"optimum": best}, step=0)
     config_path = out_dir / "resolved_config.yaml"

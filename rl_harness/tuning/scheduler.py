@@ -43,7 +43,7 @@ from rl_harness.tuning import objective as objectives
 from rl_harness.tuning import validation as validations
 from rl_harness.tuning.locks import SweepLock
 from rl_harness.tuning.search import make_pruner, make_sampler
-from rl_harness.tuning.space import hydra_value, largest, overrides, parse_space
+from rl_harness.tuning.space import hydra_value, largest, overrides, parse_space, sweep_space
 from rl_harness.tuning.state import Compose, Launch, Launched, SweepState
 from rl_harness.tuning.units import Unit, kept_claim
 
@@ -65,6 +65,8 @@ def main(
             raise ConfigError(
                 f"'{arg}': give search ranges in hydra.sweeper.space, not as a Hydra sweep"
             )
+        # a space file that says `_whole_: true` is the whole space (tuning.space.sweep_space)
+        options = {**options, "space": sweep_space(options.get("space"), config)}
         Scheduler(options, config, launch, compose).run(arguments)
     except HarnessError as e:
         exit_with(e, "rl_harness")

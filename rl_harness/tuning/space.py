@@ -13,6 +13,10 @@ A mapping with a `type` key is one hyperparameter; its path is the Hydra overrid
 Optuna parameter name. Structured choices (lists, mappings) are given names: the mapping's keys,
 or the compact JSON of each value.
 
+Hydra merges a per-env space file (conf/sweep/env/<sweep>_<env>.yaml) over the sweep's. A file
+whose space says `_whole_: true` is the whole space instead: only its entries are searched (and
+those given on the command line), `whole_space` drops the rest of the merge.
+
     space YAML ──parse_space──▶ [Param] ──distributions──▶ study.ask(...)
                                    │
     trial.params ───overrides──────┴──▶ ["++algo.learning_rate=0.0003", ...] ──▶ the job
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -41,7 +46,7 @@ SPEC_KEYS = {
     "int": {"type", "low", "high", "log", "step"},
     "categorical": {"type", "choices"},
 }
-# Trial user attributes that take a trial out of the study's count (it is run again).
+WHOLE = "_whole_"  # `space: {_whole_: true, ...}`: this file's entries are the whole space
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,9 @@ def parse_space(space: Any, cfg: DictConfig) -> list[Param]:
     Raises ConfigError naming the offending entry, before any trial runs.
     """
     plain = OmegaConf.to_container(space, resolve=True) if OmegaConf.is_config(space) else space
+    if isinstance(plain, dict):
+        _check_whole(plain.get(WHOLE, False))
+        plain = {k: v for k, v in plain.items() if k != WHOLE}
     if not isinstance(plain, dict) or not plain:
         raise ConfigError(
             "hydra.sweeper.space is empty: give at least one hyperparameter "
@@ -96,6 +104,74 @@ def parse_space(space: Any, cfg: DictConfig) -> list[Param]:
     for p in params:
         _check_path(p.path, cfg, cls)
     return params
+
+
+def _check_whole(flag: Any) -> None:
+    if not isinstance(flag, bool):
+        raise ConfigError(
+            f"hydra.sweeper.space.{WHOLE}: must be true (this file's entries are the whole "
+            f"space) or false (merged over the sweep's space), got {flag!r}"
+        )
+
+
+def whole_space(space: Any, files: list[Any], given: list[str]) -> Any:
+    """The space to search: `space` (as composed) where it does not say `_whole_: true`; else
+    only the entries of the file that says it (the first of `files`, each a space as its file
+    holds it, that has `_whole_: true`) and those `given` on the command line (paths under
+    hydra.sweeper.space, e.g. `algo.gamma` or `algo.gamma.choices`)."""
+    plain = OmegaConf.to_container(space, resolve=True) if OmegaConf.is_config(space) else space
+    if not isinstance(plain, dict) or WHOLE not in plain:
+        return space
+    _check_whole(plain[WHOLE])
+    if plain[WHOLE] is False:
+        return {k: v for k, v in plain.items() if k != WHOLE}
+    declaring = next((f for f in files if isinstance(f, dict) and f.get(WHOLE) is True), {})
+    keep = {p for p, _ in _leaves(_without_whole(declaring), "")}
+    keep |= set(given)
+    kept: dict[str, Any] = {}
+    for path, spec in _leaves(_without_whole(plain), ""):
+        if any(path == k or k.startswith(path + ".") or path.startswith(k + ".") for k in keep):
+            node = kept
+            *parents, last = path.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[last] = spec
+    return kept
+
+
+def sweep_space(space: Any, config: DictConfig) -> Any:
+    """`whole_space` for a sweep's primary config (with its `hydra` node): the space files are
+    the chosen `sweep/env` and `sweep` options in the config sources Hydra searched, the given
+    entries those of the command line's `hydra.sweeper.space.*` overrides."""
+    plain = OmegaConf.to_container(space, resolve=True) if OmegaConf.is_config(space) else space
+    if not isinstance(plain, dict) or WHOLE not in plain:
+        return space
+    runtime = config.hydra.runtime
+    files = []
+    for group in ("sweep/env", "sweep"):
+        choice = runtime.choices.get(group)
+        for source in runtime.config_sources if choice else []:
+            path = Path(str(source.path)) / group / f"{choice}.yaml"
+            if source.schema == "file" and path.is_file():
+                loaded = OmegaConf.load(path)
+                files.append(OmegaConf.to_container(loaded, resolve=False))
+                break
+    spaces = [
+        ((f.get("hydra") or {}).get("sweeper") or {}).get("space")
+        for f in files
+        if isinstance(f, dict)
+    ]
+    prefix = "hydra.sweeper.space."
+    given = [
+        o.lstrip("~+").split("=", 1)[0].removeprefix(prefix)
+        for o in [*config.hydra.overrides.hydra, *config.hydra.overrides.task]
+        if o.lstrip("~+").startswith(prefix)
+    ]
+    return whole_space(plain, spaces, given)
+
+
+def _without_whole(space: dict) -> dict:
+    return {k: v for k, v in space.items() if k != WHOLE}
 
 
 def _leaves(node: dict, prefix: str) -> list[tuple[str, dict]]:
