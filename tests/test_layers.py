@@ -155,7 +155,7 @@ def test_analysis_never_imports_the_training_path(tmp_path: Path) -> None:
 
 
 # The commands that only read the store: importing them loads neither torch nor SB3 (compare
-# started ~3 s slower with them: experiments/bench_compare.py).
+# started ~3 s slower with them: experiments/benchmarks/compare_startup.py).
 TORCH_FREE = ("rl_harness.compare", "rl_harness.analysis.compare")
 HEAVY = ("torch", "stable_baselines3", "sb3_contrib")
 

@@ -1,7 +1,7 @@
 """What `python -m rl_harness.compare` costs to start and run on a tiny store: wall and CPU time
 (user + system of the process and its children), the median of `--repeats` runs.
 
-    python experiments/bench_compare.py [--repeats 5] [--runs 3] [--dir DIR]
+    python -m experiments.benchmarks.compare_startup [--repeats 5] [--runs 3] [--dir DIR]
 
 A scratch SQLite store (in DIR, default a temporary directory that is removed afterwards) gets
 2 algorithms × `--runs` fake training runs, each with a final metric, an optimum and a short
