@@ -63,8 +63,11 @@ def record(
 
     c = v.champion
     match = {"optuna.study": where.study, "optuna.stage": "comparison"}
-    if done := [r for r in runs.search_runs([where.experiment], _where(match))]:
-        # a rerun of a finished sweep: the comparison is recorded already (idempotent)
+    match["champion.trial"] = str(c.trial)
+    found = runs.search_runs([where.experiment], _where(match))
+    if done := [r for r in found if r.data.tags.get("decision") == decision]:
+        # a rerun of a finished sweep: this comparison is recorded already (a sweep given
+        # more trials since, with another champion or outcome, is recorded anew)
         print(f"champion-vs-incumbent already recorded: MLflow run {done[0].info.run_id}")
         return
     tags = {
