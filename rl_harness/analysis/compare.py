@@ -1,12 +1,19 @@
 """`python -m rl_harness.compare [experiment=...] [env_id=...]` — compare algorithms across seeds.
 
-Finished training runs are grouped by (algo, env, the user's `group` tag): the seeds of one
-configuration (`python -m rl_harness -m seed=0,1,2,3,4 mlflow.tags.group=baseline`). Per group: the
+Finished training runs are grouped by configuration: (algo, env, the user's `group` tag where a
+run has one, else its `seed_group` — the hash of its config without the seed): the seeds of one
+configuration (`python -m rl_harness -m seed=0,1,2,3,4 [mlflow.tags.group=baseline]`). Sweep
+jobs (trials, re-tests, incumbents: tag `optuna.study`) and reruns (tag `rerun_of`) are left out
+unless `include=[sweeps,reruns]`; a rerun is never an extra seed of its source (its own row).
+Per group: the
 mean ± its 95% CI (std) across seeds, as every command prints an estimate (`stats.estimate`), the
 interquartile mean (IQM: the 25%-trimmed mean, robust to an outlier seed) with a percentile-
 bootstrap 95% confidence interval (scipy.stats.bootstrap; the method of Agarwal et al. 2021, "Deep
 RL at the edge of the statistical precipice"), % of the optimum where the task has one, timesteps
-and wall time. The table is printed and, with two figures — learning curves with confidence bands
+the timesteps (a range where the runs differ), wall time and the runs' names. Between every two rows
+of one env: P(row > other), the probability of improvement with its percentile-bootstrap 95%
+CI (stats.probability_of_improvement / improvement_ci, as validated tuning judges a champion).
+The table is printed and, with two figures — learning curves with confidence bands
 across seeds and final performance per algorithm — logged to a comparison run (tag
 run_type=comparison).
 """
@@ -25,7 +32,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from rl_harness.common import tables
 from rl_harness.common.plots import plot_final_performance, plot_learning_curves
-from rl_harness.common.stats import bootstrap_ci, ci95, estimate, iqm, mean_std
+from rl_harness.common.stats import (
+    bootstrap_ci,
+    ci95,
+    estimate,
+    improvement_ci,
+    iqm,
+    mean_std,
+    probability_of_improvement,
+)
 from rl_harness.config import commands
 from rl_harness.config.names import COMPARISONS_EXPERIMENT, current_env_id, env_experiment
 from rl_harness.config.preflight import CONF_DIR
@@ -34,7 +49,11 @@ from rl_harness.errors import ConfigError
 from rl_harness.tracking import runs as tracking
 
 RUN_TYPE = "comparison"
-ALIGN = "llllrrrrr"  # the numeric columns right-aligned
+ALIGN = "llllrrrrrl"  # the numeric columns right-aligned
+GROUP_TAG = "group"  # the user's own grouping (mlflow.tags.group=...)
+CONFIG_TAG = "seed_group"  # what training tags every run with: its configuration
+SWEEP_TAG = "optuna.study"  # sweep trials, re-tests and incumbents (tuning.job)
+RERUN_TAG = "rerun_of"  # training.rerun
 
 
 @dataclass
@@ -46,6 +65,7 @@ class SeedRun:
     timesteps: int
     wall_s: float
     curve: list[tuple[int, float]]
+    name: str = ""
 
 
 @dataclass
@@ -60,27 +80,42 @@ class Group:
         return self.algo + (f" [{self.group}]" if self.group else "")
 
 
+def group_of(tags: dict[str, str], group_tag: str | None) -> str:
+    """The run's configuration: `group_tag`'s value where set; by default the user's `group`
+    tag where the run has one, else its `seed_group`; a rerun apart from its source's seeds."""
+    if group_tag:
+        group = tags.get(group_tag, "")
+    else:
+        group = tags.get(GROUP_TAG) or tags.get(CONFIG_TAG, "")
+    return f"{group} (rerun)" if RERUN_TAG in tags else group
+
+
 def collect(cfg: DictConfig) -> list[Group]:
     """Training runs (not evaluations or comparisons) that match the filters, grouped."""
     experiments = cfg.experiment
     if isinstance(experiments, str):
         experiments = [experiments]
-    filters = []
-    if cfg.group:
-        filters.append(f"tags.`{cfg.group_tag}` = '{cfg.group}'")
-    runs = tracking.search_runs(list(experiments) if experiments else None, " and ".join(filters))
+    runs = tracking.search_runs(list(experiments) if experiments else None)
     algos = set(cfg.algos) if cfg.algos else None
+    include = set(cfg.include or [])
     groups: dict[tuple[str, str, str], Group] = {}
     for run in runs:
         tags, metrics = run.data.tags, run.data.metrics
         if "run_type" in tags or cfg.metric not in metrics or "algo" not in tags:
+            continue
+        if SWEEP_TAG in tags and "sweeps" not in include:
+            continue  # trials, re-tests and incumbents of a sweep: other configurations
+        if RERUN_TAG in tags and "reruns" not in include:
+            continue  # a rerun repeats a seed: it is not another one
+        group = group_of(tags, cfg.group_tag)
+        if cfg.group and group != cfg.group:
             continue
         if algos is not None and tags["algo"] not in algos:
             continue
         if cfg.env_id and env_experiment(tags.get("env", "")) != env_experiment(cfg.env_id):
             continue  # `Inventory-v0` matches runs of `rl_harness.envs:Inventory-v0`
         env = current_env_id(tags.get("env", "?"))  # runs recorded as `envs:...` join theirs
-        key = (tags["algo"], env, tags.get(cfg.group_tag, ""))
+        key = (tags["algo"], env, group)
         final = tracking.metric_history(run.info.run_id, cfg.metric)
         groups.setdefault(key, Group(*key)).runs.append(
             SeedRun(
@@ -91,6 +126,7 @@ def collect(cfg: DictConfig) -> list[Group]:
                 timesteps=final[-1][0] if final else 0,
                 wall_s=((run.info.end_time or run.info.start_time) - run.info.start_time) / 1000,
                 curve=tracking.metric_history(run.info.run_id, cfg.curve_metric),
+                name=run.info.run_name or run.info.run_id,
             )
         )
     return sorted(
@@ -119,8 +155,10 @@ def summarize(group: Group, boot: DictConfig) -> dict[str, Any]:
         "iqm_pct_optimum": None,
         "pct_ci_low": None,
         "pct_ci_high": None,
-        "timesteps": int(np.median([r.timesteps for r in group.runs])),
+        "timesteps_min": min(r.timesteps for r in group.runs),
+        "timesteps_max": max(r.timesteps for r in group.runs),
         "wall_s": float(np.mean([r.wall_s for r in group.runs])),
+        "runs": " ".join(sorted(r.name for r in group.runs)),
         "run_ids": [r.run_id for r in group.runs],
     }
     optima = [r.optimum for r in group.runs]
@@ -172,6 +210,7 @@ def table(rows: list[dict[str, Any]], confidence: float) -> tuple[list[str], lis
         f"% optimum (IQM [{pct} CI])",
         "timesteps",
         "wall time/run",
+        "runs",
     ]
     cells = []
     for r in rows:
@@ -189,11 +228,53 @@ def table(rows: list[dict[str, Any]], confidence: float) -> tuple[list[str], lis
                 estimate(r["mean"], r["ci95"], r["std"]),
                 f"{r['iqm']:.2f} [{_fmt(r['iqm_ci_low'], '.2f')}, {_fmt(r['iqm_ci_high'], '.2f')}]",
                 opt,
-                f"{r['timesteps']:,}",
+                timesteps(r),
                 f"{r['wall_s']:.1f} s",
+                r["runs"],
             ]
         )
     return head, cells
+
+
+def timesteps(row: dict[str, Any]) -> str:
+    """`20,000`, or `8,192–20,480` where the runs' budgets differ."""
+    low, high = row["timesteps_min"], row["timesteps_max"]
+    return f"{low:,}" if low == high else f"{low:,}–{high:,}"
+
+
+def pairwise(groups: list[Group], boot: DictConfig) -> list[dict[str, Any]]:
+    """P(a > b) with its bootstrap CI for every two rows of one env, a the row of the higher
+    IQM: the chance that a run of a beats a run of b, ties half; NaN bounds below 2 runs a side."""
+    pairs = []
+    for i, first in enumerate(groups):
+        for second in groups[i + 1 :]:
+            if first.env != second.env:
+                continue
+            a, b = sorted((first, second), key=lambda g: -float(iqm([r.score for r in g.runs])))
+            x, y = [r.score for r in a.runs], [r.score for r in b.runs]
+            low, high = improvement_ci(x, y, boot.samples, boot.confidence, boot.seed)
+            pairs.append(
+                {
+                    "env": a.env,
+                    "a": a.label,
+                    "b": b.label,
+                    "p_improvement": probability_of_improvement(x, y),
+                    "ci_low": low,
+                    "ci_high": high,
+                    "runs_a": len(x),
+                    "runs_b": len(y),
+                }
+            )
+    return pairs
+
+
+def pair_line(p: dict[str, Any], confidence: float) -> str:
+    pct = f"{round(100 * confidence)}%"
+    return (
+        f"P({p['a']} > {p['b']}) = {p['p_improvement']:.2f} "
+        f"[{_fmt(p['ci_low'], '.2f')}, {_fmt(p['ci_high'], '.2f')}] ({pct} CI; "
+        f"{p['runs_a']} vs {p['runs_b']} runs) on {p['env']}"
+    )
 
 
 def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
@@ -209,11 +290,17 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
     rows = [summarize(g, cfg.bootstrap) for g in groups]
     head, cells = table(rows, cfg.bootstrap.confidence)
     text = tables.text(head, cells, ALIGN)
+    pairs = pairwise(groups, cfg.bootstrap)
+    lines = [pair_line(p, cfg.bootstrap.confidence) for p in pairs]
+    if lines:
+        text += "\n\nProbability of improvement (a run of the first beats a run of the second):\n"
+        text += "\n".join(lines)
     print(text)
     out_dir = out_dir or output_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [out_dir / "compare.md", out_dir / "compare.csv", out_dir / "runs.json"]
-    files[0].write_text(tables.markdown(head, cells, ALIGN) + "\n")
+    md = tables.markdown(head, cells, ALIGN) + "\n"
+    files[0].write_text(md + "".join(f"\n- {line}" for line in lines) + ("\n" if lines else ""))
     with files[1].open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=[k for k in rows[0] if k != "run_ids"])
         writer.writeheader()
@@ -243,8 +330,25 @@ def run(cfg: DictConfig, out_dir: Path | None = None) -> dict[str, Any]:
             f"IQM, {pct}% bootstrap CI; dots: seeds",
         )
     )
+    if pairs:
+        files.append(out_dir / "pairwise.csv")
+        with files[-1].open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(pairs[0]))
+            writer.writeheader()
+            writer.writerows(pairs)
     run_id = _record(cfg, groups, rows, files)
-    return {"rows": rows, "table": text, "run_id": run_id, "files": [str(f) for f in files]}
+    print(f"wrote {', '.join(f.name for f in files)} to {out_dir}")
+    if run_id:
+        experiment = cfg.mlflow.experiment or COMPARISONS_EXPERIMENT
+        print(f"comparison run: {run_id} (experiment {experiment}, {tracking.tracking_uri()})")
+    return {
+        "rows": rows,
+        "pairs": pairs,
+        "table": text,
+        "run_id": run_id,
+        "out_dir": str(out_dir),
+        "files": [str(f) for f in files],
+    }
 
 
 def _record(

@@ -374,6 +374,25 @@ def names(key: str, *, single: bool = False) -> Rule:
     return rule
 
 
+def subset(key: str, options: Sequence[str]) -> Rule:
+    """null or a list of some of `options` (a single one also as a name)."""
+
+    def rule(cfg: DictConfig) -> None:
+        value = cfg[key]
+        if value is None:
+            return
+        given = [value] if isinstance(value, str) else value
+        if not (OmegaConf.is_list(given) or isinstance(given, list)) or any(
+            v not in options for v in given
+        ):
+            raise ConfigError(
+                f"{key} must be a list of some of {', '.join(options)}, "
+                f"e.g. {key}=[{','.join(options)}], got {value!r}"
+            )
+
+    return rule
+
+
 def training_seed(cfg: DictConfig) -> None:
     """A training seed below the evaluation seeds, for each of its `n_envs` envs."""
     top = EVAL_SEED_OFFSET - cfg.n_envs
@@ -405,6 +424,9 @@ RULES: dict[str, list[Rule]] = {
         training_seed,
         integer("eval.freq", "checkpoint.freq", minimum=0, note="0 turns it off"),
         integer("checkpoint.keep", minimum=0, note="0 keeps all"),
+        integer(
+            "checkpoint.keep_finished", minimum=0, optional=True, note="0 deletes all; null: keep"
+        ),
         when("eval.freq", integer("eval.episodes")),
         choice("checkpoint.upload", [True, False, "auto"], default="auto"),
         boolean("mlflow.system_metrics"),
@@ -420,6 +442,8 @@ RULES: dict[str, list[Rule]] = {
     ],
     "compare": [
         names("algos"),
+        text("group", "group_tag"),
+        subset("include", ("sweeps", "reruns")),
         integer("min_seeds", "bootstrap.samples"),
         between("bootstrap.confidence", 0.0, 1.0, open_interval=True),
     ],

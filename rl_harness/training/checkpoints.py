@@ -3,10 +3,15 @@
     <out_dir>/checkpoints/step_000012000/model.zip          model + optimizer state (SB3 zip),
                                                             and training_state.pkl inside it:
                                                             RNGs, envs, callbacks (exact_state)
-                                         replay_buffer.pkl  off-policy algorithms, if enabled
+                                         replay_buffer.pkl  off-policy algorithms, if enabled:
+                                                            only its filled rows (trimmed)
                                          vecnormalize.pkl   when the env is normalized
 
 A kill during a write leaves only a `.tmp-*` directory, never a corrupt latest checkpoint.
+A replay buffer is written up to its filled size (`trimmed`: a 1M-transition buffer after 20k steps
+is 2% of its size) and grown back on load (`untrimmed`) to the same arrays — zeros beyond the
+filled rows, as SB3 allocates them — with the same `pos` and `full`: sampling is unchanged.
+A finished run keeps its newest `checkpoint.keep_finished` checkpoints (`finish`).
 SB3 files are pickles: load checkpoints only from a run's own output directory.
 """
 
@@ -49,7 +54,9 @@ def save(
         with zipfile.ZipFile(tmp / "model.zip", "a") as archive:
             archive.writestr(STATE_FILE, dumps(state), zipfile.ZIP_DEFLATED, compresslevel=1)
     if replay_buffer and getattr(model, "replay_buffer", None) is not None:
-        model.save_replay_buffer(tmp / "replay_buffer.pkl")
+        from stable_baselines3.common.save_util import save_to_pkl
+
+        save_to_pkl(tmp / "replay_buffer.pkl", trimmed(model.replay_buffer))
     vecnorm = model.get_vec_normalize_env()
     if vecnorm is not None:
         vecnorm.save(str(tmp / "vecnormalize.pkl"))
@@ -62,6 +69,83 @@ def save(
     for old in all_checkpoints(root)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+TRIMMED = "_rl_harness_trimmed"  # on a trimmed buffer: (its buffer_size, the arrays trimmed)
+
+
+def _rows(buffer: Any) -> dict[str, Any]:
+    """The buffer's per-transition arrays (first axis buffer_size), dicts of them included."""
+    import numpy as np
+
+    size = buffer.buffer_size
+    out: dict[str, Any] = {}
+    for key, value in vars(buffer).items():
+        if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == size:
+            out[key] = value
+        elif (
+            isinstance(value, dict)
+            and value
+            and all(
+                isinstance(v, np.ndarray) and v.ndim and v.shape[0] == size for v in value.values()
+            )
+        ):
+            out[key] = value
+    return out
+
+
+def trimmed(buffer: Any) -> Any:
+    """A shallow copy of `buffer` whose arrays hold only the rows written so far (pos + 1:
+    with optimize_memory_usage the next observation of row pos-1 is row pos); `buffer` itself
+    where it is full."""
+    import copy
+
+    if buffer.full:
+        return buffer
+    keep = min(buffer.pos + 1, buffer.buffer_size)
+    small = copy.copy(buffer)
+    rows = _rows(buffer)
+    for key, value in rows.items():
+        if isinstance(value, dict):
+            setattr(small, key, {k: v[:keep].copy() for k, v in value.items()})
+        else:
+            setattr(small, key, value[:keep].copy())
+    setattr(small, TRIMMED, (buffer.buffer_size, sorted(rows)))
+    return small
+
+
+def untrimmed(buffer: Any) -> Any:
+    """A trimmed buffer grown back, in place, to its full size: the rows it kept, zeros after."""
+    import numpy as np
+
+    marker = vars(buffer).pop(TRIMMED, None)
+    if marker is None:
+        return buffer
+
+    def grow(a: np.ndarray) -> np.ndarray:
+        full = np.zeros((size, *a.shape[1:]), dtype=a.dtype)
+        full[: len(a)] = a
+        return full
+
+    size, keys = marker
+    kept = {key: getattr(buffer, key) for key in keys}
+    for key, value in kept.items():
+        if isinstance(value, dict):
+            setattr(buffer, key, {k: grow(v) for k, v in value.items()})
+        else:
+            setattr(buffer, key, grow(value))
+    return buffer
+
+
+def finish(root: Path, keep: int | None) -> list[Path]:
+    """At the end of a run: delete all but its newest `keep` checkpoints (None: leave them);
+    returns what was deleted."""
+    if keep is None:
+        return []
+    gone = all_checkpoints(root)[: -keep if keep > 0 else None]
+    for old in gone:
+        shutil.rmtree(old, ignore_errors=True)
+    return gone
 
 
 def dumps(value: Any) -> bytes:
@@ -155,6 +239,7 @@ def load(checkpoint: Path, cls: Any, env: VecEnv, device: str) -> tuple[Any, Vec
         buffer = checkpoint / "replay_buffer.pkl"
         if buffer.exists() and hasattr(model, "load_replay_buffer"):
             model.load_replay_buffer(buffer)
+            untrimmed(model.replay_buffer)
     except (zipfile.BadZipFile, EOFError, ValueError, KeyError, RuntimeError) as e:
         raise ConfigError(
             f"checkpoint {checkpoint} cannot be loaded: {' '.join(str(e).split())}"

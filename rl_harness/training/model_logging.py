@@ -169,6 +169,21 @@ def log_policy_model(
     return info.model_uri
 
 
+def registered(name: str, run_id: str) -> str | None:
+    """`models:/<name>/<version>` of the newest version of `name` registered from `run_id`
+    (its tag source_run_id), else None: registering the same run again adds nothing."""
+    try:
+        found = tracking.client().search_model_versions(f"name = '{name}'")
+    except mlflow.exceptions.MlflowException:
+        return None
+    versions = [
+        int(mv.version)
+        for mv in found
+        if (mv.tags or {}).get("source_run_id") == run_id or mv.run_id == run_id
+    ]
+    return f"models:/{name}/{max(versions)}" if versions else None
+
+
 def register(
     run_id: str, name: str, alias: str | None = "champion", tags: dict[str, str] | None = None
 ) -> str:

@@ -230,6 +230,7 @@ def run(
             recorder.set_tags(resume_tags(point.checkpoint, state))
         learn(model, cfg, callbacks, out_dir, resumed=point is not None)
         model_path = save(model, env, eval_env, out_dir, recorder, cfg)
+        checkpoints.finish(out_dir / "checkpoints", cfg.checkpoint.get("keep_finished", 1))
         episodes = evaluate(model, env, cfg, best)
         record_end(recorder, out_dir, experiment, model.num_timesteps, episodes, best)
         recorder.set_tags({NOTE_TAG: run_note(cfg, model.num_timesteps, episodes.returns, best)})

@@ -62,6 +62,14 @@ def record(
     from rl_harness.tracking import runs
 
     c = v.champion
+    match = {"optuna.study": where.study, "optuna.stage": "comparison"}
+    match["champion.trial"] = str(c.trial)
+    found = runs.search_runs([where.experiment], _where(match))
+    if done := [r for r in found if r.data.tags.get("decision") == decision]:
+        # a rerun of a finished sweep: this comparison is recorded already (a sweep given
+        # more trials since, with another champion or outcome, is recorded anew)
+        print(f"champion-vs-incumbent already recorded: MLflow run {done[0].info.run_id}")
+        return
     tags = {
         "optuna.study": where.study,
         "optuna.stage": "comparison",
@@ -97,6 +105,7 @@ def register(v: Validation, where: Where, name: str) -> str | None:
         return None
     from rl_harness.errors import ConfigError
     from rl_harness.training.model_logging import register as register_model
+    from rl_harness.training.model_logging import registered
 
     c = v.champion
     tags = {
@@ -107,6 +116,9 @@ def register(v: Validation, where: Where, name: str) -> str | None:
         "optuna.study": where.study,
         "optuna.trial": str(c.trial),
     }
+    if existing := registered(name, run_id):
+        print(f"champion model: {existing} (already registered from run {run_id})")
+        return existing
     try:
         uri = register_model(run_id, name, alias="champion", tags=tags)
     except ConfigError as e:
@@ -114,6 +126,10 @@ def register(v: Validation, where: Where, name: str) -> str | None:
         return None
     print(f"champion model: {uri} (alias champion)")
     return uri
+
+
+def _where(match: dict[str, str]) -> str:
+    return " and ".join(f"tags.`{k}` = '{v}'" for k, v in match.items())
 
 
 def target(promote_to: str | None, name: str, conf: Path | None = None) -> Path:

@@ -79,7 +79,7 @@ def test_compare_groups_seeds_and_reports_iqm_ci_optimum(runs, capsys) -> None:
     assert ppo["iqm"] == pytest.approx(stats.trim_mean([100, 120, 200], 0.25))
     assert ppo["iqm_ci_low"] <= ppo["iqm"] <= ppo["iqm_ci_high"]
     assert ppo["iqm_pct_optimum"] == pytest.approx(100 * ppo["iqm"] / 400)
-    assert ppo["timesteps"] == 200 and ppo["wall_s"] >= 0
+    assert ppo["timesteps_min"] == ppo["timesteps_max"] == 200 and ppo["wall_s"] >= 0
     assert rows[("dqn", "")]["mean"] == pytest.approx(50.0)
     assert rows[("ppo", "big")]["iqm"] == pytest.approx(310.0)
 
@@ -167,7 +167,7 @@ def test_real_seeds_of_a_multirun_compare(tmp_path: Path) -> None:
         )
     result = compare.run(compare_config("experiment=CartPole-v1"))
     (row,) = result["rows"]
-    assert row["seeds"] == 3 and row["timesteps"] == 2000 and row["iqm_pct_optimum"] is None
+    assert row["seeds"] == 3 and row["timesteps_max"] == 2000 and row["iqm_pct_optimum"] is None
 
 
 def test_runs_recorded_under_the_old_envs_module_join_the_current_ones() -> None:
@@ -175,3 +175,81 @@ def test_runs_recorded_under_the_old_envs_module_join_the_current_ones() -> None
         fake_training_run("old-new", "ppo", f"{name}:Inventory-v0", seed, final, [(100, final)])
     rows = compare.run(compare_config("experiment=old-new", "mlflow.enabled=false"))["rows"]
     assert [(r["env"], r["seeds"]) for r in rows] == [("rl_harness.envs:Inventory-v0", 2)]
+
+
+def test_default_grouping_is_the_configuration_and_leaves_out_sweeps_and_reruns(capsys) -> None:
+    """Untagged runs of one algo split by seed_group; sweep jobs and reruns are not seeds."""
+    exp = "by-config"
+    ids = {"a": [], "b": []}
+    for seed, (a, b) in enumerate([(100.0, 10.0), (110.0, 20.0), (120.0, 30.0)]):
+        steps = 8192 if seed == 0 else 20480  # budgets differ: the row says so
+        ids["a"].append(
+            fake_training_run(exp, "ppo", "Inv", seed, a, [(steps, a)], seed_group="ppo-Inv-aaaa")
+        )
+        ids["b"].append(
+            fake_training_run(exp, "ppo", "Inv", seed, b, [(1000, b)], seed_group="ppo-Inv-bbbb")
+        )
+    # a sweep's trial, re-test and incumbent, and a rerun of a seed of a: none of them a seed
+    for job in ({"optuna.trial": "3"}, {"optuna.retest_of": "3"}, {"optuna.stage": "test"}):
+        fake_training_run(
+            exp,
+            "ppo",
+            "Inv",
+            0,
+            999.0,
+            [(1000, 999.0)],
+            seed_group="ppo-Inv-aaaa",
+            **{"optuna.study": "s", **job},
+        )
+    fake_training_run(
+        exp,
+        "ppo",
+        "Inv",
+        0,
+        555.0,
+        [(8192, 555.0)],
+        seed_group="ppo-Inv-aaaa",
+        rerun_of=ids["a"][0],
+    )
+    result = compare.run(compare_config(f"experiment={exp}", "bootstrap.samples=200"))
+    rows = {r["group"]: r for r in result["rows"]}
+    assert set(rows) == {"ppo-Inv-aaaa", "ppo-Inv-bbbb"}
+    a = rows["ppo-Inv-aaaa"]
+    assert sorted(a["run_ids"]) == sorted(ids["a"]) and a["seeds"] == 3
+    assert (a["timesteps_min"], a["timesteps_max"]) == (8192, 20480)
+    names = {tracking.get_run(i).info.run_name for i in ids["a"]}
+    assert a["runs"] == " ".join(sorted(names))
+
+    printed = capsys.readouterr().out
+    assert "8,192–20,480" in printed and all(n in printed for n in names)
+    # the pairwise test between the rows, the better first: every run of a beats every run of b
+    (pair,) = result["pairs"]
+    assert (pair["a"], pair["b"]) == ("ppo [ppo-Inv-aaaa]", "ppo [ppo-Inv-bbbb]")
+    assert pair["p_improvement"] == 1.0 and pair["ci_low"] <= 1.0 <= pair["ci_high"]
+    assert "P(ppo [ppo-Inv-aaaa] > ppo [ppo-Inv-bbbb]) = 1.00 [1.00, 1.00]" in printed
+    # where it wrote, and the comparison's run id
+    assert f"to {result['out_dir']}" in printed
+    assert f"comparison run: {result['run_id']}" in printed
+    assert tracking.download(result["run_id"], "pairwise.csv", Path("dl")) is not None
+
+    # asked for: the sweep's jobs are rows of their own, the rerun beside (never in) its source
+    both = compare.run(
+        compare_config(f"experiment={exp}", "include=[sweeps,reruns]", "mlflow.enabled=false")
+    )
+    seeds = {r["group"]: r["seeds"] for r in both["rows"]}
+    assert seeds == {"ppo-Inv-aaaa": 6, "ppo-Inv-aaaa (rerun)": 1, "ppo-Inv-bbbb": 3}
+
+
+def test_a_user_group_tag_wins_over_seed_group_and_bad_include_is_one_line() -> None:
+    exp = "user-group"
+    for seed in range(2):
+        fake_training_run(exp, "dqn", "Inv", seed, 5.0, [(100, 5.0)], group="mine",
+                          seed_group=f"dqn-Inv-{seed}")  # fmt: skip
+    rows = compare.run(compare_config(f"experiment={exp}", "mlflow.enabled=false"))["rows"]
+    assert [(r["group"], r["seeds"]) for r in rows] == [("mine", 2)]
+    rows = compare.run(
+        compare_config(f"experiment={exp}", "group_tag=seed_group", "mlflow.enabled=false")
+    )["rows"]
+    assert sorted(r["group"] for r in rows) == ["dqn-Inv-0", "dqn-Inv-1"]
+    with pytest.raises(ConfigError, match="include must be a list of some of sweeps, reruns"):
+        compare.run(compare_config(f"experiment={exp}", "include=[trials]"))

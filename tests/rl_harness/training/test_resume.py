@@ -272,6 +272,7 @@ def test_resume_restores_what_the_checkpoint_holds(
             "eval.freq=0",
             "checkpoint.freq=512",
             "checkpoint.keep=10",
+            "checkpoint.keep_finished=null",  # as if it had died: every checkpoint left
             "progress_bar=false",
         ]
     )
@@ -309,7 +310,9 @@ def test_resume_restores_what_the_checkpoint_holds(
     assert loaded["step"] == step and 0 < step < total
     cls = algos.get_class(cfg.algo.name)
     if cfg.algo.name == "dqn":
-        buffer = load_from_pkl(middle / "replay_buffer.pkl")
+        buffer = load_from_pkl(middle / "replay_buffer.pkl")  # its filled rows only
+        assert len(buffer.observations) == step + 1 < buffer.buffer_size
+        buffer = checkpoints.untrimmed(buffer)
         assert loaded["buffer"][0] == buffer.size() == step  # every transition until then
         np.testing.assert_array_equal(loaded["buffer"][1], buffer.observations)
         stats = VecNormalize.load(str(middle / "vecnormalize.pkl"), loaded["env"].venv)
@@ -412,6 +415,7 @@ def test_checkpoints_are_atomic_and_pruned(tmp_path: Path) -> None:
             "eval.freq=0",
             "checkpoint.freq=200",
             "checkpoint.keep=2",
+            "checkpoint.keep_finished=null",
         ]
     )
     root = tmp_path / "checkpoints"
@@ -450,7 +454,10 @@ def test_resume_refuses_unknown_run_and_corrupt_checkpoint(tmp_path: Path) -> No
 
 
 def test_resume_keeps_evaluation_history(tmp_path: Path) -> None:
-    cfg = compose_config([*SLOW_PPO, "n_timesteps=2048", "eval.freq=512", "checkpoint.freq=512"])
+    cfg = compose_config(
+        [*SLOW_PPO, "n_timesteps=2048", "eval.freq=512", "checkpoint.freq=512"]
+        + ["checkpoint.keep_finished=null"]  # as if it had died: every checkpoint left
+    )
     first = train.run(cfg)
     # pretend the run died after its 1024-step checkpoint: reopen it as a resumable run
     assert checkpoints.latest(tmp_path / "checkpoints").name == "step_000000001536"
@@ -460,3 +467,77 @@ def test_resume_keeps_evaluation_history(tmp_path: Path) -> None:
     data = np.load(tmp_path / "evaluations.npz")
     assert list(data["timesteps"]) == [512, 1024, 1536, 2048]
     assert result["timesteps"] == 2048
+
+
+@pytest.mark.parametrize("kind", ["plain", "optimize_memory_usage", "dict", "full"])
+def test_a_trimmed_replay_buffer_loads_back_to_the_same_buffer_and_samples(
+    kind: str, tmp_path: Path
+) -> None:
+    """Saved up to its filled size, grown back on load: the same arrays (zeros beyond), pos
+    and full, so sampling with the same RNG state draws the same batches."""
+    from gymnasium import spaces
+    from stable_baselines3.common.buffers import DictReplayBuffer, ReplayBuffer
+    from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
+
+    size, n_envs, steps = 1000, 2, 600 if kind == "full" else 137  # rows: 1000 // n_envs
+    box = spaces.Box(-1.0, 1.0, (3,), np.float32)
+    obs_space = spaces.Dict({"a": box, "b": spaces.Discrete(4)}) if kind == "dict" else box
+    cls = DictReplayBuffer if kind == "dict" else ReplayBuffer
+    extra = (
+        {"optimize_memory_usage": True, "handle_timeout_termination": False}
+        if kind == "optimize_memory_usage"
+        else {}
+    )
+    buffer = cls(size, obs_space, spaces.Discrete(2), n_envs=n_envs, **extra)
+    obs_space.seed(0)
+    for _ in range(steps):
+        obs = [obs_space.sample() for _ in range(n_envs)]
+        nxt = [obs_space.sample() for _ in range(n_envs)]
+        if kind == "dict":
+            obs = {k: np.stack([o[k] for o in obs]) for k in ("a", "b")}
+            nxt = {k: np.stack([o[k] for o in nxt]) for k in ("a", "b")}
+        else:
+            obs, nxt = np.stack(obs), np.stack(nxt)
+        buffer.add(obs, nxt, np.array([[0], [1]]), np.ones(n_envs), np.zeros(n_envs),
+                   [{} for _ in range(n_envs)])  # fmt: skip
+
+    path = tmp_path / "replay_buffer.pkl"
+    save_to_pkl(path, checkpoints.trimmed(buffer))
+    back = checkpoints.untrimmed(load_from_pkl(path))
+    assert (back.pos, back.full, back.buffer_size) == (buffer.pos, buffer.full, size // n_envs)
+    assert not hasattr(back, checkpoints.TRIMMED)
+    for key, value in vars(buffer).items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(getattr(back, key), value, err_msg=key)
+        elif isinstance(value, dict) and key.endswith("observations"):
+            for k in value:
+                np.testing.assert_array_equal(getattr(back, key)[k], value[k], err_msg=key)
+    for _ in range(3):
+        np.random.seed(7)
+        want = buffer.sample(32)
+        np.random.seed(7)
+        got = back.sample(32)
+        for a, b in zip(want, got, strict=True):
+            if isinstance(a, dict):
+                assert all(torch.equal(a[k], b[k]) for k in a)
+            elif a is None:  # a field this buffer does not fill (n-step discounts)
+                assert b is None
+            else:
+                assert torch.equal(a, b)
+    whole = tmp_path / "whole.pkl"
+    save_to_pkl(whole, buffer)
+    if kind == "full":
+        assert checkpoints.trimmed(buffer) is buffer
+    else:  # a fraction of the size: what was filled
+        assert path.stat().st_size < whole.stat().st_size / 2
+
+
+def test_a_finished_run_keeps_only_its_newest_checkpoints(tmp_path: Path) -> None:
+    root = tmp_path / "checkpoints"
+    for step in (100, 200, 300):
+        (root / f"step_{step:012d}").mkdir(parents=True)
+    assert checkpoints.finish(root, None) == [] and len(checkpoints.all_checkpoints(root)) == 3
+    checkpoints.finish(root, 1)
+    assert [p.name for p in checkpoints.all_checkpoints(root)] == ["step_000000000300"]
+    checkpoints.finish(root, 0)
+    assert checkpoints.all_checkpoints(root) == []

@@ -348,6 +348,24 @@ def test_validated_sweep_records_every_stage_with_disjoint_seeds_and_refuses_a_t
     assert version.tags["test_seeds"] == "5000 5001"
     assert Path("sweeps/tie/validation.md").read_text().count("| incumbent |") == 1
 
+    # Rerunning the finished sweep is idempotent: no second comparison run, no second model
+    # version of the same source run; it prints the existing result.
+    versions = client.search_model_versions("name = 'ppo-cartpole'")
+    before = sorted(r.info.run_id for r in mlflow_runs())
+    again = run(
+        "tie",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.space=null",
+        SAME_AS_INCUMBENT,
+        "hydra.sweeper.validate.promote=true",
+        f"hydra.sweeper.validate.promote_to={target}",
+    )
+    assert sorted(r.info.run_id for r in mlflow_runs()) == before
+    assert len(client.search_model_versions("name = 'ppo-cartpole'")) == len(versions) == 1
+    assert "kept the incumbent: P(champion > incumbent) = 0.50 [" in again.stdout
+    assert f"already recorded: MLflow run {comparison.info.run_id}" in again.stdout
+    assert f"models:/ppo-cartpole/{version.version} (already registered" in again.stdout
+
 
 def test_a_significantly_better_champion_is_promoted(tmp_path: Path) -> None:
     # Q-learning on the inventory task: the incumbent cannot learn (learning rate 0, so it
