@@ -23,11 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     rendered = pages.every_page()
     changed = pages.stale(rendered) if args.check else pages.write(rendered)
+    if args.check:
+        changed += [p for p in pages.figures() if not p.exists()]
+    else:
+        changed += pages.draw_figures()
     took = time.perf_counter() - start
     verb = "differ from their records" if args.check else "re-rendered"
     for path in changed:
         print(f"{records.shown(path)}: {verb}")
-    print(f"{len(rendered)} pages, {len(changed)} {verb}, in {took:.1f} s")
+    print(f"{len(rendered)} pages and figures, {len(changed)} {verb}, in {took:.1f} s")
     return 1 if args.check and changed else 0
 
 

@@ -201,8 +201,43 @@ RECORD = RESULTS / "bench_full.json"  # full mode's record, unless --out names a
 
 
 def render(data: dict[str, Any]) -> str:
-    """The table's page, from its record alone."""
-    return report(stats_from_record(data), data)
+    """The table's page, from its record alone (with the per-seed figure where it draws it)."""
+    page = report(stats_from_record(data), data)
+    out = records.option(data["command"], "--out")
+    if out and Path(out).stem in SEED_FIGURE_RECORDS:
+        page += f"\n![Every seed's % of optimum](experiments/results/{SEED_FIGURE.name})\n"
+    return page
+
+
+# The per-seed figure of the custom task: these records side by side, in this order (today the
+# report-seed record of the shipped configs; add the re-tuned configs' record after it).
+SEED_FIGURE = RESULTS / "report_custom_seeds.png"
+SEED_FIGURE_RECORDS = ("report_custom_full",)
+
+
+def seed_values(data: dict[str, Any]) -> dict[str, list[tuple[int, float]]]:
+    """Per row of a record (`ppo/custom`): each finished seed's % of the optimum."""
+    out = {}
+    for s in stats_from_record(data):
+        if s.optimum and s.done:
+            out[s.plan.row.key] = [(c.seed, 100 * float(c.mean_reward or 0) / s.optimum)
+                                   for c in s.done]  # fmt: skip
+    return out
+
+
+def draw_seed_figure(results: Path = RESULTS, png: Path | None = None) -> Path | None:
+    """SEED_FIGURE from the records of SEED_FIGURE_RECORDS that exist (None without one)."""
+    from rl_harness.common import plots
+
+    found = [results / f"{n}.json" for n in SEED_FIGURE_RECORDS if (results / f"{n}.json").exists()]
+    if not found:
+        return None
+    drawn = []
+    for path in found:
+        data = records.load(path)
+        drawn.append((f"{path.stem} ({data['bench_id']})", seed_values(data)))
+    title = "Every seed's closing evaluation (dash: mean; label: the worst seed)"
+    return plots.plot_per_seed(drawn, png or results / SEED_FIGURE.name, title)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,22 @@ def stale(pages: dict[Path, str]) -> list[Path]:
     return [p for p, text in pages.items() if not p.exists() or p.read_text() != text]
 
 
+def draw_figures(results: Path = RESULTS) -> list[Path]:
+    """The figures drawn from records (PNG, so compared by existence, not byte for byte)."""
+    from experiments.benchmarks import matrix
+
+    return [p for p in [matrix.draw_seed_figure(results)] if p is not None]
+
+
+def figures(results: Path = RESULTS) -> list[Path]:
+    """Where draw_figures writes."""
+    from experiments.benchmarks import matrix
+
+    names = matrix.SEED_FIGURE_RECORDS
+    exists = any((results / f"{n}.json").exists() for n in names)
+    return [results / matrix.SEED_FIGURE.name] if exists else []
+
+
 def write(pages: dict[Path, str]) -> list[Path]:
     """Write the pages that changed; returns them."""
     changed = stale(pages)

@@ -218,12 +218,32 @@ COLUMNS = [
     "final eval mean ± std",
     "IQM [95% CI]",
     "per seed",
+    "worst seed",
     "% of optimum (± 95% CI)",
     "wall s / seed",
     "steps/s",
     "reference (budget)",
     "reached?",
 ]
+
+
+def _seed_value(s: RowStats, c: Cell) -> str:
+    """`2866.4`, or with the task's optimum `2866.4 (98.3%)`."""
+    pct = f" ({100 * c.mean_reward / s.optimum:.1f}%)" if s.optimum and c.mean_reward else ""
+    return f"{num(c.mean_reward)}{pct}"
+
+
+def per_seed(s: RowStats) -> str:
+    """Every finished seed's closing evaluation, in seed order (with % of optimum where known)."""
+    return ", ".join(_seed_value(s, c) for c in s.done) or "—"
+
+
+def worst_seed(s: RowStats) -> str:
+    """The seed with the lowest closing evaluation: `8002: 2757.6 (94.6%)`."""
+    if not s.done:
+        return "—"
+    worst = min(s.done, key=lambda c: float(c.mean_reward or math.nan))
+    return f"{worst.seed}: {_seed_value(s, worst)}"
 
 
 def table(stats: list[RowStats]) -> str:
@@ -249,7 +269,8 @@ def table(stats: list[RowStats]) -> str:
                 steps,
                 f"{num(s.mean)} ± {num(s.std)}",
                 iqm_text(list(s.returns)),
-                ", ".join(num(c.mean_reward) for c in s.done) or "—",
+                per_seed(s),
+                worst_seed(s),
                 s.pct_optimum_text(),
                 num(s.wall_s, ".1f"),
                 num(s.steps_per_s, ",.0f"),

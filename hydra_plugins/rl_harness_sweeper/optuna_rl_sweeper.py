@@ -53,13 +53,15 @@ class OptunaRLSweeperConf:
     # 1 scores a trial on one seed; raise it (3-5) when seeds of one config disagree by more
     # than the configs differ — the winner of a 1-seed study is partly the luckiest seed.
     seeds: int = 1
-    # A trial's value: `aggregate` (mean | iqm) over its seeds of `metric` (last: the closing
-    # evaluation; best: the best evaluation; auc: the evaluation curve's mean height).
+    # A trial's value: `aggregate` (mean | iqm | quantile | cvar, the last two with `q` in
+    # (0, 1), default 0.25: they see the bad seeds) over its seeds of `metric` (last: the
+    # closing evaluation; best: the best evaluation; auc: the evaluation curve's mean height).
     objective: dict[str, Any] = field(
         default_factory=lambda: {"metric": "last", "aggregate": "mean"}
     )
     # After the search: the `top` best trials retrained on `seeds` test seeds from
-    # `seed_offset`, inside the VALIDATION block (5000..7999), ranked by test IQM; the winner
+    # `seed_offset`, inside the VALIDATION block (5000..7999), ranked by test IQM (`aggregate:
+    # objective`: by the objective's aggregate, which the winner must also beat); the winner
     # against the incumbent (conf/hparams/<algo>_<env>.yaml, or the defaults) on the same
     # seeds. top=0: none.
     # `promote=true` replaces that file (or `promote_to`) when the winner is significantly
@@ -74,6 +76,7 @@ class OptunaRLSweeperConf:
             "promote": False,
             "promote_to": None,
             "model_name": None,
+            "aggregate": "iqm",
         }
     )
 

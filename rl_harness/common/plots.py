@@ -192,3 +192,45 @@ if __name__ == "__main__":  # python -m rl_harness.common.plots <out_dir> <png> 
     import sys
 
     plot_learning_curve(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])
+
+
+def plot_per_seed(
+    records: list[tuple[str, dict[str, list[tuple[int, float]]]]], path: Path, title: str
+) -> Path:
+    """Per algorithm (x), every seed's value as a dot, one column of dots per record (e.g. before
+    and after a re-tuning: one record now, two side by side later), its mean as a dash and its
+    worst seed labelled. `records`: (label, {algorithm: [(seed, value), ...]}) in order."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    algos = list(dict.fromkeys(a for _, rows in records for a in rows))
+    width = 0.7 / len(records)
+    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(algos) * len(records) ** 0.5, 4.2))
+    for i, (label, rows) in enumerate(records):
+        offset = (i - (len(records) - 1) / 2) * width
+        color = f"C{i}"
+        for x, algo in enumerate(algos):
+            if not (pairs := rows.get(algo)):
+                continue
+            values = [v for _, v in pairs]
+            jitter = np.linspace(-width / 4, width / 4, len(values)) if len(values) > 1 else [0.0]
+            ax.scatter(x + offset + np.asarray(jitter), values, s=22, color=color, zorder=3,
+                       label=label if x == 0 or algo == algos[0] else None)  # fmt: skip
+            ax.plot([x + offset - width / 3, x + offset + width / 3], [np.mean(values)] * 2,
+                    color=color, linewidth=1.5)  # fmt: skip
+            seed, worst = min(pairs, key=lambda p: p[1])
+            ax.annotate(f"{worst:.1f} (seed {seed})", (x + offset, worst), fontsize=7,
+                        xytext=(0, -11), textcoords="offset points", ha="center")  # fmt: skip
+    ax.set_xticks(range(len(algos)), algos)
+    ax.set_ylabel("% of optimum (closing evaluation)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, axis="y")
+    low = min(v for _, rows in records for pairs in rows.values() for _, v in pairs)
+    ax.set_ylim(low - 1.0, 100.2)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return path

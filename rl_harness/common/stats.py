@@ -79,6 +79,27 @@ def iqm(x: Any, axis: int = -1) -> Any:
     return stats.trim_mean(x, 0.25, axis=axis)
 
 
+def lower_quantile(x: Any, q: float, axis: int = -1) -> Any:
+    """The q-quantile of the values along `axis` (numpy's default: linear between order
+    statistics)."""
+    return np.quantile(np.asarray(x, dtype=float), q, axis=axis)
+
+
+def cvar(x: Any, alpha: float, axis: int = -1) -> Any:
+    """The lower-tail conditional value at risk along `axis`: the mean of the worst `alpha`
+    fraction of the values, the boundary value counted by the fraction of it inside (the
+    empirical distribution's (1/alpha)·∫₀^alpha F⁻¹(u) du). With n values and alpha ≤ 1/n it is
+    the worst value."""
+    v = np.moveaxis(np.sort(np.asarray(x, dtype=float), axis=axis), axis, -1)
+    n = v.shape[-1]
+    mass = alpha * n  # how many of the worst values, fractionally
+    whole = int(np.floor(mass))
+    tail = v[..., :whole].sum(axis=-1)
+    if whole < n:
+        tail = tail + (mass - whole) * v[..., whole]
+    return tail / mass
+
+
 def bootstrap_ci(
     x: Any, statistic: Any, samples: int, confidence: float, seed: int, axis: int = -1
 ) -> tuple[Any, Any]:

@@ -22,6 +22,7 @@ from omegaconf import OmegaConf
 from rl_harness.common import plots
 from rl_harness.config import preflight
 from rl_harness.tuning import validation
+from rl_harness.tuning.objective import Aggregate
 from rl_harness.tuning.validation import Validation
 
 
@@ -35,7 +36,7 @@ class Where:
     tracking: bool
 
 
-def write(v: Validation, where: Where, k: int, metric: str, how: str) -> tuple[Path, Path]:
+def write(v: Validation, where: Where, k: int, metric: str, how: Aggregate) -> tuple[Path, Path]:
     """validation.md and validation.png in the sweep directory."""
     text = validation.table(v, k, metric, how)
     md = where.sweep_dir / "validation.md"

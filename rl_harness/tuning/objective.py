@@ -5,44 +5,98 @@
                    best  the best of the periodic evaluations and the closing one
                    auc   the area under the evaluation curve, per timestep (its mean height):
                          rewards learning fast as well as ending well
-    per trial:     mean or iqm (interquartile mean) of its seeds' scores
+    per trial:     `aggregate` of its seeds' scores (`Aggregate`):
+                   mean      the mean
+                   iqm       the interquartile mean
+                   quantile  the q-quantile (q in (0, 1), default 0.25): a lower quantile sees
+                             the bad seeds, which a mean or IQM averages away
+                   cvar      the mean of the worst q fraction of the seeds (CVaR_q, default 0.25)
 
-Re-tests and the incumbent are scored the same way, so tuning and test scores compare.
+Why CVaR and not mean − k·std: with the 3-5 seeds a trial has, the std is a noisy estimate and
+mean − k·std punishes a seed that is unusually *good* as much as one that is bad; CVaR moves only
+with the bad tail, is the mean of actual seeds' scores (no k to choose), and is the worst seed
+itself when q ≤ 1/seeds.
+
+An aggregate is a pure function of the per-seed values it is given: a raced trial whose later
+seeds never ran is scored on the seeds that did. Re-tests and the incumbent are scored the same
+way (validation.py; `validate.aggregate=objective` ranks and judges them by it too), so tuning
+and test scores compare.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from omegaconf import OmegaConf
 
-from rl_harness.common.stats import ci95, iqm
+from rl_harness.common.stats import ci95, cvar, iqm, lower_quantile
+from rl_harness.config.commands import between, choice
 from rl_harness.errors import ConfigError
 
 METRICS = ("last", "best", "auc")
-AGGREGATES = ("mean", "iqm")
+AGGREGATES = ("mean", "iqm", "quantile", "cvar")
+TAILED = ("quantile", "cvar")  # the aggregates that take q
+DEFAULT_Q = 0.25
 
 
-def check(objective: Mapping[str, Any]) -> tuple[str, str]:
+@dataclass(frozen=True)
+class Aggregate:
+    """How a trial's seeds' scores become one value (module docstring)."""
+
+    name: str = "mean"
+    q: float = DEFAULT_Q  # quantile and cvar only
+
+    def __call__(self, values: Sequence[float] | np.ndarray, axis: int = -1) -> Any:
+        """The aggregate along `axis` (a float for one trial's values; an array for the
+        resamples of a bootstrap)."""
+        x = np.asarray(values, dtype=float)
+        if self.name == "mean":
+            out = x.mean(axis=axis)
+        elif self.name == "iqm":
+            out = iqm(x, axis=axis)
+        elif self.name == "quantile":
+            out = lower_quantile(x, self.q, axis=axis)
+        elif self.name == "cvar":
+            out = cvar(x, self.q, axis=axis)
+        else:
+            raise ValueError(f"unknown aggregate {self.name!r}: use objective.check")
+        return float(out) if np.ndim(out) == 0 else out
+
+    def __str__(self) -> str:
+        return f"{self.name} q={self.q:g}" if self.name in TAILED else self.name
+
+
+KEY = "hydra.sweeper.objective"
+RULES = [
+    choice(f"{KEY}.metric", METRICS, default="last"),
+    choice(f"{KEY}.aggregate", AGGREGATES, default="mean"),
+]
+
+
+def check(objective: Mapping[str, Any]) -> tuple[str, Aggregate]:
     """(metric, aggregate) of `hydra.sweeper.objective`, or a one-line error."""
-    unknown = set(objective) - {"metric", "aggregate"}
+    unknown = set(objective) - {"metric", "aggregate", "q"}
     if unknown:
         raise ConfigError(
-            f"hydra.sweeper.objective.{sorted(unknown)[0]} is not an option: "
-            "give metric and aggregate"
+            f"{KEY}.{sorted(unknown)[0]} is not an option: give metric, aggregate (and q)"
         )
+    cfg = OmegaConf.create({"hydra": {"sweeper": {"objective": dict(objective)}}})
+    for rule in RULES:
+        rule(cfg)
     metric, how = objective.get("metric", "last"), objective.get("aggregate", "mean")
-    if metric not in METRICS:
+    q = objective.get("q")
+    if q is None:
+        return str(metric), Aggregate(str(how))
+    if how not in TAILED:
         raise ConfigError(
-            f"hydra.sweeper.objective.metric={metric!r} is not one of: {', '.join(METRICS)}"
+            f"{KEY}.q applies to aggregate=quantile or cvar, not {how}: drop q or change aggregate"
         )
-    if how not in AGGREGATES:
-        raise ConfigError(
-            f"hydra.sweeper.objective.aggregate={how!r} is not one of: {', '.join(AGGREGATES)}"
-        )
-    return str(metric), str(how)
+    between(f"{KEY}.q", 0.0, 1.0, open_interval=True)(cfg)
+    return str(metric), Aggregate(str(how), float(q))
 
 
 def scores(result: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,9 +127,9 @@ def area_per_step(curve: Sequence[tuple[int, float]]) -> float:
     return float(np.trapezoid(v, t) / (t[-1] - t[0]))
 
 
-def aggregate(values: Sequence[float], how: str) -> float:
-    """The trial's value from its seeds' scores."""
+def aggregate(values: Sequence[float], how: Aggregate | str) -> float:
+    """The trial's value from the scores of the seeds it has (NaN if one is not finite)."""
     x = np.asarray(values, dtype=float)
     if x.size == 0 or not np.all(np.isfinite(x)):
         return math.nan
-    return float(x.mean() if how == "mean" else iqm(x))
+    return float((Aggregate(how) if isinstance(how, str) else how)(x))

@@ -14,6 +14,7 @@ import optuna
 from omegaconf import DictConfig
 
 from rl_harness.tuning.locks import SweepLock
+from rl_harness.tuning.objective import Aggregate
 from rl_harness.tuning.space import Param
 from rl_harness.tuning.validation import Settings
 
@@ -41,7 +42,7 @@ class SweepState:
     worker: int
     k: int  # tuning seeds per trial
     metric: str
-    how: str
+    how: Aggregate
     checks: Settings
     params: list[Param]
     experiment: str

@@ -6,7 +6,11 @@ algorithm's defaults where none ships — on the same test seeds.
     incumbent on the same n seeds ──▶ IQM [CI];  P(champion > incumbent) [CI] ──▶ promote?
 
 Promotion needs the lower bound of the probability of improvement above 0.5 (and the user's
-`promote=true`). Scores are the sweep's objective metric per seed (objective.py), so a trial's
+`promote=true`). With `validate.aggregate=objective` the re-tested trials are ranked by the
+sweep's objective aggregate over the test seeds instead of their IQM (a lower quantile or CVaR:
+objective.py), and the champion must also beat the incumbent on it, so it has to be better on
+its bad seeds too; `iqm` (the default) ranks by test IQM and judges by the probability alone.
+Scores are the sweep's objective metric per seed (objective.py), so a trial's
 tuning value and its test IQM compare: their difference is the reproduction gap.
 """
 
@@ -24,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 from rl_harness.common import seeds as blocks
 from rl_harness.common import stats, tables
 from rl_harness.errors import ConfigError
+from rl_harness.tuning.objective import Aggregate
 from rl_harness.tuning.units import Unit, job_results, seed_results, seeds
 
 SAMPLES, CONFIDENCE, BOOT_SEED = 2000, 0.95, 0  # percentile bootstrap, fixed for repeatability
@@ -38,11 +43,15 @@ class Settings:
     promote: bool
     promote_to: str | None  # the hparams file promotion replaces (None: the shipped one)
     model_name: str | None  # registered name of the champion's model (None: <algo>-<env>)
+    aggregate: str = "iqm"  # rank and judge by: iqm (test IQM) | objective (the sweep's)
+
+
+JUDGED_BY = ("iqm", "objective")
 
 
 def settings(options: Mapping[str, Any]) -> Settings:
     """`hydra.sweeper.validate`, checked: one-line errors naming the key."""
-    allowed = {"top", "seeds", "seed_offset", "promote", "promote_to", "model_name"}
+    allowed = {"top", "seeds", "seed_offset", "promote", "promote_to", "model_name", "aggregate"}
     if unknown := set(options) - allowed:
         raise ConfigError(
             f"hydra.sweeper.validate.{sorted(unknown)[0]} is not an option: "
@@ -58,6 +67,11 @@ def settings(options: Mapping[str, Any]) -> Settings:
         raise ConfigError(
             f"hydra.sweeper.validate.promote must be true or false, got {options.get('promote')!r}"
         )
+    if (judged_by := options.get("aggregate", "iqm")) not in JUDGED_BY:
+        raise ConfigError(
+            f"hydra.sweeper.validate.aggregate must be one of {', '.join(JUDGED_BY)}, "
+            f"got {judged_by!r}"
+        )
     o = options
     return Settings(
         o["top"],
@@ -66,6 +80,7 @@ def settings(options: Mapping[str, Any]) -> Settings:
         o["promote"],
         o.get("promote_to"),
         o.get("model_name"),
+        str(judged_by),
     )
 
 
@@ -131,6 +146,7 @@ class Row:
     test_ci: CI
     test_seeds: list[int] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)
+    test_score: float = math.nan  # the judging aggregate over the test seeds (test IQM: iqm)
 
     @property
     def gap(self) -> float:
@@ -147,6 +163,8 @@ class Validation:
     poi_ci: CI
     optimum: float | None
     run_ids: dict[str, str]  # job label → MLflow run id
+    judged_by: Aggregate | None = None  # None: test IQM and the probability alone
+    incumbent_score: float = math.nan  # the judging aggregate over the incumbent's test seeds
 
     @property
     def champion(self) -> Row:
@@ -162,13 +180,12 @@ def iqm_ci(x: list[float]) -> tuple[float, CI]:
     return float(stats.iqm(np.asarray(x))), (float(low), float(high))
 
 
-def tuning_ci(trial: FrozenTrial, metric: str, how: str) -> CI:
+def tuning_ci(trial: FrozenTrial, metric: str, how: Aggregate) -> CI:
     """Across the trial's seeds (k ≥ 2); with one seed, the closing evaluation's CI (metric
     `last`), else none."""
     per_seed = [r[metric] for r in seed_results(trial).values() if metric in r]
     if len(per_seed) >= 2:
-        stat = np.mean if how == "mean" else stats.iqm
-        low, high = stats.bootstrap_ci(per_seed, stat, SAMPLES, CONFIDENCE, BOOT_SEED)
+        low, high = stats.bootstrap_ci(per_seed, how, SAMPLES, CONFIDENCE, BOOT_SEED)
         return float(low), float(high)
     results = list(seed_results(trial).values())
     only = results[0] if len(results) == 1 else {}
@@ -177,8 +194,11 @@ def tuning_ci(trial: FrozenTrial, metric: str, how: str) -> CI:
     return (value - half, value + half) if half else (math.nan, math.nan)
 
 
-def report(study: optuna.Study, s: Settings, metric: str, how: str) -> Validation | None:
-    """The comparison, once every validation job has a result (None before, or with none)."""
+def report(study: optuna.Study, s: Settings, metric: str, how: Aggregate) -> Validation | None:
+    """The comparison, once every validation job has a result (None before, or with none);
+    `how` also ranks and judges the re-tests where `s.aggregate` is `objective`."""
+    judged_by = how if s.aggregate == "objective" else None
+    score = judged_by or (lambda x: float(stats.iqm(np.asarray(x))))
     jobs, done = units(study, s), job_results(study)
     if not jobs or any(u.label not in done for u in jobs):
         return None
@@ -191,20 +211,22 @@ def report(study: optuna.Study, s: Settings, metric: str, how: str) -> Validatio
             scores = [ok[Unit("retest", x, t.number).label][metric] for x in ran]
             value, ci = iqm_ci(scores)
             tuning = float(t.value if t.value is not None else math.nan)
-            rows.append(
-                Row(t.number, tuning, tuning_ci(t, metric, how), scores, value, ci, ran, t.params)
-            )
+            row = Row(t.number, tuning, tuning_ci(t, metric, how), scores, value, ci, ran, t.params)
+            row.test_score = float(score(scores))
+            rows.append(row)
     labels = [Unit("incumbent", x).label for x in test]
     incumbent = [ok[label][metric] for label in labels if label in ok]
     if not rows or not incumbent:
         return None
-    rows.sort(key=lambda r: (-r.test_iqm, r.trial))
+    rows.sort(key=lambda r: (-r.test_score, r.trial))
     inc_iqm, inc_ci = iqm_ci(incumbent)
     poi = stats.probability_of_improvement(rows[0].test, incumbent)
     poi_ci = stats.improvement_ci(rows[0].test, incumbent, SAMPLES, CONFIDENCE, BOOT_SEED)
     optimum = next((r.get("optimum") for r in ok.values() if r.get("optimum")), None)
     run_ids = {label: r["run_id"] for label, r in ok.items() if r.get("run_id")}
-    return Validation(rows, incumbent, inc_iqm, inc_ci, poi, poi_ci, optimum, run_ids)
+    v = Validation(rows, incumbent, inc_iqm, inc_ci, poi, poi_ci, optimum, run_ids, judged_by)
+    v.incumbent_score = float(score(incumbent))
+    return v
 
 
 def decide(v: Validation, promote: bool) -> tuple[bool, str]:
@@ -215,6 +237,11 @@ def decide(v: Validation, promote: bool) -> tuple[bool, str]:
         return False, f"kept the incumbent: {odds}; judging needs at least 2 test seeds"
     if not v.significant:
         return False, f"kept the incumbent: {odds}; its lower bound is not above 0.5"
+    if v.judged_by is not None and not v.champion.test_score > v.incumbent_score:
+        return False, (
+            f"kept the incumbent: {odds}, but the champion's {v.judged_by} over the test seeds "
+            f"({v.champion.test_score:.4g}) is not above the incumbent's ({v.incumbent_score:.4g})"
+        )
     if not promote:
         return False, (
             f"the champion (trial {v.champion.trial}) beats the incumbent: {odds}; "
@@ -228,7 +255,7 @@ def _fmt(x: float, ci: CI, optimum: float | None) -> str:
     return text + (f" ({100 * x / optimum:.1f}%)" if optimum else "")
 
 
-def table(v: Validation, k: int, metric: str, how: str) -> str:
+def table(v: Validation, k: int, metric: str, how: Aggregate | str) -> str:
     """Per re-tested trial: tuning value vs test IQM (the reproduction gap), then the champion
     against the incumbent."""
     n, c, best = len(v.incumbent), v.champion, v.optimum
@@ -243,13 +270,24 @@ def table(v: Validation, k: int, metric: str, how: str) -> str:
         for r in v.rows
     ]
     rows.append(["incumbent", "", _fmt(v.incumbent_iqm, v.incumbent_ci, best), ""])
+    if v.judged_by is not None:  # ranked and judged by the objective's aggregate
+        headers.append(f"test {v.judged_by}")
+        for row, r in zip(rows, v.rows, strict=False):
+            row.append(_fmt(r.test_score, (math.nan, math.nan), best))
+        rows[-1].append(_fmt(v.incumbent_score, (math.nan, math.nan), best))
     lines = [
-        tables.markdown(headers, rows, "rrrr"),
+        tables.markdown(headers, rows, "r" * len(headers)),
         "",
         f"champion: trial {c.trial}, test IQM {_fmt(c.test_iqm, c.test_ci, best)}; "
         f"incumbent {_fmt(v.incumbent_iqm, v.incumbent_ci, best)}; "
         f"P(champion > incumbent) = {v.poi:.2f} [{v.poi_ci[0]:.2f}, {v.poi_ci[1]:.2f}] "
-        "(95% bootstrap CIs)",
+        "(95% bootstrap CIs)"
+        + (
+            f"; test {v.judged_by}: champion {v.champion.test_score:.4g}, "
+            f"incumbent {v.incumbent_score:.4g}"
+            if v.judged_by is not None
+            else ""
+        ),
     ]
     return "\n".join(lines)
 

@@ -21,6 +21,7 @@ UNCONVERTED = {
 }
 # Figures a script draws beside its record, from that record.
 FIGURES = {f"scaling_{name}.png": "scaling_full.json" for name in ("timesteps", "envs", "threads")}
+FIGURES["report_custom_seeds.png"] = "report_custom_full.json"  # python -m experiments.render
 # The RL Zoo gate's runs before it wrote records: their pages are the only copy of their
 # per-seed values (each run's store stayed on its machine); README's gate block merges them.
 GATE_RUNS_WITHOUT_RECORD = {"zoo-gate-20261203", "zoo-gate-20261204", "zoo-gate-20261205"}

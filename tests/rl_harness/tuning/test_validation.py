@@ -88,8 +88,8 @@ def test_objective_scores_every_metric_from_a_run() -> None:
 @pytest.mark.parametrize(
     "options, words",
     [
-        ({"metric": "median"}, ["objective.metric='median'", "last, best, auc"]),
-        ({"aggregate": "max"}, ["objective.aggregate='max'", "mean, iqm"]),
+        ({"metric": "median"}, ["objective.metric must be one of", "last, best, auc"]),
+        ({"aggregate": "max"}, ["objective.aggregate must be one of", "mean, iqm", "'max'"]),
         ({"metrc": "last"}, ["objective.metrc", "not an option"]),
     ],
 )
