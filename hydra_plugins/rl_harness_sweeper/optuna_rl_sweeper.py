@@ -102,8 +102,11 @@ class OptunaRLSweeper(Sweeper):
         if self.options.get("study_name") is None:
             choices = config.hydra.runtime.choices
             self.options["study_name"] = f"{choices.get('sweep')}-{choices.get('env')}"
-            with open_dict(config):
+            with open_dict(config):  # jobs are composed anew from hydra.overrides: named there too
                 config.hydra.sweeper.study_name = self.options["study_name"]
+                config.hydra.overrides.hydra.append(
+                    f"hydra.sweeper.study_name={self.options['study_name']}"
+                )
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )

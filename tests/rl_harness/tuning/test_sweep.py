@@ -810,3 +810,6 @@ def test_cli_sweep_with_default_study_name_runs_qlearning(tmp_path: Path) -> Non
     assert out.returncode == 0, out.stderr[-2000:]
     assert "2 complete" in out.stdout
     assert (tmp_path / "sweeps/qlearning-frozenlake/best_hparams.yaml").is_file()
+    # the jobs' folders too: the default name reaches the jobs' configs, not "sweeps/None"
+    assert sorted(p.name for p in (tmp_path / "sweeps").iterdir()) == ["qlearning-frozenlake"]
+    assert list((tmp_path / "sweeps/qlearning-frozenlake").glob("trial_*/model.zip"))
