@@ -220,6 +220,22 @@ def test_the_bar_is_the_validated_tops_last_complete_trial(tmp_path: Path) -> No
     assert seeds_run(launch) == {0: [0, 1, 2], 1: [0, 1, 2], 2: [0]}
 
 
+def test_minimizing_a_trial_races_on_while_its_seeds_so_far_stay_below_the_bar(
+    tmp_path: Path,
+) -> None:
+    launch = ScriptedLaunch([[100, 100, 100], [400, 0, 0], [90, 95, 120]])
+    study = sweep(tmp_path, launch, n_trials=3, seeds=3, direction="minimize")
+    assert seeds_run(launch) == {0: [0, 1, 2], 1: [0], 2: [0, 1, 2]}
+    assert study.best_trial.number == 0  # (90 + 95 + 120) / 3 > 100
+
+
+def test_race_must_be_true_or_false(tmp_path: Path) -> None:
+    launch = FakeLaunch()
+    with pytest.raises(SystemExit) as exit_:
+        scheduler.main(options(race="yes"), primary(tmp_path), launch, compose, [])
+    assert exit_.value.code == 2 and not launch.jobs
+
+
 def test_a_raced_sweep_stopped_mid_seed_resumes(tmp_path: Path) -> None:
     """Stopped while trial 2's second seed ran: the next session runs that seed and the rest."""
     with pytest.raises(KeyboardInterrupt):
