@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
     head = records.header(" ".join(["python -m experiments.benchmarks.validated_tuning", *words]))
     path = record_path({"command": head["command"], "settings": settings(args)})
     for seed in args.seeds:
-        walls = {}
+        walls: dict[int, float | None] = {}
         for k in (args.k, 1):
             walls[k] = run_study(args, k, seed)[1]
         old = records.load(path) if path.with_suffix(".json").exists() else None
