@@ -210,7 +210,7 @@ def test_benchmarks_and_tests_keep_apart() -> None:
 
 # The Hydra sweeper is a thin adapter (as Hydra's own Optuna sweeper is): its options, `setup`
 # and `sweep`, and one lazy import of the scheduler, which is tested without Hydra.
-SCHEDULER = ("scheduler", "asktell", "locks", "workers", "report", "state")
+SCHEDULER = ("scheduler", "asktell", "race", "locks", "workers", "report", "state")
 
 
 def test_the_sweeper_plugin_is_a_thin_adapter_over_a_scheduler_without_hydra() -> None:

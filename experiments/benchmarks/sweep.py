@@ -11,12 +11,16 @@ total timesteps trained, best final evaluation, trials pruned, wall time.
   2 workers   no pruner, 2 worker processes running exactly the trials of "no pruning" (its
               parameter sets are enqueued in the 2-worker study), so the wall-time ratio is the
               speed-up of the same work
+  tracking    no pruner, 1 worker, `mlflow.enabled=false`, the same trials as "no pruning":
+  off         tracking's cost per sweep trial is the difference in wall and CPU seconds (the
+              sweep's processes and all they waited for), divided by the trials
 Targets: pruning ≤ 60 % of the timesteps with a best value equal within noise (here: within
 BEST_TOLERANCE of the unpruned best); 2 workers ≥ 1.6x faster on 2 cores. The verdicts are printed.
 
     python -m experiments.benchmarks.sweep            # 30 trials x 50k steps: long on 2 busy cores
     python -m experiments.benchmarks.sweep --timesteps 20000   # 30 trials x 20k: ~15 min, quiet
     python -m experiments.benchmarks.sweep --quick    # 8 trials x 8k steps: a few minutes
+    python -m experiments.benchmarks.sweep --trials 4 --variants "no pruning, tracking off"
 
 Writes the record experiments/results/sweep_full.json (every trial's state, value, timesteps and
 parameters, per variant; --out names another) and its page, rendered from it (`render`).
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -63,8 +68,10 @@ VARIANTS = {
     "pruning (median)": ["hydra.sweeper.pruner.name=median"],
     "pruning (succ. halving)": ["hydra.sweeper.pruner.name=successive_halving"],
     "no pruning, 2 workers": ["hydra.sweeper.pruner.name=none", "hydra.sweeper.n_workers=2"],
+    "no pruning, tracking off": ["hydra.sweeper.pruner.name=none", "mlflow.enabled=false"],
 }
-REPLAY = {"no pruning, 2 workers": "no pruning"}  # runs the same parameter sets as its source
+# runs the same parameter sets as its source
+REPLAY = {"no pruning, 2 workers": "no pruning", "no pruning, tracking off": "no pruning"}
 PRUNED_TIMESTEPS_TARGET = 0.60
 BEST_TOLERANCE = 0.025  # of the unpruned best: CartPole's final eval over 10 episodes
 SPEEDUP_TARGET = 1.6
@@ -103,9 +110,9 @@ def run(name: str, args: list[str], tmp: Path) -> dict:
         "hydra.sweeper.study_name=bench",
         f"hydra.sweep.dir={sweep_dir}",
     ]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), children_cpu()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, children_cpu() - cpu
     if proc.returncode != 0:
         sys.exit(f"{name} failed:\n{proc.stderr[-3000:]}")
     study = optuna.load_study(study_name="bench", storage=journal(sweep_dir))
@@ -129,7 +136,14 @@ def run(name: str, args: list[str], tmp: Path) -> dict:
         "failed": sum(t.state.name == "FAIL" for t in trials),
         "trials": len(trials),
         "wall": wall,
+        "cpu": cpu,
     }
+
+
+def children_cpu() -> float:
+    """User + system CPU seconds of this process's finished children (and theirs)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -171,7 +185,7 @@ def render(data: dict[str, Any]) -> str:
     ref = results["no pruning"]
     head = (
         f"{'variant':<24} {'timesteps':>10} {'vs none':>8} {'best':>7} {'top-3':>7} "
-        f"{'pruned':>7} {'failed':>7} {'wall s':>7} {'speed-up':>9}"
+        f"{'pruned':>7} {'failed':>7} {'wall s':>7} {'CPU s':>7} {'speed-up':>9}"
     )
     lines = [
         "### Sweeps", "", records.provenance_line(data), "",
@@ -182,7 +196,7 @@ def render(data: dict[str, Any]) -> str:
         lines.append(
             f"{name:<24} {r['timesteps']:>10} {r['timesteps'] / ref['timesteps']:>7.0%} "
             f"{r['best']:>7.1f} {r['top3']:>7.1f} {r['pruned']:>7} {r['failed']:>7} "
-            f"{r['wall']:>7.0f} {ref['wall'] / r['wall']:>8.2f}x"
+            f"{r['wall']:>7.0f} {_cpu(r):>7} {ref['wall'] / r['wall']:>8.2f}x"
         )
     lines.append("")
     for name, r in results.items():
@@ -202,7 +216,27 @@ def render(data: dict[str, Any]) -> str:
             f"2 workers: {speedup:.2f}x faster on the same {two['trials']} trials (target ≥ "
             f"{SPEEDUP_TARGET}x): {'met' if speedup >= SPEEDUP_TARGET else 'NOT met'}"
         )
+    if (off := results.get("no pruning, tracking off")) is not None:
+        lines.append(tracking_cost(ref, off))
     return "\n".join([*lines, "```"]) + "\n"
+
+
+def _cpu(r: dict[str, Any]) -> str:
+    return f"{r['cpu']:.0f}" if r.get("cpu") is not None else "-"
+
+
+def tracking_cost(on: dict[str, Any], off: dict[str, Any]) -> str:
+    """Tracking's cost per sweep trial: the same trials with MLflow on and off."""
+    n = on["trials"]
+    wall = (on["wall"] - off["wall"]) / n
+    text = (
+        f"tracking: {wall:+.2f} s wall per trial ({on['wall'] / off['wall'] - 1:+.1%}) over "
+        f"the same {n} trials with mlflow.enabled=false"
+    )
+    if on.get("cpu") is not None and off.get("cpu") is not None:
+        cpu = (on["cpu"] - off["cpu"]) / n
+        text += f"; {cpu:+.2f} s CPU per trial ({on['cpu'] / off['cpu'] - 1:+.1%})"
+    return text
 
 
 if __name__ == "__main__":

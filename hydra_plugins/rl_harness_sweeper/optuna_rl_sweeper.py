@@ -53,6 +53,10 @@ class OptunaRLSweeperConf:
     # 1 scores a trial on one seed; raise it (3-5) when seeds of one config disagree by more
     # than the configs differ — the winner of a 1-seed study is partly the luckiest seed.
     seeds: int = 1
+    # With seeds > 1, a trial runs its seeds in turn and its next one only while the aggregate
+    # so far reaches the validate.top-th best complete trial (rl_harness/tuning/race.py);
+    # false: every trial runs all its seeds.
+    race: bool = True
     # A trial's value: `aggregate` (mean | iqm | quantile | cvar, the last two with `q` in
     # (0, 1), default 0.25: they see the bad seeds) over its seeds of `metric` (last: the
     # closing evaluation; best: the best evaluation; auc: the evaluation curve's mean height).

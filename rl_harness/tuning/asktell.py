@@ -15,7 +15,7 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from rl_harness.common.processes import identity
-from rl_harness.tuning import storage, trials, units
+from rl_harness.tuning import race, storage, trials, units
 from rl_harness.tuning.objective import aggregate
 from rl_harness.tuning.space import distributions
 from rl_harness.tuning.state import Launched, SweepState
@@ -32,9 +32,9 @@ def next_unit(s: SweepState) -> Unit | str | int | None:
     all_trials = study.get_trials(deepcopy=False)
     if s.k > 1:
         for t in all_trials:
-            if units.stranded(t):
+            if units.stranded(t) or out_of_race(s, t, all_trials):
                 return storage.trial_id(s.storage, study.study_name, t.number)
-            if unit := units.open_trial_seed(t, s.k):
+            if unit := units.open_trial_seed(t, s.k, in_turn=s.race):
                 units.claim(study, s.storage, unit)
                 return unit
     if trials.counted(all_trials) < s.n_trials:
@@ -65,7 +65,7 @@ def ask(s: SweepState) -> Unit | str:
         study.tell(trial, state=TrialState.FAIL)
         return WAIT
     tid = storage.trial_id(s.storage, study.study_name, trial.number)
-    unit = units.open_trial_seed(s.storage.get_trial(tid), s.k)
+    unit = units.open_trial_seed(s.storage.get_trial(tid), s.k, in_turn=s.race)
     if unit is None:  # a retried trial whose seeds had all finished
         finish_trial(s, tid, None)
         return WAIT
@@ -104,7 +104,17 @@ def after_seed(s: SweepState, unit: Unit, tid: int, ret: Launched) -> None:
     finish_trial(s, tid, None if state == TrialState.COMPLETE else (state, error))
 
 
+def out_of_race(s: SweepState, trial: FrozenTrial, all_trials: list[FrozenTrial]) -> bool:
+    """Raced seeds (race.py): the trial stops before its next seed."""
+    top = s.checks.top
+    return s.race and race.raced_out(
+        trial, all_trials, s.k, s.metric, s.how, top, s.options["direction"]
+    )
+
+
 def finish_trial(s: SweepState, tid: int, ended: tuple[TrialState, str | None] | None) -> None:
+    """End the trial: as `ended` says, or from its seeds' results — COMPLETE with their
+    aggregate once all are scored, PRUNED once it is out of the race; else leave it running."""
     with s.lock.held():
         frozen = s.storage.get_trial(tid)
         if frozen.state.is_finished():
@@ -112,11 +122,15 @@ def finish_trial(s: SweepState, tid: int, ended: tuple[TrialState, str | None] |
         if ended is None:
             done = units.seed_results(frozen)
             if len(done) < len(frozen.user_attrs["seeds"]):
-                return
-            value = aggregate([r.get(s.metric, math.nan) for r in done.values()], s.how)
-            ended = (TrialState.COMPLETE, None)
-            if not math.isfinite(value):
-                ended = (TrialState.FAIL, f"the objective is {value!r}")
+                if not out_of_race(s, frozen, s.study.get_trials(deepcopy=False)):
+                    return
+                s.storage.set_trial_user_attr(tid, "raced_out", len(done))
+                ended = (TrialState.PRUNED, None)
+            else:
+                value = aggregate([r.get(s.metric, math.nan) for r in done.values()], s.how)
+                ended = (TrialState.COMPLETE, None)
+                if not math.isfinite(value):
+                    ended = (TrialState.FAIL, f"the objective is {value!r}")
         state, error = ended
         if error:
             s.storage.set_trial_user_attr(tid, "error", error[:2000])
@@ -161,9 +175,11 @@ def record_trial(s: SweepState, frozen: FrozenTrial, error: str | None) -> None:
     if not tag_run(s, frozen.number, tags) and frozen.state == TrialState.FAIL:
         failed_run(s, frozen, tags, error or "failed")
     pruned_at = frozen.user_attrs.get("pruned_at")
+    raced = frozen.user_attrs.get("raced_out")
     print(
         f"trial {frozen.number}: {frozen.state.name}"
         + (f" at step {pruned_at}" if pruned_at is not None else "")
+        + (f" (out of the race after {raced} of {s.k} seeds)" if raced is not None else "")
         + (f", value {frozen.value:.4g}" if frozen.value is not None else "")
         + (f": {error}" if error else ""),
         flush=True,

@@ -17,7 +17,8 @@ launcher and a `compose` that builds one job's config; tests hand over plain cal
     sweeper (plugin) ─▶ Scheduler.run ─▶ space.parse_space, storage.open_storage,
                                          search.make_sampler/make_pruner, versions.check/record
                         lead: trials.fail_orphans; report.parent_run
-                        loop: asktell.next_unit (units: a trial's k seeds, then validation jobs)
+                        loop: asktell.next_unit (units: a trial's k seeds, raced or all run
+                              (race.py), then validation jobs)
                               run_unit: launch(job overrides) under one heartbeat
                               asktell.after_seed / after_job ─▶ study.tell
                         lead: report.report (summary, best_hparams, validation, promotion)
@@ -90,6 +91,7 @@ class Scheduler(SweepState):
         self.n_trials, self.n_workers = int(options["n_trials"]), int(options["n_workers"])
         self.worker, self.spawned = int(options["worker"]), bool(options["spawned"])
         self.k = options["seeds"]
+        self.race = options.get("race", True)
         self.study_name = str(options["study_name"])
 
     def run(self, arguments: list[str]) -> None:
@@ -123,6 +125,8 @@ class Scheduler(SweepState):
             raise ConfigError("hydra.sweeper.n_trials and n_workers must be ≥ 1")
         if not isinstance(self.k, int) or isinstance(self.k, bool) or self.k < 1:
             raise ConfigError(f"hydra.sweeper.seeds must be an integer ≥ 1, got {self.k!r}")
+        if not isinstance(self.race, bool):
+            raise ConfigError(f"hydra.sweeper.race must be true or false, got {self.race!r}")
         self.metric, self.how = objectives.check(self.options["objective"])
         self.checks = validations.settings(self.options["validate"])
         self.params = parse_space(self.options["space"], self.config)

@@ -41,6 +41,7 @@ class SweepState:
     n_workers: int
     worker: int
     k: int  # tuning seeds per trial
+    race: bool  # raced seeds (race.py): a trial's next seed only while it can win
     metric: str
     how: Aggregate
     checks: Settings

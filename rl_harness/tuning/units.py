@@ -78,15 +78,26 @@ def _open(claim: str | None, now: float | None = None) -> bool:
     return liveness.stale(beat or None, now) is not None
 
 
-def open_trial_seed(trial: FrozenTrial, k: int) -> Unit | None:
-    """The first seed of a running k-seed trial that has no result and nobody running it."""
+def open_trial_seed(trial: FrozenTrial, k: int, in_turn: bool = False) -> Unit | None:
+    """The first seed of a running k-seed trial that has no result and nobody running it;
+    `in_turn` (raced seeds, race.py): only once every earlier seed has its result."""
     attrs = trial.user_attrs
     if trial.state != TrialState.RUNNING or "seeds" not in attrs or attrs.get("pruned_at"):
         return None
     for i, s in enumerate(attrs["seeds"]):
-        if f"seed.{s}" not in attrs and _open(attrs.get(f"seed.{s}.owner")):
+        if f"seed.{s}" in attrs:
+            continue
+        if _open(attrs.get(f"seed.{s}.owner")):
             return Unit("trial", s, trial.number, i, k)
+        if in_turn:
+            return None  # an earlier seed still runs
     return None
+
+
+def seed_open(trial: FrozenTrial, seed: int) -> bool:
+    """Seed `seed` of the trial has no result and nobody running it."""
+    attrs = trial.user_attrs
+    return f"seed.{seed}" not in attrs and _open(attrs.get(f"seed.{seed}.owner"))
 
 
 def stranded(trial: FrozenTrial) -> bool:

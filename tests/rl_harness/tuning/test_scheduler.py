@@ -44,6 +44,7 @@ def options(**over: Any) -> dict[str, Any]:
         "worker": 0,
         "spawned": False,
         "seeds": 1,
+        "race": True,
         "objective": {"metric": "last", "aggregate": "mean"},
         "validate": dict(NO_VALIDATION),
     }
@@ -146,12 +147,135 @@ def test_a_resume_runs_only_the_trials_left_and_a_failed_job_fails_its_trial_onl
 
 def test_k_seeds_run_as_jobs_of_their_own_and_the_trial_takes_their_mean(tmp_path: Path) -> None:
     launch = FakeLaunch()
-    study = sweep(tmp_path, launch, n_trials=2, seeds=3)
+    study = sweep(tmp_path, launch, n_trials=2, seeds=3, race=False)
     assert [(j["optuna.trial"], j["seed"]) for j in launch.jobs] == [
         (str(t), str(s)) for t in (0, 1) for s in (0, 1, 2)
     ]
     for t in study.trials:
         assert t.value == pytest.approx(100 * t.params["algo.gamma"] + 1)  # seeds 0, 1, 2
+
+
+class ScriptedLaunch(FakeLaunch):
+    """Scores seed s of trial t as `scores[t][s]` (trials past the script: the last row)."""
+
+    def __init__(self, scores: list[list[float]], stop_at: tuple[int, int] | None = None) -> None:
+        super().__init__()
+        self.scripted, self.stop_at = scores, stop_at
+
+    def score(self, job: list[str]) -> tuple[Any, str | None]:
+        v = value_of(job)
+        if v.get("optuna.stage"):  # a re-test or the incumbent: counted apart
+            scores = {"last": 0.0, "best": 0.0, "auc": 0.0, "timesteps": 100}
+            return {**scores, "last_ci": None, "run_id": None, "optimum": None}, None
+        t, s = int(v["optuna.trial"]), int(v["seed"])
+        if (t, s) == self.stop_at:
+            self.stop_at = None
+            raise KeyboardInterrupt  # the worker stopped while this seed ran
+        self.jobs.append(v)
+        x = self.scripted[min(t, len(self.scripted) - 1)][s]
+        scores = {"last": x, "best": x, "auc": x, "timesteps": 100}
+        return {**scores, "last_ci": None, "run_id": None, "optimum": None}, None
+
+
+def seeds_run(launch: FakeLaunch) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for j in launch.jobs:
+        out.setdefault(int(j["optuna.trial"]), []).append(int(j["seed"]))
+    return out
+
+
+# trial 0 sets the bar (mean 400); trial 1 is clearly worse after one seed, trial 2 competitive
+# (its seeds so far stay above 400), trial 3 falls behind after two seeds
+RACE = [[400, 400, 400], [100, 500, 500], [450, 420, 480], [460, 300, 900]]
+
+
+def test_raced_seeds_stop_a_clearly_worse_trial_and_run_a_competitive_one_to_the_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    launch = ScriptedLaunch(RACE)
+    study = sweep(tmp_path, launch, n_trials=4, seeds=3)
+    assert seeds_run(launch) == {0: [0, 1, 2], 1: [0], 2: [0, 1, 2], 3: [0, 1]}
+    states = [t.state.name for t in study.trials]
+    assert states == ["COMPLETE", "PRUNED", "COMPLETE", "PRUNED"]
+    assert [t.user_attrs.get("raced_out") for t in study.trials] == [None, 1, None, 2]
+    assert study.best_trial.number == 2 and study.best_value == pytest.approx(450)
+    assert "trial 1: PRUNED (out of the race after 1 of 3 seeds)" in capsys.readouterr().out
+
+
+def test_race_false_runs_every_seed(tmp_path: Path) -> None:
+    launch = ScriptedLaunch(RACE)
+    study = sweep(tmp_path, launch, n_trials=4, seeds=3, race=False)
+    assert seeds_run(launch) == {t: [0, 1, 2] for t in range(4)}
+    assert study.best_trial.number == 3  # (460 + 300 + 900) / 3
+
+
+def test_the_bar_is_the_validated_tops_last_complete_trial(tmp_path: Path) -> None:
+    """With top 2 re-tested, a trial runs on while it beats the second best complete trial."""
+    launch = ScriptedLaunch([[400, 400, 400], [100, 100, 100], [150, 100, 100]])
+    sweep(tmp_path, launch, n_trials=3, seeds=3, validate={**NO_VALIDATION, "top": 2})
+    # trials 0 and 1 set the bar (the second best: 100); trial 2 stays above it for two seeds
+    assert seeds_run(launch) == {0: [0, 1, 2], 1: [0, 1, 2], 2: [0, 1, 2]}
+    launch = ScriptedLaunch([[400, 400, 400], [100, 100, 100], [50, 100, 100]])
+    sweep(tmp_path / "b", launch, n_trials=3, seeds=3, validate={**NO_VALIDATION, "top": 2})
+    assert seeds_run(launch) == {0: [0, 1, 2], 1: [0, 1, 2], 2: [0]}
+
+
+def test_minimizing_a_trial_races_on_while_its_seeds_so_far_stay_below_the_bar(
+    tmp_path: Path,
+) -> None:
+    launch = ScriptedLaunch([[100, 100, 100], [400, 0, 0], [90, 95, 120]])
+    study = sweep(tmp_path, launch, n_trials=3, seeds=3, direction="minimize")
+    assert seeds_run(launch) == {0: [0, 1, 2], 1: [0], 2: [0, 1, 2]}
+    assert study.best_trial.number == 0  # (90 + 95 + 120) / 3 > 100
+
+
+def test_race_must_be_true_or_false(tmp_path: Path) -> None:
+    launch = FakeLaunch()
+    with pytest.raises(SystemExit) as exit_:
+        scheduler.main(options(race="yes"), primary(tmp_path), launch, compose, [])
+    assert exit_.value.code == 2 and not launch.jobs
+
+
+def test_a_raced_sweep_stopped_mid_seed_resumes(tmp_path: Path) -> None:
+    """Stopped while trial 2's second seed ran: the next session runs that seed and the rest."""
+    with pytest.raises(KeyboardInterrupt):
+        sweep(tmp_path, ScriptedLaunch(RACE, stop_at=(2, 1)), n_trials=4, seeds=3)
+    launch = ScriptedLaunch(RACE)
+    study = sweep(tmp_path, launch, n_trials=4, seeds=3)
+    assert seeds_run(launch) == {2: [1, 2], 3: [0, 1]}
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "PRUNED", "COMPLETE", "PRUNED"]
+
+
+def test_a_worker_killed_before_deciding_leaves_the_decision_to_the_next_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after trial 1's first seed was recorded, before the trial was told: the next
+    session sees it out of the race and ends it without running its next seed."""
+    from rl_harness.tuning import asktell
+
+    real = asktell.finish_trial
+    calls = {"n": 0}
+
+    def dies_once(s: Any, tid: int, ended: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 4:  # trial 0: seeds 0-2 (3 calls), then trial 1's first seed
+            raise SystemExit("killed")
+        real(s, tid, ended)
+
+    monkeypatch.setattr(asktell, "finish_trial", dies_once)
+    with pytest.raises(SystemExit):
+        sweep(tmp_path, ScriptedLaunch(RACE), n_trials=4, seeds=3)
+    monkeypatch.setattr(asktell, "finish_trial", real)
+    study = optuna.load_study(
+        study_name="fake",
+        storage=storage.open_storage(str(tmp_path / "sweeps" / "fake" / "optuna.journal")),
+    )
+    assert study.trials[1].state.name == "RUNNING"
+    launch = ScriptedLaunch(RACE)
+    study = sweep(tmp_path, launch, n_trials=4, seeds=3)
+    assert 1 not in seeds_run(launch)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "PRUNED", "COMPLETE", "PRUNED"]
+    assert study.trials[1].user_attrs["raced_out"] == 1
 
 
 @pytest.mark.parametrize("url", ["journal", "sqlite"])

@@ -1,0 +1,85 @@
+"""Seeds raced, not all run: with k tuning seeds per trial (`hydra.sweeper.race: true`, the
+default), a trial runs its seeds one after another, and its next seed only while it can still be
+among the best.
+
+    seed 0 ─▶ so far ≥ bar? ─▶ seed 1 ─▶ so far ≥ bar? ─▶ ... seed k-1 ─▶ COMPLETE
+                   │ no                         │ no
+                   ▼                            ▼
+              PRUNED, `raced_out` = seeds run (never the winner, never re-tested)
+
+The bar is the value of the `top`-th best COMPLETE trial (`top` = validate.top, at least 1: the
+trials the validation stage re-tests; their values are aggregates over all k seeds); while fewer
+trials are complete, every trial runs on. So a trial whose seeds so far score below what it would
+have to displace stops there, and a competitive one runs all k seeds.
+
+Why this rule and not Optuna's WilcoxonPruner or successive halving: with k = 3-5 a Wilcoxon
+signed-rank test over 1-2 paired seeds can never reach significance (its smallest one-sided p
+with 2 pairs is 0.25), so it would never stop a trial; and successive halving keeps a fixed
+fraction per rung, which either waits for a rung to fill (serialising the workers) or, run
+asynchronously, keeps a third of the trials whatever the validation stage will look at. The bar
+ties the race to what the loop selects: only a trial that could enter the re-tested top needs
+its seeds. Every value compared is an aggregate of the same objective, so no score range needs
+to be known.
+
+The decision is taken from the storage alone (seed results, trial states), when a seed finishes
+and again by whichever worker next looks at the trial, so a worker killed between a seed's result
+and the decision leaves nothing stranded: the next session decides.
+"""
+
+from __future__ import annotations
+
+import math
+
+from optuna.trial import FrozenTrial, TrialState
+
+from rl_harness.tuning.objective import Aggregate, aggregate
+from rl_harness.tuning.units import seed_open, seed_results
+
+
+def done_prefix(trial: FrozenTrial) -> list[dict]:
+    """The results of the trial's seeds in order, up to its first seed without one."""
+    done = seed_results(trial)
+    out = []
+    for s in trial.user_attrs.get("seeds", []):
+        if s not in done:
+            break
+        out.append(done[s])
+    return out
+
+
+def bar(trials: list[FrozenTrial], top: int, direction: str) -> float | None:
+    """The value of the `top`-th best complete trial; None while fewer are complete."""
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    values = [float(t.value) for t in done]  # type: ignore[arg-type]
+    if len(values) < max(1, top):
+        return None
+    values.sort(reverse=direction == "maximize")
+    return values[max(1, top) - 1]
+
+
+def raced_out(
+    trial: FrozenTrial,
+    trials: list[FrozenTrial],
+    k: int,
+    metric: str,
+    how: Aggregate | str,
+    top: int,
+    direction: str,
+) -> bool:
+    """Whether a running trial stops before its next seed: some of its seeds scored, the next
+    one not started (or its worker died), and their aggregate is below the bar."""
+    if trial.state != TrialState.RUNNING or trial.user_attrs.get("pruned_at") is not None:
+        return False
+    seeds = trial.user_attrs.get("seeds", [])
+    done = done_prefix(trial)
+    if not 0 < len(done) < k or len(seeds) != k or not seed_open(trial, seeds[len(done)]):
+        return False
+    if any("error" in r for r in done):
+        return False  # a failed seed fails the trial instead
+    level = bar([t for t in trials if t.number != trial.number], top, direction)
+    if level is None:
+        return False
+    so_far = aggregate([r.get(metric, math.nan) for r in done], how)
+    if not math.isfinite(so_far):
+        return False
+    return so_far < level if direction == "maximize" else so_far > level
