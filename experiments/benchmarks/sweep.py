@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     steps = args.timesteps or (8000 if args.quick else 50_000)
     base = sweep_args(trials, steps, args.quick)
     words = sys.argv[1:] if argv is None else argv
-    head = records.header(" ".join(["python -m experiments.benchmarks.sweep", *words]))
+    head = records.header(shlex.join(["python", "-m", "experiments.benchmarks.sweep", *words]))
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, extra in VARIANTS.items():
