@@ -16,6 +16,7 @@ import pytest
 from rl_harness.common import provenance
 from rl_harness.config import preflight
 from rl_harness.errors import ConfigError
+from tests.git_repos import git
 
 ENV = '''
 import gymnasium as gym
@@ -52,16 +53,6 @@ TINY = [
     "eval.final.episodes=2", "eval.final.max_episodes=2", "eval.final.precision=0",
     "algo.n_steps=64", "algo.batch_size=64", "algo.n_epochs=1",
 ]  # fmt: skip
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
 
 
 @pytest.fixture
