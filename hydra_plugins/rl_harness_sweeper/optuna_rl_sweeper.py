@@ -71,7 +71,8 @@ class OptunaRLSweeperConf:
     # `promote=true` replaces that file (or `promote_to`) when the winner is significantly
     # better; an installed package's configs are never written: its champion goes to the
     # user config directory (rl_harness.config.preflight.user_conf_dir), which runs search.
-    # Its model is registered as `model_name` (default <algo>-<env>) @champion.
+    # Its model is registered as `model_name` (default <algo>-<env>): @champion when it beats
+    # the incumbent as promotion requires, else @challenger.
     validate: dict[str, Any] = field(
         default_factory=lambda: {
             "top": 5,

@@ -5,7 +5,8 @@ validation.png         the same as figures
 best_hparams.yaml      the champion's config (the sweeper writes it)
 MLflow                 a `champion-vs-incumbent` run under the sweep's parent run with the
                        table, the figure and the metrics; the champion's model registered
-                       as <algo>-<env>@champion with its test IQM and CI as tags
+                       as <algo>-<env>@champion (@challenger when the incumbent is kept)
+                       with its test IQM and CI as tags
 promotion              best_hparams.yaml over the shipped hparams file (keys it lacks
                        stay), only on `promote=true` and a significant improvement
 """
@@ -100,8 +101,11 @@ def record(
 
 
 def register(v: Validation, where: Where, name: str) -> str | None:
-    """The champion's typical test run (score nearest its IQM) as `name`@champion, tagged with
-    the test IQM and its CI; None where there is no model to register."""
+    """The champion's typical test run (score nearest its IQM) as a version of `name`, tagged
+    with the test IQM and its CI; None where there is no model to register. The alias
+    `champion`, which deployments load (`models:/name@champion`), goes to it only when it beats
+    the incumbent as promotion requires; otherwise the alias is `challenger`, so a kept
+    incumbent is never displaced in the registry by a sweep that lost."""
     if not where.tracking or (run_id := validation.typical_run(v)) is None:
         return None
     from rl_harness.errors import ConfigError
@@ -109,6 +113,7 @@ def register(v: Validation, where: Where, name: str) -> str | None:
     from rl_harness.training.model_logging import registered
 
     c = v.champion
+    alias = "champion" if validation.beats_incumbent(v) else "challenger"
     tags = {
         "test_iqm": f"{c.test_iqm:.6g}",
         "test_iqm_ci95": f"[{c.test_ci[0]:.6g}, {c.test_ci[1]:.6g}]",
@@ -121,11 +126,11 @@ def register(v: Validation, where: Where, name: str) -> str | None:
         print(f"champion model: {existing} (already registered from run {run_id})")
         return existing
     try:
-        uri = register_model(run_id, name, alias="champion", tags=tags)
+        uri = register_model(run_id, name, alias=alias, tags=tags)
     except ConfigError as e:
         print(f"champion not registered: {e}")
         return None
-    print(f"champion model: {uri} (alias champion)")
+    print(f"champion model: {uri} (alias {alias})")
     return uri
 
 

@@ -229,6 +229,15 @@ def report(study: optuna.Study, s: Settings, metric: str, how: Aggregate) -> Val
     return v
 
 
+def beats_incumbent(v: Validation) -> bool:
+    """Whether the champion is significantly better than the incumbent (and, where a robust
+    objective judges, also better by that aggregate): what promotion and the `champion` alias
+    both require."""
+    if not v.significant:
+        return False
+    return v.judged_by is None or v.champion.test_score > v.incumbent_score
+
+
 def decide(v: Validation, promote: bool) -> tuple[bool, str]:
     """Whether to replace the incumbent, and the sentence that says why (or why not)."""
     p, (low, high) = v.poi, v.poi_ci
@@ -237,7 +246,7 @@ def decide(v: Validation, promote: bool) -> tuple[bool, str]:
         return False, f"kept the incumbent: {odds}; judging needs at least 2 test seeds"
     if not v.significant:
         return False, f"kept the incumbent: {odds}; its lower bound is not above 0.5"
-    if v.judged_by is not None and not v.champion.test_score > v.incumbent_score:
+    if not beats_incumbent(v):
         return False, (
             f"kept the incumbent: {odds}, but the champion's {v.judged_by} over the test seeds "
             f"({v.champion.test_score:.4g}) is not above the incumbent's ({v.incumbent_score:.4g})"

@@ -19,6 +19,7 @@ import numpy as np
 import optuna
 import pytest
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
@@ -341,7 +342,12 @@ def test_validated_sweep_records_every_stage_with_disjoint_seeds_and_refuses_a_t
     files = {a.path for a in client.list_artifacts(comparison.info.run_id)}
     assert {"validation.md", "validation.png", "best_hparams.yaml"} <= files
     assert "validation_table.json" in files
-    version = client.get_model_version_by_alias("ppo-cartpole", "champion")
+    # The incumbent was kept, so the sweep's winner is registered as the challenger: a
+    # deployment loading @champion is not handed a model that did not beat the incumbent.
+    version = client.get_model_version_by_alias("ppo-cartpole", "challenger")
+    with pytest.raises(MlflowException):
+        client.get_model_version_by_alias("ppo-cartpole", "champion")
+    assert "(alias challenger)" in proc.stdout
     assert float(version.tags["test_iqm"]) == pytest.approx(
         comparison.data.metrics["champion/test_iqm"], rel=1e-5
     )
