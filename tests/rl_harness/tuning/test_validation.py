@@ -296,14 +296,14 @@ def test_validated_sweep_records_every_stage_with_disjoint_seeds_and_refuses_a_t
     tmp_path: Path,
 ) -> None:
     target = tmp_path / "promoted.yaml"
-    proc = run(
-        "tie",
+    args = (
         "hydra.sweeper.n_trials=2",
         "hydra.sweeper.space=null",
         SAME_AS_INCUMBENT,
         "hydra.sweeper.validate.promote=true",
         f"hydra.sweeper.validate.promote_to={target}",
     )
+    proc = run("tie", *args)
     # Every trial is the incumbent's config on the same test seeds: P = 0.5, not above it.
     assert "kept the incumbent: P(champion > incumbent) = 0.50 [" in proc.stdout
     assert "its lower bound is not above 0.5" in proc.stdout
@@ -358,14 +358,7 @@ def test_validated_sweep_records_every_stage_with_disjoint_seeds_and_refuses_a_t
     # version of the same source run; it prints the existing result.
     versions = client.search_model_versions("name = 'ppo-cartpole'")
     before = sorted(r.info.run_id for r in mlflow_runs())
-    again = run(
-        "tie",
-        "hydra.sweeper.n_trials=2",
-        "hydra.sweeper.space=null",
-        SAME_AS_INCUMBENT,
-        "hydra.sweeper.validate.promote=true",
-        f"hydra.sweeper.validate.promote_to={target}",
-    )
+    again = run("tie", *args)
     assert sorted(r.info.run_id for r in mlflow_runs()) == before
     assert len(client.search_model_versions("name = 'ppo-cartpole'")) == len(versions) == 1
     assert "kept the incumbent: P(champion > incumbent) = 0.50 [" in again.stdout
