@@ -153,8 +153,10 @@ def edits(history: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
     return out
 
 
-def imported(run: str, command: str, at: str = SOURCE) -> dict[str, Any]:
-    """A run's record, from its page as committed at `at`."""
+def imported(run: str, header: dict[str, Any], at: str = SOURCE) -> dict[str, Any]:
+    """A run's record, from its page as committed at `at`; `header`: records.header(command),
+    read once before the import writes anything (a record written first would make the
+    checkout read as changed for the next)."""
     path = page_of(run)
     history = versions(path, at)
     text = git("show", f"{at}:{path}")
@@ -166,7 +168,7 @@ def imported(run: str, command: str, at: str = SOURCE) -> dict[str, Any]:
     source = {k: page[k] for k in ("provenance", "generated", "command", "commit", "dirty",
                                    "machine", "load_at_start")}  # fmt: skip
     return {
-        **records.header(command),
+        **header,
         "bench_id": run,
         "imported": {
             "from": path,
@@ -226,8 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m experiments.gates.zoo_import " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
+    header = records.header(command.strip())
     for run in args.runs:
-        record = imported(run, command.strip())
+        record = imported(run, header)
         records.write(record, record_path(record).with_suffix(".md"))
         print(f"{records.shown(record_path(record))}: {count(len(record['rows']), 'pair')}")
     print(f"{records.shown(draw_profile())}: drawn from the gate's records")
