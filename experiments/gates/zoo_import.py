@@ -163,8 +163,9 @@ def imported(run: str, header: dict[str, Any], at: str = SOURCE) -> dict[str, An
     page = parse(text)
     rows = [row_record(r, page["commit"]) for r in page["rows"]]
     said = summary(sum(r["reached"] for r in rows), sum(len(r["seeds"]) for r in rows), len(rows))
-    if not said.startswith(page["summary"].split(" reach")[0]):
-        raise ValueError(f"{path}: its rows count {said!r}, its page says {page['summary']!r}")
+    counted, printed = (s.split(" reach")[0] for s in (said, page["summary"]))
+    if counted != printed:
+        raise ValueError(f"{path}: its rows count {counted!r}, its page says {printed!r}")
     source = {k: page[k] for k in ("provenance", "generated", "command", "commit", "dirty",
                                    "machine", "load_at_start")}  # fmt: skip
     return {
