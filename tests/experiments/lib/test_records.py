@@ -51,6 +51,24 @@ def test_a_records_command_runs_the_script_that_writes_it(path: Path) -> None:
         assert record.get(key), f"{path.name} has no {key}"
 
 
+@pytest.mark.parametrize("path", records.published(), ids=lambda p: p.stem)
+def test_a_records_command_is_typed_as_its_script_runs_and_that_script_writes_records(
+    path: Path,
+) -> None:
+    """The command reruns as typed (`python -m <module> ...`, a module of this repository) and
+    the module it names writes its record itself (records.write, or its own RECORD)."""
+    command = records.load(path)["command"]
+    assert command.startswith("python -m "), f"{path.name}: {command!r}"
+    module = records.script(command)
+    assert module.split(".")[0] in ("experiments", "rl_harness"), f"{path.name}: {module}"
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin is not None, f"no script {module}"
+    source = Path(spec.origin).read_text()
+    assert "records.write(" in source or "RECORD.write_text(" in source, (
+        f"{module} writes no record"
+    )
+
+
 def test_every_published_file_has_a_record_or_says_why_not() -> None:
     found = []
     for path in sorted(RESULTS.rglob("*")):
