@@ -6,7 +6,7 @@ page is then rendered from that record like any other.
 
 Why an import and not a rerun: each run's MLflow store stayed on the machine that trained it
 (hours a seed for some pairs), so these pages are the only copy of their per-seed values. The
-values are the ones the pages printed (rounded as num() rounds, 4 significant figures), read
+values are the ones the pages printed (rounded as experiments.lib.table.num prints), read
 from git, not from the working tree, so that the import reruns to the same records after the
 pages are re-rendered. The record keeps the page's provenance (command, commit, machine), which
 commit published it, and every change made to the page since that the gate did not make (a
@@ -36,9 +36,9 @@ from rl_harness.common import tables
 SOURCE = "77753f693c2b715d2261a950da9fc05dafe4ce23"
 RUNS = ("zoo-gate-20261203", "zoo-gate-20261204", "zoo-gate-20261205")
 PRECISION = (
-    "each seed's closing evaluation as the page printed it (4 significant figures, more where a "
-    "seed lies just short of its threshold); the unrounded values are in the run's MLflow "
-    "store, which stayed on the machine that trained it"
+    "each seed's closing evaluation as the page printed it (one decimal from 100 up, two from 1, "
+    "three below, more where a seed lies just short of its threshold); the unrounded values are "
+    "in the run's MLflow store, which stayed on the machine that trained it"
 )
 PROVENANCE = re.compile(
     r"Generated (?P<generated>\S+ \S+) by `(?P<command>.+)` at commit "
