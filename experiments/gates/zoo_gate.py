@@ -7,7 +7,7 @@ reaches RL Zoo's mean minus half its per-episode std; a pair reports "k of n see
     python -m experiments.gates.zoo_gate --max-minutes 5         # pairs a seed trains in ≤ 5 min
     python -m experiments.gates.zoo_gate --plan                  # estimated minutes per seed
     python -m experiments.gates.zoo_gate --from-mlflow ID --readme   # table from the store
-    python -m experiments.gates.zoo_gate --readme-only   # README's table from the result files
+    python -m experiments.gates.zoo_gate --readme-only   # README's table from the records
     python -m experiments.gates.zoo_gate --rows A B --id X --jobs 2   # stopped: rerun it to go on
     # two processes, one table: --rows A B --id X --threads 1 & --rows C D --id X --threads 1,
     #   then --from-mlflow X
@@ -19,10 +19,13 @@ trained on -v2, ours is -v3 (same task; v3 fixed the wind and reset bugs). Each 
 scored by the harness's closing evaluation (`final/mean_reward`: 30 episodes on evaluation seeds
 that training never uses). The runs go to the MLflow experiment `bench` with the tags
 `bench=zoo-gate`, `bench.id`, `bench.row`, as the benchmark matrix's (bench_matrix.py) do.
-Each run writes experiments/results/zoo_gate/<bench id>.md; README's table merges those files
-seed by seed (a pair's seeds from several runs make one row; a seed trained twice counts as the
-later-written file's unless that one failed), since each run's store stays on its machine, which
-a later sitting may not get back. Seeds trained at once share the cores: each gets
+Each run writes its record, experiments/results/zoo_gate/<bench id>.json (every seed's closing
+evaluation, status, wall time, each config's hash, the commit, versions, machine, command), and
+its page (.md) rendered from it. README's table merges those records seed by seed (a pair's
+seeds from several runs make one row; a seed trained twice counts as the later-written record's
+unless that one failed), since each run's store stays on its machine, which a later sitting may
+not get back; the runs from before the gate wrote records are records by
+experiments.gates.zoo_import. Seeds trained at once share the cores: each gets
 cores // --jobs torch threads (--threads).
 
 Beyond the count (experiments/gates/zoo_stats.py, after rliable): each pair's IQM over its seeds
@@ -30,7 +33,7 @@ Beyond the count (experiments/gates/zoo_stats.py, after rliable): each pair's IQ
 evaluation beats an episode of RL Zoo's agent, modelled as normal with the mean and std RL Zoo
 publishes, averaged over the seeds), their mean over pairs with a stratified bootstrap interval,
 and a performance profile, experiments/results/zoo_gate_profile.png, which `--readme` and
-`--readme-only` draw from the result files.
+`--readme-only` draw from the records.
 """
 
 from __future__ import annotations
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
     ap.add_argument("--threads", type=int, help="torch threads a seed (default: cores // jobs)")
     ap.add_argument("--from-mlflow", metavar="BENCH_ID", help="rebuild the table, train nothing")
     ap.add_argument("--readme", action="store_true", help="then refresh README's zoo-gate block")
-    ap.add_argument("--readme-only", action="store_true", help="only refresh it, from the files")
+    ap.add_argument("--readme-only", action="store_true", help="only refresh it, from the records")
     ap.add_argument("--out", type=Path, help="default: experiments/results/zoo_gate/<id>.md")
     ap.add_argument("--outputs", type=Path, default=ROOT / "outputs" / "bench")
     args = ap.parse_args(argv)

@@ -1,5 +1,5 @@
-"""README's RL Zoo gate block: every run's page under experiments/results/zoo_gate/ merged seed by
-seed into one table (a pair's seeds from several runs, on machines whose stores are not here,
+"""README's RL Zoo gate block: every run's record under experiments/results/zoo_gate/ merged seed
+by seed into one table (a pair's seeds from several runs, on machines whose stores are not here,
 make one row), with each pair's IQM and P(seed > RL Zoo), their mean over pairs and the
 performance profile; and the measured rates `--plan` estimates from."""
 
@@ -7,41 +7,54 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from experiments.gates import zoo_stats
 from experiments.gates.zoo_pairs import COLUMNS, FIGURE, SEEDS, SHOWN, ZOO_SCORES
-from experiments.gates.zoo_table import count, derived, shown, summary
+from experiments.gates.zoo_table import count, derived, printed, shown, summary
+from experiments.lib import records
 from experiments.lib.common import RESULTS, ROOT
 from experiments.lib.table import Plan, num
 
 
-def _stamp(text: list[str]) -> str:
-    """When a result file was written ("_Generated 2026-12-05 07:43 by ..."; "" if it says not)."""
-    line = next((line for line in text if line.startswith("_Generated ")), "")
-    return line.removeprefix("_Generated ")[:16]
+def runs(results: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(run, its record) per record under results/zoo_gate/, in the order the runs' pages were
+    written (their "Generated" stamps; a run's id need not sort by time)."""
+    found = [(path.stem, records.load(path)) for path in (results / "zoo_gate").glob("*.json")]
+    return sorted(found, key=lambda kv: (stamp(kv[1]), kv[0]))
 
 
-def _split(line: str) -> list[str]:
-    return line.removeprefix("| ").removesuffix(" |").split(" | ")
+def stamp(record: dict[str, Any]) -> str:
+    """When a run's page was written: its record's time, or for a record imported from a page
+    the gate wrote before it wrote records, that page's ("2026-12-05 07:43")."""
+    imported = record.get("imported")
+    return imported["generated"] if imported else str(record.get("created", ""))[:16]
+
+
+def source(record: dict[str, Any]) -> str:
+    """A run's provenance, as its page says it (an imported record's: its page's own line)."""
+    imported = record.get("imported")
+    return imported["provenance"] if imported else records.provenance_line(record).strip("_")
+
+
+def printed_rows(record: dict[str, Any]) -> list[list[str]]:
+    """A run's rows as its page prints them, in COLUMNS' order: a gate record's rendered from
+    its cells, an imported one's as the imported page printed them (their values rounded so)."""
+    if "imported" in record:
+        return [[row["printed"][c] for c in COLUMNS] for row in record["rows"]]
+    from experiments.lib.matrix import stats_from_record  # loads the trainer: only here
+
+    return [printed(s) for s in stats_from_record(record)]
 
 
 def result_rows(results: Path) -> list[tuple[str, str, list[str]]]:
     """(run, its provenance line, its table's rows split into cells, in COLUMNS' order) per
-    result file, in the order they were written (their "Generated" stamps; a run's id need not
-    sort by time). Cells are found by the header's names: files written before SHOWN's
-    derived columns read as those after."""
-    out = []
-    texts = {path: path.read_text().splitlines() for path in (results / "zoo_gate").glob("*.md")}
-    for path, text in sorted(texts.items(), key=lambda kv: (_stamp(kv[1]), kv[0].name)):
-        source = next((line.strip("_") for line in text if line.startswith("_Gen")), "")
-        start = next(i for i, line in enumerate(text) if line.startswith("| algo | env |"))
-        names = _split(text[start])
-        for line in text[start + 2 :]:
-            if not line.startswith("| "):
-                break
-            cells = _split(line)
-            out.append((path.stem, source, [cells[names.index(c)] for c in COLUMNS]))
-    return out
+    record of a gate run, in the order the runs were written (runs())."""
+    return [
+        (run, source(record), cells)
+        for run, record in runs(results)
+        for cells in printed_rows(record)
+    ]
 
 
 def seeds_of(cells: list[str]) -> dict[int, str]:
@@ -99,7 +112,7 @@ def _merge(rows: list[tuple[str, list[str]]]) -> list[str]:
 
 
 def merged_pairs(results: Path) -> dict[tuple[str, ...], list[str]]:
-    """(algo, env) → its row merged over the result files (_merge)."""
+    """(algo, env) → its row merged over the runs' records (_merge)."""
     pairs: dict[tuple[str, ...], list[tuple[str, list[str]]]] = {}
     for run, _, cells in result_rows(results):
         pairs.setdefault(tuple(cells[:2]), []).append((run, cells))
@@ -107,7 +120,7 @@ def merged_pairs(results: Path) -> dict[tuple[str, ...], list[str]]:
 
 
 def held(p: Plan, pairs: dict[tuple[str, ...], list[str]]) -> list[int]:
-    """The seeds of a pair that the result files hold (`pairs`: _pairs) at this plan's budget and
+    """The seeds of a pair that the runs' records hold (`pairs`: _pairs) at this plan's budget and
     config, finished: a run on a machine without their store trains the others (`--seeds`)."""
     cells = pairs.get((p.row.algo, p.row.env))
     if cells is None or cells[COLUMNS.index("hparams")] != (p.hparams or "defaults"):
@@ -118,7 +131,7 @@ def held(p: Plan, pairs: dict[tuple[str, ...], list[str]]) -> list[int]:
 
 
 def merged(results: Path = RESULTS) -> str:
-    """README's block: one table of every pair the gate's result files hold, a pair's seeds from
+    """README's block: one table of every pair the gate's records hold, a pair's seeds from
     every run that trained it (_merge), with the runs they came from; then the pairs no file
     holds yet and those with fewer seeds than the gate's, so that a reader sees the gaps as
     well as the counts."""
@@ -161,7 +174,7 @@ def merged(results: Path = RESULTS) -> str:
 
 
 def values_of(cells: list[str]) -> list[float]:
-    """A merged row's finished seeds' returns, as its files print them."""
+    """A merged row's finished seeds' returns, as the runs' pages print them."""
     return [float(v) for v in seeds_of(cells).values() if v != "failed"]
 
 
@@ -186,14 +199,20 @@ def overall(values: dict[tuple[str, ...], list[float]]) -> list[str]:
     ]
 
 
+def draw_profile(results: Path = RESULTS) -> Path:
+    """The performance profile (FIGURE), drawn from the gate's records under results/."""
+    values = {k: values_of(cells) for k, cells in merged_pairs(results).items()}
+    scores = {k: v[:2] for k, v in ZOO_SCORES.items()}
+    path = results / FIGURE.name
+    zoo_stats.profile_figure(zoo_stats.normalized(values, scores), path)
+    return path
+
+
 def publish(results: Path = RESULTS, readme: Path = ROOT / "README.md") -> None:
-    """The performance profile and README's gate block, both from the result files."""
+    """The performance profile and README's gate block, both from the gate's records."""
     from experiments.lib import pages
 
-    pairs = merged_pairs(results)
-    values = {k: values_of(cells) for k, cells in pairs.items()}
-    scores = {k: v[:2] for k, v in ZOO_SCORES.items()}
-    zoo_stats.profile_figure(zoo_stats.normalized(values, scores), results / FIGURE.name)
+    draw_profile(results)
     readme.write_text(pages.block(readme.read_text(), "zoo-gate", merged(results)))
 
 

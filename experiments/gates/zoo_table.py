@@ -55,20 +55,25 @@ def per_seed(cells: list[Cell], threshold: float) -> tuple[str, str]:
     return ", ".join(f"s{c.seed} {value.get(c.seed, 'failed')}" for c in cells), shown
 
 
+def printed(s: RowStats) -> list[str]:
+    """A row's cells as a run's table prints them, in COLUMNS' order (README's merged table
+    joins the runs' rows from these, experiments.gates.zoo_results)."""
+    p, ref = s.plan, s.plan.row.reference
+    assert ref is not None and ref.budget is not None and s.threshold is not None
+    failed = len(s.cells) - len(s.done)
+    seeds, threshold = per_seed(s.cells, s.threshold)
+    return [
+        p.row.algo, p.row.env, p.hparams or "defaults",
+        f"{p.budget:,} ({ref.budget:,})", seeds,
+        ref.source, f"≥ {threshold}",
+        f"{succeeded(s)} of {len(s.cells)}" + (f" ({failed} failed)" if failed else ""),
+        num(s.wall_s, ".0f"),
+    ]  # fmt: skip
+
+
 def table(stats: list[RowStats]) -> str:
-    lines = []
-    for s in stats:
-        p, ref = s.plan, s.plan.row.reference
-        assert ref is not None and ref.budget is not None and s.threshold is not None
-        failed = len(s.cells) - len(s.done)
-        seeds, threshold = per_seed(s.cells, s.threshold)
-        lines.append(shown([
-            p.row.algo, p.row.env, p.hparams or "defaults",
-            f"{p.budget:,} ({ref.budget:,})", seeds,
-            ref.source, f"≥ {threshold}",
-            f"{succeeded(s)} of {len(s.cells)}" + (f" ({failed} failed)" if failed else ""),
-            num(s.wall_s, ".0f"),
-        ], derived(list(s.returns), p.row.algo, p.row.env)))  # fmt: skip
+    lines = [shown(printed(s), derived(list(s.returns), s.plan.row.algo, s.plan.row.env))
+             for s in stats]  # fmt: skip
     return tables.markdown(SHOWN, lines)
 
 

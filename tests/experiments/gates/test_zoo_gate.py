@@ -20,7 +20,7 @@ from experiments.gates import zoo_pairs as pairs_
 from experiments.gates import zoo_results as results_
 from experiments.gates import zoo_stats as zs
 from experiments.gates import zoo_table as table_
-from experiments.lib import records
+from experiments.lib import matrix, records
 from experiments.lib import table as bt
 from rl_harness.common import stats
 from rl_harness.config.preflight import CONF_DIR
@@ -72,6 +72,17 @@ def report(stats: list[bt.RowStats], bench_id: str, command: str) -> str:
     return table_.report(stats, {**records.header(command), "bench_id": bench_id})
 
 
+def write_run(
+    results: Path, stats: list[bt.RowStats], bench_id: str, command: str, created: str = ""
+) -> None:
+    """A run's record (and its page) under results/zoo_gate/, as the gate writes them; `created`
+    stands for a later or earlier time than now."""
+    record = matrix.record(stats, bench_id, command)
+    if created:
+        record["created"] = created
+    records.write(record, results / "zoo_gate" / f"{bench_id}.md")
+
+
 def _stats(
     key: str,
     returns: list[float | None],
@@ -96,21 +107,21 @@ def _stats(
 def test_readmes_table_merges_the_runs_files_and_a_later_run_replaces_a_pair(
     tmp_path: Path,
 ) -> None:
-    """Each run's store stays on the machine that ran it: README's table comes from the files."""
+    """Each run's store stays on the machine that ran it: README's table comes from the runs'
+    records."""
 
-    runs = tmp_path / "zoo_gate"
-    runs.mkdir()
     early = [_stats("ars/cartpole", [500.0, 500.0, 20.0]), _stats("trpo/cartpole", [500.0])]
-    (runs / "zoo-gate-1.md").write_text(report(early, "zoo-gate-1", "first"))
+    write_run(tmp_path, early, "zoo-gate-1", "python -m experiments.gates.zoo_gate first")
     late = [_stats("trpo/cartpole", [500.0, 500.0, 500.0])]
-    (runs / "zoo-gate-2.md").write_text(report(late, "zoo-gate-2", "second"))
+    write_run(tmp_path, late, "zoo-gate-2", "python -m experiments.gates.zoo_gate second")
     text = results_.merged(tmp_path)
     rows = [line for line in text.splitlines() if line.startswith("| ars") or "| trpo" in line]
     assert len(rows) == 2
     assert rows[0].startswith("| ars | cartpole") and "| 2 of 3 | — | zoo-gate-1 |" in rows[0]
     assert "| 3 of 3 |" in rows[1] and rows[1].endswith("zoo-gate-2 |")
     assert "5 of 6 seeds over 2 pairs" in text
-    assert "`zoo-gate-1`: Generated" in text and "`second`" in text
+    assert "`zoo-gate-1`: Generated" in text
+    assert "`python -m experiments.gates.zoo_gate second`" in text
     pending = text.splitlines()[-1]
     assert pending.startswith(f"Not yet trained ({len(pairs_.ZOO_SCORES) - 2} of the gate's")
     assert "`ppo/pendulum`" in pending and "`a2c/cartpole`" in pending
@@ -131,16 +142,15 @@ def test_readmes_row_of_a_pair_joins_its_seeds_from_runs_on_machines_sharing_no_
     store is gone): README's row holds all three, from both runs; a seed both trained is the
     later run's unless that one failed, the files taken in the order they were written, not by
     name; a run at another budget replaces the pair's row; `--plan` names the seeds held."""
-    runs = tmp_path / "zoo_gate"
-    runs.mkdir()
+    gate_ = "python -m experiments.gates.zoo_gate"
     first = [_stats("sac/pendulum", [-150.0], 20_000, 300.0), _stats("ars/cartpole", [500.0])]
-    (runs / "zoo-gate-1.md").write_text(report(first, "zoo-gate-1", "first"))
+    write_run(tmp_path, first, "zoo-gate-1", gate_)
     second = [
         _stats("sac/pendulum", [-250.0, -140.0], 20_000, 400.0, seeds=[1, 2]),
         _stats("ars/cartpole", [500.0], 100_000),
     ]
-    (runs / "zoo-gate-2.md").write_text(report(second, "zoo-gate-2", "second"))
-    assert "| s1 -250.0, s2 -140.0 |" in (runs / "zoo-gate-2.md").read_text()
+    write_run(tmp_path, second, "zoo-gate-2", gate_)
+    assert "| s1 -250.0, s2 -140.0 |" in (tmp_path / "zoo_gate" / "zoo-gate-2.md").read_text()
     text = results_.merged(tmp_path)
     (sac,) = [line for line in text.splitlines() if line.startswith("| sac | pendulum")]
     assert "| -150.0, -250.0, -140.0 |" in sac and "| 2 of 3 |" in sac
@@ -154,9 +164,8 @@ def test_readmes_row_of_a_pair_joins_its_seeds_from_runs_on_machines_sharing_no_
     assert "1 of 1 seed over 1 pair reaches RL Zoo's score." in one
 
     retrain = [_stats("sac/pendulum", [None, -160.0, None], 20_000, 500.0, seeds=[1, 2, 3])]
-    later = report(retrain, "a-rerun", "third")  # its name sorts first; its stamp is later
-    stamp = later.split("_Generated ", 1)[1][:16]
-    (runs / "a-rerun.md").write_text(later.replace(stamp, "2999-01-01 00:00"))
+    # its name sorts first; its record is later
+    write_run(tmp_path, retrain, "a-rerun", gate_, created="2999-01-01 00:00 UTC")
     (sac,) = [line for line in results_.merged(tmp_path).splitlines() if line.startswith("| sac")]
     assert "| s0 -150.0, s1 -250.0, s2 -160.0, s3 failed |" in sac
     assert "| 2 of 4 (1 failed) |" in sac and sac.endswith("| zoo-gate-1, zoo-gate-2, a-rerun |")
@@ -186,13 +195,12 @@ def test_a_pairs_estimate_is_its_measured_rate_else_its_algos_cost_plus_its_envs
 ) -> None:
     """Seconds per step: SAC 0.02, PPO 0.0002; Pendulum 0.0001, LunarLanderContinuous 0.0008.
     SAC on LunarLanderContinuous was never timed: 0.0208 s per step, not PPO's 0.001."""
-    (tmp_path / "zoo_gate").mkdir()
     timed = [
         _stats("sac/pendulum", [0.0], 20_000, 20_000 * 0.0201),
         _stats("ppo/pendulum", [0.0], 100_000, 100_000 * 0.0003),
         _stats("ppo/lunarlander_continuous", [0.0], 1_000_000, 1_000_000 * 0.001),
     ]
-    (tmp_path / "zoo_gate" / "zoo-gate-1.md").write_text(report(timed, "zoo-gate-1", "x"))
+    write_run(tmp_path, timed, "zoo-gate-1", "python -m experiments.gates.zoo_gate")
     measured = results_.rates(tmp_path)
     assert measured[("ppo", "pendulum")] == pytest.approx(1 / 0.0003, rel=1e-3)
     rate = gate.steps_per_s(measured)
@@ -295,31 +303,12 @@ def test_the_gate_table_shows_each_pairs_iqm_and_p_of_beating_rl_zoo() -> None:
     assert row["seeds that reach it"] == "2 of 3 (1 failed)"
 
 
-def test_result_files_from_before_the_derived_columns_still_read(tmp_path: Path) -> None:
-    runs = tmp_path / "zoo_gate"
-    runs.mkdir()
-    old = report([_stats("ars/cartpole", [500.0, 500.0, 20.0])], "zoo-gate-1", "first")
-    lines = old.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| algo"))
-    keep = [pairs_.SHOWN.index(c) for c in pairs_.COLUMNS]  # drop the derived columns
-    for i in range(start, start + 3):
-        cells = lines[i].removeprefix("|").removesuffix("|").split("|")
-        lines[i] = "|" + "|".join(cells[k] for k in keep) + "|"
-    assert lines[start].count("|") == len(pairs_.COLUMNS) + 1
-    (runs / "zoo-gate-1.md").write_text("\n".join(lines) + "\n")
-    (ars,) = [line for line in results_.merged(tmp_path).splitlines() if line.startswith("| ars")]
-    assert "| 500.0, 500.0, 20.00 | 340.0 (no CI: 3 seeds < 5) | RL Zoo: 500.0 ± 0.000 |" in ars
-    assert "| 0.33 | ≥ 500.0 | 2 of 3 |" in ars  # (½ + ½ + 0) / 3
-
-
-def test_the_pairs_mean_p_and_the_performance_profile_come_from_the_result_files(
+def test_the_pairs_mean_p_and_the_performance_profile_come_from_the_records(
     tmp_path: Path,
 ) -> None:
-    runs = tmp_path / "zoo_gate"
-    runs.mkdir()
     pairs = [_stats("ars/cartpole", [500.0, 500.0, 20.0]),
              _stats("sac/pendulum", [-100.0, -150.0, -300.0], 20_000)]  # fmt: skip
-    (runs / "zoo-gate-1.md").write_text(report(pairs, "zoo-gate-1", "first"))
+    write_run(tmp_path, pairs, "zoo-gate-1", "python -m experiments.gates.zoo_gate")
     readme = tmp_path / "README.md"
     readme.write_text("a\n<!-- zoo-gate:start -->\nold\n<!-- zoo-gate:end -->\nb\n")
     results_.publish(tmp_path, readme)

@@ -14,16 +14,14 @@ from experiments.lib import pages, records
 from experiments.lib.common import RESULTS, ROOT
 
 # Published files with no record, and why they stay (each listed here, so a new one fails).
-UNCONVERTED = {
-    "zoo_gate_profile.png": "drawn from the gate's run pages by "
-    "`python -m experiments.gates.zoo_gate --readme-only`",
-}
+UNCONVERTED: dict[str, str] = {}
 # Figures a script draws beside its record, from that record.
 FIGURES = {f"scaling_{name}.png": "scaling_full.json" for name in ("timesteps", "envs", "threads")}
 FIGURES["report_custom_seeds.png"] = "report_custom_full.json"  # python -m experiments.render
-# The RL Zoo gate's runs before it wrote records: their pages are the only copy of their
-# per-seed values (each run's store stayed on its machine); README's gate block merges them.
-GATE_RUNS_WITHOUT_RECORD = {"zoo-gate-20261203", "zoo-gate-20261204", "zoo-gate-20261205"}
+# The RL Zoo gate's performance profile, drawn from its runs' records (zoo_gate/*.json) by
+# experiments.gates.zoo_results.draw_profile (`python -m experiments.gates.zoo_gate --readme-only`,
+# `python -m experiments.gates.zoo_import`).
+FIGURES["zoo_gate_profile.png"] = "zoo_gate"
 
 
 def test_every_page_is_what_its_record_renders() -> None:
@@ -53,6 +51,24 @@ def test_a_records_command_runs_the_script_that_writes_it(path: Path) -> None:
         assert record.get(key), f"{path.name} has no {key}"
 
 
+@pytest.mark.parametrize("path", records.published(), ids=lambda p: p.stem)
+def test_a_records_command_is_typed_as_its_script_runs_and_that_script_writes_records(
+    path: Path,
+) -> None:
+    """The command reruns as typed (`python -m <module> ...`, a module of this repository) and
+    the module it names writes its record itself (records.write, or its own RECORD)."""
+    command = records.load(path)["command"]
+    assert command.startswith("python -m "), f"{path.name}: {command!r}"
+    module = records.script(command)
+    assert module.split(".")[0] in ("experiments", "rl_harness"), f"{path.name}: {module}"
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin is not None, f"no script {module}"
+    source = Path(spec.origin).read_text()
+    assert "records.write(" in source or "RECORD.write_text(" in source, (
+        f"{module} writes no record"
+    )
+
+
 def test_every_published_file_has_a_record_or_says_why_not() -> None:
     found = []
     for path in sorted(RESULTS.rglob("*")):
@@ -61,8 +77,7 @@ def test_every_published_file_has_a_record_or_says_why_not() -> None:
         name = path.relative_to(RESULTS).as_posix()
         if name in FIGURES and (RESULTS / FIGURES[name]).exists():
             continue
-        gate_run = path.parent.name == "zoo_gate" and path.stem in GATE_RUNS_WITHOUT_RECORD
-        if name not in UNCONVERTED and not gate_run:
+        if name not in UNCONVERTED:
             found.append(name)
     assert not found, f"published without a record: {found}"
 
