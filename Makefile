@@ -38,7 +38,7 @@ lock: $(PY)
 train:
 	$(PY) -m rl_harness algo=ppo env=cartpole n_timesteps=20000
 
-# A small Optuna sweep with pruning, two workers (a few minutes): see README, Sweeps.
+# A small Optuna sweep with pruning, two workers (a few minutes): see docs/sweeps.md.
 sweep:
 	$(PY) -m rl_harness -m sweep=ppo env=cartpole n_timesteps=20000 eval.freq=2000 \
 		eval.episodes=5 hydra.sweeper.study_name=demo-ppo-cartpole hydra.sweeper.n_trials=12 \
@@ -46,8 +46,8 @@ sweep:
 		hydra.sweeper.pruner.median.n_warmup_steps=4000 hydra.sweeper.sampler.tpe.n_startup_trials=4 \
 		hydra.sweeper.validate.top=2 hydra.sweeper.validate.seeds=3
 
-# The validated loop for one pair (README, Validated tuning): TRIALS trials on 3 seeds each, the
-# best 5 re-tested on 5 unseen seeds, the winner promoted into conf/hparams/ only when it is
+# The validated loop for one pair (docs/sweeps.md, Validated tuning): TRIALS trials on 3 seeds
+# each, the best 5 re-tested on 5 unseen seeds, the winner promoted into conf/hparams/ only when it is
 # significantly better than the shipped config. Rerun it to continue after a stop.
 # (ALGO=qlearning ENV=custom TRIALS=16: ~25 min on 2 cores; ALGO=ppo: ~45 min; ALGO=dqn: ~2 h.)
 ALGO ?= ppo
@@ -61,7 +61,7 @@ tune:
 # Tests in parallel (pytest-xdist; TEST_WORKERS=0 runs them in one process), the slowest listed.
 # `test`: the fast suite (3m31s on 2 quiet cores; the target, 4 min, is a benchmark figure that
 # .ci/run prints, not a gate); `test-full`: everything, learning checks, every SIGKILL stage,
-# every env of every family built with every algorithm, the README's commands, the MLflow UI in
+# every env of every family built with every algorithm, the documented commands, the MLflow UI in
 # a browser, the local cluster, SLURM (~32 min; CI runs it).
 TEST_WORKERS ?= auto
 PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
@@ -82,8 +82,8 @@ format:
 	$(VENV)/bin/ruff check --fix $(SRC)
 	$(VENV)/bin/ruff format $(SRC)
 
-# PostgreSQL (Optuna's storage) and an MLflow server on loopback, in .cluster/ (README, Resume,
-# parallel workers, many machines); PURGE=1 deletes their data on the way down.
+# PostgreSQL (Optuna's storage) and an MLflow server on loopback, in .cluster/
+# (docs/many-machines.md); PURGE=1 deletes their data on the way down.
 cluster-up:
 	$(PY) -m rl_harness.cluster up
 
@@ -100,14 +100,14 @@ PORT ?= 5001
 serve:
 	$(PY) -m rl_harness.serving serve port=$(PORT) $(if $(MODEL),name=$(MODEL)) $(if $(MODEL_URI),model=$(MODEL_URI))
 
-# Evidence for the README (experiments/; runs in MLflow experiment `bench`). Each script writes a
+# Evidence for the docs (experiments/; runs in MLflow experiment `bench`). Each script writes a
 # JSON record (every per-seed value, the command, commit, versions, machine) and its Markdown page,
-# rendered from the record. `bench`: a quick look (its parts and their times: README,
-# "Benchmarks"); its records go to $(QUICK) (git-ignored) and never to README or a tracked file,
+# rendered from the record. `bench`: a quick look (its parts and their times: docs/benchmarks.md);
+# its records go to $(QUICK) (git-ignored) and never to the docs or a tracked file,
 # so `make test` stays green after it (tests/test_makefile.py checks its commands). `bench-full`:
 # hours (the sweep benchmark alone ~30 min); the published records, in experiments/results/, then
-# README's generated blocks. `results`: every published page again from the records (seconds;
-# tests/experiments/lib/test_records.py checks that nothing differs).
+# the docs pages' generated blocks. `results`: every published page again from the records
+# (seconds; tests/experiments/lib/test_records.py checks that nothing differs).
 QUICK ?= .bench-quick
 bench:
 	mkdir -p $(QUICK)
@@ -116,7 +116,7 @@ bench:
 	$(PY) -m experiments.benchmarks.qlearning --repeats 2 --out $(QUICK)/qlearning_quick.json
 	$(PY) -m experiments.benchmarks.scaling --quick --out $(QUICK)/scaling_quick.json
 	$(PY) -m experiments.benchmarks.matrix --quick --out $(QUICK)/bench_quick.md
-	@echo "quick results in $(QUICK)/ (README and experiments/results/ unchanged: make bench-full)"
+	@echo "quick results in $(QUICK)/ (docs/ and experiments/results/ unchanged: make bench-full)"
 
 bench-full:
 	$(PY) -m experiments.benchmarks.overhead

@@ -1,5 +1,6 @@
 """Re-render every published page from the records, in seconds: each result's Markdown under
-experiments/results/ from its JSON record, and README's generated blocks from those pages.
+experiments/results/ from its JSON record, and the generated blocks of the docs pages (docs/)
+from those pages.
 
     python -m experiments.render            # write the pages that differ
     python -m experiments.render --check    # write nothing; exit 1 if a page differs

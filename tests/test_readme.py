@@ -113,7 +113,7 @@ def rule_of(command: str) -> Rule:
 
 def test_every_readme_command_has_exactly_one_rule() -> None:
     found = readme_commands()
-    assert len(found) > 30 and "make install train" in found
+    assert len(found) >= 9 and "make install train" in found  # README alone: 9 (docs pages: 70)
     for command in found:
         rule_of(command)
 
@@ -147,7 +147,7 @@ def test_every_readme_harness_command_passes_the_pre_flight_and_composes() -> No
                 got = cfg.algo.name if key == "algo" else cfg[key]
                 assert str(got) == value, (command, key, got)
         composed += 1
-    assert composed >= 10  # the README's single-run harness commands (12 today)
+    assert composed >= 2  # single-run harness commands: README 2, with the docs pages 12
 
 
 # ---------------------------------------------------------------- run as written
@@ -247,7 +247,7 @@ def test_readme_servers_run_on_a_port_the_test_picks() -> None:
     """Each README server command, and each request to one, moves to the test's free port: a
     server already on 5000, 5001 or 8080 cannot answer for the one under test."""
     moved = [c for c in readme_commands() if rule_of(c).how in ("serve", "ui", "request")]
-    assert len(moved) >= 6  # 2 serve, 2 ui, 3 requests today
+    assert len(moved) >= 2  # README: 1 serve, 1 ui; with the docs pages 3 serve, 2 ui, 3 requests
     for command in moved:
         text, _ = on_port(command, 54321)
         if text.startswith("make "):  # what make would run, with the port it was given

@@ -1,9 +1,11 @@
 """Every published page, rendered from the records: each result's Markdown beside its JSON record
-under experiments/results/, and README's generated blocks, which hold those pages (and a few
-figures counted from the code). `python -m experiments.render` writes them; the fast test
-(tests/experiments/lib/test_records.py) renders the same pages and compares them with the files.
+under experiments/results/, and the generated blocks of the documentation pages under docs/,
+which hold those pages (and a few figures counted from the code). `python -m experiments.render`
+writes them; the fast test (tests/experiments/lib/test_records.py) renders the same pages and
+compares them with the files.
 
-README's blocks, between `<!-- NAME:start -->` and `<!-- NAME:end -->`:
+The generated blocks, between `<!-- NAME:start -->` and `<!-- NAME:end -->` (BLOCKS: the page
+that holds each):
     bench       the benchmark pages of BENCH, in that order, those with a record
     zoo-gate    the RL Zoo gate's merged table (experiments.gates.zoo_results.merged)
     bad-inputs  how many malformed inputs the bad-input matrix (experiments.checks.bad_inputs) has
@@ -17,8 +19,13 @@ from pathlib import Path
 from experiments.lib import records
 from experiments.lib.common import RESULTS, ROOT
 
-README = ROOT / "README.md"
-# README's bench block: these pages, in this order, where their record exists.
+DOCS = ROOT / "docs"
+BLOCKS = {
+    "bench": DOCS / "benchmarks.md",
+    "zoo-gate": DOCS / "zoo-gate.md",
+    "bad-inputs": DOCS / "crash-safety.md",
+}
+# The bench block: these pages, in this order, where their record exists.
 BENCH = (
     "report_custom_full",
     "bench_full",
@@ -44,26 +51,38 @@ def block(text: str, name: str, body: str) -> str:
     """`text` with the block NAME's content replaced by `body`."""
     pattern = re.compile(rf"(<!-- {name}:start -->\n?).*?(<!-- {name}:end -->)", re.S)
     if not pattern.search(text):
-        raise SystemExit(f"README has no <!-- {name}:start --> … <!-- {name}:end --> block")
+        raise SystemExit(f"no <!-- {name}:start --> … <!-- {name}:end --> block to fill")
     return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
 
 
-def readme_page(rendered: dict[Path, str], results: Path = RESULTS, readme: Path = README) -> str:
-    """README with its generated blocks filled from the rendered pages and the code."""
+def bodies(rendered: dict[Path, str], results: Path = RESULTS) -> dict[str, str]:
+    """Each generated block's content (name → text), from the rendered pages and the code."""
     from experiments.checks.bad_inputs import CASES
     from experiments.gates import zoo_results
 
     bench = [rendered[p] for name in BENCH if (p := results / f"{name}.md") in rendered]
-    text = readme.read_text()
-    text = block(text, "bench", "\n".join(page.strip() + "\n" for page in bench))
-    text = block(text, "zoo-gate", zoo_results.merged(results))
-    return block(text, "bad-inputs", str(len(CASES)))
+    return {
+        "bench": "\n".join(page.strip() + "\n" for page in bench),
+        "zoo-gate": zoo_results.merged(results),
+        "bad-inputs": str(len(CASES)),
+    }
 
 
-def every_page(results: Path = RESULTS, readme: Path = README) -> dict[Path, str]:
+def doc_pages(
+    rendered: dict[Path, str], results: Path = RESULTS, blocks: dict[str, Path] = BLOCKS
+) -> dict[Path, str]:
+    """The documentation pages that hold generated blocks, with those blocks filled."""
+    filled = bodies(rendered, results)
+    out: dict[Path, str] = {}
+    for name, path in blocks.items():
+        out[path] = block(out.get(path) or path.read_text(), name, filled[name])
+    return out
+
+
+def every_page(results: Path = RESULTS, blocks: dict[str, Path] = BLOCKS) -> dict[Path, str]:
     """Every published page: path → the text rendered from the records."""
     rendered = result_pages(results)
-    return {**rendered, readme: readme_page(rendered, results, readme)}
+    return {**rendered, **doc_pages(rendered, results, blocks)}
 
 
 def stale(pages: dict[Path, str]) -> list[Path]:
@@ -95,6 +114,11 @@ def write(pages: dict[Path, str]) -> list[Path]:
     return changed
 
 
-def update_readme(results: Path = RESULTS, readme: Path = README) -> None:
-    """README's generated blocks, again from the records (what `--readme` of a script does)."""
-    readme.write_text(readme_page(result_pages(results), results, readme))
+def update_docs(results: Path = RESULTS, blocks: dict[str, Path] = BLOCKS) -> None:
+    """The docs pages' generated blocks, again from the records (what `--readme` of a script does:
+    the flag kept its name from when the blocks were README's)."""
+    for path, text in doc_pages(result_pages(results), results, blocks).items():
+        path.write_text(text)
+
+
+update_readme = update_docs  # the name experiments.benchmarks.matrix --readme calls

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from experiments.checks.bad_inputs import CASES
 from experiments.lib import pages, records
 from experiments.lib.common import RESULTS, ROOT
 
@@ -26,10 +27,28 @@ FIGURES["zoo_gate_profile.png"] = "zoo_gate"
 
 def test_every_page_is_what_its_record_renders() -> None:
     rendered = pages.every_page()  # its time: `python -m experiments.render` prints it
-    assert pages.README in rendered and len(rendered) > 3
+    assert set(pages.BLOCKS.values()) <= set(rendered) and len(rendered) > 3
     assert not (stale := pages.stale(rendered)), (
         f"pages that differ from their records (run `python -m experiments.render`): {stale}"
     )
+
+
+def test_each_generated_block_is_filled_in_its_docs_page_and_none_in_readme(tmp_path: Path) -> None:
+    """The blocks live in the docs pages (BLOCKS); README holds none, so it holds no figure."""
+    for name, path in pages.BLOCKS.items():
+        assert f"<!-- {name}:start -->" in path.read_text(), (name, path)
+    assert "-->" not in (ROOT / "README.md").read_text()
+    page = tmp_path / "p.md"
+    text = (
+        "a\n<!-- bench:start -->\n{}<!-- bench:end -->\n"
+        "b <!-- bad-inputs:start -->{}<!-- bad-inputs:end -->\n"
+    )
+    page.write_text(text.format("old\n", 0))
+    filled = pages.doc_pages({}, tmp_path, {"bench": page, "bad-inputs": page})
+    want = text.format("", len(CASES))
+    assert filled == {page: want}
+    pages.update_docs(tmp_path, {"bench": page, "bad-inputs": page})
+    assert page.read_text() == filled[page]
 
 
 @pytest.mark.parametrize("path", records.published(), ids=lambda p: p.stem)
