@@ -4,7 +4,7 @@ experiment; the markdown table is then built from what the MLflow store holds.
 
     python -m experiments.benchmarks.matrix --quick          # `make bench`: into .bench-quick/
     python -m experiments.benchmarks.matrix                  # `make bench-full`: shipped budgets
-    python -m experiments.benchmarks.matrix --readme         # also refresh README's blocks
+    python -m experiments.benchmarks.matrix --readme         # also refresh the docs' blocks
     python -m experiments.benchmarks.matrix --from-mlflow ID # rebuild a table from the store
     python -m experiments.benchmarks.matrix --jobs 2         # two cells at once (one per core)
     python -m experiments.benchmarks.matrix --id ID          # continue a stopped bench: finished
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-steps", type=int, help="cap every budget (smoke tests)")
     ap.add_argument("--from-mlflow", metavar="BENCH_ID", help="rebuild the table, train nothing")
     ap.add_argument("--id", help="the bench id to record under (rerun with it to continue)")
-    ap.add_argument("--readme", action="store_true", help="refresh README's bench block")
+    ap.add_argument("--readme", action="store_true", help="refresh the docs' bench block")
     ap.add_argument("--out", type=Path, help="table file (default experiments/results/...)")
     ap.add_argument("--title", default="Matrix", help="the table's heading")
     ap.add_argument(
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     quick = args.quick or (args.from_mlflow or "").startswith("quick")
     mode = "quick" if quick else "full"
     if quick and args.readme:
-        ap.error("--readme publishes full results only: quick ones stay out of README")
+        ap.error("--readme publishes full results only: quick ones stay out of the docs")
     plans = [  # the published tables train on report seeds: nothing was tuned on them
         plan(r, quick, args.seeds, args.max_steps, seed_blocks.REPORT)
         for r in selected(args.rows, quick)
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     print(f"written to {out} and its record {out.with_suffix('.json')}")
     if args.readme:
-        pages.update_readme()
+        pages.update_docs()
 
 
 RECORD = RESULTS / "bench_full.json"  # full mode's record, unless --out names another

@@ -7,7 +7,7 @@ reaches RL Zoo's mean minus half its per-episode std; a pair reports "k of n see
     python -m experiments.gates.zoo_gate --max-minutes 5         # pairs a seed trains in ≤ 5 min
     python -m experiments.gates.zoo_gate --plan                  # estimated minutes per seed
     python -m experiments.gates.zoo_gate --from-mlflow ID --readme   # table from the store
-    python -m experiments.gates.zoo_gate --readme-only   # README's table from the records
+    python -m experiments.gates.zoo_gate --readme-only   # the docs' gate block from the records
     python -m experiments.gates.zoo_gate --rows A B --id X --jobs 2   # stopped: rerun it to go on
     # two processes, one table: --rows A B --id X --threads 1 & --rows C D --id X --threads 1,
     #   then --from-mlflow X
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
     ap.add_argument("--jobs", type=int, default=1, help="seeds trained at once, one process each")
     ap.add_argument("--threads", type=int, help="torch threads a seed (default: cores // jobs)")
     ap.add_argument("--from-mlflow", metavar="BENCH_ID", help="rebuild the table, train nothing")
-    ap.add_argument("--readme", action="store_true", help="then refresh README's zoo-gate block")
+    ap.add_argument("--readme", action="store_true", help="then refresh the docs' gate block")
     ap.add_argument("--readme-only", action="store_true", help="only refresh it, from the records")
     ap.add_argument("--out", type=Path, help="default: experiments/results/zoo_gate/<id>.md")
     ap.add_argument("--outputs", type=Path, default=ROOT / "outputs" / "bench")

@@ -1,4 +1,5 @@
-"""README's RL Zoo gate block: every run's record under experiments/results/zoo_gate/ merged seed
+"""The docs' RL Zoo gate block (docs/zoo-gate.md): every run's record under
+experiments/results/zoo_gate/ merged seed
 by seed into one table (a pair's seeds from several runs, on machines whose stores are not here,
 make one row), with each pair's IQM and P(seed > RL Zoo), their mean over pairs and the
 performance profile; and the measured rates `--plan` estimates from."""
@@ -131,7 +132,7 @@ def held(p: Plan, pairs: dict[tuple[str, ...], list[str]]) -> list[int]:
 
 
 def merged(results: Path = RESULTS) -> str:
-    """README's block: one table of every pair the gate's records hold, a pair's seeds from
+    """The gate block: one table of every pair the gate's records hold, a pair's seeds from
     every run that trained it (_merge), with the runs they came from; then the pairs no file
     holds yet and those with fewer seeds than the gate's, so that a reader sees the gaps as
     well as the counts."""
@@ -208,12 +209,13 @@ def draw_profile(results: Path = RESULTS) -> Path:
     return path
 
 
-def publish(results: Path = RESULTS, readme: Path = ROOT / "README.md") -> None:
-    """The performance profile and README's gate block, both from the gate's records."""
+def publish(results: Path = RESULTS, blocks: dict[str, Path] | None = None) -> None:
+    """The performance profile and the docs' generated blocks (the gate's among them; `blocks`:
+    block name → page, default pages.BLOCKS), all from the records."""
     from experiments.lib import pages
 
     draw_profile(results)
-    readme.write_text(pages.block(readme.read_text(), "zoo-gate", merged(results)))
+    pages.update_docs(results, pages.BLOCKS if blocks is None else blocks)
 
 
 def rates(results: Path = RESULTS) -> dict[tuple[str, str], float]:

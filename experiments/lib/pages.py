@@ -93,17 +93,27 @@ def stale(pages: dict[Path, str]) -> list[Path]:
 def draw_figures(results: Path = RESULTS) -> list[Path]:
     """The figures drawn from records (PNG, so compared by existence, not byte for byte)."""
     from experiments.benchmarks import matrix
+    from experiments.gates import zoo_results
 
-    return [p for p in [matrix.draw_seed_figure(results)] if p is not None]
+    drawn = [matrix.draw_seed_figure(results)]
+    if _gate_records(results):
+        drawn.append(zoo_results.draw_profile(results))
+    return [p for p in drawn if p is not None]
 
 
 def figures(results: Path = RESULTS) -> list[Path]:
     """Where draw_figures writes."""
     from experiments.benchmarks import matrix
+    from experiments.gates import zoo_results
 
     names = matrix.SEED_FIGURE_RECORDS
     exists = any((results / f"{n}.json").exists() for n in names)
-    return [results / matrix.SEED_FIGURE.name] if exists else []
+    out = [results / matrix.SEED_FIGURE.name] if exists else []
+    return out + ([results / zoo_results.FIGURE.name] if _gate_records(results) else [])
+
+
+def _gate_records(results: Path) -> bool:
+    return any((results / "zoo_gate").glob("*.json"))
 
 
 def write(pages: dict[Path, str]) -> list[Path]:
@@ -119,6 +129,3 @@ def update_docs(results: Path = RESULTS, blocks: dict[str, Path] = BLOCKS) -> No
     the flag kept its name from when the blocks were README's)."""
     for path, text in doc_pages(result_pages(results), results, blocks).items():
         path.write_text(text)
-
-
-update_readme = update_docs  # the name experiments.benchmarks.matrix --readme calls

@@ -311,7 +311,7 @@ def test_the_pairs_mean_p_and_the_performance_profile_come_from_the_records(
     write_run(tmp_path, pairs, "zoo-gate-1", "python -m experiments.gates.zoo_gate")
     readme = tmp_path / "README.md"
     readme.write_text("a\n<!-- zoo-gate:start -->\nold\n<!-- zoo-gate:end -->\nb\n")
-    results_.publish(tmp_path, readme)
+    results_.publish(tmp_path, {"zoo-gate": readme})
     text = readme.read_text()
     sac = [zs.beats_zoo(x, -156.995, 88.714) for x in (-100.0, -150.0, -300.0)]
     mean = (1 / 3 + np.mean(sac)) / 2  # each pair weighs the same
