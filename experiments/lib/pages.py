@@ -28,6 +28,7 @@ BLOCKS = {
 # The bench block: these pages, in this order, where their record exists.
 BENCH = (
     "report_custom_full",
+    "report_custom_10seeds",
     "bench_full",
     "scaling_full",
     "overhead_full",
