@@ -1,7 +1,8 @@
-"""`make lock`: resolve pyproject.toml's dependencies (with the `dev` and `docs` extras) into exact versions
-in requirements/lock.txt, the file that `make install` and CI install from. The pins already in
-the lock are kept where they still satisfy pyproject.toml (a change there moves only what it
-must); `make lock UPGRADE=1` (--upgrade) re-resolves everything to the newest allowed versions.
+"""`make lock`: resolve pyproject.toml's dependencies (with the `dev` and `docs` extras) into
+exact versions in requirements/lock.txt, the file that `make install` and CI install from. The
+pins already in the lock are kept where they still satisfy pyproject.toml (a change there moves
+only what it must); `make lock UPGRADE=1` (--upgrade) re-resolves everything to the newest
+allowed versions.
 
 One universal lock for Python 3.11, 3.12 and 3.13 on Linux, macOS and Windows: `uv pip compile
 --universal` pins one version of each package, and forks a package by environment markers only

@@ -1,7 +1,8 @@
 """The committed lock (requirements/lock.txt, `make lock`) agrees with pyproject.toml: it was
 made from the dependency specification that pyproject.toml has now, it pins every direct
-dependency (the `dev` and `docs` extras' too) at a version the specifier allows, on each supported Python and
-platform exactly once, and it holds none of the packages only torch's CUDA build needs."""
+dependency (the `dev` and `docs` extras' too) at a version the specifier allows, on each
+supported Python and platform exactly once, and it holds none of the packages only torch's CUDA
+build needs."""
 
 from __future__ import annotations
 
