@@ -110,7 +110,8 @@ RULES = [
     Rule(r"python -m rl_harness\.cluster workers .*", "covered", "tests/rl_harness/test_slurm.py"),
     Rule(r".*hydra/launcher=submitit_slurm.*", "covered", "tests/rl_harness/test_slurm.py"),
     Rule(r"mlflow models serve .*|make serve", "serve"),
-    Rule(r"make ui|optuna-dashboard .*", "ui"),
+    Rule(r"make ui|optuna-dashboard .*|make docs", "ui"),
+    Rule(r"make docs-build", "covered", "tests/test_docs.py builds the site strict; CI runs it"),
     Rule(r"\$ curl .*", "request"),
     Rule(r"\{.*", "answer"),
     Rule(r"cd my_project|.*my_conf.*", "covered", "tests/test_packaging.py runs these"),
@@ -267,6 +268,8 @@ def on_port(command: str, port: int) -> tuple[str, str]:
         return f"make -C {ROOT} serve PORT={port}", "/ping"
     if command == "make ui":
         return f"make -C {ROOT} ui UI_PORT={port}", "/health"
+    if command == "make docs":
+        return f"make -C {ROOT} docs DOCS_PORT={port}", "/index.html"
     if command.startswith("mlflow models serve "):
         return re.sub(r"--port \d+", f"--port {port}", command), "/ping"
     if command.startswith("optuna-dashboard "):
@@ -281,6 +284,7 @@ def test_documented_servers_run_on_a_port_the_test_picks() -> None:
     a server already on 5000, 5001 or 8080 cannot answer for the one under test."""
     moved = [c for c in documented_commands() if rule_of(c).how in ("serve", "ui", "request")]
     assert len(moved) >= 6  # 2 serve, 2 ui, 3 requests today
+    moved.append("make docs")  # the site's server, documented or not yet
     for command in moved:
         text, _ = on_port(command, 54321)
         if text.startswith("make "):  # what make would run, with the port it was given
