@@ -74,9 +74,8 @@ test-full:
 # The documentation site (mkdocs.yml; docs/): `docs` serves it on http://127.0.0.1:$(DOCS_PORT)
 # and rebuilds on a change to docs/, conf/, experiments/results/ or the code; `docs-build` builds
 # it into site/ as CI does (--strict: a broken link or anchor, a page left out of the nav, a
-# missing snippet fails), and site/index.html then opens offline. `python -m mkdocs` from here:
-# its hook (docs/hooks/harness_docs.py) reads the RL Zoo gate's results with experiments/.
-# mkdocs<2 (pyproject.toml), so Material's notice about MkDocs 2.0 is left out.
+# missing snippet fails), and site/index.html then opens offline. With mkdocs<2 pinned
+# (pyproject.toml), Material's notice about MkDocs 2.0 is left out.
 DOCS_PORT ?= 8000
 MKDOCS := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs
 docs:

@@ -9,13 +9,15 @@
 - A line `<!-- generated: NAME -->` in a page is replaced by that table, computed from conf/ and
   the RL Zoo gate's result files on every build (GENERATED lists the names).
 
-Run mkdocs as `python -m mkdocs` from the repository root (`make docs`, `make docs-build`): the
-gate's results are read with the experiments package, which is importable from there.
+The gate's results are read with the repository's experiments package, loaded from its path
+(it is not installed), so `mkdocs` works from any directory and however it was started.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,17 +52,29 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     return files
 
 
+def _load_experiments() -> None:
+    """The repository's experiments package under its name, from its path (not installed; the
+    hook may run from any directory), unless it is loaded already."""
+    if "experiments" in sys.modules:
+        return
+    package = ROOT / "experiments"
+    spec = importlib.util.spec_from_file_location(
+        "experiments", package / "__init__.py", submodule_search_locations=[str(package)]
+    )
+    if spec is None or spec.loader is None:
+        raise PluginError(f"harness_docs: cannot load {package}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["experiments"] = module
+    spec.loader.exec_module(module)
+
+
 def _gate_results() -> dict[tuple[str, str], str]:
     """(algo, env) → "n of m seeds" from the RL Zoo gate's result files, where the gate ran
     the pair's shipped hparams file."""
-    try:
-        from experiments.gates.zoo_pairs import COLUMNS
-        from experiments.gates.zoo_results import merged_pairs
-    except ModuleNotFoundError as e:
-        raise PluginError(
-            f"harness_docs: cannot import {e.name}: run `python -m mkdocs` from the repository "
-            "root (make docs-build)"
-        ) from e
+    _load_experiments()
+    from experiments.gates.zoo_pairs import COLUMNS
+    from experiments.gates.zoo_results import merged_pairs
+
     hp, reach = COLUMNS.index("hparams"), COLUMNS.index("seeds that reach it")
     return {
         (algo, env): f"{cells[reach]} seeds"
