@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 
 .PHONY: install lock train sweep tune test test-full lint format ui serve bench bench-full results \
-	cluster-up cluster-down
+	cluster-up cluster-down docs docs-build
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -71,8 +71,21 @@ test:
 test-full:
 	$(PYTEST) --durations=25
 
+# The documentation site (mkdocs.yml; docs/): `docs` serves it on http://127.0.0.1:$(DOCS_PORT)
+# and rebuilds on a change to docs/, conf/, experiments/results/ or the code; `docs-build` builds
+# it into site/ as CI does (--strict: a broken link or anchor, a page left out of the nav, a
+# missing snippet fails), and site/index.html then opens offline. With mkdocs<2 pinned
+# (pyproject.toml), Material's notice about MkDocs 2.0 is left out.
+DOCS_PORT ?= 8000
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs
+docs:
+	$(MKDOCS) serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+docs-build:
+	$(MKDOCS) build --strict --site-dir site
+
 # Lint, format and types, as CI runs them (`make format` rewrites the files).
-SRC := rl_harness envs tests experiments hydra_plugins requirements
+SRC := rl_harness envs tests experiments hydra_plugins requirements docs/hooks
 lint:
 	$(VENV)/bin/ruff check $(SRC)
 	$(VENV)/bin/ruff format --check $(SRC)

@@ -1,7 +1,8 @@
-"""`make lock`: resolve pyproject.toml's dependencies (with the `dev` extra) into exact versions
-in requirements/lock.txt, the file that `make install` and CI install from. The pins already in
-the lock are kept where they still satisfy pyproject.toml (a change there moves only what it
-must); `make lock UPGRADE=1` (--upgrade) re-resolves everything to the newest allowed versions.
+"""`make lock`: resolve pyproject.toml's dependencies (with the `dev` and `docs` extras) into
+exact versions in requirements/lock.txt, the file that `make install` and CI install from. The
+pins already in the lock are kept where they still satisfy pyproject.toml (a change there moves
+only what it must); `make lock UPGRADE=1` (--upgrade) re-resolves everything to the newest
+allowed versions.
 
 One universal lock for Python 3.11, 3.12 and 3.13 on Linux, macOS and Windows: `uv pip compile
 --universal` pins one version of each package, and forks a package by environment markers only
@@ -64,7 +65,7 @@ def _compile(torch: str, no_emit: list[str], out: Path, upgrade: bool) -> str:
     them anew with `upgrade`). The torch pin comes in on stdin: no temporary path in the text."""
     cmd = [
         sys.executable, "-m", "uv", "pip", "compile", "--quiet", "pyproject.toml", "-",
-        "--extra", "dev", "--universal", "--python-version", PYTHON_MIN,
+        "--extra", "dev", "--extra", "docs", "--universal", "--python-version", PYTHON_MIN,
         "--custom-compile-command", "make lock", "--output-file", str(out),
     ]  # fmt: skip
     for name in no_emit:

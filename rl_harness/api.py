@@ -1,5 +1,6 @@
-"""The harness from Python (notebooks, scripts): the same configs, checks, one-line errors and
-MLflow records as the command line, with typed results.
+"""The harness from Python (notebooks, scripts), with typed results.
+
+The same configs, checks, one-line errors and MLflow records as the command line:
 
     from rl_harness.api import train, rerun, evaluate, compare
 
@@ -32,14 +33,27 @@ from rl_harness.errors import ConfigError
 
 @dataclass(frozen=True)
 class TrainResult:
-    """A training run's result: the closing evaluation with its precision, and where it is."""
+    """A training run's result: the closing evaluation with its precision, and where it is.
 
-    run_id: str | None  # None with mlflow.enabled=false
+    Attributes:
+        run_id: The MLflow run's id; None with `mlflow.enabled=false`.
+        mean_reward: The closing evaluation's mean return.
+        ci95: Half-width of the 95% confidence interval of that mean.
+        std_reward: The episodes' standard deviation (ddof=1).
+        episodes: How many episodes the closing evaluation played.
+        optimality: Mean return / the task's optimum, where the task has one (else None).
+        optimality_ci95: `ci95` as a fraction of the optimum (None without one).
+        timesteps: Environment steps trained.
+        model_path: The saved model (`model.zip`).
+        output_dir: The run's output directory (the model's).
+    """
+
+    run_id: str | None
     mean_reward: float
-    ci95: float  # half-width of the 95% CI of the mean
+    ci95: float
     std_reward: float
     episodes: int
-    optimality: float | None  # mean / optimum, where the task has one
+    optimality: float | None
     optimality_ci95: float | None
     timesteps: int
     model_path: Path
@@ -52,7 +66,20 @@ def train(
     overrides: Sequence[str] = (),
     config_dir: str | Path | None = None,
 ) -> TrainResult:
-    """Train, evaluate, save and record one run, as `python -m rl_harness algo=.. env=..`."""
+    """Train, evaluate, save and record one run, as `python -m rl_harness algo=.. env=..`.
+
+    Args:
+        algo: An algorithm of `conf/algo/` (or of `config_dir`).
+        env: An environment of `conf/env/` (or of `config_dir`).
+        overrides: `key=value` overrides, as on the command line (no flags).
+        config_dir: A directory of your own configs, searched after the shipped ones.
+
+    Returns:
+        The closing evaluation and where the run is.
+
+    Raises:
+        ConfigError: A bad override or config, before anything heavy loads.
+    """
     cfg, out_dir = _compose(TRAINING, [f"algo={algo}", f"env={env}", *overrides], config_dir)
     from rl_harness.training.launch import train_config
 
@@ -83,9 +110,22 @@ def rerun(
     overrides: Sequence[str] = (),
     config_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train a FINISHED run again from its record, as `python -m rl_harness rerun=<run id>`;
-    returns `result` (a TrainResult) and the verdict: `same`, `differences` (weights, history,
-    final: lines, empty where equal), `drift` (what differed before it started, allowed)."""
+    """Train a FINISHED run again from its record, as `python -m rl_harness rerun=<run id>`.
+
+    Args:
+        run_id: The FINISHED training run to train again.
+        allow_drift: Go on where the code or package versions differ from the run's.
+        overrides: Further `key=value` overrides.
+        config_dir: A directory of your own configs, searched after the shipped ones.
+
+    Returns:
+        `result` (a TrainResult), `rerun_of`, and the verdict: `same`, `differences` (weights,
+        history, final: lines, empty where equal), `drift` (what differed before it started,
+        allowed).
+
+    Raises:
+        ConfigError: An unknown or unfinished run, or drift without `allow_drift`.
+    """
     argv = [f"rerun={run_id}", f"rerun.allow_drift={str(allow_drift).lower()}", *overrides]
     cfg, out_dir = _compose(TRAINING, argv, config_dir)
     from rl_harness.analysis import rerun as reruns
@@ -102,8 +142,19 @@ def rerun(
 
 
 def evaluate(run_id: str | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Evaluate a trained agent, as `python -m rl_harness.evaluate run_id=..` (or
-    `model_path=..` in `overrides`); returns the summary (`eval/*`, returns, the run id)."""
+    """Evaluate a trained agent, as `python -m rl_harness.evaluate run_id=..`.
+
+    Args:
+        run_id: The training run whose model to evaluate; None with `model_path=..` in
+            `overrides`.
+        overrides: `key=value` overrides of `conf/evaluate.yaml`.
+
+    Returns:
+        The summary (`eval/*`, the returns, the evaluation run's id) and `output_dir`.
+
+    Raises:
+        ConfigError: A bad override, or no such run or model.
+    """
     args = [*([f"run_id={run_id}"] if run_id else []), *overrides]
     cfg, out_dir = _compose("evaluate", args)
     from rl_harness.analysis import evaluate as evaluation
@@ -112,8 +163,17 @@ def evaluate(run_id: str | None = None, overrides: Sequence[str] = ()) -> dict[s
 
 
 def compare(overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Compare algorithms across seeds, as `python -m rl_harness.compare ..`; returns the rows
-    (IQM, CIs, ...), the text table and the files written."""
+    """Compare algorithms across seeds, as `python -m rl_harness.compare ..`.
+
+    Args:
+        overrides: `key=value` overrides of `conf/compare.yaml`.
+
+    Returns:
+        The rows (IQM, CIs, ...), the text table, the files written and `output_dir`.
+
+    Raises:
+        ConfigError: A bad override.
+    """
     cfg, out_dir = _compose("compare", list(overrides))
     from rl_harness.analysis import compare as comparison
 
@@ -128,9 +188,23 @@ def runs(
     status: str | None = None,
     limit: int = 20,
 ) -> list[dict[str, Any]]:
-    """The runs in the tracking store, newest first, as `python -m rl_harness.runs` lists
-    them: one dict each (name, run_id, experiment, status, start_time, run_type, algo, env,
-    mean_reward, ci95, std_reward, episodes, optimality; None where the run has no result)."""
+    """The runs in the tracking store, newest first, as `python -m rl_harness.runs` lists them.
+
+    Args:
+        experiment: Only this MLflow experiment's runs; None: every experiment.
+        algos: Only runs of this algorithm, or of these.
+        env_id: Only runs of this env id.
+        tag: `key=value`: only runs with this tag.
+        status: Only runs in this state (RUNNING, FINISHED, FAILED, KILLED, SCHEDULED).
+        limit: At most this many runs (the newest).
+
+    Returns:
+        One dict per run: name, run_id, experiment, status, start_time, run_type, algo, env,
+        mean_reward, ci95, std_reward, episodes, optimality (None where the run has no result).
+
+    Raises:
+        ConfigError: A bad value (an unknown status, a limit below 1) or an unknown experiment.
+    """
     given: dict[str, Any] = {"experiment": experiment, "algos": algos, "env_id": env_id}
     given |= {"tag": tag, "status": status, "limit": limit}
     cfg = commands.compose("runs", [])

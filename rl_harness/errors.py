@@ -21,7 +21,10 @@ from typing import NoReturn
 
 
 class HarnessError(Exception):
-    """A problem the user can fix; its message says how."""
+    """A problem the user can fix; its message says how.
+
+    The command line prints it as one line (`exit_with`) and exits with code 2.
+    """
 
 
 class ConfigError(HarnessError, ValueError):
@@ -37,9 +40,17 @@ class ObservationError(HarnessError, ValueError):
 
 
 class Stopped(KeyboardInterrupt):
-    """Training was stopped by a signal; the layers it passes through fill in what they saved."""
+    """Training was stopped by a signal; the layers it passes through fill in what they saved.
+
+    Attributes:
+        signum: The signal that stopped it (2: SIGINT, Ctrl-C; 15: SIGTERM, `kill`).
+        run_id: The MLflow run it stopped, once known.
+        checkpoint: The checkpoint written on the way out, once written.
+        step: The timestep of that checkpoint.
+    """
 
     def __init__(self, signum: int = 2) -> None:
+        """A stop by signal `signum`; what it left behind is filled in on the way out."""
         super().__init__(f"signal {signum}")
         self.signum = signum
         self.run_id: str | None = None
@@ -48,16 +59,36 @@ class Stopped(KeyboardInterrupt):
 
 
 def raise_stopped(signum: int, frame: object) -> None:
-    """The signal handler that makes `kill` (SIGTERM) stop a run as Ctrl-C does."""
+    """The signal handler that makes `kill` (SIGTERM) stop a run as Ctrl-C does.
+
+    Args:
+        signum: The signal received.
+        frame: The interrupted frame (unused; the handler's signature).
+
+    Raises:
+        Stopped: Always, carrying `signum`.
+    """
     raise Stopped(signum)
 
 
 def stopped(interrupt: KeyboardInterrupt) -> Stopped:
-    """The interrupt as a Stopped (a plain Ctrl-C arrives as a bare KeyboardInterrupt)."""
+    """The interrupt as a Stopped (a plain Ctrl-C arrives as a bare KeyboardInterrupt).
+
+    Args:
+        interrupt: What was caught.
+
+    Returns:
+        `interrupt` itself where it is a Stopped, else a new Stopped for SIGINT.
+    """
     return interrupt if isinstance(interrupt, Stopped) else Stopped()
 
 
 def exit_with(error: HarnessError, program: str) -> NoReturn:
-    """The CLIs' one way to report a user mistake: one line on stderr, exit code 2."""
+    """The CLIs' one way to report a user mistake: one line on stderr, exit code 2.
+
+    Args:
+        error: The mistake; its message says how to fix it.
+        program: The command's name, the line's prefix (`rl_harness.evaluate: error: ...`).
+    """
     print(f"{program}: error: {error}", file=sys.stderr)
     sys.exit(2)

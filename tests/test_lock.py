@@ -1,7 +1,8 @@
 """The committed lock (requirements/lock.txt, `make lock`) agrees with pyproject.toml: it was
 made from the dependency specification that pyproject.toml has now, it pins every direct
-dependency (the `dev` extra's too) at a version the specifier allows, on each supported Python and
-platform exactly once, and it holds none of the packages only torch's CUDA build needs."""
+dependency (the `dev` and `docs` extras' too) at a version the specifier allows, on each
+supported Python and platform exactly once, and it holds none of the packages only torch's CUDA
+build needs."""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def problems(pyproject_text: str, lock_text: str) -> list[str]:
         found.append(f"dependency specification changed ({got} in the lock, {want} now)")
     project = tomllib.loads(pyproject_text)["project"]
     direct = [Requirement(r) for r in project["dependencies"]]
-    direct += [Requirement(r) for r in project["optional-dependencies"]["dev"]]
+    for extra in ("dev", "docs"):
+        direct += [Requirement(r) for r in project["optional-dependencies"][extra]]
     pinned = pins(lock_text)
     for python in PYTHONS:
         for platform in PLATFORMS:
@@ -120,6 +122,8 @@ def test_only_comments_and_layout_leave_the_hash_alone() -> None:
         ('"psutil>=5.9",', '"psutil>=5.9", "wheel-of-cheese>=1",', [r"wheel-of-cheese: not in"]),
         # a dev tool too
         ('"ruff>=0.6",', '"ruff>=0.6", "black>=24",', [r"black: not in the lock"]),
+        # and the docs site's
+        ('"mkdocs>=1.6,<2",', '"mkdocs>=1.6,<2", "mike>=2",', [r"mike: not in the lock"]),
         # requires-python alone
         ('requires-python = ">=3.11,<3.14"', 'requires-python = ">=3.11,<3.15"', []),
     ],

@@ -1,10 +1,12 @@
-"""The README's shell commands work as written, so the README cannot drift from the code.
+"""The documented shell commands work as written, so neither the README nor the documentation
+site (docs/**/*.md) can drift from the code.
 
-Every command of a ```bash block is matched to exactly one rule below, which says how it is
-checked; a new command with no rule fails the fast test, which asks for a decision. The fast
-tests check each harness command's command line (pre-flight and composition, in-process); the
-slow test runs them in a fresh shell with the virtual environment activated, as the README says,
-appending small budgets where a run would be long (a later `key=value` wins in Hydra).
+Every command of a ```bash block of README.md or of a docs page is matched to exactly one rule
+below, which says how it is checked; a new command with no rule fails the fast test, which asks
+for a decision. The fast tests check each harness command's command line (pre-flight and
+composition, in-process); the slow test runs each distinct command once, in a fresh shell with
+the virtual environment activated, as the pages say, appending small budgets where a run would
+be long (a later `key=value` wins in Hydra).
 """
 
 from __future__ import annotations
@@ -39,10 +41,15 @@ SWEEP = [
 ]  # fmt: skip
 
 
-def readme_commands() -> list[str]:
-    """The commands of the README's bash blocks, continuation lines joined, comments dropped."""
+def pages() -> list[Path]:
+    """The pages whose commands are checked: README.md, then the site's pages by path."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+def page_commands(page: Path) -> list[str]:
+    """The commands of a page's bash blocks, continuation lines joined, comments dropped."""
     commands_, inside, pending = [], None, ""
-    for line in (ROOT / "README.md").read_text().splitlines():
+    for line in page.read_text().splitlines():
         if line.strip().startswith("```"):  # also fences indented in a list item
             inside = None if inside is not None else (line.strip()[3:].strip() or "plain")
             continue
@@ -57,6 +64,17 @@ def readme_commands() -> list[str]:
         if text and not text.startswith("#"):
             commands_.append(text)
     return commands_
+
+
+def documented() -> dict[str, list[str]]:
+    """Each page (its path from the repository root) → its commands, README.md first."""
+    return {p.relative_to(ROOT).as_posix(): page_commands(p) for p in pages()}
+
+
+def documented_commands() -> list[str]:
+    """Every documented command once, in the order the pages first give it (a command moved
+    from the README into a docs page, or shown on both, is checked and run once)."""
+    return list(dict.fromkeys(c for found in documented().values() for c in found))
 
 
 @dataclass(frozen=True)
@@ -92,7 +110,8 @@ RULES = [
     Rule(r"python -m rl_harness\.cluster workers .*", "covered", "tests/rl_harness/test_slurm.py"),
     Rule(r".*hydra/launcher=submitit_slurm.*", "covered", "tests/rl_harness/test_slurm.py"),
     Rule(r"mlflow models serve .*|make serve", "serve"),
-    Rule(r"make ui|optuna-dashboard .*", "ui"),
+    Rule(r"make ui|optuna-dashboard .*|make docs", "ui"),
+    Rule(r"make docs-build", "covered", "tests/test_docs.py builds the site strict; CI runs it"),
     Rule(r"\$ curl .*", "request"),
     Rule(r"\{.*", "answer"),
     Rule(r"cd my_project|.*my_conf.*", "covered", "tests/test_packaging.py runs these"),
@@ -105,17 +124,32 @@ RULES = [
 ]
 
 
-def rule_of(command: str) -> Rule:
+def rule_of(command: str, where: str = "a page") -> Rule:
     matches = [r for r in RULES if re.fullmatch(r.pattern, command)]
-    assert len(matches) == 1, f"README command with {len(matches)} rules: {command}"
+    assert len(matches) == 1, f"command of {where} with {len(matches)} rules: {command}"
     return matches[0]
 
 
-def test_every_readme_command_has_exactly_one_rule() -> None:
-    found = readme_commands()
-    assert len(found) >= 9 and "make install train" in found  # README alone: 9 (docs pages: 70)
-    for command in found:
-        rule_of(command)
+def test_every_documented_command_has_exactly_one_rule() -> None:
+    found = documented()
+    assert "make install train" in found["README.md"]
+    assert sum(map(len, found.values())) > 30
+    for page, commands_ in found.items():
+        for command in commands_:
+            rule_of(command, page)
+
+
+def test_commands_are_read_from_every_docs_page(tmp_path: Path) -> None:
+    """A bash block's commands are read from any page, a list item's too, and only bash's."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# A page\n\n```bash\npython -m rl_harness algo=ppo \\\n    env=custom   # a comment\n"
+        "# a comment line\n```\n\n- item\n\n    ```bash\n    make sweep\n    ```\n\n"
+        "```yaml\nseed: 0\n```\n```text\n$ python -m rl_harness algo.x=1\n```\n"
+    )
+    assert page_commands(page) == ["python -m rl_harness algo=ppo env=custom", "make sweep"]
+    assert ROOT / "docs" / "configuration.md" in pages()
+    assert ROOT / "docs" / "reference" / "api.md" in pages()
 
 
 def substitute(command: str, run_id: str = "0" * 32, model: str = "model.zip") -> str:
@@ -126,11 +160,11 @@ def substitute(command: str, run_id: str = "0" * 32, model: str = "model.zip") -
 HARNESS = re.compile(r"python -m rl_harness(\.evaluate|\.compare|\.export)? (.*)")
 
 
-def test_every_readme_harness_command_passes_the_pre_flight_and_composes() -> None:
+def test_every_documented_harness_command_passes_the_pre_flight_and_composes() -> None:
     """What the CLI checks before any heavy work, for each documented command line: no
     ConfigError, and the composed config holds what the command asked for."""
     composed = 0
-    for command in readme_commands():
+    for command in documented_commands():
         m = HARNESS.fullmatch(substitute(command))
         if not m or rule_of(command).how == "covered":
             continue
@@ -147,7 +181,7 @@ def test_every_readme_harness_command_passes_the_pre_flight_and_composes() -> No
                 got = cfg.algo.name if key == "algo" else cfg[key]
                 assert str(got) == value, (command, key, got)
         composed += 1
-    assert composed >= 2  # single-run harness commands: README 2, with the docs pages 12
+    assert composed >= 10  # the single-run harness commands of the README and docs (12 today)
 
 
 # ---------------------------------------------------------------- run as written
@@ -190,8 +224,8 @@ def with_budget(command: str, budget: list[str]) -> str:
 
 @pytest.mark.slow
 @pytest.mark.timeout(2400)  # ~6 min on 2 quiet cores; far more on a busy machine
-def test_readme_commands_run_as_written(tmp_path: Path) -> None:
-    found = readme_commands()
+def test_documented_commands_run_as_written(tmp_path: Path) -> None:
+    found = documented_commands()
     run_id = model = None
     for i, command in enumerate(found):
         study = [f"hydra.sweeper.study_name=readme-{i}"]  # each sweep its own study
@@ -208,12 +242,12 @@ def test_readme_commands_run_as_written(tmp_path: Path) -> None:
             dry = ok(f"make -s -n -C {ROOT} {command.removeprefix('make ')}", tmp_path)
             line = " ".join(dry.replace("\\\n", " ").split()).replace(".venv/bin/python", "python")
             ok(with_budget(line, SWEEP + study + pinned_budget(line)), tmp_path)
-    assert run_id and model, "the README's PPO runs (CartPole, custom) gave a run and a model"
+    assert run_id and model, "the documented PPO runs (CartPole, custom) gave a run and a model"
     for command in found:
         if rule_of(command).how == "run":
             ok(substitute(command, run_id, model), tmp_path)
     assert (tmp_path / "policy.onnx").exists()
-    serve_and_ask(found, tmp_path)
+    serve_and_ask(found, exchanges(), tmp_path)
     for command in (c for c in found if rule_of(c).how == "ui"):
         study = next((tmp_path / "sweeps").glob("*/optuna.journal")).parent.name
         port = free_port()
@@ -228,26 +262,29 @@ DOCUMENTED_PORT = re.compile(r"127\.0\.0\.1:(5000|5001|8080)\b")
 
 
 def on_port(command: str, port: int) -> tuple[str, str]:
-    """A README server command moved from its documented port (which something else on this
+    """A documented server command moved from its documented port (which something else on this
     machine may hold) to `port`, and the path where that server says it is ready."""
     if command == "make serve":
         return f"make -C {ROOT} serve PORT={port}", "/ping"
     if command == "make ui":
         return f"make -C {ROOT} ui UI_PORT={port}", "/health"
+    if command == "make docs":
+        return f"make -C {ROOT} docs DOCS_PORT={port}", "/index.html"
     if command.startswith("mlflow models serve "):
         return re.sub(r"--port \d+", f"--port {port}", command), "/ping"
     if command.startswith("optuna-dashboard "):
         return f"{command} --port {port}", "/api/meta"
     if command.removeprefix("$ ").startswith("curl "):  # a request to the served model
         return DOCUMENTED_PORT.sub(f"127.0.0.1:{port}", command), ""
-    raise AssertionError(f"README server command with no port rule in on_port: {command}")
+    raise AssertionError(f"documented server command with no port rule in on_port: {command}")
 
 
-def test_readme_servers_run_on_a_port_the_test_picks() -> None:
-    """Each README server command, and each request to one, moves to the test's free port: a
-    server already on 5000, 5001 or 8080 cannot answer for the one under test."""
-    moved = [c for c in readme_commands() if rule_of(c).how in ("serve", "ui", "request")]
-    assert len(moved) >= 2  # README: 1 serve, 1 ui; with the docs pages 3 serve, 2 ui, 3 requests
+def test_documented_servers_run_on_a_port_the_test_picks() -> None:
+    """Each documented server command, and each request to one, moves to the test's free port:
+    a server already on 5000, 5001 or 8080 cannot answer for the one under test."""
+    moved = [c for c in documented_commands() if rule_of(c).how in ("serve", "ui", "request")]
+    assert len(moved) >= 6  # 2 serve, 2 ui, 3 requests today
+    moved.append("make docs")  # the site's server, documented or not yet
     for command in moved:
         text, _ = on_port(command, 54321)
         if text.startswith("make "):  # what make would run, with the port it was given
@@ -257,7 +294,7 @@ def test_readme_servers_run_on_a_port_the_test_picks() -> None:
 
 @contextlib.contextmanager
 def running(command: str, cwd: Path, port: int) -> Iterator[subprocess.Popen]:
-    """A README server command on `port` in a fresh shell with the venv activated, until that
+    """A documented server command on `port` in a fresh shell with the venv activated, until that
     server reports ready on that port; stopped (its whole process group) afterwards."""
     command, ready = on_port(command, port)
     server = subprocess.Popen(
@@ -277,15 +314,42 @@ def running(command: str, cwd: Path, port: int) -> Iterator[subprocess.Popen]:
         wait_for(lambda: port_closed(port), f"port {port} to close", 60)
 
 
-def serve_and_ask(found: list[str], cwd: Path) -> None:
-    """Each serving command, then the README's requests against it."""
-    requests = [c.removeprefix("$ ") for c in found if rule_of(c).how == "request"]
-    answers = [json.loads(c) for c in found if rule_of(c).how == "answer" and "..." not in c]
+def exchanges() -> list[tuple[str, str | None]]:
+    """Each documented request with the answer its page shows right after it (None where it
+    shows none), once over all pages: a page pairs its own requests and answers."""
+    out: dict[str, str | None] = {}
+    for page, found in documented().items():
+        request = None
+        for command in found:
+            how = rule_of(command, page).how
+            if how == "request":
+                request = command.removeprefix("$ ")
+                out.setdefault(request, None)
+            elif how == "answer" and request is not None:
+                out[request], request = command, None
+    return list(out.items())
+
+
+def test_each_documented_request_pairs_with_the_answer_shown_after_it() -> None:
+    found = exchanges()
+    assert len(found) >= 3 and all(answer is not None for _, answer in found)
+    refused = [r for r, answer in found if answer is not None and '"error_code"' in answer]
+    assert len(refused) == 1 and "NaN" in refused[0]  # the one request the model refuses
+
+
+def serve_and_ask(found: list[str], asked: list[tuple[str, str | None]], cwd: Path) -> None:
+    """Each serving command, then the documented requests against it: as many predictions as
+    the page's answer shows, or the refusal it shows (the NaN request)."""
+    assert asked, "no documented request to a served model"
     for command in (c for c in found if rule_of(c).how == "serve"):
         port = free_port()
         with running(command, cwd, port):
-            replies = [ok(on_port(r, port)[0], cwd) for r in requests]
-            for reply, answer in zip(replies, answers, strict=False):
-                got = json.loads(reply)
-                assert len(got["predictions"]) == len(answer["predictions"]), (reply, answer)
-            assert "error_code" in json.loads(replies[-1])  # the NaN request is refused
+            for request, answer in asked:
+                got = json.loads(ok(on_port(request, port)[0], cwd))
+                if answer is None:
+                    continue
+                if '"error_code"' in answer:  # shown abbreviated ("..."): only its kind
+                    assert "error_code" in got, (request, got)
+                else:
+                    want = json.loads(answer)["predictions"]
+                    assert len(got["predictions"]) == len(want), (request, got, answer)
