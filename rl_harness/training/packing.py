@@ -23,7 +23,11 @@ import numpy as np
 
 MIN_BYTES = 1024  # smaller arrays pickle as they are: a reference would save nothing
 MIN_ITEMS = 64  # shorter lists pickle as they are
-_NARROW = tuple(np.dtype(t) for t in ("u1", "i1", "u2", "i2", "u4", "i4"))  # narrowest first
+_NARROW = {  # narrowest first
+    "i": tuple(np.dtype(t) for t in ("u1", "i1", "u2", "i2", "u4", "i4")),
+    "u": tuple(np.dtype(t) for t in ("u1", "u2", "u4")),
+    "f": (np.dtype("f2"), np.dtype("f4")),
+}
 _KINDS = "biuf"  # numbers and flags; object and structured arrays pickle as they are
 
 
@@ -88,15 +92,15 @@ class Packer:
 
 
 def _empties(value: Any) -> Empties | None:
-    """`value` as `Empties` where it is a long list of nothing but empty dicts (not their
-    subclasses) or of nothing but None."""
+    """`value` as `Empties` where it is a long list of nothing but None or of nothing but empty
+    dicts (not of their subclasses); the checks in C loops (15 us for 1024 dicts)."""
     if type(value) is not list or len(value) < MIN_ITEMS:
         return None
-    kinds = set(map(type, value))  # first: `any` would ask arrays for a truth value
-    if kinds == {dict} and not any(value):
-        return Empties("dict", len(value))
-    if kinds == {type(None)}:
-        return Empties("none", len(value))
+    n, first = len(value), value[0]
+    if first is None and value.count(None) == n:  # `is` first: no item's __eq__ is called
+        return Empties("none", n)
+    if type(first) is dict and list(map(type, value)).count(dict) == n and not any(value):
+        return Empties("dict", n)  # (types first: `any` would ask arrays for a truth value)
     return None
 
 
@@ -112,19 +116,29 @@ def _packable(value: Any) -> bool:
 
 
 def narrowed(array: np.ndarray) -> np.ndarray:
-    """A copy of an integer array in the narrowest integer dtype holding its values (int64
-    observations of 0..16: uint8); other arrays, and those no narrower type holds, copied as
-    they are."""
-    if array.dtype.kind not in "iu" or array.size == 0:
+    """A copy of `array` in the narrowest dtype of its kind that gives back its very bits:
+    integers by their range (int64 observations of 0..16: uint8), floats where each value
+    survives the round trip bit for bit (episode returns in quarters: float16); as it is where
+    none does. (Random floats deflate slowly: 4 KB of float32 costs zlib 75 us.)"""
+    if array.size == 0 or array.dtype.kind not in "iuf":
         return array.copy()
-    low, high = int(array.min()), int(array.max())
-    for dtype in _NARROW:
+    for dtype in _NARROW[array.dtype.kind]:
         if dtype.itemsize >= array.dtype.itemsize:
             break
-        info = np.iinfo(dtype)
-        if info.min <= low and high <= info.max:
-            return array.astype(dtype)
+        if (narrow := _exactly(array, dtype)) is not None:
+            return narrow
     return array.copy()
+
+
+def _exactly(array: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
+    """`array` as `dtype` where that loses nothing, else None."""
+    if dtype.kind == "f":
+        with np.errstate(all="ignore"):  # too big or too small: inf or 0, told apart below
+            narrow = array.astype(dtype)
+        return narrow if narrow.astype(array.dtype).tobytes() == array.tobytes() else None
+    info = np.iinfo(dtype)
+    low, high = int(array.min()), int(array.max())
+    return array.astype(dtype) if info.min <= low and high <= info.max else None
 
 
 class Unpacker:

@@ -37,17 +37,32 @@ def round_trip(attrs: dict) -> tuple[dict, dict]:
         (np.arange(3000) % 7, np.int16, np.uint8),
         (np.arange(3000) - 1500, np.int32, np.int16),
         (np.arange(256), ">i8", np.uint8),  # big-endian comes back big-endian
+        (np.arange(-512, 512) / 4, np.float32, np.float16),  # returns in quarters
+        (np.arange(1024) / 3, np.float32, np.float32),  # thirds: float16 would round them
+        (np.arange(1024) / 3, np.float64, np.float64),
+        (np.arange(1024) / 1024, np.float64, np.float16),
+        (np.arange(1024) * 2.0**-30, np.float64, np.float32),  # below float16's range
+        (np.arange(1024) * 1e5, np.float32, np.float32),  # above it: inf, not taken
+        (np.array([-0.0, 0.0, np.nan, np.inf] * 256), np.float64, np.float16),
     ],
 )
-def test_integers_are_stored_narrow_and_restored_in_their_own_dtype(
+def test_numbers_are_stored_narrow_and_restored_bit_for_bit_in_their_own_dtype(
     values: np.ndarray, dtype: str, stored: type
 ) -> None:
     original = np.ascontiguousarray(values, dtype=dtype)
-    assert narrowed(original).dtype == stored
+    with np.errstate(all="raise"):  # trying a narrower float warns of nothing
+        assert narrowed(original).dtype == stored
     packed, back = round_trip({"obs": original})
     assert isinstance(packed["obs"], Shared)
     assert back["obs"].dtype == original.dtype and back["obs"].shape == original.shape
     assert back["obs"].tobytes() == original.tobytes()
+
+
+def test_a_nan_whose_payload_a_narrower_float_would_lose_keeps_its_dtype() -> None:
+    payload = np.array([0x7FF8000000000001] * 256, dtype=np.int64).view(np.float64)
+    assert narrowed(payload).dtype == np.float64
+    _, back = round_trip({"x": payload})
+    assert back["x"].tobytes() == payload.tobytes()
 
 
 def test_equal_arrays_are_stored_once_and_restored_as_two() -> None:
