@@ -32,7 +32,8 @@ if TYPE_CHECKING:  # SB3 (and torch) load only when a checkpoint is: `resume` fa
 
 PREFIX = "step_"
 STATE_FILE = "training_state.pkl"  # an entry of model.zip (a file beside it until 2026-12-07)
-STATE_FORMAT = 1  # read_state refuses another
+STATE_FORMAT = 2  # 2: arrays packed (training.packing); read_state refuses others
+READABLE_FORMATS = (1, STATE_FORMAT)
 
 
 def save(
@@ -215,9 +216,12 @@ def read_state(checkpoint: Path) -> dict | None:
         raise ConfigError(
             f"checkpoint {checkpoint} cannot be read: {type(e).__name__}: {e}"
         ) from None
-    if state is not None and (not isinstance(state, dict) or state.get("format") != STATE_FORMAT):
+    if state is not None and (
+        not isinstance(state, dict) or state.get("format") not in READABLE_FORMATS
+    ):
         raise ConfigError(
-            f"checkpoint {checkpoint} is not a training state of format {STATE_FORMAT}"
+            f"checkpoint {checkpoint} is not a training state of format "
+            f"{' or '.join(map(str, READABLE_FORMATS))}"
         )
     return state
 
