@@ -69,7 +69,10 @@ def promotion(path: Path) -> dict[str, Any] | None:
     k = re.search(r"-k(\d+)(?:-|$)", m["study"])
     inside = path.resolve().is_relative_to(ROOT)
     rel = path.resolve().relative_to(ROOT).as_posix() if inside else str(path)
-    added = git("log", "--format=%H %cs", "-S", MARK, "--", rel).split() if inside else []
+    # The commit that wrote this champion's line: a later promotion replaces the line (the
+    # count of MARK stays 1), so search for this study's own line, not for MARK.
+    line = f"{MARK[2:]} '{m['study']}': trial {m['trial']},"
+    added = git("log", "--format=%H %cs", "-S", line, "--", rel).split() if inside else []
     commit, date = (added[-2], added[-1]) if added else (None, None)
     then = git("show", f"{commit}:{rel}").encode() if commit else None
     since = git("log", "--format=%H", f"{commit}..HEAD", "--", rel).split() if commit else []

@@ -29,6 +29,7 @@ BLOCKS = {
 BENCH = (
     "report_custom_full",
     "report_custom_10seeds",
+    "report_ppo_cvar",
     "bench_full",
     "scaling_full",
     "overhead_full",
