@@ -221,8 +221,10 @@ def plot_per_seed(
             ax.plot([x + offset - width / 3, x + offset + width / 3], [np.mean(values)] * 2,
                     color=color, linewidth=1.5)  # fmt: skip
             seed, worst = min(pairs, key=lambda p: p[1])
-            ax.annotate(f"{worst:.1f} (seed {seed})", (x + offset, worst), fontsize=7,
-                        xytext=(0, -11), textcoords="offset points", ha="center")  # fmt: skip
+            # two short lines, so the labels of columns side by side do not run into each other
+            ax.annotate(f"{worst:.1f}\nseed {seed}", (x + offset, worst), fontsize=7,
+                        xytext=(0, -6), textcoords="offset points", ha="center",
+                        va="top")  # fmt: skip
     ax.set_xticks(range(len(algos)), algos)
     ax.set_ylabel("% of optimum (closing evaluation)")
     ax.set_title(title, fontsize=10)
