@@ -18,10 +18,15 @@ from experiments.lib.common import RESULTS, ROOT
 from experiments.lib.table import Plan, num
 
 
+def record_paths(results: Path) -> list[Path]:
+    """The gate's run records: results/zoo_gate/*.json."""
+    return sorted((results / "zoo_gate").glob("*.json"))
+
+
 def runs(results: Path) -> list[tuple[str, dict[str, Any]]]:
     """(run, its record) per record under results/zoo_gate/, in the order the runs' pages were
     written (their "Generated" stamps; a run's id need not sort by time)."""
-    found = [(path.stem, records.load(path)) for path in (results / "zoo_gate").glob("*.json")]
+    found = [(path.stem, records.load(path)) for path in record_paths(results)]
     return sorted(found, key=lambda kv: (stamp(kv[1]), kv[0]))
 
 

@@ -98,7 +98,7 @@ def draw_figures(results: Path = RESULTS) -> list[Path]:
     from experiments.gates import zoo_results
 
     drawn = [matrix.draw_seed_figure(results)]
-    if _gate_records(results):
+    if zoo_results.record_paths(results):
         drawn.append(zoo_results.draw_profile(results))
     return [p for p in drawn if p is not None]
 
@@ -111,11 +111,7 @@ def figures(results: Path = RESULTS) -> list[Path]:
     names = matrix.SEED_FIGURE_RECORDS
     exists = any((results / f"{n}.json").exists() for n in names)
     out = [results / matrix.SEED_FIGURE.name] if exists else []
-    return out + ([results / zoo_results.FIGURE.name] if _gate_records(results) else [])
-
-
-def _gate_records(results: Path) -> bool:
-    return any((results / "zoo_gate").glob("*.json"))
+    return out + ([results / zoo_results.FIGURE.name] if zoo_results.record_paths(results) else [])
 
 
 def write(pages: dict[Path, str]) -> list[Path]:
