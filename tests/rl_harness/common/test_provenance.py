@@ -76,6 +76,26 @@ def test_packages_are_every_distribution_and_read_back() -> None:
     assert provenance.normalized("Stable_Baselines3") == "stable-baselines3"
 
 
+def test_versions_read_from_the_metadata_head_are_what_importlib_parses() -> None:
+    from importlib import metadata
+
+    expected: dict[str, str] = {}
+    for dist in metadata.distributions():  # the full parse the fast read replaces
+        if dist.metadata["Name"]:
+            expected.setdefault(provenance.normalized(dist.metadata["Name"]), dist.version)
+    assert provenance.installed() == dict(sorted(expected.items()))
+
+
+def test_a_package_is_found_by_its_name_or_else_by_the_files_that_list_it() -> None:
+    assert provenance._providers("gymnasium") == ["gymnasium"]  # a lookup by name
+    assert provenance._providers("yaml") == ["PyYAML"]  # hydra's dependency: another name
+    assert provenance._providers("no_such_module_here") == []
+    assert provenance.env_distribution("CartPole-v1") == (
+        "gymnasium",
+        provenance.installed()["gymnasium"],
+    )
+
+
 def test_facts_read_back_from_tags_and_differences_are_listed() -> None:
     recorded = {
         "version.torch": "2.12.0",
