@@ -27,11 +27,14 @@ import pickle
 import random
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import gymnasium
 import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import SubprocVecEnv, VecEnv, VecEnvWrapper
 
 from rl_harness.errors import ConfigError
@@ -62,6 +65,11 @@ _LINKS = ("venv", "class_attributes")  # a wrapper's links to the layers below, 
 # A vec env layer may name, in a class attribute of this name, attributes that are a report of
 # the step before and that the next step rewrites before reading (left out: checkpoints stay small).
 TRANSIENT = "exact_state_transient"
+# Monitor's lists of every finished episode: a report of the past that nothing in training reads
+# (what SB3 logs comes from the model's episode-info buffer, saved above), and that grows with
+# every episode: left out, a checkpoint's state stays the same size however long the run. A
+# resumed env's Monitor lists the episodes since the resume only.
+MONITOR_HISTORY = ("episode_returns", "episode_lengths", "episode_times")
 # Not a callback's state: SB3's view of the loop's variables; the evaluation history, which
 # evaluations.npz holds (train.restore_evaluations reads it back).
 _SKIPPED_CALLBACK_ATTRS = (
@@ -259,10 +267,29 @@ def env_state(venv: VecEnv | None, what: str, inexact: list[str], arrays: Packer
             inexact.append(f"{what} ({family}) pickles without all of its simulator's state")
             break
     try:
-        return dumps([arrays.attrs(_layer_state(layer)) for layer in found])
+        with _history_left_out(getattr(found[-1], "envs", [])):
+            return dumps([arrays.attrs(_layer_state(layer)) for layer in found])
     except Exception as e:  # noqa: BLE001 - any env that does not pickle: resume, not exactly
         inexact.append(f"{what} cannot be saved ({type(e).__name__}: {e})")
         return None
+
+
+@contextmanager
+def _history_left_out(envs: Iterable[Any]) -> Iterator[None]:
+    """The envs' Monitors with empty MONITOR_HISTORY lists while the state is pickled (a swap of
+    references, undone after: the live lists are untouched)."""
+    saved: list[tuple[Monitor, dict[str, Any]]] = []
+    for env in envs:
+        while isinstance(env, gymnasium.Wrapper):  # down the wrappers to the env itself
+            if isinstance(env, Monitor):
+                saved.append((env, {name: getattr(env, name) for name in MONITOR_HISTORY}))
+                vars(env).update({name: [] for name in MONITOR_HISTORY})
+            env = env.env
+    try:
+        yield
+    finally:
+        for monitor, lists in saved:
+            vars(monitor).update(lists)
 
 
 def _layer_state(layer: VecEnv) -> dict[str, Any]:

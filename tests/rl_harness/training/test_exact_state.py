@@ -64,3 +64,37 @@ def test_states_in_the_first_format_still_restore() -> None:
     draws()
     exact_state._restore_global_rngs(old)
     assert draws() == expected
+
+
+def test_monitor_history_is_left_out_so_the_state_does_not_grow_with_episodes() -> None:
+    import gymnasium as gym
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from rl_harness.training.packing import Packer, Unpacker
+
+    venv = DummyVecEnv([lambda: Monitor(gym.make("CartPole-v1"))])
+    venv.seed(3)
+    venv.reset()
+    for _ in range(200):  # several episodes under a random policy
+        venv.step(np.array([venv.action_space.sample()]))
+    monitor = venv.envs[0]
+    assert isinstance(monitor, Monitor) and len(monitor.episode_returns) >= 3
+    history = {n: list(getattr(monitor, n)) for n in exact_state.MONITOR_HISTORY}
+    packer = Packer()
+    with_history = exact_state.env_state(venv, "env", [], packer)
+
+    lists = {n: getattr(monitor, n) for n in exact_state.MONITOR_HISTORY}
+    for n in exact_state.MONITOR_HISTORY:
+        setattr(monitor, n, [])
+    without = exact_state.env_state(venv, "env", [], Packer())
+    vars(monitor).update(lists)
+
+    assert with_history == without  # the same bytes, however many episodes were played
+    assert {n: getattr(monitor, n) for n in exact_state.MONITOR_HISTORY} == history  # untouched
+    assert monitor.rewards  # the episode under way is state: kept
+    fresh = DummyVecEnv([lambda: Monitor(gym.make("CartPole-v1"))])
+    exact_state.restore_env(fresh, with_history, Unpacker(packer.packed))
+    restored = fresh.envs[0]
+    assert restored.rewards == monitor.rewards and restored.total_steps == monitor.total_steps
+    assert restored.episode_returns == restored.episode_lengths == []
