@@ -21,6 +21,15 @@ ties the race to what the loop selects: only a trial that could enter the re-tes
 its seeds. Every value compared is an aggregate of the same objective, so no score range needs
 to be known.
 
+Which trial runs its next seed first: a trial whose seeds so far are behind `top` others waits
+while some of those others still run — a running trial is ahead when its aggregate over the same
+number of seeds is better — so the likeliest winner completes first and sets the bar the rest
+are raced against. Without it, two workers run the seeds of two or three trials to the end
+before any bar exists, and each such trial costs k seeds where most would have stopped after
+one. A waiting trial is not decided: once those ahead end, it runs on or is out of the race.
+The trial with the most seeds done and the best aggregate among those never waits, so the
+sweep always has a seed to run.
+
 The decision is taken from the storage alone (seed results, trial states), when a seed finishes
 and again by whichever worker next looks at the trial, so a worker killed between a seed's result
 and the decision leaves nothing stranded: the next session decides.
@@ -34,6 +43,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from rl_harness.tuning.objective import Aggregate, aggregate
 from rl_harness.tuning.units import seed_open, seed_results
+
+RACED_OUT = "raced_out"  # the user attr of a trial out of the race: how many seeds it ran
 
 
 def done_prefix(trial: FrozenTrial) -> list[dict]:
@@ -55,6 +66,45 @@ def bar(trials: list[FrozenTrial], top: int, direction: str) -> float | None:
         return None
     values.sort(reverse=direction == "maximize")
     return values[max(1, top) - 1]
+
+
+def _so_far(trial: FrozenTrial, n: int, metric: str, how: Aggregate | str) -> float | None:
+    """The aggregate of the trial's first `n` seeds; None where fewer scored or one failed."""
+    done = done_prefix(trial)[:n]
+    if len(done) < n or any("error" in r for r in done):
+        return None
+    value = aggregate([r.get(metric, math.nan) for r in done], how)
+    return value if math.isfinite(value) else None
+
+
+def waits(
+    trial: FrozenTrial,
+    trials: list[FrozenTrial],
+    metric: str,
+    how: Aggregate | str,
+    top: int,
+    direction: str,
+) -> bool:
+    """Whether a running trial's next seed waits (module docstring): `top` or more trials are
+    ahead of its seeds so far, and some of them still run. Its first seed never waits."""
+    n = len(done_prefix(trial))
+    mine = _so_far(trial, n, metric, how) if n else None
+    if mine is None:
+        return False
+
+    def better(x: float) -> bool:
+        return x > mine if direction == "maximize" else x < mine
+
+    complete, running = 0, 0
+    for t in trials:
+        if t.number == trial.number:
+            continue
+        if t.state == TrialState.COMPLETE and t.value is not None and better(float(t.value)):
+            complete += 1
+        elif t.state == TrialState.RUNNING and t.user_attrs.get("pruned_at") is None:
+            theirs = _so_far(t, n, metric, how)
+            running += theirs is not None and better(theirs)
+    return running > 0 and complete + running >= max(1, top)
 
 
 def raced_out(

@@ -1,0 +1,178 @@
+"""Raced seeds and the pruner (race.py, search.py): raced-out trials count for the median pruner
+as finished ones, and a trial behind running others waits while they run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from rl_harness.tuning import asktell, race, storage, units
+from rl_harness.tuning import search as searches
+from rl_harness.tuning.objective import Aggregate
+from rl_harness.tuning.validation import Settings
+
+MEDIAN = {"name": "median", "median": {"n_startup_trials": 3, "n_warmup_steps": 0}}
+
+
+def finished(study: optuna.Study, curve: list[float], raced_out: int | None) -> None:
+    """A trial that reported `curve` at steps 0, 1, ...: COMPLETE (value: its last point), or
+    PRUNED after `raced_out` seeds."""
+    trial = study.ask()
+    for step, value in enumerate(curve):
+        trial.report(value, step)
+    if raced_out is None:
+        study.tell(trial, curve[-1])
+    else:
+        trial.set_user_attr(race.RACED_OUT, raced_out)
+        study.tell(trial, state=TrialState.PRUNED)
+
+
+def pruned_at_step_1(study: optuna.Study, pruner: optuna.pruners.BasePruner) -> bool:
+    """Whether a new trial that scores 100 at steps 0 and 1 is pruned at step 1."""
+    trial = study.ask()
+    trial.report(100.0, 0)
+    trial.report(100.0, 1)
+    return pruner.prune(study, study._storage.get_trial(trial._trial_id))
+
+
+@pytest.mark.parametrize("name", ["median", "percentile"])
+def test_raced_out_trials_count_for_the_pruner_as_finished_ones(name: str) -> None:
+    """Three trials raced out after their first seed and none complete: Optuna's pruner waits
+    for three COMPLETE trials and prunes nothing; ours compares with the raced-out trials."""
+    spec = {"name": name, name: {"n_startup_trials": 3, "n_warmup_steps": 0}}
+    if name == "percentile":
+        spec[name]["percentile"] = 50.0
+    ours = searches.make_pruner(spec)
+    assert type(ours).__name__ == {"median": "MedianPruner", "percentile": "PercentilePruner"}[name]
+    study = optuna.create_study(direction="maximize")
+    for _ in range(3):
+        finished(study, [300.0, 400.0], raced_out=1)
+    optunas = optuna.pruners.PercentilePruner(50.0, n_startup_trials=3)
+    assert not pruned_at_step_1(study, optunas)
+    assert pruned_at_step_1(study, ours)
+
+
+def test_without_raced_out_trials_the_pruner_decides_as_optunas_does() -> None:
+    """A study without raced seeds (k = 1): a PRUNED trial the pruner stopped is not counted,
+    as in Optuna; once three trials complete, both prune the same trial."""
+    ours = searches.make_pruner(MEDIAN)
+    optunas = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
+    study = optuna.create_study(direction="maximize")
+    for _ in range(3):
+        finished(study, [300.0, 400.0], raced_out=None)
+    finished(study, [10.0, 20.0], raced_out=None)
+    study.tell(study.ask(), state=TrialState.PRUNED)  # stopped by the pruner: not counted
+    assert pruned_at_step_1(study, ours) and pruned_at_step_1(study, optunas)
+    fresh = optuna.create_study(direction="maximize")
+    for _ in range(2):
+        finished(fresh, [300.0, 400.0], raced_out=None)
+    for _ in range(3):
+        trial = fresh.ask()
+        trial.report(500.0, 0)
+        fresh.tell(trial, state=TrialState.PRUNED)
+    assert not pruned_at_step_1(fresh, ours)  # two complete trials: not started yet
+
+
+# ---------------------------------------------------------------- which seed runs next
+
+
+def state(tmp: Path, top: int = 1, direction: str = "maximize") -> SimpleNamespace:
+    """What next_unit reads of a worker: a 3-seed raced study on a journal, all trials asked."""
+    url = str(tmp / "optuna.journal")
+    study = optuna.create_study(
+        study_name="w", storage=storage.open_storage(url), direction=direction
+    )
+    checks = Settings(top, 5, 5000, False, None, None)
+    return SimpleNamespace(
+        study=study, storage=study._storage, k=3, race=True, n_trials=0, metric="last",
+        how=Aggregate("mean"), checks=checks, options={"direction": direction},
+    )  # fmt: skip
+
+
+def running(s: SimpleNamespace, scores: list[float]) -> int:
+    """A running trial whose first seeds scored `scores`; its number."""
+    trial = s.study.ask()
+    trial.set_user_attr("seeds", [0, 1, 2])
+    for seed, x in enumerate(scores):
+        trial.set_user_attr(f"seed.{seed}", {"last": x, "timesteps": 100})
+    return trial.number
+
+
+def complete(s: SimpleNamespace, value: float) -> None:
+    trial = s.study.ask()
+    trial.set_user_attr("seeds", [0, 1, 2])
+    for seed in range(3):
+        trial.set_user_attr(f"seed.{seed}", {"last": value, "timesteps": 100})
+    s.study.tell(trial, value)
+
+
+def test_the_trial_ahead_runs_its_next_seed_first_and_the_one_behind_waits(
+    tmp_path: Path,
+) -> None:
+    s = state(tmp_path)
+    running(s, [300.0])  # behind
+    ahead = running(s, [450.0])
+    unit = asktell.next_unit(s)
+    assert isinstance(unit, units.Unit) and (unit.trial, unit.index) == (ahead, 1)
+    assert asktell.next_unit(s) == asktell.WAIT  # `behind` waits while `ahead` runs seed 1
+
+
+def test_a_running_trial_is_ahead_by_the_same_number_of_seeds(tmp_path: Path) -> None:
+    """Trial 1 (two seeds, mean 350) is ahead of trial 0 (one seed, 400) by its first seed
+    (500): paired, not by its mean so far; trial 1 itself has nobody ahead and runs on."""
+    s = state(tmp_path)
+    running(s, [400.0])
+    second = running(s, [500.0, 200.0])
+    trials = s.study.get_trials(deepcopy=False)
+    assert race.waits(trials[0], trials, "last", "mean", 1, "maximize")
+    assert not race.waits(trials[second], trials, "last", "mean", 1, "maximize")
+
+
+def test_with_top_2_a_trial_waits_only_behind_two(tmp_path: Path) -> None:
+    s = state(tmp_path, top=2)
+    complete(s, 480.0)
+    running(s, [450.0])
+    third = running(s, [300.0])
+    trials = s.study.get_trials(deepcopy=False)
+    args: tuple[Any, ...] = ("last", "mean", 2, "maximize")
+    assert race.waits(trials[third], trials, *args)  # behind the complete 480 and 450
+    assert not race.waits(trials[1], trials, *args)  # behind the complete one only
+    assert not race.waits(trials[third], trials, "last", "mean", 3, "maximize")
+
+
+def test_minimizing_the_lower_trial_is_ahead(tmp_path: Path) -> None:
+    s = state(tmp_path, direction="minimize")
+    running(s, [300.0])
+    running(s, [450.0])
+    trials = s.study.get_trials(deepcopy=False)
+    assert race.waits(trials[1], trials, "last", "mean", 1, "minimize")
+    assert not race.waits(trials[0], trials, "last", "mean", 1, "minimize")
+
+
+def test_a_first_seed_a_tie_or_a_pruned_trial_ahead_makes_no_one_wait(tmp_path: Path) -> None:
+    s = state(tmp_path)
+    fresh = running(s, [])
+    tied = running(s, [450.0])
+    other = running(s, [450.0])
+    stopped = running(s, [500.0])
+    s.storage.set_trial_user_attr(s.study.trials[stopped]._trial_id, "pruned_at", 4000)
+    trials = s.study.get_trials(deepcopy=False)
+    for number in (fresh, tied, other):
+        assert not race.waits(trials[number], trials, "last", "mean", 1, "maximize")
+
+
+def test_a_waiting_trial_runs_on_once_the_trial_ahead_completes_below_it(
+    tmp_path: Path,
+) -> None:
+    """The trial ahead completes at 350 (its later seeds were poor): the bar is 350, and the
+    trial that waited (400 so far) runs its next seed."""
+    s = state(tmp_path)
+    waited = running(s, [400.0])
+    complete(s, 350.0)
+    unit = asktell.next_unit(s)
+    assert isinstance(unit, units.Unit) and (unit.trial, unit.index) == (waited, 1)
