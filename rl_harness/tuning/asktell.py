@@ -15,7 +15,7 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from rl_harness.common.processes import identity
-from rl_harness.tuning import race, storage, trials, units
+from rl_harness.tuning import race, reuse, storage, trials, units
 from rl_harness.tuning.objective import aggregate
 from rl_harness.tuning.space import distributions
 from rl_harness.tuning.state import Launched, SweepState
@@ -145,9 +145,15 @@ def finish_trial(s: SweepState, tid: int, ended: tuple[TrialState, str | None] |
 
 
 def after_job(s: SweepState, unit: Unit, ret: Launched) -> None:
+    """Record a validation job's scores; an incumbent run's also go on its MLflow run, for
+    later sweeps to reuse (reuse.py)."""
     state, scores, error = outcome(ret, {})
     units.record(s.study, s.storage, unit, scores if scores and not error else {"error": error})
-    shown = f"{s.metric} {scores[s.metric]:.4g}" if scores and not error else error
+    shown = f"{s.metric} {scores[s.metric]:.4g}" if scores and not error else str(error)
+    if scores and not error and (twin := scores.get(reuse.REUSED)):
+        shown += f" (reused run {twin}: same config, seed, commit and package versions)"
+    elif scores and not error and unit.stage == "incumbent" and s.tracking and scores.get("run_id"):
+        reuse.keep_scores(str(scores["run_id"]), scores)
     print(f"{unit.label.replace('_', '-')}: {shown}", flush=True)
 
 
