@@ -9,9 +9,11 @@ from typing import Any
 
 import optuna
 import pytest
+from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from rl_harness.tuning import asktell, race, storage, units
+from rl_harness.tuning import job as jobs
 from rl_harness.tuning import search as searches
 from rl_harness.tuning.objective import Aggregate
 from rl_harness.tuning.validation import Settings
@@ -176,3 +178,50 @@ def test_a_waiting_trial_runs_on_once_the_trial_ahead_completes_below_it(
     complete(s, 350.0)
     unit = asktell.next_unit(s)
     assert isinstance(unit, units.Unit) and (unit.trial, unit.index) == (waited, 1)
+
+
+# ---------------------------------------------------------------- the pruner and later seeds
+
+
+def seed_report(tmp: Path, index: int | None) -> jobs.TrialReport:
+    """The report callback a job of trial 0's seed `index` gets (None: a one-seed trial)."""
+    journal = str(tmp / "o.journal")
+    if not (tmp / "o.journal").exists():
+        study = optuna.create_study(
+            study_name="p", storage=storage.open_storage(journal), direction="maximize"
+        )
+        study.ask()
+    keys: dict[str, Any] = {"study": "p", "storage": journal, "trial": 0}
+    if index is not None:
+        keys["seed_index"] = index
+    cfg = OmegaConf.create({"seed": index or 0, "n_timesteps": 200, "optuna": keys})
+    [report] = jobs.job_hooks(cfg)["after_eval"]
+    return report
+
+
+def test_only_a_raced_trials_first_seed_asks_the_pruner(tmp_path: Path) -> None:
+    """A later seed runs because the trial beat the race's bar; the pruner, which would stop
+    it here, is not asked, and the seed still reports its evaluation."""
+    assert seed_report(tmp_path, None).prunes and seed_report(tmp_path, 0).prunes
+    later = seed_report(tmp_path, 1)
+    assert not later.prunes
+    later.trial.study.pruner = optuna.pruners.ThresholdPruner(lower=100.0)
+    later.parent = SimpleNamespace(last_mean_reward=50.0)
+    later.num_timesteps = 100
+    assert later._on_step() is True and later.pruned_at is None
+    assert later.trial.study.trials[0].intermediate_values == {300: 50.0}  # 1 × 200 + 100
+    first = seed_report(tmp_path, 0)
+    first.trial.study.pruner = optuna.pruners.ThresholdPruner(lower=100.0)
+    first.parent, first.num_timesteps = SimpleNamespace(last_mean_reward=50.0), 100
+    assert first._on_step() is False and first.pruned_at == 100
+
+
+def test_without_raced_seeds_every_seed_asks_the_pruner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    sweeper = OmegaConf.create({"race": False, "pruner": None})
+    monkeypatch.setattr(HydraConfig, "initialized", staticmethod(lambda: True))
+    monkeypatch.setattr(HydraConfig, "get", staticmethod(lambda: SimpleNamespace(sweeper=sweeper)))
+    assert seed_report(tmp_path, 1).prunes and seed_report(tmp_path, 2).prunes
