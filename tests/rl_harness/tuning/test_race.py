@@ -17,6 +17,7 @@ from rl_harness.tuning import job as jobs
 from rl_harness.tuning import search as searches
 from rl_harness.tuning.objective import Aggregate
 from rl_harness.tuning.validation import Settings
+from tests.rl_harness.tuning.test_scheduler import ScriptedLaunch, seeds_run, sweep
 
 MEDIAN = {"name": "median", "median": {"n_startup_trials": 3, "n_warmup_steps": 0}}
 
@@ -225,3 +226,32 @@ def test_without_raced_seeds_every_seed_asks_the_pruner(
     monkeypatch.setattr(HydraConfig, "initialized", staticmethod(lambda: True))
     monkeypatch.setattr(HydraConfig, "get", staticmethod(lambda: SimpleNamespace(sweeper=sweeper)))
     assert seed_report(tmp_path, 1).prunes and seed_report(tmp_path, 2).prunes
+
+
+# ---------------------------------------------------------------- the paired bar
+
+
+def test_a_trial_behind_the_leader_on_the_seeds_both_ran_is_out(tmp_path: Path) -> None:
+    """Trial 0 leads at mean 400 after 500 on seed 0. Trial 1's first seed (450) beats the mean
+    but not the leader's 500 on the same seed: out after one seed. Trial 2 ties it on seed 0 and
+    runs on, until its two seeds (375) fall below the mean."""
+    launch = ScriptedLaunch([[500, 300, 400], [450, 600, 600], [500, 250, 900]])
+    study = sweep(tmp_path, launch, n_trials=3, seeds=3)
+    assert seeds_run(launch) == {0: [0, 1, 2], 1: [0], 2: [0, 1]}
+    assert [t.user_attrs.get("raced_out") for t in study.trials] == [None, 1, 2]
+
+
+def test_the_paired_bar_is_the_top_th_trials_aggregate_over_as_many_seeds(tmp_path: Path) -> None:
+    s = state(tmp_path, top=2)
+    complete(s, 480.0)  # its seeds: 480, 480, 480
+    second = s.study.ask()
+    second.set_user_attr("seeds", [0, 1, 2])
+    for seed, x in enumerate([300.0, 500.0, 400.0]):
+        second.set_user_attr(f"seed.{seed}", {"last": x, "timesteps": 100})
+    s.study.tell(second, 400.0)
+    trials = s.study.get_trials(deepcopy=False)
+    assert race.paired_bar(trials, 2, "maximize", 1, "last", "mean") == 300.0
+    assert race.paired_bar(trials, 2, "maximize", 2, "last", "mean") == 400.0
+    assert race.paired_bar(trials, 1, "maximize", 1, "last", "mean") == 480.0
+    assert race.paired_bar(trials, 3, "maximize", 1, "last", "mean") is None
+    assert race.paired_bar(trials, 1, "minimize", 1, "last", "mean") == 300.0
