@@ -50,6 +50,7 @@ from experiments.lib.common import RESULTS, ROOT
 from rl_harness.common import seeds as seed_blocks
 from rl_harness.common import stats, tables
 from rl_harness.tuning import reuse, storage, units, validation
+from rl_harness.tuning.objective import Aggregate
 from rl_harness.tuning.results import trial_timesteps
 
 HEADERS = [
@@ -114,7 +115,7 @@ def study_entry(study: optuna.Study, top: int, wall: float | None) -> dict[str, 
     """What the record keeps of one finished study: every per-seed value it is judged by."""
     number, tuning, test = winner_tests(study)
     checks = validation.Settings(top, 5, seed_blocks.VALIDATION.start, False, None, None)
-    v = validation.report(study, checks, "last", "mean")
+    v = validation.report(study, checks, "last", Aggregate("mean"))
     tuned, spent = timesteps(study)
     trials = study.get_trials(deepcopy=False)
     return {
