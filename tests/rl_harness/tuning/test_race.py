@@ -255,3 +255,22 @@ def test_the_paired_bar_is_the_top_th_trials_aggregate_over_as_many_seeds(tmp_pa
     assert race.paired_bar(trials, 1, "maximize", 1, "last", "mean") == 480.0
     assert race.paired_bar(trials, 3, "maximize", 1, "last", "mean") is None
     assert race.paired_bar(trials, 1, "minimize", 1, "last", "mean") == 300.0
+
+
+def test_before_any_bar_a_second_seed_waits_for_another_trials_first(tmp_path: Path) -> None:
+    """Trial 0 scored 9 on its first seed while trial 1's first seed still runs: with no bar
+    yet, trial 0 waits for it rather than run all three seeds; once trial 1 scores 155, trial
+    1 goes on and trial 0 waits behind it."""
+    s = state(tmp_path)
+    early = running(s, [9.0])
+    later = running(s, [])
+    trials = s.study.get_trials(deepcopy=False)
+    args: tuple[Any, ...] = ("last", "mean", 1, "maximize")
+    assert race.waits(trials[early], trials, *args)
+    s.storage.set_trial_user_attr(trials[later]._trial_id, "seed.0", {"last": 155.0})
+    trials = s.study.get_trials(deepcopy=False)
+    assert race.waits(trials[early], trials, *args)
+    assert not race.waits(trials[later], trials, *args)
+    complete(s, 100.0)  # a bar exists: trial 0 is simply out of the race
+    trials = s.study.get_trials(deepcopy=False)
+    assert race.raced_out(trials[early], trials, 3, "last", "mean", 1, "maximize")
