@@ -11,7 +11,9 @@ k tuning seeds per trial, one with a single seed, then prints per study:
 - the winner (best tuning value), its tuning score and its test IQM on the validation seeds, and
   the reproduction gap (tuning − test; the part of the winner's score that was seed luck);
 - the champion (best test IQM) against the incumbent, and the decision;
-- the loop's timesteps as a multiple of a plain one-seed sweep of the same trial count.
+- the loop's timesteps as a multiple of a plain one-seed sweep of the same trial count (an
+  incumbent run reused from an earlier study, rl_harness/tuning/reuse.py, trains none: the
+  table counts such runs).
 One pair of studies is one draw of a noisy gap: with several sampler seeds, each seed runs its
 own pair and a summary gives the mean gap of each k over the pairs with a 95% bootstrap CI, and
 the ratio of the two means. The test figures are on validation seeds (5000-5004,
@@ -47,15 +49,16 @@ from experiments.lib import records
 from experiments.lib.common import RESULTS, ROOT
 from rl_harness.common import seeds as seed_blocks
 from rl_harness.common import stats, tables
-from rl_harness.tuning import storage, units, validation
+from rl_harness.tuning import reuse, storage, units, validation
+from rl_harness.tuning.objective import Aggregate
 from rl_harness.tuning.results import trial_timesteps
 
 HEADERS = [
     "sampler seed", "k", "winner", "tuning", "test IQM [95% CI]", "gap", "champion (test IQM)",
     "incumbent", "decision", "timesteps / plain sweep", "of which tuning",
-    "trials complete / pruned (raced out)", "wall min",
+    "trials complete / pruned (raced out)", "reused runs", "wall min",
 ]  # fmt: skip
-ALIGN = "rrlrrrlrlrrlr"
+ALIGN = "rrlrrrlrlrrlrr"
 SETTINGS = ("algo", "env", "trials", "k", "workers", "top", "prefix", "overrides")
 
 
@@ -102,16 +105,17 @@ def winner_tests(study: optuna.Study) -> tuple[int, float, list[float]]:
 
 
 def timesteps(study: optuna.Study) -> tuple[int, int]:
-    """The study's tuning timesteps, and those with its validation's."""
+    """The study's tuning timesteps, and those with its validation's (a reused incumbent run
+    trained none: rl_harness.tuning.reuse)."""
     tuned = sum(trial_timesteps(t) for t in study.get_trials(deepcopy=False))
-    return tuned, tuned + sum(int(r.get("timesteps", 0)) for r in units.job_results(study).values())
+    return tuned, tuned + sum(reuse.new_timesteps(r) for r in units.job_results(study).values())
 
 
 def study_entry(study: optuna.Study, top: int, wall: float | None) -> dict[str, Any]:
     """What the record keeps of one finished study: every per-seed value it is judged by."""
     number, tuning, test = winner_tests(study)
     checks = validation.Settings(top, 5, seed_blocks.VALIDATION.start, False, None, None)
-    v = validation.report(study, checks, "last", "mean")
+    v = validation.report(study, checks, "last", Aggregate("mean"))
     tuned, spent = timesteps(study)
     trials = study.get_trials(deepcopy=False)
     return {
@@ -132,6 +136,7 @@ def study_entry(study: optuna.Study, top: int, wall: float | None) -> dict[str, 
         },
         "raced_out": sum(t.user_attrs.get("raced_out") is not None for t in trials),
         "seed_jobs": sum(max(1, len(units.seed_results(t))) for t in trials),
+        "reused_runs": sum(bool(r.get(reuse.REUSED)) for r in units.job_results(study).values()),
         "wall_s": wall,
     }
 
@@ -207,7 +212,7 @@ def row(entry: dict[str, Any], seed: int, k: int, plain: int) -> list[Any]:
         champion, incumbent, verdict, f"{entry['timesteps_total'] / plain:.2f}",
         f"{entry['timesteps_tuning'] / plain:.2f}",
         f"{n['COMPLETE']} / {n['PRUNED']} ({entry.get('raced_out', 0)})",
-        "" if wall is None else f"{wall / 60:.1f}",
+        entry.get("reused_runs", 0), "" if wall is None else f"{wall / 60:.1f}",
     ]  # fmt: skip
 
 

@@ -16,7 +16,7 @@ is trained (anything but NEUTRAL) is drift too. Nothing here loads torch, SB3 or
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,8 +82,7 @@ def find(cfg: DictConfig, argv: Sequence[str]) -> RerunPoint:
     facts = provenance.from_tags(run.data.tags)
     git = provenance.git_state()
     now = provenance.facts(git=git)
-    keys = sorted(k for k in set(facts) | set(now) if _decides(k))
-    drift += [str(d) for d in provenance.differences(facts, now, keys)]
+    drift += code_drift(facts, now)
     drift += _diff_drift(client, run_id, facts, now, git)
     if drift and not allow:
         raise ConfigError(
@@ -163,6 +162,15 @@ def _config_drift(recorded: DictConfig, cfg: DictConfig, given: list[str]) -> li
     rerun = {"id": cfg.rerun.id, "allow_drift": cfg.rerun.allow_drift}
     OmegaConf.update(recorded, "rerun", rerun, merge=False, force_add=True)
     return drift
+
+
+def code_drift(recorded: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
+    """What differs of the facts that decide a run's numbers — the commit, the dirty flag,
+    Python and the `version.*` packages — between a run's tags (`provenance.from_tags`) and
+    this machine's (`provenance.facts`): what a rerun refuses, and what a sweep that reuses a
+    finished run (tuning/reuse.py) needs equal."""
+    keys = sorted(k for k in set(recorded) | set(now) if _decides(k))
+    return [str(d) for d in provenance.differences(recorded, now, keys)]
 
 
 def _decides(key: str) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from rl_harness.common.processes import identity
-from rl_harness.tuning import race, storage, trials, units
+from rl_harness.tuning import race, reuse, storage, trials, units
 from rl_harness.tuning.objective import aggregate
 from rl_harness.tuning.space import distributions
 from rl_harness.tuning.state import Launched, SweepState
@@ -30,11 +30,14 @@ def next_unit(s: SweepState) -> Unit | str | int | None:
     the id of a trial whose seeds all finished but which was never told."""
     study = s.study
     all_trials = study.get_trials(deepcopy=False)
+    direction = s.options["direction"]
     if s.k > 1:
         for t in all_trials:
             if units.stranded(t) or out_of_race(s, t, all_trials):
                 return storage.trial_id(s.storage, study.study_name, t.number)
             if unit := units.open_trial_seed(t, s.k, in_turn=s.race):
+                if s.race and race.waits(t, all_trials, s.metric, s.how, s.checks.top, direction):
+                    continue  # others ahead of it run first (race.py)
                 units.claim(study, s.storage, unit)
                 return unit
     if trials.counted(all_trials) < s.n_trials:
@@ -124,7 +127,7 @@ def finish_trial(s: SweepState, tid: int, ended: tuple[TrialState, str | None] |
             if len(done) < len(frozen.user_attrs["seeds"]):
                 if not out_of_race(s, frozen, s.study.get_trials(deepcopy=False)):
                     return
-                s.storage.set_trial_user_attr(tid, "raced_out", len(done))
+                s.storage.set_trial_user_attr(tid, race.RACED_OUT, len(done))
                 ended = (TrialState.PRUNED, None)
             else:
                 value = aggregate([r.get(s.metric, math.nan) for r in done.values()], s.how)
@@ -142,9 +145,15 @@ def finish_trial(s: SweepState, tid: int, ended: tuple[TrialState, str | None] |
 
 
 def after_job(s: SweepState, unit: Unit, ret: Launched) -> None:
+    """Record a validation job's scores; an incumbent run's also go on its MLflow run, for
+    later sweeps to reuse (reuse.py)."""
     state, scores, error = outcome(ret, {})
     units.record(s.study, s.storage, unit, scores if scores and not error else {"error": error})
-    shown = f"{s.metric} {scores[s.metric]:.4g}" if scores and not error else error
+    shown = f"{s.metric} {scores[s.metric]:.4g}" if scores and not error else str(error)
+    if scores and not error and (twin := scores.get(reuse.REUSED)):
+        shown += f" (reused run {twin}: same config, seed, commit and package versions)"
+    elif scores and not error and unit.stage == "incumbent" and s.tracking and scores.get("run_id"):
+        reuse.keep_scores(str(scores["run_id"]), scores)
     print(f"{unit.label.replace('_', '-')}: {shown}", flush=True)
 
 
@@ -175,7 +184,7 @@ def record_trial(s: SweepState, frozen: FrozenTrial, error: str | None) -> None:
     if not tag_run(s, frozen.number, tags) and frozen.state == TrialState.FAIL:
         failed_run(s, frozen, tags, error or "failed")
     pruned_at = frozen.user_attrs.get("pruned_at")
-    raced = frozen.user_attrs.get("raced_out")
+    raced = frozen.user_attrs.get(race.RACED_OUT)
     print(
         f"trial {frozen.number}: {frozen.state.name}"
         + (f" at step {pruned_at}" if pruned_at is not None else "")

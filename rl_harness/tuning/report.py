@@ -68,6 +68,7 @@ def report(s: SweepState, parent: Any, arguments: list[str]) -> None:
     metrics: dict[str, Any] = {f"trials/{k}": counts[k] for k in ("complete", "pruned", "fail")}
     metrics["timesteps/total"] = counts["timesteps"]
     metrics["timesteps/validation"] = counts["validation_timesteps"]
+    metrics["validation/reused_runs"] = counts["reused_runs"]  # trained before: reuse.py
     try:
         best = study.best_trial
     except ValueError:

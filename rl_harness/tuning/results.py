@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial, TrialState
 
 from rl_harness.common import tables
+from rl_harness.tuning.reuse import REUSED, new_timesteps
 from rl_harness.tuning.space import Param
 from rl_harness.tuning.units import seed_results
 
@@ -77,10 +78,12 @@ def counts(
     trials: list[FrozenTrial], jobs: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, int]:
     """Trials by state (`complete`, `pruned`, `fail`, ...) and `timesteps` spent in all, by the
-    trials' seeds and by the validation `jobs` (units.job_results)."""
+    trials' seeds and by the validation `jobs` (units.job_results; a reused run trains none:
+    `reused_runs` counts them)."""
     out = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
     out["timesteps"] = sum(trial_timesteps(t) for t in trials)
-    out["validation_timesteps"] = sum(int(r.get("timesteps", 0)) for r in (jobs or {}).values())
+    out["validation_timesteps"] = sum(new_timesteps(r) for r in (jobs or {}).values())
+    out["reused_runs"] = sum(bool(r.get(REUSED)) for r in (jobs or {}).values())
     return out
 
 

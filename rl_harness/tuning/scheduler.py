@@ -19,7 +19,8 @@ launcher and a `compose` that builds one job's config; tests hand over plain cal
                         lead: trials.fail_orphans; report.parent_run
                         loop: asktell.next_unit (units: a trial's k seeds, raced or all run
                               (race.py), then validation jobs)
-                              run_unit: launch(job overrides) under one heartbeat
+                              run_unit: launch(job overrides) under one heartbeat (an
+                                incumbent run that finished before: reuse.py, not launched)
                               asktell.after_seed / after_job ─▶ study.tell
                         lead: report.report (summary, best_hparams, validation, promotion)
 """
@@ -39,7 +40,7 @@ from rl_harness.common import liveness
 from rl_harness.common.processes import threads_each
 from rl_harness.config.names import experiment_name
 from rl_harness.errors import ConfigError, HarnessError, exit_with
-from rl_harness.tuning import asktell, report, retries, storage, trials, versions, workers
+from rl_harness.tuning import asktell, report, retries, reuse, storage, trials, versions, workers
 from rl_harness.tuning import objective as objectives
 from rl_harness.tuning import validation as validations
 from rl_harness.tuning.locks import SweepLock
@@ -262,6 +263,10 @@ class Scheduler(SweepState):
         threads = threads_each(self.n_workers)
         if self.config.torch_threads > threads:
             job.append(f"torch_threads={threads}")
+        if unit.stage == "incumbent" and self.tracking:
+            if found := reuse.finished_twin(self.compose(job), self.experiment):
+                asktell.after_job(self, unit, Launched(found))
+                return
         tid = self.trial_id(unit) if unit.stage == "trial" else None
         beats = [
             *storage.heartbeat_actions(self.storage, tid),

@@ -2,17 +2,29 @@
 
 hydra.sweeper.sampler: {name: tpe, seed: 0, tpe: {n_startup_trials: 5}}
 hydra.sweeper.pruner:  {name: median, median: {n_warmup_steps: 2}}
+
+The median and percentile pruners count a trial raced out of its seeds (race.py) as a finished
+one: Optuna's compare a trial only with COMPLETE trials and wait for n_startup_trials of them,
+but with raced seeds most trials end PRUNED after a seed or two, so too few ever complete and
+the pruner never starts. A raced-out trial's seeds ran to their end, so their curves are as
+much a sample of how trials do as a complete trial's are (with one seed per trial, as in a k = 1
+sweep, where every trial the pruner lets through completes); counting only the survivors would
+also raise the median to the good trials'. Without raced seeds nothing changes.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Container, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import optuna
 from omegaconf import OmegaConf
+from optuna.trial import FrozenTrial, TrialState
 
 from rl_harness.errors import ConfigError
+from rl_harness.tuning.race import RACED_OUT
 
 SAMPLERS = {
     "tpe": "TPESampler",
@@ -29,6 +41,50 @@ PRUNERS = {
     "threshold": "ThresholdPruner",
     "none": "NopPruner",
 }
+
+
+class _WithRacedOut:
+    """The study as a pruner reads it: its raced-out trials listed among the COMPLETE ones."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def get_trials(
+        self, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
+        if states is None or TrialState.COMPLETE not in states:
+            return self._study.get_trials(deepcopy=deepcopy, states=states)
+        wanted: Sequence[TrialState] = (*states, TrialState.PRUNED)  # type: ignore[misc]
+        return [
+            t
+            for t in self._study.get_trials(deepcopy=deepcopy, states=tuple(set(wanted)))
+            if t.state in states or t.user_attrs.get(RACED_OUT) is not None
+        ]
+
+
+class _CountsRacedOut:
+    """Mixed into a pruner that compares with finished trials (module docstring)."""
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        return super().prune(_WithRacedOut(study), trial)  # type: ignore[misc]
+
+
+class MedianPruner(_CountsRacedOut, optuna.pruners.MedianPruner):
+    __doc__ = optuna.pruners.MedianPruner.__doc__
+
+
+class PercentilePruner(_CountsRacedOut, optuna.pruners.PercentilePruner):
+    __doc__ = optuna.pruners.PercentilePruner.__doc__
+
+
+# Optuna's pruners, with ours in place of those that count raced-out trials.
+_PRUNER_CLASSES = SimpleNamespace(
+    **{cls: getattr(optuna.pruners, cls) for cls in PRUNERS.values()}
+    | {"MedianPruner": MedianPruner, "PercentilePruner": PercentilePruner}
+)
 
 
 def _plain(spec: Any) -> dict[str, Any]:
@@ -81,7 +137,7 @@ def _sampler(spec: Any, seed_offset: int, parallel: bool) -> tuple[type, dict[st
 
 
 def _pruner(spec: Any) -> tuple[type, dict[str, Any]]:
-    return _resolve("pruner", PRUNERS, optuna.pruners, _plain(spec) or {"name": "none"})
+    return _resolve("pruner", PRUNERS, _PRUNER_CLASSES, _plain(spec) or {"name": "none"})
 
 
 def make_sampler(

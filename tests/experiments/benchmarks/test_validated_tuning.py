@@ -107,3 +107,30 @@ def test_the_summary_pairs_the_winners_and_averages_their_gaps(
     # seed 0 keeps the name a study had before sampler seeds were an option
     assert bench.study_name(args, 3, 0) == "t-ppo-cartpole-k3"
     assert bench.study_name(args, 1, 1) == "t-ppo-cartpole-k1-seed1"
+
+
+def test_a_validated_k3_study_counts_only_the_incumbent_runs_it_trained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A winner with three seeds and the incumbent's five runs, two of them reused from an
+    earlier study: the entry judges the champion and counts 3 of the 5 incumbent runs."""
+    monkeypatch.chdir(tmp_path)
+    args = arguments(prefix="v")
+    name = bench.study_name(args, 3, 0)
+    s = optuna.create_study(
+        study_name=name,
+        storage=storage.open_storage(f"sweeps/{name}/optuna.journal"),
+        direction="maximize",
+    )
+    seeds = {f"seed.{x}": {"last": 400.0 + 10 * x, "timesteps": 1000} for x in range(3)}
+    s.add_trial(optuna.trial.create_trial(value=410.0, user_attrs={"seeds": [0, 1, 2], **seeds}))
+    for i in range(5):
+        s.set_user_attr(f"job.retest_t0_s{5000 + i}", {"last": 400.0, "timesteps": 1000})
+        reused = {"reused": "r0"} if i < 2 else {}
+        s.set_user_attr(f"job.incumbent_s{5000 + i}", {"last": 300.0, "timesteps": 1000, **reused})
+    entry = bench.study_entry(bench.load(name), 1, None)
+    assert entry["champion"] == 0 and entry["incumbent_test"] == [300.0] * 5
+    assert entry["decision"].startswith("promoted trial 0")
+    assert entry["reused_runs"] == 2
+    assert entry["timesteps_tuning"] == 3000 and entry["timesteps_total"] == 3000 + 5000 + 3000
+    assert bench.row(entry, 0, 3, 1000)[-2:] == [2, ""]
