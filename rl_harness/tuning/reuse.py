@@ -108,14 +108,6 @@ def _flat(cfg: DictConfig) -> dict[str, Any]:
         cfg.pop("hydra", None)  # the launcher's, not the job's
     plain = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(plain, dict)
-    out: dict[str, Any] = {}
+    from rl_harness.tracking.runs import flatten
 
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, dict) and node:
-            for k, v in node.items():
-                walk(v, f"{prefix}{k}.")
-        else:
-            out[prefix.removesuffix(".")] = node
-
-    walk(plain, "")
-    return out
+    return flatten({str(k): v for k, v in plain.items()})
