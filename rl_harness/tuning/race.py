@@ -154,14 +154,10 @@ def raced_out(
     done = done_prefix(trial)
     if not 0 < len(done) < k or len(seeds) != k or not seed_open(trial, seeds[len(done)]):
         return False
-    if any("error" in r for r in done):
-        return False  # a failed seed fails the trial instead
+    so_far = _so_far(trial, len(done), metric, how)  # None: a failed seed fails the trial
     others = [t for t in trials if t.number != trial.number]
     level = bar(others, top, direction)
-    if level is None:
-        return False
-    so_far = aggregate([r.get(metric, math.nan) for r in done], how)
-    if not math.isfinite(so_far):
+    if so_far is None or level is None:
         return False
     paired = paired_bar(others, top, direction, len(done), metric, how)
     levels = [level] if paired is None else [level, paired]
