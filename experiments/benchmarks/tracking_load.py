@@ -69,7 +69,8 @@ def check_run(client: object, out: Path) -> tuple[str, int, int, int, str]:
         f"tags.`{OUT_DIR_TAG}` = '{out}'",
     )
     if len(runs) != 1 or runs[0].info.status != "FINISHED":
-        return "?", 0, -1, 0, ""
+        found = ", ".join(f"{r.info.run_id[:8]} {r.info.status}" for r in runs) or "none"
+        return "?", 0, -1, 0, f"{len(runs)} runs with this output dir: {found}"
     if error := runs[0].data.tags.get("error"):  # another client judged it dead while it ran
         return "?", 0, -1, 0, f"marked: {error}"[:200]
     run_id = runs[0].info.run_id

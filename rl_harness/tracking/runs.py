@@ -182,24 +182,35 @@ def check_store() -> None:
 
 def mark_if_dead(client: MlflowClient, run: Any) -> bool:
     """A RUNNING run whose process is gone died without a word: mark it FAILED. On its own host
-    the process table tells; from another host, a heartbeat that stopped (common.liveness)."""
-    tags = run.data.tags
-    if run.info.status != "RUNNING":
+    the process table tells; from another host, a heartbeat that stopped (common.liveness).
+
+    `run` may be an old snapshot (a search's): a process that ended its run and then exited
+    looks dead in it. A process ends its run before it exits, so the run read again once its
+    process is seen gone tells which it was."""
+    if run.info.status != "RUNNING" or _why_dead(run) is None:
         return False
+    run = client.get_run(run.info.run_id)
+    error = _why_dead(run) if run.info.status == "RUNNING" else None
+    if error is None:
+        return False
+    client.set_tag(run.info.run_id, "error", error)
+    client.set_terminated(run.info.run_id, "FAILED")
+    return True
+
+
+def _why_dead(run: Any) -> str | None:
+    """Why a run's process is gone, or None while it lives."""
+    tags = run.data.tags
     if tags.get(HOST_TAG) != socket.gethostname():
         interval = float(tags.get(INTERVAL_TAG, liveness.INTERVAL_S))
         reason = liveness.stale(tags.get(HEARTBEAT_TAG), interval=interval)
         if reason is None:
-            return False
-        error = f"process {tags.get(PID_TAG)} on {tags.get(HOST_TAG)} is gone: {reason}"
-    else:
-        who = owner_of(tags)
-        if who.pid == os.getpid() or who.alive():
-            return False
-        error = f"process {who.pid} died without ending the run"
-    client.set_tag(run.info.run_id, "error", error)
-    client.set_terminated(run.info.run_id, "FAILED")
-    return True
+            return None
+        return f"process {tags.get(PID_TAG)} on {tags.get(HOST_TAG)} is gone: {reason}"
+    who = owner_of(tags)
+    if who.pid == os.getpid() or who.alive():
+        return None
+    return f"process {who.pid} died without ending the run"
 
 
 def mark_dead_runs(client: MlflowClient, experiment_id: str) -> int:

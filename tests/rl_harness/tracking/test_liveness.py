@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -63,3 +65,27 @@ def test_a_reopened_run_is_never_judged_by_the_pid_of_its_last_attempt(
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert "error" not in run.data.tags
+
+
+def test_a_run_that_ended_before_its_process_exited_is_never_failed_from_an_old_snapshot() -> None:
+    """A start's sweep searched while a neighbour still ran; the neighbour then ended its run
+    and exited (CI's 16-client load test once lost a FINISHED run this way)."""
+    client = tracking.client()
+    exp = tracking.get_or_create_experiment(client, "liveness")
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    owner = {HOST_TAG: socket.gethostname(), PID_TAG: gone, PID_START_TAG: "0"}
+    run_id = client.create_run(exp, tags=owner).info.run_id
+    snapshot = client.get_run(run_id)  # RUNNING, its process already gone
+    client.set_terminated(run_id, "FINISHED")
+    assert tracking.mark_if_dead(client, snapshot) is False
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert "error" not in run.data.tags
+    client.update_run(run_id, status="RUNNING")  # the same run, truly left RUNNING: failed
+    assert tracking.mark_if_dead(client, snapshot) is True
+    assert client.get_run(run_id).info.status == "FAILED"
