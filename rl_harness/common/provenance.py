@@ -52,6 +52,10 @@ ENV_VERSION_TAG = "env.package.version"  # ... and its version
 OTHER_TAGS = (PLATFORM_TAG, CPU_TAG, THREADS_TAG, COMMIT_TAG, DIRTY_TAG)
 ARTIFACT_DIR = "environment"  # packages.txt, git.diff
 HARNESS_DIR = Path(__file__).resolve().parents[1]  # the code whose commit is recorded
+# What the experiments write into the checkout: records and the pages rendered from them. Not
+# code: a benchmark that merges each finished part into its record would otherwise make its own
+# later runs "dirty", unable to reuse a run of the same code (tuning/reuse.py).
+OUTPUTS = ("experiments/results",)
 GIT_TIMEOUT_S = 5
 
 
@@ -110,7 +114,8 @@ def cpu_model() -> str:
 @dataclass(frozen=True)
 class GitState:
     """The harness checkout's commit and whether it differs from it (None: not a git checkout).
-    Untracked files count as changes: a new `conf/hparams` file changes what a run trains."""
+    Untracked files count as changes: a new `conf/hparams` file changes what a run trains.
+    What the experiments write (OUTPUTS) does not."""
 
     commit: str | None
     dirty: bool | None
@@ -138,9 +143,11 @@ def _git(where: Path, *args: str) -> str | None:
     return out.stdout
 
 
-def git_state(where: Path = HARNESS_DIR) -> GitState:
-    """One `git status` (a few ms): the commit, and any change to tracked or untracked files."""
-    out = _git(where, "status", "--porcelain=v2", "--branch", "--untracked-files=normal")
+def git_state(where: Path = HARNESS_DIR, outputs: tuple[str, ...] = OUTPUTS) -> GitState:
+    """One `git status` (a few ms): the commit, and any change to tracked or untracked files
+    outside `outputs` (the harness's by default; a user's repository: pass ())."""
+    out = _git(where, "status", "--porcelain=v2", "--branch", "--untracked-files=normal",
+               "--", *_not(outputs))  # fmt: skip
     if out is None:
         return GitState(None, None)
     commit, dirty, untracked = None, False, []
@@ -161,7 +168,12 @@ def git_diff(state: GitState, where: Path = HARNESS_DIR) -> str:
     if not state.dirty or state.commit is None:
         return ""
     head = "".join(f"# untracked: {path}\n" for path in state.untracked)
-    return head + (_git(where, "diff", "HEAD") or "")
+    return head + (_git(where, "diff", "HEAD", "--", *_not(OUTPUTS)) or "")
+
+
+def _not(outputs: tuple[str, ...]) -> list[str]:
+    """Pathspecs: the whole checkout but `outputs` (from its top, wherever git runs)."""
+    return [":(top)", *(f":(top,exclude){path}" for path in outputs)]
 
 
 def _toplevel(where: Path) -> Path | None:
@@ -219,7 +231,7 @@ def user_code(env_id: str, cwd: Path | None = None) -> dict[str, str]:
     where = (cwd or Path.cwd()).resolve()
     top = _toplevel(where)
     if top is not None and top != _toplevel(HARNESS_DIR):
-        state = git_state(top)
+        state = git_state(top, outputs=())
         tags[USER_REPO_TAG] = str(top)
         if state.commit:
             tags[USER_COMMIT_TAG] = state.commit

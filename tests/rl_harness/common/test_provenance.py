@@ -121,3 +121,26 @@ def test_files_are_written_and_a_stale_diff_removed(tmp_path: Path) -> None:
     assert (tmp_path / "environment/packages.txt").read_text() == "numpy==2.1.0\n"
     assert [f.name for f in provenance.write(tmp_path, {}, "")] == ["packages.txt"]
     assert not (tmp_path / "environment/git.diff").exists()
+
+
+def test_what_the_experiments_write_is_not_a_change_of_the_code(repo: Path) -> None:
+    """A benchmark merges each finished part into its record: its later runs stay clean."""
+    results = repo / "experiments" / "results"
+    results.mkdir(parents=True)
+    (results / "gap.json").write_text("{}\n")
+    (results / "kept.md").write_text("old\n")
+    git(repo, "add", "experiments")
+    git(repo, "commit", "-q", "-m", "a record")
+    (results / "kept.md").write_text("re-rendered\n")  # a tracked record changed
+    (results / "new.json").write_text("{}\n")  # and a new one
+    state = provenance.git_state(repo / "experiments")  # from below the top, too
+    assert state.dirty is False and state.untracked == ()
+    assert provenance.git_diff(state, repo) == ""
+    (repo / "experiments" / "bench.py").write_text("")  # code beside them still counts
+    assert provenance.git_state(repo).untracked == ("experiments/bench.py",)
+
+
+def test_a_users_repository_counts_every_file(repo: Path) -> None:
+    (repo / "experiments" / "results").mkdir(parents=True)
+    (repo / "experiments" / "results" / "mine.json").write_text("{}\n")
+    assert provenance.git_state(repo, outputs=()).dirty
