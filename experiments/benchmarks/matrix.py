@@ -106,8 +106,8 @@ MATRIX: list[Row] = [
     Row("ppo", "custom", SS, quick_budget=12_000),
     Row("dqn", "custom", SS, quick_budget=12_000),
     Row("qlearning", "custom", SS),
-    Row("sac", "custom_continuous", SS, quick_budget=1_000, full_seeds=3),
-    Row("tqc", "custom_continuous", SS, full_budget=20_000, full_seeds=3, in_quick=False),
+    Row("sac", "custom_continuous", SS, quick_budget=1_000),
+    Row("tqc", "custom_continuous", SS, full_budget=20_000, in_quick=False),
     # Tabular: the finite-horizon optimum (rl_harness/tabular_optimum.py), tolerances as in
     # experiments/checks/qlearning_vs_optimum.py; 1000 evaluation episodes keep sampling noise
     # small.
