@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import os
 import shutil
 import signal
@@ -421,7 +422,7 @@ def test_checkpoints_are_atomic_and_pruned(tmp_path: Path) -> None:
     root = tmp_path / "checkpoints"
     (root / ".tmp-step_000000000100-1").mkdir(parents=True)  # a write killed half-way
     (root / ".tmp-step_000000000100-1" / "model.zip").write_bytes(b"half")
-    train.run(cfg)
+    final = train.run(cfg)["model_path"]
     assert not list(root.glob(".tmp-*"))  # cleared by the next checkpoint
     (root / ".tmp-step_000000999999-1").mkdir()  # a write killed half-way is never "latest"
     kept = checkpoints.all_checkpoints(root)
@@ -431,7 +432,15 @@ def test_checkpoints_are_atomic_and_pruned(tmp_path: Path) -> None:
     assert {f.name for f in kept[-1].iterdir()} == {"model.zip", "replay_buffer.pkl"}
     with zipfile.ZipFile(kept[-1] / "model.zip") as archive:  # the training state inside
         assert checkpoints.STATE_FILE in archive.namelist()
-    assert checkpoints.read_state(kept[-1])["format"] == checkpoints.STATE_FORMAT
+        data = json.loads(archive.read("data"))
+    state = checkpoints.read_state(kept[-1])
+    assert state["format"] == checkpoints.STATE_FORMAT
+    # what the state carries is not in SB3's data a second time; the rest of SB3's is
+    assert {"_last_obs", "ep_info_buffer", "exploration_rate"} <= set(state["model"])
+    assert not set(state["model"]) & set(data)
+    assert {"observation_space", "num_timesteps", "learning_rate"} <= set(data)
+    with zipfile.ZipFile(final) as archive:  # the run's model, a plain SB3 save: all of it
+        assert {"_last_obs", "ep_info_buffer"} <= set(json.loads(archive.read("data")))
 
 
 def test_resume_refuses_unknown_run_and_corrupt_checkpoint(tmp_path: Path) -> None:
