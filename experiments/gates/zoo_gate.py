@@ -2,7 +2,7 @@
 against the score RL Zoo publishes for the pair. A seed succeeds when its final evaluation
 reaches RL Zoo's mean minus half its per-episode std; a pair reports "k of n seeds succeed".
 
-    python -m experiments.gates.zoo_gate                         # every pair below, 3 seeds
+    python -m experiments.gates.zoo_gate                     # every pair: 5 seeds, 3 if > 30 min
     python -m experiments.gates.zoo_gate --rows ars/cartpole ppo/mountaincar_continuous
     python -m experiments.gates.zoo_gate --max-minutes 5         # pairs a seed trains in ≤ 5 min
     python -m experiments.gates.zoo_gate --plan                  # estimated minutes per seed
@@ -48,7 +48,16 @@ from typing import Any
 import numpy as np
 from scipy.optimize import nnls
 
-from experiments.gates.zoo_pairs import MODE, SEEDS, STEPS_PER_S, ZOO_SCORES, rows
+from experiments.gates.zoo_pairs import (
+    LONG_MINUTES,
+    LONG_SEEDS,
+    MODE,
+    SEEDS,
+    STEPS_PER_S,
+    ZOO_SCORES,
+    rows,
+    seeds_for,
+)
 from experiments.gates.zoo_results import held, merged_pairs, publish, rates
 from experiments.gates.zoo_table import report
 from experiments.lib import records
@@ -105,7 +114,13 @@ def settled(cells: list[Cell], bench_id: str) -> list[Cell]:
 def main(argv: list[str] | None = None) -> list[RowStats]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", nargs="+", help="only these pairs, e.g. ars/cartpole")
-    ap.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        help=f"default: report seeds, {len(SEEDS)} a pair, {LONG_SEEDS} where a seed is "
+        f"estimated to train over {LONG_MINUTES:.0f} min here",
+    )
     ap.add_argument("--max-minutes", type=float, help="only pairs whose seed fits (estimated)")
     ap.add_argument(
         "--plan",
@@ -132,6 +147,9 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
     for p in plans:  # the cores, shared by the seeds at once (benchmarks/seed_threads.py)
         p.overrides.append(f"torch_threads={args.threads or threads_each(args.jobs)}")
     rate = steps_per_s(rates())
+    if args.seeds is None:
+        for p in plans:
+            p.seeds = seeds_for(minutes(p, rate))
     if args.max_minutes is not None:
         plans = [p for p in plans if minutes(p, rate) <= args.max_minutes]
     if args.plan:
@@ -140,7 +158,8 @@ def main(argv: list[str] | None = None) -> list[RowStats]:
             have = held(p, pairs)
             note = f"  (result files hold seeds {', '.join(map(str, have))})" if have else ""
             print(
-                f"{p.row.key:32} {p.budget:>10,} steps  ~{minutes(p, rate):6.1f} min / seed{note}"
+                f"{p.row.key:32} {p.budget:>10,} steps  ~{minutes(p, rate):6.1f} min / seed"
+                f"  seeds {', '.join(map(str, p.seeds))}{note}"
             )
         return []
     pin_tracking_store()

@@ -61,7 +61,8 @@ def test_the_gate_holds(tmp_path: Path, pair: str) -> None:
     30 episodes (all 3 did in the gate's runs on seeds 0-2: 500 each; -144 to -158 against
     ≥ -224; -144 to -157 against ≥ -238). The gate's own seeds: report seeds, as the tables'."""
     out = tmp_path / "gate.md"
-    args = ["--rows", pair, "--seeds", *map(str, pairs_.SEEDS), "--jobs", "2", "--out", str(out)]
+    seeds = map(str, pairs_.SEEDS[:3])
+    args = ["--rows", pair, "--seeds", *seeds, "--jobs", "2", "--out", str(out)]
     (s,) = gate.main([*args, "--outputs", str(tmp_path / "runs")])
     assert len(s.done) == 3 and pairs_.succeeded(s) >= 2, s.returns
     assert f"{pairs_.succeeded(s)} of 3" in out.read_text()
@@ -122,7 +123,7 @@ def test_readmes_table_merges_the_runs_files_and_a_later_run_replaces_a_pair(
     assert "5 of 6 seeds over 2 pairs" in text
     assert "`zoo-gate-1`: Generated" in text
     assert "`python -m experiments.gates.zoo_gate second`" in text
-    pending = text.splitlines()[-1]
+    pending = next(line for line in text.splitlines() if line.startswith("Not yet trained"))
     assert pending.startswith(f"Not yet trained ({len(pairs_.ZOO_SCORES) - 2} of the gate's")
     assert "`ppo/pendulum`" in pending and "`a2c/cartpole`" in pending
     assert "`ars/cartpole`" not in pending and "`trpo/cartpole`" not in pending
@@ -158,8 +159,11 @@ def test_readmes_row_of_a_pair_joins_its_seeds_from_runs_on_machines_sharing_no_
     (ars,) = [line for line in text.splitlines() if line.startswith("| ars | cartpole")]
     assert "| 100,000 (50,000) | 500.0 |" in ars and ars.endswith("| zoo-gate-2 |")
     assert "3 of 4 seeds over 2 pairs" in text
-    assert text.splitlines()[-1].endswith("`--seeds` trains the others): `ars/cartpole` (0).")
-    assert "so far (1 pair;" in text
+    # neither holds a report seed yet: each wants the gate's 5 (a seed trains in minutes)
+    assert text.splitlines()[-1].endswith(
+        "`--seeds` trains the others): `ars/cartpole` (0), `sac/pendulum` (0, 1, 2)."
+    )
+    assert "so far (5 a pair, 3 where a seed trains over 30 min here; 2 pairs," in text
     one = report([_stats("ars/cartpole", [500.0])], "zoo-gate-3", "x")
     assert "1 of 1 seed over 1 pair reaches RL Zoo's score." in one
 
@@ -174,6 +178,45 @@ def test_readmes_row_of_a_pair_joins_its_seeds_from_runs_on_machines_sharing_no_
     assert results_.held(bt.Plan(row, [0, 1, 2], 20_000, 20_000, None), pairs) == [0, 1, 2]
     assert results_.held(bt.Plan(row, [0, 1, 2], 40_000, 40_000, None), pairs) == []
     assert results_.held(bt.Plan(row, [0, 1, 2], 20_000, 20_000, "other.yaml"), pairs) == []
+
+
+def test_report_seeds_make_a_pairs_row_alone_and_a_long_pair_wants_three(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Seeds 0-2 predate the seed blocks: once a pair has report seeds its row shows only
+    those. A pair wants the gate's 5 report seeds, 3 where a seed trains over 30 min here (by
+    its row's measured wall time; by the estimate when the gate plans)."""
+    report_seeds = pairs_.SEEDS
+    assert report_seeds == list(range(8000, 8005))
+    old = [
+        _stats("ars/cartpole", [500.0, 20.0, 500.0], wall_s=10.0),
+        _stats("tqc/lunarlander_continuous", [250.0, 260.0, 270.0], 500_000, 15_000.0),
+    ]
+    write_run(tmp_path, old, "zoo-gate-old", "python -m experiments.gates.zoo_gate")
+    new = [
+        _stats("ars/cartpole", [500.0] * 5, wall_s=12.0, seeds=report_seeds),
+        _stats("tqc/lunarlander_continuous", [240.0, 230.0], 500_000, 16_000.0,
+               seeds=report_seeds[:2]),
+    ]  # fmt: skip
+    write_run(tmp_path, new, "zoo-gate-report", "python -m experiments.gates.zoo_gate")
+    text = results_.merged(tmp_path)
+    (ars,) = [line for line in text.splitlines() if line.startswith("| ars | cartpole")]
+    assert "| s8000 500.0, s8001 500.0, s8002 500.0, s8003 500.0, s8004 500.0 |" in ars
+    assert "| 5 of 5 |" in ars and ars.endswith("| 12 | zoo-gate-report |")
+    (tqc,) = [line for line in text.splitlines() if line.startswith("| tqc")]
+    assert "| s8000 240.0, s8001 230.0 |" in tqc and "| 16000 | zoo-gate-report |" in tqc
+    short = text.splitlines()[-1]  # tqc has 2 of its 3; ars has its 5
+    assert short.endswith("trains the others): `tqc/lunarlander_continuous` (8000, 8001).")
+
+    assert pairs_.seeds_for(29.0) == pairs_.seeds_for(None) == report_seeds
+    assert pairs_.seeds_for(31.0) == report_seeds[:3]
+    gate.main(["--rows", "ars/cartpole", "tqc/lunarlander_continuous", "--plan"])
+    planned = capsys.readouterr().out.splitlines()  # estimated from the repository's records
+    assert "seeds 8000, 8001, 8002, 8003, 8004" in planned[0]
+    assert (
+        planned[1].startswith("tqc/lunarlander_continuous")
+        and "seeds 8000, 8001, 8002  (" in planned[1]
+    )
 
 
 def test_a_printed_seed_that_is_no_number_reads_as_failed() -> None:
