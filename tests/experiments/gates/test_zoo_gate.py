@@ -163,7 +163,9 @@ def test_readmes_row_of_a_pair_joins_its_seeds_from_runs_on_machines_sharing_no_
     assert text.splitlines()[-1].endswith(
         "`--seeds` trains the others): `ars/cartpole` (0), `sac/pendulum` (0, 1, 2)."
     )
-    assert "so far (5 a pair, 3 where a seed trains over 30 min here; 2 pairs," in text
+    assert (
+        "so far (5 report seeds a pair, 3 seeds where one trains over 30 min here; 2 pairs," in text
+    )
     one = report([_stats("ars/cartpole", [500.0])], "zoo-gate-3", "x")
     assert "1 of 1 seed over 1 pair reaches RL Zoo's score." in one
 
@@ -184,8 +186,9 @@ def test_report_seeds_make_a_pairs_row_alone_and_a_long_pair_wants_three(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Seeds 0-2 predate the seed blocks: once a pair has report seeds its row shows only
-    those. A pair wants the gate's 5 report seeds, 3 where a seed trains over 30 min here (by
-    its row's measured wall time; by the estimate when the gate plans)."""
+    those. A pair wants the gate's 5 report seeds; one whose seed trains over 30 min here (by
+    its row's measured wall time; by the estimate when the gate plans) 3 seeds, and keeps the
+    3 it has."""
     report_seeds = pairs_.SEEDS
     assert report_seeds == list(range(8000, 8005))
     old = [
@@ -207,6 +210,10 @@ def test_report_seeds_make_a_pairs_row_alone_and_a_long_pair_wants_three(
     assert "| s8000 240.0, s8001 230.0 |" in tqc and "| 16000 | zoo-gate-report |" in tqc
     short = text.splitlines()[-1]  # tqc has 2 of its 3; ars has its 5
     assert short.endswith("trains the others): `tqc/lunarlander_continuous` (8000, 8001).")
+    sac = [_stats("sac/lunarlander_continuous", [250.0, 260.0, 270.0], 500_000, 12_000.0)]
+    write_run(tmp_path, sac, "zoo-gate-long", "python -m experiments.gates.zoo_gate")
+    text = results_.merged(tmp_path)  # a long pair's 3 seeds from before the blocks: kept
+    assert "`sac/lunarlander_continuous`" not in text.splitlines()[-1]
 
     assert pairs_.seeds_for(29.0) == pairs_.seeds_for(None) == report_seeds
     assert pairs_.seeds_for(31.0) == report_seeds[:3]
