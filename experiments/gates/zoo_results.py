@@ -176,13 +176,19 @@ def merged(results: Path = RESULTS) -> str:
         f"Not yet trained ({len(missing)} of the gate's {len(ZOO_SCORES)} pairs; `--plan` "
         f"estimates each): {', '.join(missing)}."
     ] if missing else []  # fmt: skip
-    short = [f"`{a}/{e}` ({', '.join(map(str, seeds_of(c)))})"
-             for (a, e), c in sorted(pairs.items()) if wanted(c) > 0]  # fmt: skip
+    held = {k: report_seeds(c) for k, c in sorted(pairs.items())}
+    before = [f"`{a}/{e}`" for (a, e), seeds in held.items() if not seeds]
+    if before:
+        pending += ["", f"Not yet on report seeds ({count(len(before), 'pair')}: their "
+                    "rows hold seeds trained before the seed blocks): "
+                    f"{', '.join(before)}."]  # fmt: skip
+    short = [f"`{a}/{e}` ({', '.join(map(str, seeds))})" for (a, e), seeds in held.items()
+             if seeds and wanted(pairs[a, e]) > 0]  # fmt: skip
     if short:
-        pending += ["", f"Fewer seeds than the gate's so far ({len(SEEDS)} report seeds a "
-                    f"pair, {LONG_SEEDS} seeds where one trains over {LONG_MINUTES:.0f} min here; "
-                    f"{count(len(short), 'pair')}, the seeds its row holds in brackets, "
-                    f"`--seeds` trains the others): {', '.join(short)}."]  # fmt: skip
+        pending += ["", f"Fewer report seeds than the gate's so far ({len(SEEDS)} a pair, "
+                    f"{LONG_SEEDS} where a seed trains over {LONG_MINUTES:.0f} min here; "
+                    f"{count(len(short), 'pair')}, their seeds in brackets, `--seeds` trains "
+                    f"the others): {', '.join(short)}."]  # fmt: skip
     return "\n".join([
         "#### RL Zoo reproduction gate: results", "", "Runs (MLflow experiment `bench`, tag "
         "`bench.id`; each run's table in `experiments/results/zoo_gate/<run>.md`" + moved + "):",
@@ -192,15 +198,16 @@ def merged(results: Path = RESULTS) -> str:
     ]) + "\n"  # fmt: skip
 
 
+def report_seeds(cells: list[str]) -> list[int]:
+    """The report seeds a merged row holds, finished."""
+    return sorted(k for k, v in seeds_of(cells).items() if k in REPORT and v != "failed")
+
+
 def wanted(cells: list[str]) -> int:
-    """How many more seeds a merged row wants: the gate's for a pair whose seed trains as long
-    as its row's measured wall time says (seeds_for), less those it holds: report seeds, but
-    for a pair over LONG_MINUTES a seed, which keeps the 3 it has (RL Zoo's configs, not tuned
-    here: seeds 0-2 were not selected on either; issue 44 lets such a pair keep 3 seeds)."""
+    """How many more report seeds a merged row wants: the gate's for a pair whose seed trains
+    as long as the row's measured wall time says (seeds_for), less those it holds."""
     wall = _number(cells[COLUMNS.index("wall s / seed")])
-    want = seeds_for(None if wall is None else wall / 60)
-    done = [k for k, v in seeds_of(cells).items() if v != "failed"]
-    return len(want) - len(done if len(want) == LONG_SEEDS else set(done) & set(REPORT))
+    return len(seeds_for(None if wall is None else wall / 60)) - len(report_seeds(cells))
 
 
 def values_of(cells: list[str]) -> list[float]:
