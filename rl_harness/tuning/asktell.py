@@ -148,11 +148,15 @@ def after_job(s: SweepState, unit: Unit, ret: Launched) -> None:
     """Record a validation job's scores; an incumbent run's also go on its MLflow run, for
     later sweeps to reuse (reuse.py)."""
     state, scores, error = outcome(ret, {})
-    units.record(s.study, s.storage, unit, scores if scores and not error else {"error": error})
-    shown = f"{s.metric} {scores[s.metric]:.4g}" if scores and not error else str(error)
-    if scores and not error and (twin := scores.get(reuse.REUSED)):
+    if not scores or error:
+        units.record(s.study, s.storage, unit, {"error": error})
+        print(f"{unit.label.replace('_', '-')}: {error}", flush=True)
+        return
+    units.record(s.study, s.storage, unit, scores)
+    shown = f"{s.metric} {scores[s.metric]:.4g}"
+    if twin := scores.get(reuse.REUSED):
         shown += f" (reused run {twin}: same config, seed, commit and package versions)"
-    elif scores and not error and unit.stage == "incumbent" and s.tracking and scores.get("run_id"):
+    elif unit.stage == "incumbent" and s.tracking and scores.get("run_id"):
         reuse.keep_scores(str(scores["run_id"]), scores)
     print(f"{unit.label.replace('_', '-')}: {shown}", flush=True)
 
