@@ -10,6 +10,7 @@ experiment; the markdown table is then built from what the MLflow store holds.
     python -m experiments.benchmarks.matrix --id ID          # continue a stopped bench: finished
     #   cells are kept, stopped ones run first, each from its checkpoint in its run
     python -m experiments.benchmarks.matrix --quick --rows ppo/cartpole --max-steps 2048  # smoke
+    python -m experiments.benchmarks.matrix --rows dqn/custom --budget-times 2  # twice the budget
 
 Writes the record `<out>.json` (default experiments/results/bench_full.json: every cell of every
 row, each row's config file and its hash) and its page `<out>.md`, rendered from it (`render`).
@@ -145,6 +146,9 @@ def main(argv: list[str] | None = None) -> None:
         "--jobs", type=int, default=1, help="cells trained at once, one process each (≤ cores)"
     )
     ap.add_argument("--max-steps", type=int, help="cap every budget (smoke tests)")
+    ap.add_argument(
+        "--budget-times", type=int, default=1, help="train N times the shipped budget (full mode)"
+    )
     ap.add_argument("--from-mlflow", metavar="BENCH_ID", help="rebuild the table, train nothing")
     ap.add_argument("--id", help="the bench id to record under (rerun with it to continue)")
     ap.add_argument("--readme", action="store_true", help="refresh the docs' bench block")
@@ -161,10 +165,12 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"--jobs {args.jobs}: give 1 or more cells at once")
     quick = args.quick or (args.from_mlflow or "").startswith("quick")
     mode = "quick" if quick else "full"
+    if args.budget_times < 1 or (quick and args.budget_times != 1):
+        ap.error(f"--budget-times {args.budget_times}: give 1 or more, in full mode only")
     if quick and args.readme:
         ap.error("--readme publishes full results only: quick ones stay out of the docs")
     plans = [  # the published tables train on report seeds: nothing was tuned on them
-        plan(r, quick, args.seeds, args.max_steps, seed_blocks.REPORT)
+        plan(r, quick, args.seeds, args.max_steps, seed_blocks.REPORT, args.budget_times)
         for r in selected(args.rows, quick)
     ]
     pin_tracking_store()  # cells run in their own directories
@@ -184,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
         + (f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds else "")
         + (f" --rows {' '.join(args.rows)}" if args.rows else "")
         + (f" --max-steps {args.max_steps}" if args.max_steps else "")
+        + (f" --budget-times {args.budget_times}" if args.budget_times != 1 else "")
         + (f" --jobs {args.jobs}" if args.jobs > 1 and not args.from_mlflow else "")
         + (f" --id {args.id}" if args.id and not args.from_mlflow else "")
         + (f" --out {records.shown(out)}" if args.out else "")

@@ -44,13 +44,15 @@ def plan(
     seeds: list[int] | None,
     max_steps: int | None,
     block: range = seed_blocks.REPORT,
+    times: int = 1,
 ) -> Plan:
-    """A row's plan; without `seeds`, the first seeds of `block` (the report seeds)."""
+    """A row's plan; without `seeds`, the first seeds of `block` (the report seeds); `times`
+    the shipped budget in full mode (does a target hold at twice the budget?)."""
     base = [f"algo={row.algo}", f"env={row.env}", *row.overrides]
     shipped = compose_cfg(base).n_timesteps
     if row.full_budget is not None:
         shipped = row.full_budget  # no tuned budget ships for this pair: ours is the "shipped"
-    budget = min(shipped, row.quick_budget or shipped) if quick else shipped
+    budget = min(shipped, row.quick_budget or shipped) if quick else shipped * times
     if max_steps is not None:
         budget = min(budget, max_steps)
     if seeds is None:

@@ -264,3 +264,17 @@ def test_quick_results_never_refresh_readme(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit) as e:
         bm.main(["--quick", "--readme"])
     assert e.value.code == 2 and "--readme publishes full results only" in capsys.readouterr().err
+
+
+def test_twice_the_budget_trains_twice_the_shipped_steps_and_says_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 43: where a target is not met, does it hold at twice today's budget?"""
+    row = next(r for r in bm.MATRIX if r.key == "dqn/custom")
+    once, twice = lm.plan(row, False, [8000], None), lm.plan(row, False, [8000], None, times=2)
+    assert twice.budget == 2 * once.budget == 2 * twice.shipped
+    assert f"n_timesteps={twice.budget}" in twice.overrides and not twice.reduced
+    for bad in (["--budget-times", "0"], ["--quick", "--budget-times", "2"]):
+        with pytest.raises(SystemExit) as e:
+            bm.main(["--rows", "dqn/custom", *bad])
+        assert e.value.code == 2 and "in full mode only" in capsys.readouterr().err
