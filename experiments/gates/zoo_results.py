@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from experiments.gates import zoo_stats
+from experiments.gates import zoo_rates, zoo_stats
 from experiments.gates.zoo_pairs import (
     COLUMNS,
     FIGURE,
@@ -177,7 +177,14 @@ def merged(results: Path = RESULTS) -> str:
         f"estimates each): {', '.join(missing)}."
     ] if missing else []  # fmt: skip
     held = {k: report_seeds(c) for k, c in sorted(pairs.items())}
-    before = [f"`{a}/{e}`" for (a, e), seeds in held.items() if not seeds]
+    long = [f"`{a}/{e}`" for (a, e), seeds in held.items() if kept(pairs[a, e], results)]
+    if long:
+        pending += ["", f"Kept on the seeds of their first runs ({count(len(long), 'pair')}: "
+                    f"a seed takes over {LONG_MINUTES:.0f} min here on one torch thread, as "
+                    "experiments/results/zoo_gate_rates.md measures it, so "
+                    f"{LONG_SEEDS} seeds not selected on suffice): {', '.join(long)}."]  # fmt: skip
+    before = [f"`{a}/{e}`" for (a, e), seeds in held.items()
+              if not seeds and not kept(pairs[a, e], results)]  # fmt: skip
     if before:
         pending += ["", f"Not yet on report seeds ({count(len(before), 'pair')}: their "
                     "rows hold seeds trained before the seed blocks): "
@@ -196,6 +203,20 @@ def merged(results: Path = RESULTS) -> str:
         summary(reached, seeds, len(lines)), *overall(values),
         *pending,
     ]) + "\n"  # fmt: skip
+
+
+def kept(cells: list[str], results: Path = RESULTS) -> bool:
+    """Whether a pair without report seeds keeps the seeds of its first runs: its seed takes
+    over LONG_MINUTES on one thread here (zoo_rates' record), and it has LONG_SEEDS of them
+    finished (RL Zoo's configs were not tuned here: those seeds were not selected on)."""
+    timed = zoo_rates.minutes(results).get((cells[0], cells[1]))
+    done = [k for k, v in seeds_of(cells).items() if v != "failed"]
+    return (
+        not report_seeds(cells)
+        and timed is not None
+        and timed[1] > LONG_MINUTES
+        and len(done) >= LONG_SEEDS
+    )
 
 
 def report_seeds(cells: list[str]) -> list[int]:
@@ -255,10 +276,17 @@ def publish(results: Path = RESULTS, blocks: dict[str, Path] | None = None) -> N
 
 
 def rates(results: Path = RESULTS) -> dict[tuple[str, str], float]:
-    """Measured steps per second of one seed, per timed pair (its latest run)."""
-    out = {}
+    """Measured steps per second of one seed, per timed pair: its latest run's wall time, where
+    that run trained report seeds or no timing (zoo_rates) holds the pair; else the timing's
+    (the first runs' wall times do not hold at one thread)."""
+    out, on_report = {}, set()
     for _, _, cells in result_rows(results):
         budget, wall = cells[COLUMNS.index("timesteps (RL Zoo's)")], cells[-1]
         if wall.replace(".", "", 1).isdigit() and float(wall) > 0:
             out[(cells[0], cells[1])] = int(budget.split()[0].replace(",", "")) / float(wall)
+            if set(seeds_of(cells)) & set(REPORT):
+                on_report.add((cells[0], cells[1]))
+    for pair, (steps, minutes) in zoo_rates.minutes(results).items():
+        if pair not in on_report and minutes > 0:
+            out[pair] = steps / (minutes * 60)
     return out

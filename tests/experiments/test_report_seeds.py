@@ -28,6 +28,7 @@ NOT_SCORES = {
     "benchmarks.system_metrics": "times the system-metrics sampler",
     "lib.table": "renders the matrix's table (compose_cfg reads shipped budgets)",
     "benchmarks.tracking_load": "loads the tracking store",
+    "gates.zoo_rates": "times a gate pair's seed on one thread",
     "benchmarks.validated_tuning": "measures the validation stage itself: its figures are on the "
     "validation seeds by design, and say so",
     "benchmarks.plain_sb3_ppo_cartpole": "the overhead benchmark's baseline: mirrors the "
