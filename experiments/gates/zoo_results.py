@@ -177,14 +177,15 @@ def merged(results: Path = RESULTS) -> str:
         f"estimates each): {', '.join(missing)}."
     ] if missing else []  # fmt: skip
     held = {k: report_seeds(c) for k, c in sorted(pairs.items())}
-    long = [f"`{a}/{e}`" for (a, e), seeds in held.items() if kept(pairs[a, e], results)]
+    timed = zoo_rates.minutes(results)
+    long = [f"`{a}/{e}`" for (a, e) in held if kept(pairs[a, e], timed)]
     if long:
         pending += ["", f"Kept on the seeds of their first runs ({count(len(long), 'pair')}: "
                     f"a seed takes over {LONG_MINUTES:.0f} min here on one torch thread, as "
                     "experiments/results/zoo_gate_rates.md measures it, so "
                     f"{LONG_SEEDS} seeds not selected on suffice): {', '.join(long)}."]  # fmt: skip
     before = [f"`{a}/{e}`" for (a, e), seeds in held.items()
-              if not seeds and not kept(pairs[a, e], results)]  # fmt: skip
+              if not seeds and not kept(pairs[a, e], timed)]  # fmt: skip
     if before:
         pending += ["", f"Not yet on report seeds ({count(len(before), 'pair')}: their "
                     "rows hold seeds trained before the seed blocks): "
@@ -205,16 +206,16 @@ def merged(results: Path = RESULTS) -> str:
     ]) + "\n"  # fmt: skip
 
 
-def kept(cells: list[str], results: Path = RESULTS) -> bool:
+def kept(cells: list[str], timed: dict[tuple[str, str], tuple[int, float]]) -> bool:
     """Whether a pair without report seeds keeps the seeds of its first runs: its seed takes
-    over LONG_MINUTES on one thread here (zoo_rates' record), and it has LONG_SEEDS of them
-    finished (RL Zoo's configs were not tuned here: those seeds were not selected on)."""
-    timed = zoo_rates.minutes(results).get((cells[0], cells[1]))
+    over LONG_MINUTES on one thread here (`timed`: zoo_rates.minutes), and it has LONG_SEEDS
+    of them finished (RL Zoo's configs were not tuned here: those seeds were not selected on)."""
+    minutes = timed.get((cells[0], cells[1]))
     done = [k for k, v in seeds_of(cells).items() if v != "failed"]
     return (
         not report_seeds(cells)
-        and timed is not None
-        and timed[1] > LONG_MINUTES
+        and minutes is not None
+        and minutes[1] > LONG_MINUTES
         and len(done) >= LONG_SEEDS
     )
 
@@ -284,7 +285,7 @@ def rates(results: Path = RESULTS) -> dict[tuple[str, str], float]:
         budget, wall = cells[COLUMNS.index("timesteps (RL Zoo's)")], cells[-1]
         if wall.replace(".", "", 1).isdigit() and float(wall) > 0:
             out[(cells[0], cells[1])] = int(budget.split()[0].replace(",", "")) / float(wall)
-            if set(seeds_of(cells)) & set(REPORT):
+            if any(k in REPORT for k in seeds_of(cells)):
                 on_report.add((cells[0], cells[1]))
     for pair, (steps, minutes) in zoo_rates.minutes(results).items():
         if pair not in on_report and minutes > 0:
