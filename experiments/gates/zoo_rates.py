@@ -102,10 +102,12 @@ def minutes(results: Path = RESULTS) -> dict[tuple[str, str], tuple[int, float]]
     if not path.exists():
         return {}
     found = records.load(path)["pairs"]
-    return {
-        (r["pair"].split("/")[0], r["pair"].split("/")[1]): (r["budget"], r["minutes_per_seed"])
-        for r in found
-    }
+    return {_pair(r["pair"]): (r["budget"], r["minutes_per_seed"]) for r in found}
+
+
+def _pair(key: str) -> tuple[str, str]:
+    algo, env = key.split("/")
+    return algo, env
 
 
 def main(argv: list[str] | None = None) -> None:

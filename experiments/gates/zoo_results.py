@@ -178,14 +178,15 @@ def merged(results: Path = RESULTS) -> str:
     ] if missing else []  # fmt: skip
     held = {k: report_seeds(c) for k, c in sorted(pairs.items())}
     timed = zoo_rates.minutes(results)
-    long = [f"`{a}/{e}`" for (a, e) in held if kept(pairs[a, e], timed)]
+    keeps = {k for k in held if kept(pairs[k], timed)}
+    long = [f"`{a}/{e}`" for (a, e) in sorted(keeps)]
     if long:
         pending += ["", f"Kept on the seeds of their first runs ({count(len(long), 'pair')}: "
                     f"a seed takes over {LONG_MINUTES:.0f} min here on one torch thread, as "
                     "experiments/results/zoo_gate_rates.md measures it, so "
                     f"{LONG_SEEDS} seeds not selected on suffice): {', '.join(long)}."]  # fmt: skip
     before = [f"`{a}/{e}`" for (a, e), seeds in held.items()
-              if not seeds and not kept(pairs[a, e], timed)]  # fmt: skip
+              if not seeds and (a, e) not in keeps]  # fmt: skip
     if before:
         pending += ["", f"Not yet on report seeds ({count(len(before), 'pair')}: their "
                     "rows hold seeds trained before the seed blocks): "
