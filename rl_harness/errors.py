@@ -71,6 +71,26 @@ def raise_stopped(signum: int, frame: object) -> None:
     raise Stopped(signum)
 
 
+class StopOnce:
+    """A signal handler that stops a process once, then lets later signals pass.
+
+    A bench's cell must write its checkpoint and its KILLED status whatever a second Ctrl-C, or
+    a pool forwarding the first to its workers, sends after. Training defers it to the next
+    rollout's start, as it defers `raise_stopped` (training.callbacks.stops_at_rollout_start).
+    One instance serves SIGINT and SIGTERM alike.
+    """
+
+    def __init__(self) -> None:
+        """Not stopping yet; `stopping` turns true with the first signal."""
+        self.stopping = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        """The first signal raises Stopped; later ones do nothing (`kill -9` ends at once)."""
+        if not self.stopping:
+            self.stopping = True
+            raise Stopped(signum)
+
+
 def stopped(interrupt: KeyboardInterrupt) -> Stopped:
     """The interrupt as a Stopped (a plain Ctrl-C arrives as a bare KeyboardInterrupt).
 

@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from rl_harness.config.preflight import CONF_DIR, preflight
-from rl_harness.errors import Stopped
+from rl_harness.errors import StopOnce
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "experiments" / "results"
@@ -35,21 +35,12 @@ def rotated(names: list[str], rounds: int) -> list[tuple[int, str]]:
 def stop_on_signals() -> dict[int, Any]:
     """`kill` or Ctrl-C stops a bench as it stops a run: the running cell's MLflow run ends
     KILLED, never left RUNNING, and a rerun under the same bench id continues. SIGINT too,
-    since a shell starts a background job with it ignored. Returns the handlers it replaced."""
-
-    def stop(signum: int, frame: object) -> None:
-        # one stop: a second signal (Ctrl-C twice, or a pool forwarding the first to its
-        # workers) must not cut short the checkpoint and the KILLED status the first one writes
-        # (a no-op handler, not SIG_IGN: one already pending would print a warning)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, _already_stopping)
-        raise Stopped(signum)
-
-    return {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-
-
-def _already_stopping(signum: int, frame: object) -> None:
-    """A signal after the first: the stop is under way (`kill -9` ends a process at once)."""
+    since a shell starts a background job with it ignored. One stop (`StopOnce`): a second
+    signal must not cut short the checkpoint and the KILLED status the first one writes; a
+    cell in training stops at its next rollout's start, where its checkpoint resumes exactly.
+    Returns the handlers it replaced."""
+    handler = StopOnce()
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
 
 
 def pin_tracking_store() -> None:

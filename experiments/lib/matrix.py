@@ -239,7 +239,7 @@ def _stop_workers(pool: ProcessPoolExecutor, timeout_s: float = 300) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
     for child in multiprocessing.active_children():
         with contextlib.suppress(OSError):
-            child.terminate()  # SIGTERM: the worker's handler raises Stopped in its cell
+            child.terminate()  # SIGTERM: its cell stops at the next rollout start, checkpointed
     for child in multiprocessing.active_children():
         child.join(timeout_s)
 

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, EvalCallback
 
 from rl_harness.common.stats import mean_std
-from rl_harness.errors import NumericalError, Stopped, raise_stopped
+from rl_harness.errors import NumericalError, StopOnce, Stopped, raise_stopped
 from rl_harness.tracking.logger_output import MetricsOutput
 from rl_harness.training import checkpoints, exact_state
 
@@ -125,19 +125,24 @@ class Checkpoint(BaseCallback):
 def stops_at_rollout_start(saver: Checkpoint | None) -> Iterator[None]:
     """While training: the first SIGINT or SIGTERM asks `saver` to stop at the next rollout's
     start (at most one rollout later), where its checkpoint resumes exactly; a second stops
-    at once. Only signals that would stop the run anyway are deferred: a handler someone else
-    set (submitit's, a benchmark's) stays. Without a saver, or off the main thread, signals act
-    as they did."""
+    at once, or, where the handler was a `StopOnce` (a benchmark's), is let pass as it would
+    have. Only signals that would stop the run anyway are deferred: a handler someone else
+    set (submitit's) stays. Without a saver, or off the main thread, signals act as they did."""
     if saver is None or threading.current_thread() is not threading.main_thread():
         yield
         return
     stopping = (signal.SIG_DFL, signal.default_int_handler, raise_stopped)
-    deferred = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) in stopping]
+    handlers: dict[int, Any] = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    deferred = [s for s, h in handlers.items() if h in stopping or isinstance(h, StopOnce)]
+    once = [h for s, h in handlers.items() if s in deferred and isinstance(h, StopOnce)]
 
     def ask(signum: int, frame: object) -> None:
-        if saver.stop_signal is not None:
+        if saver.stop_signal is None and not any(h.stopping for h in once):
+            saver.stop_signal = signum
+            for handler in once:  # stopping now: its later signals pass, here and after
+                handler.stopping = True
+        elif not isinstance(handlers[signum], StopOnce):
             raise Stopped(signum)
-        saver.stop_signal = signum
 
     previous = {s: signal.signal(s, ask) for s in deferred}
     try:

@@ -85,7 +85,7 @@ def capture(model: Any, callbacks: Iterable[BaseCallback], at_boundary: bool = T
     """Everything the next step depends on that the model file does not hold (see above)."""
     inexact: list[str] = []
     if not at_boundary:
-        inexact.append("written mid-rollout (a second stop signal)")
+        inexact.append("written mid-rollout (stopped at once by a signal)")
     if str(getattr(model, "device", "cpu")) != "cpu":
         inexact.append(f"trained on {model.device}: GPU kernels are not bitwise repeatable")
     found = list(walk(callbacks))

@@ -13,7 +13,7 @@ import pytest
 
 from experiments.checks import resume_exactness as exactness
 from rl_harness.analysis import sameness
-from rl_harness.errors import Stopped
+from rl_harness.errors import StopOnce, Stopped
 from rl_harness.tracking import runs as tracking
 from rl_harness.training.callbacks import Checkpoint, stops_at_rollout_start
 from tests.rl_harness.training.test_resume import (
@@ -108,3 +108,30 @@ def test_the_first_stop_signal_waits_for_a_rollouts_start_and_a_second_stops_at_
     assert second.value.signum == signal.SIGINT
     assert signal.getsignal(signal.SIGTERM) == before  # handlers given back
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_benchmarks_stop_once_handler_waits_for_a_rollouts_start_and_lets_later_signals_pass(
+    tmp_path: Path,
+) -> None:
+    """A bench cell stopped by `kill` resumes exactly (its checkpoint is at a rollout's start);
+    the pool's forwarded second signal neither stops it at once nor, after training, cuts
+    short what the bench writes on the way out."""
+    saver = Checkpoint(tmp_path, freq=100, keep=1, replay_buffer=False)
+    once = StopOnce()
+    before = {s: signal.signal(s, once) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with stops_at_rollout_start(saver):
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert saver.stop_signal == signal.SIGTERM and once.stopping  # asked, not stopped
+            os.kill(os.getpid(), signal.SIGINT)  # let pass
+            assert saver.stop_signal == signal.SIGTERM
+        assert signal.getsignal(signal.SIGTERM) is once  # given back, already stopping:
+        os.kill(os.getpid(), signal.SIGTERM)  # passes
+        fresh = StopOnce()
+        signal.signal(signal.SIGTERM, fresh)
+        with pytest.raises(Stopped) as first:  # outside training: stops at once
+            os.kill(os.getpid(), signal.SIGTERM)
+        assert first.value.signum == signal.SIGTERM and fresh.stopping
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)

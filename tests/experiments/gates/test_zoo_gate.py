@@ -297,6 +297,7 @@ def test_a_killed_gate_leaves_no_running_run_and_its_rerun_continues_each_seed(
     for run in client.search_runs([exp.experiment_id]):  # the same runs, continued
         assert run.info.run_id in {r.info.run_id for r in killed}
         assert run.info.status == "FINISHED" and run.data.metrics["resume/from_step"] > 0
+        assert run.data.tags["resume.exact"] == "true", run.data.tags.get("resume.inexact")
         pieces = client.get_metric_history(run.info.run_id, "bench/piece_wall_s")
         assert len(pieces) == 2
         assert run.data.metrics["bench/wall_s"] == pytest.approx(sum(m.value for m in pieces))
