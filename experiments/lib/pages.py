@@ -30,6 +30,7 @@ BENCH = (
     "report_custom_full",
     "report_custom_10seeds",
     "report_ppo_cvar",
+    "report_dqn_10seeds",
     "bench_full",
     "scaling_full",
     "overhead_full",

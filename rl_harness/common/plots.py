@@ -211,13 +211,14 @@ def plot_per_seed(
     for i, (label, rows) in enumerate(records):
         offset = (i - (len(records) - 1) / 2) * width
         color = f"C{i}"
+        first = next(a for a in algos if rows.get(a))  # the record's legend entry goes there
         for x, algo in enumerate(algos):
             if not (pairs := rows.get(algo)):
                 continue
             values = [v for _, v in pairs]
             jitter = np.linspace(-width / 4, width / 4, len(values)) if len(values) > 1 else [0.0]
             ax.scatter(x + offset + np.asarray(jitter), values, s=22, color=color, zorder=3,
-                       label=label if x == 0 or algo == algos[0] else None)  # fmt: skip
+                       label=label if algo == first else None)  # fmt: skip
             ax.plot([x + offset - width / 3, x + offset + width / 3], [np.mean(values)] * 2,
                     color=color, linewidth=1.5)  # fmt: skip
             seed, worst = min(pairs, key=lambda p: p[1])
