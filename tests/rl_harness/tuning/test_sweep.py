@@ -534,6 +534,25 @@ def test_sweep_counts_resumes_nests_in_mlflow_and_exports_hparams_that_train() -
     assert np.isfinite(result["mean_reward"]) and result["timesteps"] >= 512
 
 
+def test_a_study_carried_as_its_journal_alone_continues_in_an_empty_tracking_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal is the study (how a long study is carried to another machine or session):
+    in a store that has never seen it, the sweep runs only the trials left, under a parent run
+    of the new store."""
+    run_sweep("carried", "hydra.sweeper.n_trials=1")
+    first_parent = load("carried").user_attrs["mlflow_parent_run_id"]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/elsewhere.db")
+    proc = run_sweep("carried", "hydra.sweeper.n_trials=2")
+    assert "1 of 2 trials done" in proc.stdout and "2 complete" in proc.stdout
+    study = load("carried")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    parent_id = study.user_attrs["mlflow_parent_run_id"]
+    assert parent_id != first_parent
+    assert MlflowClient(tracking.tracking_uri()).get_run(parent_id).info.status == "FINISHED"
+    assert [r.data.tags["optuna.trial"] for r in children_of(parent_id)] == ["1"]
+
+
 def test_forced_prune_and_failed_trials_are_recorded_and_the_sweep_goes_on() -> None:
     # ThresholdPruner(lower=1e6) prunes at the first report; batch_size=1 makes PPO raise.
     proc = run_sweep(
