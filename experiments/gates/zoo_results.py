@@ -161,7 +161,7 @@ def merged(results: Path = RESULTS) -> str:
         else ""
     )
     pairs = merged_pairs(results)
-    values = {k: values_of(cells) for k, cells in pairs.items()}
+    values = merged_values(results, pairs)
     lines = {
         k: "| " + " | ".join([*shown(cells[:-1], derived(values[k], *k)), cells[-1]]) + " |"
         for k, cells in pairs.items()
@@ -233,9 +233,28 @@ def wanted(cells: list[str]) -> int:
     return len(seeds_for(None if wall is None else wall / 60)) - len(report_seeds(cells))
 
 
-def values_of(cells: list[str]) -> list[float]:
-    """A merged row's finished seeds' returns, as the runs' pages print them."""
-    return [float(v) for v in seeds_of(cells).values() if v != "failed"]
+def merged_values(
+    results: Path, pairs: dict[tuple[str, ...], list[str]] | None = None
+) -> dict[tuple[str, ...], list[float]]:
+    """Each merged pair's finished seeds' returns, unrounded where the gate's own record holds
+    them (its runs newest first, as _merge takes a seed from the later run), as printed where
+    only an imported page does: a pair's IQM and P(seed > RL Zoo) then equal its run's page."""
+    raw: dict[tuple[str, str], dict[int, float]] = {}
+    for run, record in runs(results):
+        for row in [] if "imported" in record else record["rows"]:
+            finished = {c["seed"]: float(c["mean_reward"]) for c in row["cells"]
+                        if c["status"] == "FINISHED" and c["mean_reward"] is not None}  # fmt: skip
+            raw[run, row["row"]] = finished
+    out = {}
+    for key, cells in (merged_pairs(results) if pairs is None else pairs).items():
+        newest_first = cells[-1].split(", ")[::-1]
+        found = [raw.get((run, "/".join(key)), {}) for run in newest_first]
+        out[key] = [
+            next((f[k] for f in found if k in f), float(v))
+            for k, v in seeds_of(cells).items()
+            if v != "failed"
+        ]
+    return out
 
 
 def overall(values: dict[tuple[str, ...], list[float]]) -> list[str]:
@@ -261,7 +280,7 @@ def overall(values: dict[tuple[str, ...], list[float]]) -> list[str]:
 
 def draw_profile(results: Path = RESULTS) -> Path:
     """The performance profile (FIGURE), drawn from the gate's records under results/."""
-    values = {k: values_of(cells) for k, cells in merged_pairs(results).items()}
+    values = merged_values(results)
     scores = {k: v[:2] for k, v in ZOO_SCORES.items()}
     path = results / FIGURE.name
     zoo_stats.profile_figure(zoo_stats.normalized(values, scores), path)

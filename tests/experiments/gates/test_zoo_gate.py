@@ -181,6 +181,28 @@ def test_readmes_row_of_a_pair_joins_its_seeds_from_runs_on_machines_sharing_no_
     assert results_.held(bt.Plan(row, [0, 1, 2], 20_000, 20_000, "other.yaml"), pairs) == []
 
 
+def test_a_merged_rows_iqm_and_p_are_its_run_pages_computed_from_unrounded_returns(
+    tmp_path: Path,
+) -> None:
+    """A seed prints rounded (-125.1 for -125.0667); the merged table computes a pair's IQM and
+    P(seed > RL Zoo) from the returns its run recorded, so that they read as on the run's page
+    (from the printed values, this pair's IQM read -122.0 there and -122.1 on its page)."""
+    returns = [-125.0666, -109.7333, -122.5333, -122.5333, -121.1]
+    run = [_stats("a2c/mountaincar", returns, 1_000_000, 65.0, seeds=pairs_.SEEDS)]
+    write_run(tmp_path, run, "zoo-gate-r", "python -m experiments.gates.zoo_gate")
+    page = report(run, "zoo-gate-r", "x")
+    (on_page,) = [line for line in page.splitlines() if line.startswith("| a2c | mountaincar")]
+    (merged,) = [line for line in results_.merged(tmp_path).splitlines()
+                 if line.startswith("| a2c | mountaincar")]  # fmt: skip
+    iqm, p = (pairs_.SHOWN.index(c) for c in ("IQM [95% CI]", "P(seed > RL Zoo)"))
+    assert on_page.split(" | ")[iqm].startswith("-122.1 [")
+    assert merged.split(" | ")[iqm] == on_page.split(" | ")[iqm]
+    assert merged.split(" | ")[p] == on_page.split(" | ")[p]
+    rounded = [float(v) for v in results_.seeds_of(merged.strip("| ").split(" | ")).values()]
+    assert table_.derived(rounded, "a2c", "mountaincar")[0].startswith("-122.0 [")  # the old way
+    assert results_.merged_values(tmp_path)["a2c", "mountaincar"] == returns
+
+
 def test_report_seeds_make_a_pairs_row_alone_and_a_long_pair_wants_three(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
