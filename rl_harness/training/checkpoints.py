@@ -75,9 +75,10 @@ def save(
 def write_model(model: Any, path: Path, state: dict | None) -> None:
     """The model's zip, and `state` as an entry of it (SB3 reads its own entries): one file to
     fsync. With a state, the zip is built in memory and written at once, which costs less than
-    SB3 writing it entry by entry into the file and the state then appended to it (PPO: 4.0
-    against 4.9 ms; experiments/results/checkpoint_cost.md). Without one, SB3 writes the file
-    itself, as checkpoints did before exact resume (the benchmark's baseline)."""
+    SB3 writing it entry by entry into the file and the state then appended to it (reopened,
+    its directory read again: ~0.5 ms of PPO's write). Without one, SB3 writes the file itself,
+    as checkpoints did before exact resume (the baseline of
+    experiments/results/checkpoint_cost.md)."""
     if state is None:
         model.save(path)
         return
